@@ -1,0 +1,142 @@
+"""Fixtures that give each test an isolated space on the real brokers started by `scripts/brokers up`.
+
+Connection settings come from the environment (`eval "$(scripts/brokers env)"`, which `make test`
+does), with the same defaults `scripts/brokers` uses. A test that needs a broker that is not
+answering fails, naming the command that starts it; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+START_HINT = "start the brokers with `scripts/brokers up` (or run the whole suite with `make test`)"
+
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672")
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or earlier run) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _unreachable(broker: str, where: str, exc: BaseException) -> None:
+    pytest.fail(f"{broker} is not reachable at {where} ({type(exc).__name__}: {exc}); {START_HINT}",
+                pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------- RabbitMQ
+
+
+class RabbitVhost:
+    """A fresh vhost on the real RabbitMQ, and a management API client scoped to it."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.path = quote(name, safe="")
+
+    def get(self, path: str) -> Any:
+        return self.client.get(f"/api/{path}")
+
+
+@pytest.fixture
+def rabbitmq_api() -> Iterator[Any]:
+    import httpx
+
+    parts = urlsplit(RABBITMQ_URL)
+    base = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    with httpx.Client(base_url=base, auth=(parts.username or "guest", parts.password or "guest"),
+                      timeout=10) as client:
+        try:
+            client.get("/api/overview").raise_for_status()
+        except httpx.HTTPError as exc:
+            _unreachable("RabbitMQ's management API", base, exc)
+        yield client
+
+
+@pytest.fixture
+def rabbitmq_vhost(rabbitmq_api: Any) -> Iterator[RabbitVhost]:
+    name = unique("test")
+    vhost = RabbitVhost(rabbitmq_api, name)
+    rabbitmq_api.put(f"/api/vhosts/{vhost.path}").raise_for_status()
+    user = urlsplit(RABBITMQ_URL).username or "guest"
+    rabbitmq_api.put(f"/api/permissions/{vhost.path}/{user}",
+                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    yield vhost
+    rabbitmq_api.delete(f"/api/vhosts/{vhost.path}")
+
+
+# ------------------------------------------------------------------------------------------- Kafka
+
+
+@pytest.fixture
+def kafka_admin() -> Any:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP, "socket.timeout.ms": 5000})
+    try:
+        admin.list_topics(timeout=10)
+    except KafkaException as exc:
+        _unreachable("Kafka", KAFKA_BOOTSTRAP, exc)
+    return admin
+
+
+@pytest.fixture
+def kafka_prefix(kafka_admin: Any) -> Iterator[str]:
+    """A unique topic-name prefix; every topic under it is deleted after the test."""
+    prefix = unique("test").replace("-", ".") + "."
+    yield prefix
+    leftovers = [name for name in kafka_admin.list_topics(timeout=10).topics if name.startswith(prefix)]
+    if leftovers:
+        for future in kafka_admin.delete_topics(leftovers, operation_timeout=30).values():
+            future.result()
+
+
+# ------------------------------------------------------------------------------------ SQS and SNS
+
+
+@pytest.fixture
+def aws_clients() -> Iterator[tuple[Any, Any]]:
+    """boto3 SQS and SNS clients on moto's server, whose state is reset before the test."""
+    import boto3
+    import httpx
+
+    try:
+        httpx.post(f"{AWS_ENDPOINT_URL}/moto-api/reset", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        _unreachable("moto's server (SQS, SNS)", AWS_ENDPOINT_URL, exc)
+    settings = {"endpoint_url": AWS_ENDPOINT_URL, "region_name": "us-east-1",
+                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    yield boto3.client("sqs", **settings), boto3.client("sns", **settings)
+
+
+# ------------------------------------------------------------------------------------------- Redis
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[tuple[Any, str]]:
+    """A Redis client and a unique key prefix; every key under it is deleted after the test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unreachable("Redis", REDIS_URL, exc)
+    prefix = unique("test") + ":"
+    yield client, prefix
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -1,0 +1,100 @@
+"""`scripts/brokers` starts real brokers, reuses what already runs, and stops only what it started.
+
+These tests run a second set of brokers on other ports with their own home folder, so they never
+touch the brokers the rest of the suite uses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
+ALT_PORTS = {"AMQP": 5682, "RABBITMQ_HTTP": 15682, "KAFKA": 9192, "KAFKA_CONTROLLER": 9193,
+             "REDIS": 6389, "MOTO": 5010}
+
+
+def _run(home: Path, *args: str, ports: dict[str, int] = ALT_PORTS) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TOPOLOGY_BROKERS_HOME": str(home),
+           **{f"TOPOLOGY_{name}_PORT": str(port) for name, port in ports.items()}}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _lines(output: str) -> dict[str, str]:
+    return {line.split()[0]: line for line in output.splitlines() if line.strip()}
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.kafka
+@pytest.mark.redis
+@pytest.mark.aws
+def test_up_status_reuse_and_down(tmp_path: Path) -> None:
+    home, other_home = tmp_path / "ours", tmp_path / "someone-else"
+    try:
+        up = _run(home, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = _run(home, "status")
+        assert status.returncode == 0, status.stdout
+        lines = _lines(status.stdout)
+        assert sorted(lines) == ["kafka", "moto", "rabbitmq", "redis"]
+        for line in lines.values():
+            assert " up " in line and "started by scripts/brokers, pid" in line, line
+        assert "RabbitMQ 3." in lines["rabbitmq"] and ":15682" in lines["rabbitmq"]
+        assert "Kafka with 1 broker(s) at 127.0.0.1:9192" in lines["kafka"]
+        pids = {name: int((home / name / "pid").read_text()) for name in lines}
+
+        # `up` again is a no-op: the same processes keep serving.
+        again = _run(home, "up")
+        assert again.returncode == 0, again.stderr
+        assert {name: int((home / name / "pid").read_text()) for name in lines} == pids
+
+        # Another home sees working brokers on the ports: it reuses them and `down` leaves them alone.
+        reuse = _run(other_home, "up", "redis", "moto")
+        assert reuse.returncode == 0, reuse.stderr
+        assert "not started by scripts/brokers" in _lines(reuse.stdout)["redis"]
+        assert "left running" in _run(other_home, "down", "redis", "moto").stdout
+        assert all(_alive(pid) for pid in pids.values())
+
+        down = _run(home, "down")
+        assert down.returncode == 0
+        assert sorted(n for n, line in _lines(down.stdout).items() if "stopped" in line) == sorted(pids)
+        assert [name for name, pid in pids.items() if _alive(pid)] == []
+        after = _run(home, "status")
+        assert after.returncode == 1
+        assert all(" down " in line for line in _lines(after.stdout).values()), after.stdout
+    finally:
+        _run(home, "down")
+
+
+@pytest.mark.redis
+def test_port_taken_by_something_else_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 6399))
+        squatter.listen()
+        result = _run(tmp_path, "up", "redis", ports={**ALT_PORTS, "REDIS": 6399})
+    assert result.returncode == 1
+    assert "a port it needs is taken by something that is not a working redis" in result.stderr
+    assert not (tmp_path / "redis" / "pid").exists()
+
+
+@pytest.mark.rabbitmq
+def test_broker_that_fails_to_start_shows_its_log(tmp_path: Path) -> None:
+    # RabbitMQ's inter-node port is the AMQP port + 20000; holding it makes the node fail at boot.
+    with socket.socket() as squatter:
+        squatter.bind(("0.0.0.0", 5692 + 20000))
+        squatter.listen()
+        result = _run(tmp_path, "up", "rabbitmq", ports={**ALT_PORTS, "AMQP": 5692, "RABBITMQ_HTTP": 15692})
+    _run(tmp_path, "down", "rabbitmq", ports={**ALT_PORTS, "AMQP": 5692, "RABBITMQ_HTTP": 15692})
+    assert result.returncode == 1
+    assert "rabbitmq: the process exited during start-up" in result.stderr
+    assert "--- last lines of" in result.stderr and "dist_port_already_used" in result.stderr

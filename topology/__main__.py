@@ -1,0 +1,5 @@
+"""`python -m topology` runs the command-line interface."""
+
+from topology.cli import main
+
+main()

@@ -1,0 +1,426 @@
+"""Reading topology files: vars -> jinja2 -> YAML with positions -> ${VAR} -> environment overlay -> models.
+
+Every problem found on the way is collected with its file, line and column, so `validate` can
+report all of them at once. Nothing here contacts a broker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from topology.problems import Location, PathPart, Problem, did_you_mean, dotted
+from topology.spec import Document
+
+__all__ = ["LoadedFile", "Positions", "load_file", "parse_var"]
+
+Path_ = tuple[PathPart, ...]
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:")
+
+
+@dataclass
+class Positions:
+    """Where each node of a file's data came from: path -> location of its key and of its value."""
+
+    file: str
+    values: dict[Path_, Location] = field(default_factory=dict)
+    keys: dict[Path_, Location] = field(default_factory=dict)
+
+    def at(self, path: Path_, *, key: bool = False) -> Location | None:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end]) or (self.values.get(path[:end]) if key else None)
+            if found is not None:
+                return found
+        return None
+
+
+@dataclass
+class LoadedFile:
+    path: str
+    document: Document | None  # None when the file has errors that stop it being read further
+    positions: Positions
+    problems: list[Problem]
+
+
+def parse_var(assignment: str) -> tuple[str, Any]:
+    """`KEY=VALUE` from --var, the value read as a YAML scalar (so 12 is a number, true a bool)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--var {assignment!r} is not KEY=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+# ---------------------------------------------------------------------------------- YAML + marks
+
+
+def _mark(file: str, mark: yaml.Mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording every node's position."""
+
+    def __init__(self, loader: Any, positions: Positions, problems: list[Problem]) -> None:
+        self.loader = loader
+        self.positions = positions
+        self.problems = problems
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.positions.values[path] = _mark(self.positions.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            data: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    self.problems.append(Problem(
+                        "a mapping key must be a plain word or number", _mark(self.positions.file, key_node.start_mark),
+                        dotted(path)))
+                    continue
+                key = str(key) if not isinstance(key, str) else key
+                child = (*path, key)
+                if key in data:
+                    self.problems.append(Problem(
+                        f"`{key}` is declared twice in the same mapping (first at line "
+                        f"{self.positions.keys[child].line})", _mark(self.positions.file, key_node.start_mark),
+                        dotted(child), "remove or rename one of them"))
+                self.positions.keys[child] = _mark(self.positions.file, key_node.start_mark)
+                data[key] = self.build(value_node, child)
+            return data
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+
+def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Problem]) -> Any:
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        return _Builder(loader, positions, problems).build(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = _mark(file, mark) if mark is not None else Location(file, 1, 1)
+        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        problems.append(Problem(f"this is not valid YAML: {what}", location, "",
+                                "check the indentation and quoting on this line and the one before"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(f"this is not valid YAML: {exc}", Location(file, 1, 1)))
+    finally:
+        loader.dispose()
+    return None
+
+
+# ------------------------------------------------------------------------------- vars and jinja2
+
+
+def _top_level_block(text: str, key: str) -> tuple[str, int] | None:
+    """The raw text of a top-level `key:` block (before any templating), and its first line index."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        match = _TOP_LEVEL_KEY.match(line)
+        if match and match.group(1) == key:
+            end = start + 1
+            while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#" or lines[end].startswith("-")):
+                end += 1
+            return "\n".join(lines[start:end]), start
+    return None
+
+
+def _read_plain_block(text: str, key: str, file: str, problems: list[Problem]) -> Any:
+    block = _top_level_block(text, key)
+    if block is None:
+        return None
+    raw, first_line = block
+    positions = Positions(file)
+    local: list[Problem] = []
+    # Pad with empty lines so that marks keep the file's line numbers.
+    data = _parse_yaml("\n" * first_line + raw, file, positions, local)
+    if local:
+        problems.extend(local)
+        return None
+    if not isinstance(data, dict) or key not in data:
+        return None
+    value = data[key]
+    if value is not None and not isinstance(value, dict):
+        problems.append(Problem(f"`{key}` must be a mapping", positions.at((key,)), key))
+        return None
+    if isinstance(value, dict) and _has_template(value):
+        problems.append(Problem(f"`{key}` holds plain values; templates are not expanded there",
+                                positions.at((key,)), key, "write the value itself"))
+    return value or {}
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Mappings merge key by key, recursively; anything else in `overlay` replaces what `base` has."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environment: str | None,
+                  problems: list[Problem]) -> str | None:
+    if "{{" not in text and "{%" not in text and "{#" not in text:
+        return text
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (text, file, lambda: True)),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    try:
+        template = env.get_template(file)
+        return template.render(vars=dict(variables), environment=environment)
+    except jinja2.TemplateSyntaxError as exc:
+        problems.append(Problem(f"template error: {exc.message}", Location(file, exc.lineno or 1, 1), "",
+                                "check the {{ }} and {% %} on this line"))
+    except jinja2.UndefinedError as exc:
+        line = _template_line(exc, file)
+        known = ", ".join(sorted(variables)) or "none"
+        problems.append(Problem(
+            f"template error: {exc.message}", Location(file, line, 1), "",
+            f"define it under `vars:` or pass --var NAME=VALUE; variables here: {known}"))
+    except jinja2.TemplateError as exc:
+        problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))
+    return None
+
+
+def _template_line(exc: BaseException, file: str) -> int:
+    line = 1
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == file:
+            line = lineno
+    return line
+
+
+# --------------------------------------------------------------------------------- ${VAR} values
+
+
+def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[str, str],
+                problems: list[Problem]) -> Any:
+    if isinstance(data, dict):
+        return {key: _substitute(value, (*path, key), positions, environ, problems) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_substitute(value, (*path, index), positions, environ, problems) for index, value in enumerate(data)]
+    if not isinstance(data, str) or "$" not in data:
+        return data
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append(Problem(
+            f"environment variable {name} is not set", positions.at(path), dotted(path),
+            f"export {name}, or write ${{{name}:-default}} to give a default"))
+        return ""
+
+    return _VAR.sub(replace, data)
+
+
+# ------------------------------------------------------------------------------------ the models
+
+
+def _model_problems(exc: ValidationError, data: Any, positions: Positions,
+                    already: set[str]) -> Iterator[Problem]:
+    """pydantic's errors as located problems: one per place, none where a problem is already reported."""
+    by_path: dict[Path_, list[Any]] = {}
+    for error in exc.errors(include_url=False):
+        by_path.setdefault(_real_path(data, tuple(error["loc"])), []).append(error)
+    for loc, errors in by_path.items():
+        if dotted(loc) in already:
+            continue
+        error = errors[0]
+        if len(errors) > 1 and all(e["msg"].startswith("Input should be a valid ") for e in errors):
+            kinds = [e["msg"].removeprefix("Input should be a valid ") for e in errors]
+            yield Problem(f"expected a {', '.join(kinds[:-1])} or {kinds[-1]}", positions.at(loc), dotted(loc))
+            continue
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1], data))
+            yield Problem(f"unknown key `{loc[-1]}`", positions.at(loc, key=True), dotted(loc),
+                          hint or "remove it; `topology schema` lists the keys allowed here")
+            continue
+        if kind == "missing":
+            yield Problem(f"`{loc[-1]}` is required", positions.at(loc[:-1], key=True), dotted(loc), "add it")
+            continue
+        message, hint = error["msg"], None
+        ctx = error.get("ctx", {})
+        if kind in ("literal_error", "enum"):
+            expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            hint = did_you_mean(str(error["input"]), expected) or f"use one of: {', '.join(expected)}"
+            message = f"{error['input']!r} is not allowed here"
+        elif kind == "string_pattern_mismatch" and loc and loc[-1] == "type":
+            hint = did_you_mean(str(error["input"]), ["direct", "fanout", "topic", "headers"]) or \
+                "use direct, fanout, topic, headers or an x- plugin type"
+            message = f"{error['input']!r} is not an exchange type"
+        elif kind == "union_tag_invalid":
+            tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+            hint = did_you_mean(str(ctx.get("tag", "")), tags) or f"use one of: {', '.join(tags)}"
+            message = f"unknown target kind {ctx.get('tag')!r}"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        yield Problem(message, positions.at(loc), dotted(loc), hint)
+
+
+def _real_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """pydantic's error path without the union and tag names it inserts (`str`, `rabbitmq`, ...)."""
+    path: list[PathPart] = []
+    for part in loc:
+        if isinstance(data, dict):
+            if part not in data:
+                if path and len(path) == len(loc) - 1:
+                    path.append(part)  # a missing or unknown key: keep the last part
+                continue
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        elif isinstance(data, list | dict):
+            continue
+        else:
+            continue
+        path.append(part)
+    if loc and (not path or path[-1] != loc[-1]) and isinstance(loc[-1], str) and loc[-1] not in (
+            "str", "int", "float", "bool", "none"):
+        path.append(loc[-1])
+    return tuple(path)
+
+
+def _fields_at(path: Path_, data: Any) -> list[str]:
+    """The keys allowed at `path` of a document, for 'did you mean'."""
+    annotation: Any = Document
+    node = data
+    for part in path:
+        annotation = _unwrap(annotation, node)
+        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field_info = annotation.model_fields.get(str(part))
+            if field_info is None:
+                return []
+            annotation = field_info.annotation
+        elif get_origin(annotation) in (dict, list):
+            annotation = get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap(annotation, node)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any, node: Any) -> Any:
+    """`X | None` -> X; a union of models -> the one whose `kind` the data names."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        models = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for model in models:
+            default = model.model_fields.get("kind")
+            if default is not None and kind in get_args(default.annotation):
+                return model
+        return models[0] if len(models) == 1 else (options[0] if len(options) == 1 else annotation)
+    return annotation
+
+
+def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] | None = None,
+              environ: Mapping[str, str] | None = None) -> LoadedFile:
+    """Read one topology file through every stage; problems are collected, never raised."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    positions = Positions(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return LoadedFile(path, None, positions, [Problem("file not found", None, path, "check the path")])
+    except (OSError, UnicodeDecodeError) as exc:
+        return LoadedFile(path, None, positions, [Problem(f"cannot read the file: {exc}", None, path)])
+
+    plain_vars = _read_plain_block(text, "vars", path, problems)
+    environments = _read_plain_block(text, "environments", path, problems)
+    variables: dict[str, Any] = dict(plain_vars or {})
+    if env is not None and environments and isinstance(environments.get(env), dict):
+        env_vars = environments[env].get("vars")
+        if isinstance(env_vars, dict):
+            variables = deep_merge(variables, env_vars)
+    variables.update(cli_vars or {})
+    if problems:
+        return LoadedFile(path, None, positions, problems)
+
+    rendered = _render_jinja(text, path, variables, env, problems)
+    if rendered is None:
+        return LoadedFile(path, None, positions, problems)
+    data = _parse_yaml(rendered, path, positions, problems)
+    if problems:
+        return LoadedFile(path, None, positions, problems)
+    if data is None:
+        return LoadedFile(path, None, positions, [Problem(
+            "the file is empty", Location(path, 1, 1), "", "start it with `version: 1`")])
+    if not isinstance(data, dict):
+        return LoadedFile(path, None, positions, [Problem(
+            "a topology file is a mapping of sections", Location(path, 1, 1), "", "start it with `version: 1`")])
+
+    data = _substitute(data, (), positions, environ, problems)
+    if env is not None:
+        data = _overlay_environment(data, env, positions, problems)
+    data["vars"] = variables
+    try:
+        document = Document.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_model_problems(exc, data, positions, {p.path for p in problems}))
+        return LoadedFile(path, None, positions, problems)
+    return LoadedFile(path, document, positions, problems)
+
+
+def _overlay_environment(data: dict[str, Any], env: str, positions: Positions,
+                         problems: list[Problem]) -> dict[str, Any]:
+    environments = data.get("environments")
+    if not isinstance(environments, dict) or env not in environments:
+        return data
+    overlay = environments[env]
+    if not isinstance(overlay, dict):
+        problems.append(Problem(f"environment `{env}` must be a mapping", positions.at(("environments", env)),
+                                f"environments.{env}"))
+        return data
+    overlay = {key: value for key, value in overlay.items() if key != "vars"}
+    # Values that come from the overlay point at their lines inside `environments.<env>`.
+    prefix: Path_ = ("environments", env)
+    for table in (positions.values, positions.keys):
+        for source in [p for p in table if p[:2] == prefix and len(p) > 2 and p[2] != "vars"]:
+            table[source[2:]] = table[source]
+    return deep_merge(data, overlay)

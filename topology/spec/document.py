@@ -1,0 +1,109 @@
+"""The whole topology document: version, targets, manage, naming, broker sections, expectations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from topology.spec.aws import Sns, Sqs
+from topology.spec.common import Spec
+from topology.spec.kafka import Kafka
+from topology.spec.rabbitmq import RabbitMQ
+from topology.spec.redis import Redis
+
+__all__ = [
+    "AwsTarget", "Document", "Expectation", "KafkaTarget", "LocalTarget", "Manage", "Naming", "Publish",
+    "RabbitMQTarget", "RedisTarget", "Target",
+]
+
+
+class RabbitMQTarget(Spec):
+    kind: Literal["rabbitmq"]
+    url: str = Field(description="Management API URL with credentials, e.g. ${RABBITMQ_URL}.")
+    amqp_url: str | None = Field(None, description="AMQP URL, for `topology test --live` probes.")
+
+
+class KafkaTarget(Spec):
+    kind: Literal["kafka"]
+    bootstrap_servers: str = Field(description="host:port[,host:port...]")
+    config: dict[str, str] = Field(default_factory=dict, description="librdkafka client settings (SASL, TLS).")
+
+
+class AwsTarget(Spec):
+    kind: Literal["aws"]
+    region: str = Field(description="AWS region, e.g. us-east-1.")
+    endpoint_url: str | None = Field(None, description="Endpoint override (moto, LocalStack); empty for AWS.")
+    profile: str | None = Field(None, description="AWS profile name; default: the usual credential chain.")
+
+
+class RedisTarget(Spec):
+    kind: Literal["redis"]
+    url: str = Field(description="redis://[:password@]host:port/db")
+
+
+class LocalTarget(Spec):
+    kind: Literal["local"]
+    path: str = Field(".topology/state.json", description="The state file of the embedded local target.")
+
+
+Target = Annotated[
+    RabbitMQTarget | KafkaTarget | AwsTarget | RedisTarget | LocalTarget, Field(discriminator="kind")]
+
+
+class Manage(Spec):
+    prune: bool = Field(False, description="Delete live resources in scope that the files do not declare.")
+    include: list[str] = Field(default_factory=list, description="Address globs apply may delete, e.g. kafka/topic/shop.*")
+    exclude: list[str] = Field(default_factory=list, description="Address globs never deleted.")
+
+
+class Naming(Spec):
+    rabbitmq_retry_queue: str = Field("{{ queue }}.retry.{{ delay }}", description="Jinja2 template.")
+    rabbitmq_dead_letter_queue: str = Field("{{ queue }}.dlq", description="Jinja2 template.")
+    kafka_retry_topic: str = Field("{{ topic }}.retry.{{ delay }}", description="Jinja2 template.")
+    kafka_dead_letter_topic: str = Field("{{ topic }}.dlt", description="Jinja2 template.")
+    sqs_retry_queue: str = Field(
+        "{{ queue }}-retry-{{ delay }}", description="Jinja2 template; `.fifo` is added for FIFO queues.")
+    sqs_dead_letter_queue: str = Field(
+        "{{ queue }}-dlq", description="Jinja2 template; `.fifo` is added for FIFO queues.")
+    redis_retry_stream: str = Field("{{ stream }}:retry:{{ delay }}", description="Jinja2 template.")
+    redis_dead_letter_stream: str = Field("{{ stream }}:dlq", description="Jinja2 template.")
+
+
+class Publish(Spec):
+    vhost: str | None = Field(None, description="RabbitMQ vhost of the exchange.")
+    exchange: str | None = Field(None, description="RabbitMQ exchange to publish to (\"\" is the default exchange).")
+    routing_key: str = Field("", description="Routing key.")
+    headers: dict[str, Any] = Field(default_factory=dict, description="Message headers (headers exchanges).")
+    sns_topic: str | None = Field(None, description="SNS topic to publish to.")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="SNS message attributes.")
+    body: dict[str, Any] | None = Field(None, description="SNS message body, for body-scoped filter policies.")
+
+    @model_validator(mode="after")
+    def _one_broker(self) -> Publish:
+        if (self.exchange is None) == (self.sns_topic is None):
+            raise ValueError("give either `exchange` (with `vhost`) or `sns_topic`")
+        if self.exchange is not None and self.vhost is None:
+            raise ValueError("a RabbitMQ publish needs `vhost`")
+        return self
+
+
+class Expectation(Spec):
+    publish: Publish
+    delivered_to: list[str] = Field(description="Exactly the queues that must receive the message.")
+
+
+class Document(Spec):
+    version: Literal[1] = Field(description="Format version; always 1.")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Values for jinja2: {{ vars.name }}.")
+    environments: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Overlays selected with --env NAME, deep-merged over the document.")
+    targets: dict[str, Target] = Field(default_factory=dict, description="Where each broker lives.")
+    manage: Manage = Field(default_factory=Manage, description="What apply may delete; default: nothing.")
+    naming: Naming = Field(default_factory=Naming, description="Templates for generated names.")
+    rabbitmq: RabbitMQ | None = None
+    kafka: Kafka | None = None
+    sqs: Sqs | None = None
+    sns: Sns | None = None
+    redis: Redis | None = None
+    expectations: list[Expectation] = Field(default_factory=list, description="Routing assertions for `topology test`.")

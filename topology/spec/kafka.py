@@ -1,0 +1,53 @@
+"""The `kafka:` section: topics, consumer groups, ACLs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from topology.spec.common import Protectable, Retry, Spec
+
+__all__ = ["Acl", "AclResource", "ConsumerGroup", "Kafka", "Topic"]
+
+ConfigValue = str | int | float | bool
+
+
+class Topic(Protectable):
+    partitions: int | None = Field(None, ge=1, description="Partition count; may only grow. Default: the broker's.")
+    replication_factor: int | None = Field(
+        None, ge=1, description="Replicas per partition; a change is a reassignment. Default: the broker's.")
+    config: dict[str, ConfigValue] = Field(
+        default_factory=dict, description="Topic config overrides; human units where Kafka expects ms or bytes.")
+    retry: Retry | None = Field(None, description="Retry topics, one per delay, with the same partitions.")
+    dead_letter: bool = Field(False, description="A dead-letter topic, `<topic>.dlt` by default.")
+
+
+class ConsumerGroup(Protectable):
+    topics: list[str] = Field(min_length=1, description="Topics the group consumes (retry topics are added).")
+    initial_offset: Literal["earliest", "latest"] = Field(
+        "latest", description="Where a new group starts; used only when the group does not exist yet.")
+
+
+class AclResource(Spec):
+    type: Literal["topic", "group", "cluster", "transactional_id"] = Field(description="Kafka resource type.")
+    name: str = Field(description="Resource name, or prefix when pattern is prefixed.")
+    pattern: Literal["literal", "prefixed"] = Field("literal", description="How name matches.")
+
+
+class Acl(Protectable):
+    principal: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*:.+$", description="e.g. User:billing")
+    resource: AclResource
+    operations: list[Literal[
+        "all", "read", "write", "create", "delete", "alter", "describe", "cluster_action",
+        "describe_configs", "alter_configs", "idempotent_write",
+    ]] = Field(min_length=1, description="Operations this entry allows or denies.")
+    permission: Literal["allow", "deny"] = Field("allow", description="allow or deny.")
+    host: str = Field("*", description="Client host, `*` for any.")
+
+
+class Kafka(Spec):
+    target: str | None = Field(None, description="A name under `targets`; none means the embedded local target.")
+    topics: dict[str, Topic] = Field(default_factory=dict, description="Topics by name.")
+    consumer_groups: dict[str, ConsumerGroup] = Field(default_factory=dict, description="Consumer groups by name.")
+    acls: list[Acl] = Field(default_factory=list, description="Access control entries.")

@@ -140,7 +140,7 @@ def _top_level_block(text: str, key: str) -> tuple[str, int] | None:
         match = _TOP_LEVEL_KEY.match(line)
         if match and match.group(1) == key:
             end = start + 1
-            while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#" or lines[end].startswith("-")):
+            while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#-"):
                 end += 1
             return "\n".join(lines[start:end]), start
     return None
@@ -423,4 +423,5 @@ def _overlay_environment(data: dict[str, Any], env: str, positions: Positions,
     for table in (positions.values, positions.keys):
         for source in [p for p in table if p[:2] == prefix and len(p) > 2 and p[2] != "vars"]:
             table[source[2:]] = table[source]
-    return deep_merge(data, overlay)
+    merged: dict[str, Any] = deep_merge(data, overlay)
+    return merged

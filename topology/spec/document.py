@@ -53,7 +53,8 @@ Target = Annotated[
 
 class Manage(Spec):
     prune: bool = Field(False, description="Delete live resources in scope that the files do not declare.")
-    include: list[str] = Field(default_factory=list, description="Address globs apply may delete, e.g. kafka/topic/shop.*")
+    include: list[str] = Field(
+        default_factory=list, description="Address globs apply may delete, e.g. kafka/topic/shop.*")
     exclude: list[str] = Field(default_factory=list, description="Address globs never deleted.")
 
 

@@ -1,0 +1,40 @@
+"""The normalised unit both sides of a diff share: one broker object with an address.
+
+Desired resources come from expanding the topology files; live ones (later) from a driver's
+`inspect`. Attributes are plain JSON data in the broker's own units (milliseconds, bytes, the
+x-arguments RabbitMQ stores), so the same differ serves every broker. Secrets (user passwords)
+are kept apart in `secrets` and never rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from topology.problems import Location
+
+__all__ = ["BROKERS", "Resource"]
+
+BROKERS = ("rabbitmq", "kafka", "sqs", "sns", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    kind: str  # e.g. "rabbitmq.queue", "kafka.topic", "sns.subscription"
+    address: str  # e.g. "rabbitmq/shop/queue/billing"
+    target: str | None  # a name under `targets:`; None is the embedded local target
+    attributes: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+    protect: bool = False
+    generated_by: str | None = None  # address of the resource whose dead_letter/retry made this one
+    origin: Location | None = field(default=None, compare=False)
+    path: tuple[str | int, ...] = field(default=(), compare=False)  # where in its file it was declared
+    secrets: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def broker(self) -> str:
+        return self.kind.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.address.rsplit("/", 1)[-1]

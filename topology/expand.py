@@ -48,10 +48,11 @@ class _Context:
         return self.loaded.positions.at(path, key=True)
 
     def add(self, kind: str, address: str, target: str | None, attributes: dict[str, Any],
-            path: tuple[PathPart, ...], *, depends_on: tuple[str, ...] = (), protect: bool = False,
-            generated_by: str | None = None, secrets: dict[str, str] | None = None) -> None:
+            path: tuple[PathPart, ...], *, name: str, scope: str = "", depends_on: tuple[str, ...] = (),
+            protect: bool = False, generated_by: str | None = None, secrets: dict[str, str] | None = None) -> None:
         self.resources.append(Resource(
-            kind=kind, address=address, target=target, attributes=attributes, depends_on=depends_on,
+            kind=kind, address=address, name=name, scope=scope, target=target, attributes=attributes,
+            depends_on=depends_on,
             protect=protect, generated_by=generated_by, origin=self.where(path), path=path,
             secrets=secrets or {}))
 
@@ -130,7 +131,7 @@ def _rabbitmq(context: _Context, section: RabbitMQ) -> None:
     for vhost_name, vhost in section.vhosts.items():
         vpath: tuple[PathPart, ...] = ("rabbitmq", "vhosts", vhost_name)
         vaddress = f"rabbitmq/vhost/{vhost_name}"
-        context.add("rabbitmq.vhost", vaddress, target, {}, vpath, protect=vhost.protect)
+        context.add("rabbitmq.vhost", vaddress, target, {}, vpath, name=vhost_name, protect=vhost.protect)
         prefix = f"rabbitmq/{vhost_name}"
 
         for name, exchange in vhost.exchanges.items():
@@ -140,7 +141,8 @@ def _rabbitmq(context: _Context, section: RabbitMQ) -> None:
             context.add("rabbitmq.exchange", f"{prefix}/exchange/{name}", target, {
                 "type": exchange.type, "durable": exchange.durable, "auto_delete": exchange.auto_delete,
                 "internal": exchange.internal, "arguments": arguments,
-            }, (*vpath, "exchanges", name), depends_on=(vaddress,), protect=exchange.protect)
+            }, (*vpath, "exchanges", name), name=name, scope=vhost_name, depends_on=(vaddress,),
+                protect=exchange.protect)
 
         for name, queue in vhost.queues.items():
             _rabbitmq_queue(context, target, vhost_name, name, queue)
@@ -153,27 +155,29 @@ def _rabbitmq(context: _Context, section: RabbitMQ) -> None:
                 binding.arguments), target, {
                 "source": binding.source, "destination": binding.destination, "destination_type": "exchange",
                 "routing_key": binding.routing_key, "arguments": dict(binding.arguments),
-            }, (*vpath, "exchange_bindings", index), depends_on=(vaddress, *depends), protect=binding.protect)
+            }, (*vpath, "exchange_bindings", index), name=f"{binding.source}->{binding.destination}", scope=vhost_name,
+                depends_on=(vaddress, *depends), protect=binding.protect)
 
         for kind, policies in (("policy", vhost.policies), ("operator-policy", vhost.operator_policies)):
             for name, policy in policies.items():
                 context.add(f"rabbitmq.{kind.replace('-', '_')}", f"{prefix}/{kind}/{name}", target, {
                     "pattern": policy.pattern, "apply-to": policy.apply_to.replace("_", "-"),
                     "priority": policy.priority, "definition": dict(policy.definition),
-                }, (*vpath, "policies" if kind == "policy" else "operator_policies", name),
-                    depends_on=(vaddress,), protect=policy.protect)
+                }, (*vpath, "policies" if kind == "policy" else "operator_policies", name), name=name,
+                    scope=vhost_name, depends_on=(vaddress,), protect=policy.protect)
 
     for user_name, user in section.users.items():
         upath: tuple[PathPart, ...] = ("rabbitmq", "users", user_name)
         uaddress = f"rabbitmq/user/{user_name}"
         secrets = {"password": user.password} if user.password is not None else {}
-        context.add("rabbitmq.user", uaddress, target, {"tags": sorted(user.tags)}, upath,
+        context.add("rabbitmq.user", uaddress, target, {"tags": sorted(user.tags)}, upath, name=user_name,
                     protect=user.protect, secrets=secrets)
         for vhost_name, permission in user.permissions.items():
             context.add("rabbitmq.permission", f"rabbitmq/{vhost_name}/permission/{user_name}", target, {
                 "user": user_name, "configure": permission.configure, "write": permission.write,
                 "read": permission.read,
-            }, (*upath, "permissions", vhost_name), depends_on=(uaddress, f"rabbitmq/vhost/{vhost_name}"))
+            }, (*upath, "permissions", vhost_name), name=user_name, scope=vhost_name,
+                depends_on=(uaddress, f"rabbitmq/vhost/{vhost_name}"))
 
 
 def _rabbitmq_queue(context: _Context, target: str | None, vhost: str, name: str, queue: Queue) -> None:
@@ -195,14 +199,15 @@ def _rabbitmq_queue(context: _Context, target: str | None, vhost: str, name: str
         if dlq is not None:
             context.add("rabbitmq.queue", f"{prefix}/queue/{dlq}", target, {
                 "type": queue.type, "durable": True, "auto_delete": False, "arguments": {},
-            }, (*path, "dead_letter"), depends_on=(f"rabbitmq/vhost/{vhost}",), generated_by=address)
+            }, (*path, "dead_letter"), name=dlq, scope=vhost, depends_on=(f"rabbitmq/vhost/{vhost}",),
+                generated_by=address)
             depends.append(f"{prefix}/queue/{dlq}")
         if dead_letter.exchange is not None and not dead_letter.exchange.startswith("amq."):
             depends.append(f"{prefix}/exchange/{dead_letter.exchange}")
 
     context.add("rabbitmq.queue", address, target, {
         "type": queue.type, "durable": queue.durable, "auto_delete": queue.auto_delete, "arguments": arguments,
-    }, path, depends_on=tuple(depends), protect=queue.protect)
+    }, path, name=name, scope=vhost, depends_on=tuple(depends), protect=queue.protect)
 
     if queue.retry is not None:
         for index, delay in enumerate(queue.retry.delays):
@@ -210,8 +215,8 @@ def _rabbitmq_queue(context: _Context, target: str | None, vhost: str, name: str
             context.add("rabbitmq.queue", f"{prefix}/queue/{wait}", target, {
                 "type": queue.type, "durable": True, "auto_delete": False, "arguments": {
                     "x-message-ttl": delay, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
-            }, (*path, "retry", "delays", index), depends_on=(f"rabbitmq/vhost/{vhost}", address),
-                generated_by=address)
+            }, (*path, "retry", "delays", index), name=wait, scope=vhost,
+                depends_on=(f"rabbitmq/vhost/{vhost}", address), generated_by=address)
 
     for index, binding in enumerate(queue.bindings):
         source = binding.exchange
@@ -222,7 +227,8 @@ def _rabbitmq_queue(context: _Context, target: str | None, vhost: str, name: str
                                                         binding.arguments), target, {
             "source": source, "destination": name, "destination_type": "queue",
             "routing_key": binding.routing_key, "arguments": dict(binding.arguments),
-        }, (*path, "bindings", index), depends_on=tuple(depends_on), protect=binding.protect)
+        }, (*path, "bindings", index), name=f"{source}->{name}", scope=vhost, depends_on=tuple(depends_on),
+            protect=binding.protect)
 
 
 # ------------------------------------------------------------------------------------------ Kafka
@@ -242,23 +248,23 @@ def _kafka(context: _Context, section: Kafka) -> None:
         if topic.replication_factor is not None:
             attributes["replication_factor"] = topic.replication_factor
         address = f"kafka/topic/{name}"
-        context.add("kafka.topic", address, target, attributes, path, protect=topic.protect)
+        context.add("kafka.topic", address, target, attributes, path, name=name, protect=topic.protect)
         if topic.retry is not None:
             for index, delay in enumerate(topic.retry.delays):
                 retry = context.name("kafka_retry_topic", (*path, "retry"), topic=name, delay=format_duration(delay))
                 retry_topics.setdefault(name, []).append(retry)
                 context.add("kafka.topic", f"kafka/topic/{retry}", target, dict(attributes),
-                            (*path, "retry", "delays", index), generated_by=address)
+                            (*path, "retry", "delays", index), name=retry, generated_by=address)
         if topic.dead_letter:
             dlt = context.name("kafka_dead_letter_topic", (*path, "dead_letter"), topic=name)
             context.add("kafka.topic", f"kafka/topic/{dlt}", target, dict(attributes), (*path, "dead_letter"),
-                        generated_by=address)
+                        name=dlt, generated_by=address)
 
     for name, group in section.consumer_groups.items():
         topics = [t for topic in group.topics for t in (topic, *retry_topics.get(topic, []))]
         context.add("kafka.group", f"kafka/group/{name}", target, {
             "topics": topics, "initial_offset": group.initial_offset,
-        }, ("kafka", "consumer_groups", name), depends_on=tuple(f"kafka/topic/{t}" for t in topics),
+        }, ("kafka", "consumer_groups", name), name=name, depends_on=tuple(f"kafka/topic/{t}" for t in topics),
             protect=group.protect)
 
     for index, acl in enumerate(section.acls):
@@ -269,7 +275,7 @@ def _kafka(context: _Context, section: Kafka) -> None:
                 "principal": acl.principal, "host": acl.host, "resource_type": resource.type,
                 "resource_name": resource.name, "pattern_type": resource.pattern, "operation": operation,
                 "permission": acl.permission,
-            }, ("kafka", "acls", index), protect=acl.protect)
+            }, ("kafka", "acls", index), name=f"{acl.principal}/{operation}", protect=acl.protect)
 
 
 # ------------------------------------------------------------------------------------ SQS and SNS
@@ -303,9 +309,9 @@ def _sqs(context: _Context, section: Sqs) -> None:
             dlq_attributes: dict[str, Any] = {"FifoQueue": queue.fifo, "MessageRetentionPeriod": 1_209_600,
                                               "tags": dict(MANAGED_BY)}
             context.add("sqs.queue", f"sqs/queue/{dlq}", target, dlq_attributes, (*path, "dead_letter"),
-                        generated_by=address)
+                        name=dlq, generated_by=address)
             depends.append(f"sqs/queue/{dlq}")
-        context.add("sqs.queue", address, target, attributes, path, depends_on=tuple(depends),
+        context.add("sqs.queue", address, target, attributes, path, name=name, depends_on=tuple(depends),
                     protect=queue.protect)
         if queue.retry is not None:
             for index, delay in enumerate(queue.retry.delays):
@@ -318,7 +324,7 @@ def _sqs(context: _Context, section: Sqs) -> None:
                 if redrive is not None:
                     retry_attributes["RedrivePolicy"] = dict(redrive)
                 context.add("sqs.queue", f"sqs/queue/{retry}", target, retry_attributes, delay_path,
-                            depends_on=tuple(depends), generated_by=address)
+                            name=retry, depends_on=tuple(depends), generated_by=address)
 
 
 def _sqs_attributes(context: _Context, queue: SqsQueue, path: tuple[PathPart, ...]) -> dict[str, Any]:
@@ -352,7 +358,7 @@ def _sns(context: _Context, section: Sns) -> None:
         if topic.display_name is not None:
             attributes["DisplayName"] = topic.display_name
         attributes["tags"] = {**topic.tags, **MANAGED_BY}
-        context.add("sns.topic", address, target, attributes, path, protect=topic.protect)
+        context.add("sns.topic", address, target, attributes, path, name=name, protect=topic.protect)
         for index, subscription in enumerate(topic.subscriptions):
             queue = subscription.queue
             depends = (address,) if queue.startswith("arn:") else (address, f"sqs/queue/{queue}")
@@ -363,7 +369,8 @@ def _sns(context: _Context, section: Sns) -> None:
             if subscription.filter_policy_scope is not None:
                 sub["FilterPolicyScope"] = subscription.filter_policy_scope
             context.add("sns.subscription", f"sns/subscription/{name}->{queue}", target, sub,
-                        (*path, "subscriptions", index), depends_on=depends, protect=subscription.protect)
+                        (*path, "subscriptions", index), name=f"{name}->{queue}", depends_on=depends,
+                        protect=subscription.protect)
 
 
 # ------------------------------------------------------------------------------------------ Redis
@@ -389,11 +396,12 @@ def _redis(context: _Context, section: Redis) -> None:
             streams.append((dlq, {}, {"dlq": "0"}, (*path, "dead_letter"), address))
         for stream_key, stream_attributes, stream_groups, stream_path, generated_by in streams:
             stream_address = f"redis/stream/{stream_key}"
-            context.add("redis.stream", stream_address, target, stream_attributes, stream_path,
+            context.add("redis.stream", stream_address, target, stream_attributes, stream_path, name=stream_key,
                         protect=stream.protect and generated_by is None, generated_by=generated_by)
             for group, start in stream_groups.items():
                 group_path = (*path, "groups", group) if generated_by is None else stream_path
                 context.add("redis.group", f"redis/group/{stream_key}/{group}", target,
-                            {"stream": stream_key, "start": start}, group_path, depends_on=(stream_address,),
+                            {"stream": stream_key, "start": start}, group_path, name=group, scope=stream_key,
+                            depends_on=(stream_address,),
                             protect=stream.groups[group].protect if group in stream.groups and generated_by is None
                             else False, generated_by=generated_by)

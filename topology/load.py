@@ -26,6 +26,8 @@ __all__ = ["LoadedFile", "Positions", "load_file", "parse_var"]
 
 Path_ = tuple[PathPart, ...]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# `naming:` templates use these; the file-level pass leaves them for expansion to fill in.
+_NAMING_PLACEHOLDERS = {name: f"{{{{ {name} }}}}" for name in ("queue", "topic", "stream", "delay")}
 _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:")
 
 
@@ -119,6 +121,8 @@ def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Probl
         return _Builder(loader, positions, problems).build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and mark is not None and not text[mark.index:].strip():
+            mark = exc.context_mark  # the file ended inside a construct: point at where it began
         location = _mark(file, mark) if mark is not None else Location(file, 1, 1)
         what = " ".join(part for part in (exc.context, exc.problem) if part)
         problems.append(Problem(f"this is not valid YAML: {what}", location, "",
@@ -199,15 +203,17 @@ def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environmen
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     try:
         template = env.get_template(file)
-        return template.render(vars=dict(variables), environment=environment)
+        return template.render(vars=dict(variables), environment=environment, **_NAMING_PLACEHOLDERS)
     except jinja2.TemplateSyntaxError as exc:
         problems.append(Problem(f"template error: {exc.message}", Location(file, exc.lineno or 1, 1), "",
                                 "check the {{ }} and {% %} on this line"))
     except jinja2.UndefinedError as exc:
         line = _template_line(exc, file)
         known = ", ".join(sorted(variables)) or "none"
+        missing = re.match(r"'dict object' has no attribute '([^']+)'", exc.message or "")
+        message = f"`vars.{missing.group(1)}` is undefined" if missing else f"template error: {exc.message}"
         problems.append(Problem(
-            f"template error: {exc.message}", Location(file, line, 1), "",
+            message, Location(file, line, 1), "",
             f"define it under `vars:` or pass --var NAME=VALUE; variables here: {known}"))
     except jinja2.TemplateError as exc:
         problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))

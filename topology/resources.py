@@ -22,6 +22,8 @@ BROKERS = ("rabbitmq", "kafka", "sqs", "sns", "redis")
 class Resource:
     kind: str  # e.g. "rabbitmq.queue", "kafka.topic", "sns.subscription"
     address: str  # e.g. "rabbitmq/shop/queue/billing"
+    name: str  # the broker's name for it: "billing"; for bindings and ACLs, the address's last part
+    scope: str  # what the name is unique within: the RabbitMQ vhost, the Redis stream of a group; else ""
     target: str | None  # a name under `targets:`; None is the embedded local target
     attributes: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -34,7 +36,3 @@ class Resource:
     @property
     def broker(self) -> str:
         return self.kind.split(".", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.address.rsplit("/", 1)[-1]

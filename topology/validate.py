@@ -79,7 +79,7 @@ def check(files: list[LoadedFile], resources: Mapping[str, Resource]) -> list[Pr
 
 
 def _vhost_of(resource: Resource) -> str:
-    return resource.address.split("/")[1]
+    return resource.scope
 
 
 def _rabbit_name(checker: _Checker, resource: Resource, what: str) -> None:
@@ -227,7 +227,7 @@ def _check_sqs_queue(checker: _Checker, resource: Resource) -> None:
                        hint="use at most 80 letters, digits, `-` and `_` (and the `.fifo` suffix)")
     if fifo != name.endswith(".fifo"):
         checker.report(resource, "a FIFO queue's name ends in `.fifo`, and only a FIFO queue's" if fifo else
-                       "a queue named `.fifo` must be a FIFO queue", "fifo",
+                       "a queue named `.fifo` must be a FIFO queue",
                        hint=f"rename it to `{name}.fifo`" if fifo else "add `fifo: true`")
     for attribute, low, high, words in _SQS_LIMITS:
         value = attributes.get(attribute)
@@ -257,7 +257,7 @@ def _check_sns_topic(checker: _Checker, resource: Resource) -> None:
                        hint="use at most 256 letters, digits, `-` and `_` (and the `.fifo` suffix)")
     if fifo != name.endswith(".fifo"):
         checker.report(resource, "a FIFO topic's name ends in `.fifo`, and only a FIFO topic's" if fifo else
-                       "a topic named `.fifo` must be a FIFO topic", "fifo",
+                       "a topic named `.fifo` must be a FIFO topic",
                        hint=f"rename it to `{name}.fifo`" if fifo else "add `fifo: true`")
 
 

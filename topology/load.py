@@ -33,11 +33,13 @@ _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:")
 
 @dataclass
 class Positions:
-    """Where each node of a file's data came from: path -> location of its key and of its value."""
+    """Where each node of a file's data came from: path -> (line, column) of its key and of its value.
+
+    Kept as plain 1-based tuples; a Location is made only when a problem asks for one."""
 
     file: str
-    values: dict[Path_, Location] = field(default_factory=dict)
-    keys: dict[Path_, Location] = field(default_factory=dict)
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
 
     def at(self, path: Path_, *, key: bool = False) -> Location | None:
         """The location of `path`, or of its nearest ancestor that has one."""
@@ -45,7 +47,7 @@ class Positions:
         for end in range(len(path), -1, -1):
             found = table.get(path[:end]) or (self.values.get(path[:end]) if key else None)
             if found is not None:
-                return found
+                return Location(self.file, *found)
         return None
 
 
@@ -76,6 +78,10 @@ def _mark(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+def _point(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording every node's position."""
 
@@ -85,7 +91,7 @@ class _Builder:
         self.problems = problems
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.positions.values[path] = _mark(self.positions.file, node.start_mark)
+        self.positions.values[path] = _point(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             data: dict[Any, Any] = {}
@@ -101,9 +107,9 @@ class _Builder:
                 if key in data:
                     self.problems.append(Problem(
                         f"`{key}` is declared twice in the same mapping (first at line "
-                        f"{self.positions.keys[child].line})", _mark(self.positions.file, key_node.start_mark),
+                        f"{self.positions.keys[child][0]})", _mark(self.positions.file, key_node.start_mark),
                         dotted(child), "remove or rename one of them"))
-                self.positions.keys[child] = _mark(self.positions.file, key_node.start_mark)
+                self.positions.keys[child] = _point(key_node.start_mark)
                 data[key] = self.build(value_node, child)
             return data
         if isinstance(node, yaml.SequenceNode):

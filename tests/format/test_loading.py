@@ -76,7 +76,8 @@ rabbitmq:
 """)
     topology = compile_topology([path])
     dlq = topology.resources["rabbitmq/shop/queue/billing.dlq"]
-    assert (dlq.generated_by, dlq.attributes["type"], dlq.attributes["arguments"]) == (None, "classic", {"x-max-length": 10})
+    assert (dlq.generated_by, dlq.attributes["type"]) == (None, "classic")
+    assert dlq.attributes["arguments"] == {"x-max-length": 10}
 
 
 def test_environment_variables_defaults_and_escapes(tmp_path: Path) -> None:
@@ -129,6 +130,10 @@ def test_naming_templates(tmp_path: Path) -> None:
 naming:
   rabbitmq_retry_queue: "retry.{{ delay }}.{{ queue }}"
   sqs_dead_letter_queue: "{{ queue }}-parking"
+  kafka_dead_letter_topic: "{{ topic | replace('.', '-') }}-dead"
+kafka:
+  topics:
+    shop.orders: {dead_letter: true}
 rabbitmq:
   vhosts:
     /:
@@ -141,6 +146,7 @@ sqs:
     topology = compile_topology([path])
     assert topology.errors == []
     assert "rabbitmq///queue/retry.1m.work" in topology.resources
+    assert "kafka/topic/shop-orders-dead" in topology.resources
     assert topology.resources["sqs/queue/jobs-parking.fifo"].attributes["FifoQueue"] is True
     assert topology.resources["sqs/queue/jobs.fifo"].attributes["RedrivePolicy"] == {
         "deadLetterQueue": "jobs-parking.fifo", "maxReceiveCount": 5}

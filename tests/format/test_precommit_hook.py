@@ -34,7 +34,8 @@ def test_hook_selects_topology_files() -> None:
 
 
 def test_hook_passes_good_files() -> None:
-    result = _run([ROOT / "examples" / "rabbitmq-retry.topology.yaml", ROOT / "examples" / "redis-streams.topology.yaml"])
+    examples = ROOT / "examples"
+    result = _run([examples / "rabbitmq-retry.topology.yaml", examples / "redis-streams.topology.yaml"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Valid: 2 files")
 

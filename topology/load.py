@@ -26,8 +26,6 @@ __all__ = ["LoadedFile", "Positions", "load_file", "parse_var"]
 
 Path_ = tuple[PathPart, ...]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# `naming:` templates use these; the file-level pass leaves them for expansion to fill in.
-_NAMING_PLACEHOLDERS = {name: f"{{{{ {name} }}}}" for name in ("queue", "topic", "stream", "delay")}
 _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:")
 
 
@@ -204,12 +202,13 @@ def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environmen
                   problems: list[Problem]) -> str | None:
     if "{{" not in text and "{%" not in text and "{#" not in text:
         return text
+    text = _keep_naming_raw(text)
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: (text, file, lambda: True)),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     try:
         template = env.get_template(file)
-        return template.render(vars=dict(variables), environment=environment, **_NAMING_PLACEHOLDERS)
+        return template.render(vars=dict(variables), environment=environment)
     except jinja2.TemplateSyntaxError as exc:
         problems.append(Problem(f"template error: {exc.message}", Location(file, exc.lineno or 1, 1), "",
                                 "check the {{ }} and {% %} on this line"))
@@ -226,6 +225,23 @@ def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environmen
     except (TypeError, ValueError, ArithmeticError) as exc:
         problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))
     return None
+
+
+def _keep_naming_raw(text: str) -> str:
+    """`naming:` holds templates for expansion (`{{ queue }}`): the file-level pass leaves them alone.
+
+    The markers go on the block's own first and last lines, so line numbers do not move."""
+    block = _top_level_block(text, "naming")
+    if block is None:
+        return text
+    raw, first = block
+    lines = text.split("\n")
+    last = first + len(raw.split("\n")) - 1
+    while last > first and not lines[last].strip():
+        last -= 1
+    lines[first] = "{% raw %}" + lines[first]
+    lines[last] = lines[last] + "{% endraw %}"
+    return "\n".join(lines)
 
 
 def _template_line(exc: BaseException, file: str) -> int:

@@ -18,6 +18,8 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/topology --help
+	$(BIN)/topology validate examples/shop.topology.yaml
+	$(BIN)/topology render examples/shop.topology.yaml --env prod
 
 brokers: install
 	$(BIN)/python scripts/brokers up

@@ -19,31 +19,31 @@ __all__ = [
 
 
 class RabbitMQTarget(Spec):
-    kind: Literal["rabbitmq"]
+    kind: Literal["rabbitmq"] = Field(description="The broker kind this target serves.")
     url: str = Field(description="Management API URL with credentials, e.g. ${RABBITMQ_URL}.")
     amqp_url: str | None = Field(None, description="AMQP URL, for `topology test --live` probes.")
 
 
 class KafkaTarget(Spec):
-    kind: Literal["kafka"]
+    kind: Literal["kafka"] = Field(description="The broker kind this target serves.")
     bootstrap_servers: str = Field(description="host:port[,host:port...]")
     config: dict[str, str] = Field(default_factory=dict, description="librdkafka client settings (SASL, TLS).")
 
 
 class AwsTarget(Spec):
-    kind: Literal["aws"]
+    kind: Literal["aws"] = Field(description="The broker kind this target serves.")
     region: str = Field(description="AWS region, e.g. us-east-1.")
     endpoint_url: str | None = Field(None, description="Endpoint override (moto, LocalStack); empty for AWS.")
     profile: str | None = Field(None, description="AWS profile name; default: the usual credential chain.")
 
 
 class RedisTarget(Spec):
-    kind: Literal["redis"]
+    kind: Literal["redis"] = Field(description="The broker kind this target serves.")
     url: str = Field(description="redis://[:password@]host:port/db")
 
 
 class LocalTarget(Spec):
-    kind: Literal["local"]
+    kind: Literal["local"] = Field(description="The broker kind this target serves.")
     path: str = Field(".topology/state.json", description="The state file of the embedded local target.")
 
 
@@ -90,7 +90,7 @@ class Publish(Spec):
 
 
 class Expectation(Spec):
-    publish: Publish
+    publish: Publish = Field(description="The probe message: where it is published, with what key or attributes.")
     delivered_to: list[str] = Field(description="Exactly the queues that must receive the message.")
 
 
@@ -102,9 +102,9 @@ class Document(Spec):
     targets: dict[str, Target] = Field(default_factory=dict, description="Where each broker lives.")
     manage: Manage = Field(default_factory=Manage, description="What apply may delete; default: nothing.")
     naming: Naming = Field(default_factory=Naming, description="Templates for generated names.")
-    rabbitmq: RabbitMQ | None = None
-    kafka: Kafka | None = None
-    sqs: Sqs | None = None
-    sns: Sns | None = None
-    redis: Redis | None = None
+    rabbitmq: RabbitMQ | None = Field(None, description="RabbitMQ vhosts, exchanges, queues, policies, users.")
+    kafka: Kafka | None = Field(None, description="Kafka topics, consumer groups and ACLs.")
+    sqs: Sqs | None = Field(None, description="SQS queues.")
+    sns: Sns | None = Field(None, description="SNS topics and their SQS subscriptions.")
+    redis: Redis | None = Field(None, description="Redis streams and their consumer groups.")
     expectations: list[Expectation] = Field(default_factory=list, description="Routing assertions for `topology test`.")

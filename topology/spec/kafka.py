@@ -37,7 +37,7 @@ class AclResource(Spec):
 
 class Acl(Protectable):
     principal: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*:.+$", description="e.g. User:billing")
-    resource: AclResource
+    resource: AclResource = Field(description="What the entry applies to: a topic, group, cluster or transactional id.")
     operations: list[Literal[
         "all", "read", "write", "create", "delete", "alter", "describe", "cluster_action",
         "describe_configs", "alter_configs", "idempotent_write",

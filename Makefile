@@ -16,10 +16,15 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The shop example on the embedded local target, in a fresh state file: validate, plan, apply,
+# then plan again, which must say "No changes".
+RUN_STATE ?= .topology/run-state.json
 run: install
-	$(BIN)/topology --help
+	rm -f $(RUN_STATE)
 	$(BIN)/topology validate examples/shop.topology.yaml
-	$(BIN)/topology render examples/shop.topology.yaml --env prod
+	$(BIN)/topology plan examples/shop.topology.yaml --env dev --state $(RUN_STATE)
+	$(BIN)/topology apply examples/shop.topology.yaml --env dev --state $(RUN_STATE) --auto-approve
+	$(BIN)/topology plan examples/shop.topology.yaml --env dev --state $(RUN_STATE) --detailed-exitcode
 
 brokers: install
 	$(BIN)/python scripts/brokers up

@@ -17,6 +17,9 @@ from topology.errors import InputError, TopologyError
 
 if TYPE_CHECKING:
     from topology.compile import Topology
+    from topology.drivers.base import ChangeResult
+    from topology.engine import Engine
+    from topology.plan import Change, Plan
 
 __all__ = ["app", "main"]
 
@@ -61,8 +64,19 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
-def _compile(files: list[str], env: str | None, variables: list[str] | None) -> Topology:
-    from topology.compile import compile_topology
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+StateOption = Annotated[str | None, typer.Option(
+    "--state", help="State file of the embedded local target (default .topology/state.json).")]
+OfflineOption = Annotated[bool, typer.Option(
+    "--offline", help="Plan every target against the state file (e.g. one written by `topology export`).")]
+
+
+def _variables(variables: list[str] | None) -> dict[str, Any]:
     from topology.load import parse_var
 
     cli_vars: dict[str, Any] = {}
@@ -72,7 +86,13 @@ def _compile(files: list[str], env: str | None, variables: list[str] | None) -> 
         except ValueError as exc:
             raise InputError(f"{exc}; write --var NAME=VALUE") from None
         cli_vars[key] = value
-    return compile_topology(files, env=env, cli_vars=cli_vars)
+    return cli_vars
+
+
+def _compile(files: list[str], env: str | None, variables: list[str] | None) -> Topology:
+    from topology.compile import compile_topology
+
+    return compile_topology(files, env=env, cli_vars=_variables(variables))
 
 
 def _print_problems(topology: Topology) -> None:
@@ -120,6 +140,191 @@ def schema() -> None:
     from topology.schema import schema_text
 
     typer.echo(schema_text(), nl=False)
+
+
+def _colour() -> bool:
+    import os
+
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _render_plan(plan: Plan, format: PlanFormat) -> str:
+    from topology.render import render_markdown, render_text
+
+    if format is PlanFormat.json:
+        return plan.to_json()
+    if format is PlanFormat.markdown:
+        return render_markdown(plan)
+    return render_text(plan, colour=_colour())
+
+
+def _engine(files: list[str], env: str | None, variables: dict[str, Any], state: str | None, offline: bool,
+            *, lock: bool = False) -> Engine:
+    from pathlib import Path
+
+    from topology.engine import Engine
+
+    engine = Engine(files, env=env, variables=variables, state=Path(state) if state else None,
+                    offline=offline, lock=lock)
+    for warning in engine.topology.warnings:
+        typer.echo(str(warning), err=True)
+    return engine
+
+
+@app.command()
+def plan(files: Files, env: EnvOption = None, var: VarOption = None, state: StateOption = None,
+         offline: OfflineOption = False,
+         out: Annotated[str | None, typer.Option("--out", help="Save the plan for `apply PLANFILE`.")] = None,
+         format: Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")] = PlanFormat.text,
+         detailed_exitcode: Annotated[bool, typer.Option(
+             "--detailed-exitcode", help="Exit 2 when there are changes, 0 when there are none.")] = False,
+         ) -> None:
+    """Inspect the live targets and show what apply would change."""
+    with _engine(files, env, _variables(var), state, offline) as engine:
+        result = engine.plan()
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(result.to_json())
+        typer.echo(f"Saved the plan to {out}; apply it with `topology apply {out}`.", err=True)
+    typer.echo(_render_plan(result, format), nl=False)
+    if detailed_exitcode and not result.is_empty:
+        raise typer.Exit(2)
+
+
+@app.command()
+def show(planfile: Annotated[str, typer.Argument(help="A plan saved with `plan --out`.")],
+         format: Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")] = PlanFormat.text,
+         ) -> None:
+    """Render a saved plan."""
+    typer.echo(_render_plan(_read_plan(planfile), format), nl=False)
+
+
+def _read_plan(path: str) -> Plan:
+    import json
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from topology.plan import Plan
+
+    try:
+        return Plan.from_json(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (ValidationError, json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not a plan saved by `topology plan --out`") from None
+
+
+def _is_saved_plan(files: list[str]) -> bool:
+    import json
+
+    if len(files) != 1:
+        return False
+    try:
+        with open(files[0], encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and "source_digest" in data
+
+
+@app.command()
+def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or one saved plan.", show_default=False)],
+          env: EnvOption = None, var: VarOption = None, state: StateOption = None,
+          auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Apply without asking.")] = False,
+          allow_delete: Annotated[bool, typer.Option("--allow-delete", help="Allow deletes (manage.prune).")] = False,
+          allow_data_loss: Annotated[bool, typer.Option(
+              "--allow-data-loss", help="Allow replacing or deleting objects that hold messages.")] = False,
+          parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64,
+                                                   help="Changes run at once, at most.")] = 10,
+          ) -> None:
+    """Carry out the plan (computed now, or a saved one), safely."""
+    saved = _read_plan(files[0]) if _is_saved_plan(files) else None
+    if saved is not None:
+        sources, env, variables = list(saved.files), saved.environment, dict(saved.variables)
+    else:
+        sources, variables = files, _variables(var)
+    with _engine(sources, env, variables, state, False, lock=True) as engine:
+        if saved is not None:
+            engine.check_fresh(saved)
+            result = saved
+        else:
+            result = engine.plan()
+        if result.is_empty:
+            typer.echo("No changes. The live brokers match the topology.")
+            return
+        _check_gates(result, allow_delete, allow_data_loss)
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                raise InputError("apply needs --auto-approve when it is not run from a terminal")
+            typer.echo(_render_plan(result, PlanFormat.text), nl=False)
+            if typer.prompt("Apply these changes? Only 'yes' is accepted", default="") != "yes":
+                typer.echo("Apply cancelled; nothing was changed.")
+                raise typer.Exit(1)
+        report = engine.apply(result, parallelism=parallelism, progress=_progress)
+    typer.echo(f"Apply {'complete' if report.ok else 'failed'}: {len(report.applied)} applied, "
+               f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted.")
+    for address, error in report.failed.items():
+        typer.echo(f"  failed: {address}: {error}", err=True)
+    for address in report.not_attempted:
+        typer.echo(f"  not attempted (depends on a failed change): {address}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _check_gates(result: Plan, allow_delete: bool, allow_data_loss: bool) -> None:
+    deletes = [c.address for c in result.changes if c.action == "delete"]
+    if deletes and not allow_delete:
+        raise InputError(f"the plan deletes {_count(len(deletes), 'resource')} ({', '.join(deletes[:3])}"
+                         f"{', ...' if len(deletes) > 3 else ''}); re-run with --allow-delete to let it")
+    losing = [c for c in result.changes if c.loses_data]
+    if losing and not allow_data_loss:
+        first = losing[0]
+        held = f"{first.messages:,} messages" if first.messages is not None else "an unknown number of messages"
+        raise InputError(f"the plan loses data: {first.address} holds {held} and would be {first.action}d"
+                         f"{f' (and {len(losing) - 1} more)' if len(losing) > 1 else ''}; drain it, or re-run "
+                         "with --allow-data-loss")
+
+
+def _progress(change: Change, result: ChangeResult) -> None:
+    from topology.render.text import SYMBOLS
+
+    status = "done" if result.ok else f"FAILED: {result.error}"
+    typer.echo(f"{SYMBOLS[change.action]:>3} {change.address}: {status}", err=True)
+
+
+@app.command()
+def export(target: Annotated[str, typer.Option("--target", help="The target to read (`local` for the state file).")],
+           to: Annotated[str | None, typer.Option("--to", help="Write here instead of stdout.")] = None,
+           state: StateOption = None,
+           format: Annotated[str, typer.Option("--format", help="state (a state file) or yaml.")] = "state",
+           ) -> None:
+    """Write a target's live state as a state file (for offline planning) or as YAML."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from topology.drivers.base import Scope
+    from topology.drivers.local import STATE_FORMAT, LocalDriver
+
+    if target != "local":
+        raise InputError(f"target `{target}`: this version of topology reads only the embedded local target")
+    driver = LocalDriver(Path(state) if state else Path(".topology/state.json"))
+    live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
+    resources = {address: {"kind": item.kind, "attributes": item.attributes, "depends_on": list(item.depends_on)}
+                 for address, item in sorted(live.items())}
+    if format == "state":
+        text = json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
+    elif format == "yaml":
+        text = yaml.safe_dump({"version": 1, "resources": resources}, sort_keys=False)
+    else:
+        raise InputError(f"--format {format}: choose state or yaml")
+    if to:
+        Path(to).write_text(text)
+    else:
+        typer.echo(text, nl=False)
 
 
 def _count(number: int, word: str) -> str:

@@ -1,0 +1,172 @@
+"""The one differ: desired resources + live state -> ordered changes, for every broker alike.
+
+Only attributes the topology declares are compared (a live default the file does not mention is
+not a change), except the attributes a kind compares whole (Kafka topic configs: an override the
+file leaves out is removed). A live object the files do not declare is deleted only inside
+`manage:` with `prune: true`. Protected resources are never deleted or replaced.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from topology.drivers.base import Live, Scope
+from topology.kinds import rules_for
+from topology.plan import AttributeChange, Change
+from topology.problems import Problem
+from topology.resources import Resource
+
+__all__ = ["Diff", "diff", "order_changes"]
+
+
+@dataclass
+class Diff:
+    changes: list[Change] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+# Kinds a broker deletes along with the object they hang off, so a replace must bring them back.
+_HANGS_OFF = ("rabbitmq.binding", "rabbitmq.exchange_binding", "redis.group", "sns.subscription", "rabbitmq.permission")
+
+
+def _same(left: Any, right: Any) -> bool:
+    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+
+
+def _messages_reason(messages: int | None) -> str:
+    return "loses data: message count unknown" if messages is None else f"loses data: {messages:,} messages"
+
+
+def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope,
+         secret_matches: Callable[[Resource, Live], bool]) -> Diff:
+    result = Diff()
+    replaced: set[str] = set()
+    for address, resource in desired.items():
+        target = resource.target or "local"
+        current = live.get(address)
+        if current is None:
+            result.changes.append(Change(
+                address=address, kind=resource.kind, target=target, action="create", after=resource.attributes,
+                attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()) +
+                tuple(AttributeChange(name=k, sensitive=True) for k in sorted(resource.secrets)),
+                depends_on=resource.depends_on))
+            continue
+        change = _compare(resource, current, secret_matches, result.problems)
+        if change is not None:
+            result.changes.append(change)
+            if change.action == "replace":
+                replaced.add(address)
+
+    # A replaced queue or exchange loses its bindings on the broker: bring back the unchanged ones.
+    changed = {c.address for c in result.changes}
+    for address, resource in desired.items():
+        gone = [d for d in resource.depends_on if d in replaced]
+        if gone and address not in changed and address in live and resource.kind in _HANGS_OFF:
+            result.changes.append(Change(
+                address=address, kind=resource.kind, target=resource.target or "local", action="create",
+                after=resource.attributes, depends_on=resource.depends_on,
+                reasons=(f"re-created: `{gone[0]}` is replaced",)))
+
+    for address, current in live.items():
+        if address in desired or not scope.prunable(address):
+            continue
+        holds = rules_for(current.kind).holds_data
+        loses = holds and current.messages != 0
+        result.changes.append(Change(
+            address=address, kind=current.kind, target=_target_of(address, desired), action="delete",
+            before=current.attributes, depends_on=current.depends_on, messages=current.messages if holds else None,
+            loses_data=loses, reasons=("not declared; manage.prune is on",) + (
+                (_messages_reason(current.messages),) if loses else ())))
+    result.changes = order_changes(result.changes)
+    return result
+
+
+def _target_of(address: str, desired: Mapping[str, Resource]) -> str:
+    broker = address.split("/", 1)[0]
+    targets = {r.target or "local" for r in desired.values() if r.address.split("/", 1)[0] == broker}
+    return targets.pop() if len(targets) == 1 else "local"
+
+
+def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resource, Live], bool],
+             problems: list[Problem]) -> Change | None:
+    rules = rules_for(resource.kind)
+    attributes: list[AttributeChange] = []
+    keys = list(resource.attributes) + sorted(k for k in rules.whole if k not in resource.attributes)
+    for key in keys:
+        if key in rules.create_only:
+            continue
+        wanted = resource.attributes.get(key, {} if key in rules.whole else None)
+        have = current.attributes.get(key, {} if key in rules.whole else None)
+        if _same(wanted, have):
+            continue
+        if key in rules.grow_only and isinstance(have, int) and isinstance(wanted, int) and wanted < have:
+            problems.append(Problem(
+                f"`{resource.address}`: {key} can only grow; live has {have}, the file asks for {wanted}",
+                resource.origin, key, f"set {key}: {have} or more, or replace the topic by hand"))
+            continue
+        attributes.append(AttributeChange(name=key, before=have, after=wanted,
+                                          forces_replacement=key in rules.immutable))
+    if resource.secrets and not secret_matches(resource, current):
+        attributes.extend(AttributeChange(name=k, sensitive=True) for k in sorted(resource.secrets))
+    if not attributes:
+        return None
+    replace = any(a.forces_replacement for a in attributes)
+    reasons: list[str] = []
+    loses = False
+    if replace:
+        reasons.append("forces replacement")
+        if resource.protect:
+            problems.append(Problem(
+                f"`{resource.address}` is protected, but changing "
+                f"{', '.join(a.name for a in attributes if a.forces_replacement)} would replace it",
+                resource.origin, "protect", "undo the change, or remove `protect: true` first"))
+            return None
+        if rules.holds_data and current.messages != 0:
+            loses = True
+            reasons.append(_messages_reason(current.messages))
+    return Change(
+        address=resource.address, kind=resource.kind, target=resource.target or "local",
+        action="replace" if replace else "update", before=current.attributes, after=resource.attributes,
+        attributes=tuple(attributes), reasons=tuple(reasons), depends_on=resource.depends_on,
+        messages=current.messages if rules.holds_data else None, loses_data=loses)
+
+
+def order_changes(changes: list[Change]) -> list[Change]:
+    """Dependencies first, ties by address; deletes last, dependents before what they hang off."""
+    forward = [c for c in changes if c.action != "delete"]
+    deletes = [c for c in changes if c.action == "delete"]
+    ordered = _topological(forward, lambda c: c.depends_on)
+    # A delete waits for the deletes of everything that depends on it: reverse the edges.
+    dependents: dict[str, list[str]] = {}
+    for change in deletes:
+        for dependency in change.depends_on:
+            dependents.setdefault(dependency, []).append(change.address)
+    return ordered + _topological(deletes, lambda c: tuple(dependents.get(c.address, ())))
+
+
+def _topological(changes: list[Change], edges: Callable[[Change], tuple[str, ...]]) -> list[Change]:
+    by_address = {c.address: c for c in changes}
+    waiting: dict[str, set[str]] = {c.address: {d for d in edges(c) if d in by_address and d != c.address}
+                                    for c in changes}
+    unlocks: dict[str, list[str]] = {}
+    for address, needs in waiting.items():
+        for need in needs:
+            unlocks.setdefault(need, []).append(address)
+    ready = [address for address, needs in waiting.items() if not needs]
+    heapq.heapify(ready)
+    ordered: list[Change] = []
+    while ready:
+        address = heapq.heappop(ready)
+        ordered.append(by_address[address])
+        for follower in unlocks.get(address, ()):
+            waiting[follower].discard(address)
+            if not waiting[follower]:
+                heapq.heappush(ready, follower)
+    if len(ordered) < len(changes):  # a cycle: keep the rest in address order rather than lose them
+        done = {c.address for c in ordered}
+        ordered += sorted((c for c in changes if c.address not in done), key=lambda c: c.address)
+    return ordered

@@ -1,0 +1,82 @@
+"""The interface every driver implements, and the plain data it exchanges with the engine.
+
+A driver knows one broker. It reads live state in bulk (`inspect`) and carries out the changes of
+a plan (`apply`), translating its client library's errors into topology's own at this boundary.
+What is special about each kind of resource (immutable fields, data loss) lives in `kinds.py`, so
+that one differ serves every broker.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from topology.plan import Change
+from topology.resources import Resource
+
+__all__ = ["ChangeResult", "Driver", "Live", "Scope"]
+
+
+@dataclass(frozen=True)
+class Live:
+    """A resource as the broker reports it, normalised to the same attributes expansion produces."""
+
+    kind: str
+    attributes: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+    messages: int | None = None  # what it holds now (queues, topics, streams); None if unknown
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to inspect: the declared addresses, and with `prune` everything the include globs match."""
+
+    addresses: frozenset[str]
+    prune: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def prunable(self, address: str) -> bool:
+        return (self.prune and any(fnmatch.fnmatchcase(address, g) for g in self.include)
+                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude))
+
+    def wants(self, address: str) -> bool:
+        return address in self.addresses or self.prunable(address)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    address: str
+    ok: bool
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Driver(ABC):
+    """One broker target. Use as a context manager."""
+
+    name: str
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # noqa: B027 - drivers without connections need nothing here
+        """Release connections."""
+
+    @abstractmethod
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        """Live state of everything in `scope`, by address: read-only, in bulk."""
+
+    @abstractmethod
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        """Carry out `changes` (independent of each other) and report each one; idempotent."""
+
+    def secret_matches(self, desired: Resource, live: Live) -> bool:
+        """Whether the live object already has `desired`'s secrets (a user's password, say)."""
+        return True

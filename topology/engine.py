@@ -1,0 +1,223 @@
+"""Plan and apply: compile the files, inspect each target, diff, and carry the plan out safely.
+
+Apply never re-diffs: the plan is the instruction. Before applying a saved plan it re-reads the
+files and re-inspects the live state only to check that neither changed since the plan was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from topology.compile import Topology, compile_topology
+from topology.diff import diff, order_changes
+from topology.drivers.base import ChangeResult, Driver, Live, Scope
+from topology.drivers.local import LocalDriver
+from topology.errors import InputError
+from topology.plan import Change, Plan, digest
+from topology.problems import Problem, ProblemsError
+from topology.resources import Resource
+
+__all__ = ["ApplyReport", "Engine", "source_digest"]
+
+DEFAULT_STATE = Path(".topology/state.json")
+
+
+def source_digest(topology: Topology) -> str:
+    """What the files ask for, secrets included only as hashes: any change to it makes a plan stale."""
+    return digest({
+        "manage": topology.manage.model_dump(mode="json"),
+        "resources": [[r.address, r.kind, r.target, r.attributes, list(r.depends_on), r.protect,
+                       {k: hashlib.sha256(v.encode()).hexdigest() for k, v in sorted(r.secrets.items())}]
+                      for r in topology.resources.values()],
+    })
+
+
+def live_digest(live: Mapping[str, Live]) -> str:
+    return digest({address: [item.kind, item.attributes] for address, item in sorted(live.items())})
+
+
+@dataclass
+class ApplyReport:
+    applied: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_attempted: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.not_attempted
+
+
+@dataclass
+class _Target:
+    name: str
+    driver: Driver
+    desired: dict[str, Resource]
+    scope: Scope
+    live: dict[str, Live] = field(default_factory=dict)
+
+
+class Engine:
+    """One run of plan or apply over a set of files; a context manager that closes its drivers."""
+
+    def __init__(self, files: Sequence[str], *, env: str | None = None, variables: Mapping[str, Any] | None = None,
+                 state: Path | None = None, offline: bool = False, lock: bool = False) -> None:
+        self.files = list(files)
+        self.env = env
+        self.variables = dict(variables or {})
+        self.state = state or DEFAULT_STATE
+        self.offline = offline
+        self.topology = compile_topology(self.files, env=env, cli_vars=self.variables)
+        self.topology.raise_for_errors()
+        self.targets = self._open_targets(lock)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for target in self.targets.values():
+            target.driver.close()
+
+    # ------------------------------------------------------------------------------------ drivers
+
+    def _open_targets(self, lock: bool) -> dict[str, _Target]:
+        grouped: dict[str, dict[str, Resource]] = {}
+        for address, resource in self.topology.resources.items():
+            grouped.setdefault(resource.target or "local", {})[address] = resource
+        if not grouped:
+            grouped["local"] = {}
+        drivers: dict[Path, LocalDriver] = {}
+        targets: dict[str, _Target] = {}
+        manage = self.topology.manage
+        for name, desired in sorted(grouped.items()):
+            driver = self._driver(name, drivers)
+            if lock and isinstance(driver, LocalDriver):
+                driver.lock()
+            scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude))
+            targets[name] = _Target(name, driver, desired, scope)
+        return targets
+
+    def _driver(self, name: str, local: dict[Path, LocalDriver]) -> Driver:
+        path = self.state
+        if name != "local" and not self.offline:
+            target = self.topology.targets.get(name)
+            if target is None or target.kind != "local":
+                kind = target.kind if target else "unknown"
+                raise InputError(
+                    f"target `{name}` is a {kind} target, and this version of topology drives only the embedded "
+                    f"local target; plan it offline with --offline (against --state FILE)")
+            path = Path(target.path)
+        if path not in local:
+            local[path] = LocalDriver(path)
+        return local[path]
+
+    # --------------------------------------------------------------------------------------- plan
+
+    def inspect(self) -> dict[str, str]:
+        """Read every target's live state; returns the live digest per target."""
+        digests = {}
+        for target in self.targets.values():
+            target.live = target.driver.inspect(target.scope)
+            digests[target.name] = live_digest(target.live)
+        return digests
+
+    def plan(self) -> Plan:
+        digests = self.inspect()
+        changes: list[Change] = []
+        problems: list[Problem] = []
+        for target in self.targets.values():
+            result = diff(target.desired, target.live, target.scope, target.driver.secret_matches)
+            changes += result.changes
+            problems += result.problems
+        if problems:
+            raise ProblemsError(problems)
+        return Plan(source_digest=source_digest(self.topology), live_digests=digests, files=tuple(self.files),
+                    environment=self.env, variables=self.variables, changes=tuple(order_changes(changes)))
+
+    def check_fresh(self, plan: Plan) -> None:
+        """Refuse a saved plan whose files or live state changed since it was made."""
+        if source_digest(self.topology) != plan.source_digest:
+            raise InputError("the topology files (or the variables they read) changed since this plan was made; "
+                             "run `topology plan` again")
+        digests = self.inspect()
+        for name, expected in plan.live_digests.items():
+            if digests.get(name) != expected:
+                raise InputError(f"the live state of target `{name}` changed since this plan was made "
+                                 "(the plan is stale); run `topology plan` again")
+
+    # -------------------------------------------------------------------------------------- apply
+
+    def apply(self, plan: Plan, *, parallelism: int = 10,
+              progress: Callable[[Change, ChangeResult], None] | None = None) -> ApplyReport:
+        """Carry out `plan` in order, independent changes together; stop what depends on a failure."""
+        report = ApplyReport()
+        by_address = {c.address: c for c in plan.changes}
+        prerequisites = _prerequisites(plan.changes)
+        done: set[str] = set()
+        blocked: set[str] = set()
+        pending = list(plan.changes)
+        lock = threading.Lock()
+        while pending:
+            ready = [c for c in pending if prerequisites[c.address] <= done]
+            stuck = [c for c in pending if prerequisites[c.address] & blocked]
+            for change in stuck:
+                blocked.add(change.address)
+                report.not_attempted.append(change.address)
+            if not ready:
+                if not stuck:  # only possible with a cycle; never leave work silently undone
+                    report.not_attempted += [c.address for c in pending if c not in stuck]
+                    break
+                pending = [c for c in pending if c not in stuck]
+                continue
+            batches: dict[str, list[Change]] = {}
+            for change in ready:
+                batches.setdefault(change.target, []).append(change)
+
+            def run(target: str, batch: list[Change]) -> list[ChangeResult]:
+                engine_target = self.targets[target]
+                return engine_target.driver.apply(batch, engine_target.desired)
+
+            with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(batches)))) as pool:
+                futures = [(pool.submit(run, t, b), b) for t, b in sorted(batches.items())]
+                for future, batch in futures:
+                    try:
+                        results = future.result()
+                    except Exception as exc:  # a driver bug must not lose track of the plan
+                        results = [ChangeResult(c.address, False, f"{type(exc).__name__}: {exc}") for c in batch]
+                    for result in results:
+                        with lock:
+                            if result.ok:
+                                done.add(result.address)
+                                report.applied.append(result.address)
+                            else:
+                                blocked.add(result.address)
+                                report.failed[result.address] = result.error or "failed"
+                        if progress is not None:
+                            progress(by_address[result.address], result)
+            finished = {c.address for c in ready} | {c.address for c in stuck}
+            pending = [c for c in pending if c.address not in finished]
+        return report
+
+
+def _prerequisites(changes: Iterable[Change]) -> dict[str, set[str]]:
+    """What must be done before each change: its dependencies' changes; for a delete, every
+    create/update/replace and the deletes of what depends on it."""
+    changes = list(changes)
+    forward = {c.address for c in changes if c.action != "delete"}
+    dependents: dict[str, set[str]] = {}
+    for change in changes:
+        if change.action == "delete":
+            for dependency in change.depends_on:
+                dependents.setdefault(dependency, set()).add(change.address)
+    result: dict[str, set[str]] = {}
+    for change in changes:
+        if change.action == "delete":
+            result[change.address] = forward | (dependents.get(change.address, set()) - {change.address})
+        else:
+            result[change.address] = {d for d in change.depends_on if d in forward and d != change.address}
+    return result

@@ -1,0 +1,48 @@
+"""What each kind of resource is like on its broker: the facts the one differ needs.
+
+Every driver, the embedded local one included, follows these rules, so a plan made against the
+local state file says what a real broker would do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["KIND_RULES", "KindRules", "rules_for"]
+
+
+@dataclass(frozen=True)
+class KindRules:
+    immutable: frozenset[str] = frozenset()  # a change to one of these is a replace (delete + create)
+    grow_only: frozenset[str] = frozenset()  # may only increase; a decrease cannot be planned
+    create_only: frozenset[str] = frozenset()  # used when creating, never compared afterwards
+    whole: frozenset[str] = frozenset()  # compared as a whole even when the file leaves it out
+    holds_data: bool = False  # deleting or replacing it loses messages
+
+
+KIND_RULES: dict[str, KindRules] = {
+    "rabbitmq.vhost": KindRules(),
+    "rabbitmq.exchange": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "internal", "arguments"})),
+    "rabbitmq.queue": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True),
+    "rabbitmq.binding": KindRules(immutable=frozenset({"source", "destination", "destination_type", "routing_key",
+                                                       "arguments"})),
+    "rabbitmq.exchange_binding": KindRules(immutable=frozenset({"source", "destination", "destination_type",
+                                                                "routing_key", "arguments"})),
+    "rabbitmq.policy": KindRules(),
+    "rabbitmq.operator_policy": KindRules(),
+    "rabbitmq.user": KindRules(),
+    "rabbitmq.permission": KindRules(),
+    "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True),
+    "kafka.group": KindRules(create_only=frozenset({"initial_offset"})),
+    "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
+                                                "operation", "permission"})),
+    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), holds_data=True),
+    "sns.topic": KindRules(immutable=frozenset({"FifoTopic"})),
+    "sns.subscription": KindRules(immutable=frozenset({"topic", "queue"})),
+    "redis.stream": KindRules(holds_data=True),
+    "redis.group": KindRules(immutable=frozenset({"stream"}), create_only=frozenset({"start"})),
+}
+
+
+def rules_for(kind: str) -> KindRules:
+    return KIND_RULES.get(kind, KindRules())

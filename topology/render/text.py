@@ -1,0 +1,52 @@
+"""The plan as people read it in a terminal or a CI log, in the notation Terraform made familiar."""
+
+from __future__ import annotations
+
+from topology.plan import Change, Plan
+from topology.render.values import show, show_change
+
+__all__ = ["SYMBOLS", "render_text"]
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+_VERBS = {"create": "created", "update": "updated in place", "replace": "replaced", "delete": "deleted"}
+_COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31"}
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+
+def _block(change: Change, colour: bool) -> list[str]:
+    symbol = SYMBOLS[change.action]
+    lines = [f"  # {change.address} will be {_VERBS[change.action]}" +
+             (f" ({'; '.join(change.reasons)})" if change.reasons else ""),
+             _paint(f"{symbol:>3} {change.address}", _COLOURS[change.action], colour) +
+             f"  [{change.kind} on {change.target}]"]
+    width = max((len(a.name) for a in change.attributes), default=0)
+    if change.action == "delete" and not change.attributes and change.before:
+        for name, value in change.before.items():
+            lines.append(f"      - {name.ljust(width)} = {show(value)}")
+    for attribute in change.attributes:
+        mark = {"create": "+", "delete": "-"}.get(change.action, "~")
+        text = show_change(attribute, change.action).replace(attribute.name, attribute.name.ljust(width), 1)
+        note = "   # forces replacement" if attribute.forces_replacement else ""
+        lines.append(f"      {mark} {text}{note}")
+    if change.loses_data:
+        lines.append(_paint(f"      # loses data: {change.messages:,} messages" if change.messages is not None
+                            else "      # loses data: message count unknown", "31;1", colour))
+    return lines
+
+
+def render_text(plan: Plan, *, colour: bool = False) -> str:
+    if plan.is_empty:
+        return "No changes. The live brokers match the topology.\n"
+    lines = ["topology will perform the following actions:", ""]
+    for change in plan.changes:
+        lines += _block(change, colour)
+        lines.append("")
+    if plan.loses_data:
+        lines.append(_paint("Warning: this plan loses data; apply needs --allow-data-loss.", "31;1", colour))
+    if plan.count("delete"):
+        lines.append("This plan deletes resources; apply needs --allow-delete.")
+    lines.append(plan.summary())
+    return "\n".join(lines) + "\n"

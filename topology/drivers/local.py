@@ -36,6 +36,7 @@ __all__ = ["LocalDriver", "LocalState", "password_hash"]
 STATE_FORMAT = 1
 # Test hook: kill this process with SIGKILL after this many state writes (see the contract tests).
 _CRASH_AFTER_WRITES = "TOPOLOGY_LOCAL_CRASH_AFTER_WRITES"
+_WRITES = [0]  # state writes by this process
 # Kinds a broker removes along with the object they hang off (a queue's bindings, a topic's subscriptions).
 _CASCADE_KINDS = frozenset({"rabbitmq.binding", "rabbitmq.exchange_binding", "rabbitmq.permission", "redis.group",
                             "sns.subscription"})
@@ -58,7 +59,6 @@ class LocalState:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.resources: dict[str, dict[str, Any]] = {}
-        self.writes = 0
         if path.exists():
             try:
                 data = json.loads(path.read_text())
@@ -82,9 +82,9 @@ class LocalState:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
-        self.writes += 1
+        _WRITES[0] += 1
         crash_after = os.environ.get(_CRASH_AFTER_WRITES)
-        if crash_after and self.writes >= int(crash_after):
+        if crash_after and _WRITES[0] >= int(crash_after):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def set_messages(self, address: str, count: int) -> None:

@@ -59,9 +59,7 @@ class LocalHarness(Harness):
         if kill_after_writes is not None:
             env["TOPOLOGY_LOCAL_CRASH_AFTER_WRITES"] = str(kill_after_writes)
         command = [sys.executable, "-m", "topology", *args]
-        if args[0] in ("plan", "apply") and not (args[0] == "apply" and args[1].endswith(".json")):
-            command += ["--state", str(self.state)]
-        elif args[0] == "apply":
+        if args[0] in ("plan", "apply"):
             command += ["--state", str(self.state)]
         result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=self.folder)
         return Run(result.returncode, result.stdout, result.stderr)

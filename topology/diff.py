@@ -69,6 +69,7 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
             result.changes.append(Change(
                 address=address, kind=resource.kind, target=resource.target or "local", action="create",
                 after=resource.attributes, depends_on=resource.depends_on,
+                attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()),
                 reasons=(f"re-created: `{gone[0]}` is replaced",)))
 
     for address, current in live.items():

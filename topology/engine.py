@@ -66,13 +66,14 @@ class Engine:
     """One run of plan or apply over a set of files; a context manager that closes its drivers."""
 
     def __init__(self, files: Sequence[str], *, env: str | None = None, variables: Mapping[str, Any] | None = None,
-                 state: Path | None = None, offline: bool = False, lock: bool = False) -> None:
+                 state: Path | None = None, offline: bool = False, lock: bool = False,
+                 environ: Mapping[str, str] | None = None) -> None:
         self.files = list(files)
         self.env = env
         self.variables = dict(variables or {})
         self.state = state or DEFAULT_STATE
         self.offline = offline
-        self.topology = compile_topology(self.files, env=env, cli_vars=self.variables)
+        self.topology = compile_topology(self.files, env=env, cli_vars=self.variables, environ=environ)
         self.topology.raise_for_errors()
         self.targets = self._open_targets(lock)
 

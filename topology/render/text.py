@@ -22,7 +22,8 @@ def _block(change: Change, colour: bool) -> list[str]:
              (f" ({'; '.join(change.reasons)})" if change.reasons else ""),
              _paint(f"{symbol:>3} {change.address}", _COLOURS[change.action], colour) +
              f"  [{change.kind} on {change.target}]"]
-    width = max((len(a.name) for a in change.attributes), default=0)
+    names = [a.name for a in change.attributes] or list(change.before or ())
+    width = max((len(name) for name in names), default=0)
     if change.action == "delete" and not change.attributes and change.before:
         for name, value in change.before.items():
             lines.append(f"      - {name.ljust(width)} = {show(value)}")

@@ -1,0 +1,72 @@
+"""apply asks on a terminal and refuses without one; --format json keeps stdout pure JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DOCUMENT = "version: 1\nredis:\n  streams:\n    orders: {groups: {billing: {start: '$'}}}\n"
+
+
+def _on_terminal(folder: Path, answer: str) -> tuple[int, str]:
+    (folder / "t.topology.yaml").write_text(DOCUMENT)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "topology", "apply", "t.topology.yaml", "--state", "s.json"],
+                               stdin=terminal, stdout=terminal, stderr=terminal, cwd=folder, close_fds=True)
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + 60
+    while b"Only 'yes' is accepted" not in output and time.monotonic() < deadline:
+        output += os.read(controller, 4096)
+    os.write(controller, answer.encode() + b"\n")
+    while process.poll() is None or time.monotonic() < deadline:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=60)
+    os.close(controller)
+    return process.returncode, output.decode(errors="replace")
+
+
+def test_terminal_answer_no_changes_nothing(tmp_path: Path) -> None:
+    code, output = _on_terminal(tmp_path, "no")
+    assert code == 1
+    assert "+ redis/stream/orders" in output and "Apply cancelled; nothing was changed." in output
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_terminal_answer_yes_applies(tmp_path: Path) -> None:
+    code, output = _on_terminal(tmp_path, "yes")
+    assert code == 0, output
+    assert "Apply complete: 2 applied, 0 failed, 0 not attempted." in output
+    state = json.loads((tmp_path / "s.json").read_text())
+    assert sorted(state["resources"]) == ["redis/group/orders/billing", "redis/stream/orders"]
+
+
+def test_without_a_terminal_apply_needs_auto_approve(tmp_path: Path) -> None:
+    (tmp_path / "t.topology.yaml").write_text(DOCUMENT)
+    result = subprocess.run([sys.executable, "-m", "topology", "apply", "t.topology.yaml", "--state", "s.json"],
+                            capture_output=True, text=True, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: apply needs --auto-approve when it is not run from a terminal"
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_json_plan_is_alone_on_stdout(tmp_path: Path) -> None:
+    (tmp_path / "t.topology.yaml").write_text(DOCUMENT + "kafka:\n  topics:\n    a.b: {}\n    a_b: {}\n")
+    result = subprocess.run([sys.executable, "-m", "topology", "plan", "t.topology.yaml", "--state", "s.json",
+                             "--format", "json", "--out", "p.json"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0
+    plan = json.loads(result.stdout)
+    assert plan["format_version"] == 1 and len(plan["changes"]) == 4
+    assert "differ only in `.` and `_`" in result.stderr and "Saved the plan" in result.stderr
+    assert json.loads((tmp_path / "p.json").read_text()) == plan

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from validate_10k import generate  # noqa: E402
+from validate_10k import generate
 
-from topology.compile import compile_topology  # noqa: E402
-from topology.engine import Engine  # noqa: E402
+from topology.compile import compile_topology
+from topology.engine import Engine
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ brokers-down:
 	$(PYTHON) scripts/brokers down
 
 lint: install
-	$(BIN)/ruff check topology tests
+	$(BIN)/ruff check topology tests bench
 	$(BIN)/mypy topology
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.

@@ -42,7 +42,8 @@ def _messages_reason(messages: int | None) -> str:
 
 
 def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope,
-         secret_matches: Callable[[Resource, Live], bool]) -> Diff:
+         secret_matches: Callable[[Resource, Live], bool], *, target: str = "local") -> Diff:
+    """The changes that make `live` (one target's) match `desired` (what the files give that target)."""
     result = Diff()
     replaced: set[str] = set()
     for address, resource in desired.items():
@@ -78,18 +79,12 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
         holds = rules_for(current.kind).holds_data
         loses = holds and current.messages != 0
         result.changes.append(Change(
-            address=address, kind=current.kind, target=_target_of(address, desired), action="delete",
+            address=address, kind=current.kind, target=target, action="delete",
             before=current.attributes, depends_on=current.depends_on, messages=current.messages if holds else None,
             loses_data=loses, reasons=("not declared; manage.prune is on",) + (
                 (_messages_reason(current.messages),) if loses else ())))
     result.changes = order_changes(result.changes)
     return result
-
-
-def _target_of(address: str, desired: Mapping[str, Resource]) -> str:
-    broker = address.split("/", 1)[0]
-    targets = {r.target or "local" for r in desired.values() if r.address.split("/", 1)[0] == broker}
-    return targets.pop() if len(targets) == 1 else "local"
 
 
 def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resource, Live], bool],

@@ -7,7 +7,6 @@ files and re-inspects the live state only to check that neither changed since th
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,7 +131,8 @@ class Engine:
         changes: list[Change] = []
         problems: list[Problem] = []
         for target in self.targets.values():
-            result = diff(target.desired, target.live, target.scope, target.driver.secret_matches)
+            result = diff(target.desired, target.live, target.scope, target.driver.secret_matches,
+                          target=target.name)
             changes += result.changes
             problems += result.problems
         if problems:
@@ -162,7 +162,6 @@ class Engine:
         done: set[str] = set()
         blocked: set[str] = set()
         pending = list(plan.changes)
-        lock = threading.Lock()
         while pending:
             ready = [c for c in pending if prerequisites[c.address] <= done]
             stuck = [c for c in pending if prerequisites[c.address] & blocked]
@@ -191,13 +190,12 @@ class Engine:
                     except Exception as exc:  # a driver bug must not lose track of the plan
                         results = [ChangeResult(c.address, False, f"{type(exc).__name__}: {exc}") for c in batch]
                     for result in results:
-                        with lock:
-                            if result.ok:
-                                done.add(result.address)
-                                report.applied.append(result.address)
-                            else:
-                                blocked.add(result.address)
-                                report.failed[result.address] = result.error or "failed"
+                        if result.ok:
+                            done.add(result.address)
+                            report.applied.append(result.address)
+                        else:
+                            blocked.add(result.address)
+                            report.failed[result.address] = result.error or "failed"
                         if progress is not None:
                             progress(by_address[result.address], result)
             finished = {c.address for c in ready} | {c.address for c in stuck}

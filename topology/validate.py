@@ -219,22 +219,28 @@ def _check_acl(checker: _Checker, resource: Resource) -> None:
 # ------------------------------------------------------------------------------------ SQS and SNS
 
 
-def _check_sqs_queue(checker: _Checker, resource: Resource) -> None:
-    name, attributes = resource.name, resource.attributes
-    fifo = attributes.get("FifoQueue", False)
-    if not _AWS_NAME.match(name) or len(name) > 80:
-        checker.report(resource, f"`{name}` is not a legal SQS queue name",
-                       hint="use at most 80 letters, digits, `-` and `_` (and the `.fifo` suffix)")
+def _check_aws_name(checker: _Checker, resource: Resource, what: str, longest: int, fifo: bool) -> None:
+    """SQS queue and SNS topic names: the same characters, `.fifo` exactly when FIFO."""
+    name = resource.name
+    if not _AWS_NAME.match(name) or len(name) > longest:
+        checker.report(resource, f"`{name}` is not a legal SQS {what} name" if what == "queue" else
+                       f"`{name}` is not a legal SNS {what} name",
+                       hint=f"use at most {longest} letters, digits, `-` and `_` (and the `.fifo` suffix)")
     if fifo != name.endswith(".fifo"):
-        checker.report(resource, "a FIFO queue's name ends in `.fifo`, and only a FIFO queue's" if fifo else
-                       "a queue named `.fifo` must be a FIFO queue",
+        checker.report(resource, f"a FIFO {what}'s name ends in `.fifo`, and only a FIFO {what}'s" if fifo else
+                       f"a {what} named `.fifo` must be a FIFO {what}",
                        hint=f"rename it to `{name}.fifo`" if fifo else "add `fifo: true`")
+
+
+def _check_sqs_queue(checker: _Checker, resource: Resource) -> None:
+    attributes = resource.attributes
+    fifo = attributes.get("FifoQueue", False)
+    _check_aws_name(checker, resource, "queue", 80, fifo)
     for attribute, low, high, words in _SQS_LIMITS:
         value = attributes.get(attribute)
         if isinstance(value, int) and not low <= value <= high:
             what = "retry delay" if resource.generated_by and attribute == "DelaySeconds" else _SQS_FIELDS[attribute]
-            checker.report(resource, f"{what} must be {words} in SQS",
-                           "retry" if resource.generated_by and attribute == "DelaySeconds" else _SQS_FIELDS[attribute],
+            checker.report(resource, f"{what} must be {words} in SQS", _SQS_FIELDS[attribute],
                            hint="SQS cannot delay a message longer than 15 minutes; use a scheduler for longer"
                            if attribute == "DelaySeconds" else None)
     if not fifo:
@@ -251,14 +257,7 @@ def _check_sqs_queue(checker: _Checker, resource: Resource) -> None:
 
 
 def _check_sns_topic(checker: _Checker, resource: Resource) -> None:
-    name, fifo = resource.name, resource.attributes.get("FifoTopic", False)
-    if not _AWS_NAME.match(name) or len(name) > 256:
-        checker.report(resource, f"`{name}` is not a legal SNS topic name",
-                       hint="use at most 256 letters, digits, `-` and `_` (and the `.fifo` suffix)")
-    if fifo != name.endswith(".fifo"):
-        checker.report(resource, "a FIFO topic's name ends in `.fifo`, and only a FIFO topic's" if fifo else
-                       "a topic named `.fifo` must be a FIFO topic",
-                       hint=f"rename it to `{name}.fifo`" if fifo else "add `fifo: true`")
+    _check_aws_name(checker, resource, "topic", 256, resource.attributes.get("FifoTopic", False))
 
 
 def _check_subscription(checker: _Checker, resource: Resource) -> None:

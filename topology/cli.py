@@ -159,13 +159,13 @@ def _render_plan(plan: Plan, format: PlanFormat) -> str:
 
 
 def _engine(files: list[str], env: str | None, variables: dict[str, Any], state: str | None, offline: bool,
-            *, lock: bool = False) -> Engine:
+            *, lock: bool = False, parallelism: int = 10) -> Engine:
     from pathlib import Path
 
     from topology.engine import Engine
 
     engine = Engine(files, env=env, variables=variables, state=Path(state) if state else None,
-                    offline=offline, lock=lock)
+                    offline=offline, lock=lock, parallelism=parallelism)
     for warning in engine.topology.warnings:
         typer.echo(str(warning), err=True)
     return engine
@@ -245,7 +245,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         sources, env, variables = list(saved.files), saved.environment, dict(saved.variables)
     else:
         sources, variables = files, _variables(var)
-    with _engine(sources, env, variables, state, False, lock=True) as engine:
+    with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism) as engine:
         if saved is not None:
             engine.check_fresh(saved)
             result = saved

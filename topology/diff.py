@@ -51,7 +51,8 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
         current = live.get(address)
         if current is None:
             result.changes.append(Change(
-                address=address, kind=resource.kind, target=target, action="create", after=resource.attributes,
+                address=address, kind=resource.kind, target=target, name=resource.name, scope=resource.scope,
+                action="create", after=resource.attributes,
                 attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()) +
                 tuple(AttributeChange(name=k, sensitive=True) for k in sorted(resource.secrets)),
                 depends_on=resource.depends_on))
@@ -68,8 +69,8 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
         gone = [d for d in resource.depends_on if d in replaced]
         if gone and address not in changed and address in live and resource.kind in _HANGS_OFF:
             result.changes.append(Change(
-                address=address, kind=resource.kind, target=resource.target or "local", action="create",
-                after=resource.attributes, depends_on=resource.depends_on,
+                address=address, kind=resource.kind, target=resource.target or "local", name=resource.name,
+                scope=resource.scope, action="create", after=resource.attributes, depends_on=resource.depends_on,
                 attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()),
                 reasons=(f"re-created: `{gone[0]}` is replaced",)))
 
@@ -79,7 +80,8 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
         holds = rules_for(current.kind).holds_data
         loses = holds and current.messages != 0
         result.changes.append(Change(
-            address=address, kind=current.kind, target=target, action="delete",
+            address=address, kind=current.kind, target=target, name=current.name, scope=current.scope,
+            action="delete",
             before=current.attributes, depends_on=current.depends_on, messages=current.messages if holds else None,
             loses_data=loses, reasons=("not declared; manage.prune is on",) + (
                 (_messages_reason(current.messages),) if loses else ())))
@@ -125,8 +127,9 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             loses = True
             reasons.append(_messages_reason(current.messages))
     return Change(
-        address=resource.address, kind=resource.kind, target=resource.target or "local",
-        action="replace" if replace else "update", before=current.attributes, after=resource.attributes,
+        address=resource.address, kind=resource.kind, target=resource.target or "local", name=resource.name,
+        scope=resource.scope, action="replace" if replace else "update", before=current.attributes,
+        after=resource.attributes,
         attributes=tuple(attributes), reasons=tuple(reasons), depends_on=resource.depends_on,
         messages=current.messages if rules.holds_data else None, loses_data=loses)
 

@@ -7,17 +7,20 @@ files and re-inspects the live state only to check that neither changed since th
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from topology.compile import Topology, compile_topology
-from topology.diff import diff, order_changes
+from topology.diff import Diff, diff, order_changes
 from topology.drivers.base import ChangeResult, Driver, Live, Scope
 from topology.drivers.local import LocalDriver
 from topology.errors import InputError
+from topology.kinds import rules_for
 from topology.plan import Change, Plan, digest
 from topology.problems import Problem, ProblemsError
 from topology.resources import Resource
@@ -66,12 +69,13 @@ class Engine:
 
     def __init__(self, files: Sequence[str], *, env: str | None = None, variables: Mapping[str, Any] | None = None,
                  state: Path | None = None, offline: bool = False, lock: bool = False,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, parallelism: int = 10) -> None:
         self.files = list(files)
         self.env = env
         self.variables = dict(variables or {})
         self.state = state or DEFAULT_STATE
         self.offline = offline
+        self.parallelism = parallelism
         self.topology = compile_topology(self.files, env=env, cli_vars=self.variables, environ=environ)
         self.topology.raise_for_errors()
         self.targets = self._open_targets(lock)
@@ -98,7 +102,9 @@ class Engine:
             driver = self._driver(name, drivers)
             if lock and isinstance(driver, LocalDriver):
                 driver.lock()
-            scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude))
+            containers = frozenset({r.scope for r in desired.values() if r.kind.startswith("rabbitmq.") and r.scope} |
+                                   {r.name for r in desired.values() if r.kind == "rabbitmq.vhost"})
+            scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude), containers)
             targets[name] = _Target(name, driver, desired, scope)
         return targets
 
@@ -106,11 +112,17 @@ class Engine:
         path = self.state
         if name != "local" and not self.offline:
             target = self.topology.targets.get(name)
+            if target is not None and target.kind == "rabbitmq":
+                from topology.drivers.rabbitmq import RabbitMQDriver
+
+                verify: bool | str = target.ca_file or target.verify
+                return RabbitMQDriver(target.url, amqp_url=target.amqp_url, verify=verify,
+                                      parallelism=self.parallelism)
             if target is None or target.kind != "local":
                 kind = target.kind if target else "unknown"
                 raise InputError(
-                    f"target `{name}` is a {kind} target, and this version of topology drives only the embedded "
-                    f"local target; plan it offline with --offline (against --state FILE)")
+                    f"target `{name}` is a {kind} target, and this version of topology does not drive {kind} yet; "
+                    "plan it offline with --offline (against --state FILE)")
             path = Path(target.path)
         if path not in local:
             local[path] = LocalDriver(path)
@@ -131,14 +143,24 @@ class Engine:
         changes: list[Change] = []
         problems: list[Problem] = []
         for target in self.targets.values():
-            result = diff(target.desired, target.live, target.scope, target.driver.secret_matches,
-                          target=target.name)
+            result = self._diff(target)
+            # Replacing or deleting something that holds messages: count them exactly before saying so.
+            losing = {c.address: target.live[c.address] for c in result.changes
+                      if c.is_destructive and rules_for(c.kind).holds_data and c.address in target.live}
+            if losing:
+                for address, count in target.driver.count_messages(losing).items():
+                    target.live[address] = replace(target.live[address], messages=count)
+                result = self._diff(target)
             changes += result.changes
             problems += result.problems
         if problems:
             raise ProblemsError(problems)
         return Plan(source_digest=source_digest(self.topology), live_digests=digests, files=tuple(self.files),
                     environment=self.env, variables=self.variables, changes=tuple(order_changes(changes)))
+
+    @staticmethod
+    def _diff(target: _Target) -> Diff:
+        return diff(target.desired, target.live, target.scope, target.driver.secret_matches, target=target.name)
 
     def check_fresh(self, plan: Plan) -> None:
         """Refuse a saved plan whose files or live state changed since it was made."""
@@ -189,6 +211,7 @@ class Engine:
                         results = future.result()
                     except Exception as exc:  # a driver bug must not lose track of the plan
                         results = [ChangeResult(c.address, False, f"{type(exc).__name__}: {exc}") for c in batch]
+                    _crash_hook()
                     for result in results:
                         if result.ok:
                             done.add(result.address)
@@ -201,6 +224,18 @@ class Engine:
             finished = {c.address for c in ready} | {c.address for c in stuck}
             pending = [c for c in pending if c.address not in finished]
         return report
+
+
+# Test hook for the contract suite: SIGKILL this process after this many driver batches.
+_CRASH_AFTER_BATCHES = "TOPOLOGY_CRASH_AFTER_BATCHES"
+_BATCHES = [0]
+
+
+def _crash_hook() -> None:
+    limit = os.environ.get(_CRASH_AFTER_BATCHES)
+    _BATCHES[0] += 1
+    if limit and _BATCHES[0] >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _prerequisites(changes: Iterable[Change]) -> dict[str, set[str]]:

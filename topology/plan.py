@@ -42,6 +42,8 @@ class Change(_Frozen):
     address: str
     kind: str
     target: str  # a name under `targets`, or "local"
+    name: str = ""  # the broker's name for it, and what that name is unique within (the vhost)
+    scope: str = ""
     action: Action
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None

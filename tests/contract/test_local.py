@@ -55,9 +55,9 @@ class LocalHarness(Harness):
         return text
 
     def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_LOCAL_CRASH_AFTER_WRITES"}
+        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
         if kill_after_writes is not None:
-            env["TOPOLOGY_LOCAL_CRASH_AFTER_WRITES"] = str(kill_after_writes)
+            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
         command = [sys.executable, "-m", "topology", *args]
         if args[0] in ("plan", "apply"):
             command += ["--state", str(self.state)]

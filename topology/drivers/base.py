@@ -28,6 +28,8 @@ class Live:
     attributes: dict[str, Any]
     depends_on: tuple[str, ...] = ()
     messages: int | None = None  # what it holds now (queues, topics, streams); None if unknown
+    name: str = ""  # as on Resource: the broker's name for it, and what that name is unique within
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Scope:
     prune: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    containers: frozenset[str] = frozenset()  # vhosts (RabbitMQ) the declared resources live in
 
     def prunable(self, address: str) -> bool:
         return (self.prune and any(fnmatch.fnmatchcase(address, g) for g in self.include)
@@ -80,3 +83,8 @@ class Driver(ABC):
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         """Whether the live object already has `desired`'s secrets (a user's password, say)."""
         return True
+
+    def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
+        """Exact message counts for these objects, asked just before a replace or delete is planned;
+        drivers whose inspect already counts exactly need not override it."""
+        return {address: item.messages for address, item in live.items()}

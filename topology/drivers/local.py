@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import json
 import os
-import signal
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,9 +33,6 @@ from topology.resources import Resource
 __all__ = ["LocalDriver", "LocalState", "password_hash"]
 
 STATE_FORMAT = 1
-# Test hook: kill this process with SIGKILL after this many state writes (see the contract tests).
-_CRASH_AFTER_WRITES = "TOPOLOGY_LOCAL_CRASH_AFTER_WRITES"
-_WRITES = [0]  # state writes by this process
 # Kinds a broker removes along with the object they hang off (a queue's bindings, a topic's subscriptions).
 _CASCADE_KINDS = frozenset({"rabbitmq.binding", "rabbitmq.exchange_binding", "rabbitmq.permission", "redis.group",
                             "sns.subscription"})
@@ -82,10 +78,6 @@ class LocalState:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
-        _WRITES[0] += 1
-        crash_after = os.environ.get(_CRASH_AFTER_WRITES)
-        if crash_after and _WRITES[0] >= int(crash_after):
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def set_messages(self, address: str, count: int) -> None:
         """Pretend `count` messages sit in a queue, topic or stream (for trying the data-loss gates)."""
@@ -128,7 +120,8 @@ class LocalDriver(Driver):
     def inspect(self, scope: Scope) -> dict[str, Live]:
         state = LocalState(self.path)
         return {address: Live(kind=entry["kind"], attributes=entry["attributes"],
-                              depends_on=tuple(entry.get("depends_on", ())), messages=entry.get("messages"))
+                              depends_on=tuple(entry.get("depends_on", ())), messages=entry.get("messages"),
+                              name=entry.get("name", address.rsplit("/", 1)[-1]), scope=entry.get("scope", ""))
                 for address, entry in state.resources.items() if scope.wants(address)}
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
@@ -164,8 +157,8 @@ def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Re
         raise BrokerError(f"{change.address}: {', '.join(missing)} does not exist")
     secrets = {key: password_hash(value) for key, value in (desired.secrets if desired else {}).items()}
     if current is None:
-        entry: dict[str, Any] = {"kind": change.kind, "attributes": dict(change.after),
-                                 "depends_on": list(change.depends_on)}
+        entry: dict[str, Any] = {"kind": change.kind, "name": change.name, "scope": change.scope,
+                                 "attributes": dict(change.after), "depends_on": list(change.depends_on)}
         if rules.holds_data:
             entry["messages"] = 0
         if secrets:

@@ -21,7 +21,11 @@ __all__ = [
 class RabbitMQTarget(Spec):
     kind: Literal["rabbitmq"] = Field(description="The broker kind this target serves.")
     url: str = Field(description="Management API URL with credentials, e.g. ${RABBITMQ_URL}.")
-    amqp_url: str | None = Field(None, description="AMQP URL, for `topology test --live` probes.")
+    amqp_url: str | None = Field(
+        None, description="AMQP URL, for exact message counts and live routing probes; default: the "
+        "management host on port 5672 with the same credentials.")
+    verify: bool = Field(True, description="Verify the management API's TLS certificate.")
+    ca_file: str | None = Field(None, description="CA bundle for the management API's TLS certificate.")
 
 
 class KafkaTarget(Spec):

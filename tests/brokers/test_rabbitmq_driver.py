@@ -174,7 +174,7 @@ def test_wait_queue_returns_the_message_after_its_delay(tmp_path: Path, vhost: s
 
 
 class _NotRabbit(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         self.send_response(404)
         self.end_headers()
 

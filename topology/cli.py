@@ -134,6 +134,26 @@ def render(files: Files, env: EnvOption = None, var: VarOption = None) -> None:
     typer.echo(topology_yaml(topology, env=env), nl=False)
 
 
+@app.command("test")
+def test_(files: Files, env: EnvOption = None, var: VarOption = None,
+          live: Annotated[bool, typer.Option("--live", help="Publish probes through the real RabbitMQ.")] = False,
+          ) -> None:
+    """Check the `expectations:` (where messages are routed), statically or with live probes."""
+    from topology.expectations import check_expectations
+
+    topology = _compile(files, env, var)
+    _print_problems(topology)
+    if topology.errors:
+        raise typer.Exit(1)
+    outcomes = check_expectations(topology, live=live)
+    for outcome in outcomes:
+        typer.echo(outcome.describe())
+    failed = sum(1 for o in outcomes if not o.holds)
+    typer.echo(f"{len(outcomes) - failed} of {_count(len(outcomes), 'expectation')} hold.")
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the topology format (draft-07)."""

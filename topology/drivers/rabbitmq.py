@@ -25,10 +25,16 @@ from topology.expand import binding_address
 from topology.plan import Change
 from topology.resources import Resource
 
-__all__ = ["RabbitMQDriver"]
+__all__ = ["RabbitMQDriver", "default_amqp_url"]
 
 _IMPORTED = {"rabbitmq.queue": "queues", "rabbitmq.exchange": "exchanges", "rabbitmq.binding": "bindings",
              "rabbitmq.exchange_binding": "bindings", "rabbitmq.policy": "policies"}
+
+
+def default_amqp_url(management_url: str) -> str:
+    """AMQP on the management host's port 5672, with the same credentials."""
+    parts = urlsplit(management_url)
+    return f"amqp://{parts.username or 'guest'}:{parts.password or 'guest'}@{parts.hostname}:5672/"
 
 
 def _q(name: str) -> str:
@@ -48,8 +54,7 @@ class RabbitMQDriver(Driver):
         self.user = parts.username or "guest"
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-        credentials = f"{parts.username or 'guest'}:{parts.password or 'guest'}"
-        self.amqp_url = amqp_url or f"amqp://{credentials}@{parts.hostname}:5672/"
+        self.amqp_url = amqp_url or default_amqp_url(url)
         self.parallelism = parallelism
         self._client = httpx.Client(base_url=base, auth=(self.user, parts.password or ""), timeout=timeout,
                                     verify=verify, headers={"content-type": "application/json"})

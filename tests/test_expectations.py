@@ -1,0 +1,118 @@
+"""`topology test`: expectations hold or fail statically; SNS filter policies; --live on RabbitMQ."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
+from topology.cli import app
+from topology.routing import topic_matches
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(("pattern", "key", "expected"), [
+    ("order.*", "order.created", True), ("order.*", "order", False), ("order.*", "order.a.b", False),
+    ("order.#", "order", True), ("#", "", True), ("*", "", False), ("", "", True), ("a.#.b", "a.b", True),
+    ("a.#.b", "a.x.y.b", True), ("#.b", "b.a", False), ("*.*", "a.b", True), ("a", "a.b", False),
+])
+def test_topic_matching(pattern: str, key: str, expected: bool) -> None:
+    assert topic_matches(pattern, key) is expected
+
+
+def test_examples_expectations_hold() -> None:
+    for name in ("rabbitmq-retry", "sns-sqs-fanout", "shop"):
+        result = CliRunner().invoke(app, ["test", str(EXAMPLES / f"{name}.topology.yaml")])
+        assert result.exit_code == 0, result.output
+        assert " hold." in result.stdout and "FAIL" not in result.stdout
+
+
+def test_a_wrong_expectation_fails_with_what_was_delivered(tmp_path: Path) -> None:
+    path = tmp_path / "t.topology.yaml"
+    path.write_text("""version: 1
+rabbitmq:
+  vhosts:
+    shop:
+      exchanges: {orders: {type: topic}}
+      queues:
+        billing: {bindings: [{exchange: orders, routing_key: "order.*"}]}
+        audit: {bindings: [{exchange: orders, routing_key: "#"}]}
+sqs:
+  queues: {paid: {}, all: {}}
+sns:
+  topics:
+    events:
+      subscriptions:
+        - {queue: paid, filter_policy: {type: [paid], amount: [{numeric: [">", 100]}]}}
+        - {queue: all}
+expectations:
+  - publish: {vhost: shop, exchange: orders, routing_key: order.created.eu}
+    delivered_to: [billing, audit]
+  - publish: {sns_topic: events, attributes: {type: paid, amount: 150}}
+    delivered_to: [paid, all]
+  - publish: {sns_topic: events, attributes: {type: paid, amount: 50}}
+    delivered_to: [all]
+""")
+    result = CliRunner().invoke(app, ["test", str(path)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("FAIL shop/orders key 'order.created.eu': expected ['audit', 'billing'], "
+                        "delivered to ['audit'] (static)")
+    assert lines[1].startswith("ok   sns topic events") and lines[2].startswith("ok   sns topic events")
+    assert lines[-1] == "2 of 3 expectations hold."
+
+
+@pytest.mark.rabbitmq
+def test_live_probes_route_on_the_broker_without_touching_real_queues(tmp_path: Path, rabbitmq_api: Any) -> None:
+    vhost = unique("probe")
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(f"""version: 1
+targets:
+  rabbit: {{kind: rabbitmq, url: "${{RABBITMQ_URL}}"}}
+rabbitmq:
+  target: rabbit
+  vhosts:
+    {vhost}:
+      exchanges: {{orders: {{type: topic}}, by-region: {{type: headers}}}}
+      queues:
+        billing: {{bindings: [{{exchange: orders, routing_key: "order.*"}}]}}
+        eu: {{bindings: [{{exchange: by-region, arguments: {{x-match: all, region: eu}}}}]}}
+expectations:
+  - publish: {{vhost: {vhost}, exchange: orders, routing_key: order.created}}
+    delivered_to: [billing]
+  - publish: {{vhost: {vhost}, exchange: by-region, headers: {{region: eu}}}}
+    delivered_to: [eu]
+  - publish: {{vhost: {vhost}, exchange: by-region, headers: {{region: us}}}}
+    delivered_to: [eu]
+""")
+    env = {**os.environ, "RABBITMQ_URL": RABBITMQ_URL}
+    try:
+        applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
+                                 capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert applied.returncode == 0, applied.stderr
+        result = subprocess.run([sys.executable, "-m", "topology", "test", str(path), "--live"],
+                                capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert result.returncode == 1
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("ok ") and lines[0].endswith("(live)")
+        assert lines[1].startswith("ok ") and lines[2].startswith("FAIL ") and "delivered to [] (live)" in lines[2]
+        v = quote(vhost, safe="")
+        import pika
+
+        parts = urlsplit(AMQP_URL)
+        with pika.BlockingConnection(pika.URLParameters(f"{parts.scheme}://{parts.netloc}/{v}")) as connection:
+            channel = connection.channel()
+            counts = {q: channel.queue_declare(q, passive=True).method.message_count for q in ("billing", "eu")}
+        assert counts == {"billing": 0, "eu": 0}  # the probes went to mirrors, not to the real queues
+        assert [e["name"] for e in rabbitmq_api.get(f"/api/exchanges/{v}").json()
+                if e["name"].startswith("topology-probe")] == []
+    finally:
+        rabbitmq_api.delete(f"/api/vhosts/{quote(vhost, safe='')}")

@@ -70,13 +70,13 @@ class LiveProbe:
             if resource.kind not in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
                 continue
             binding = resource.attributes
-            arguments: dict[str, Any] | None = binding.get("arguments") or None
+            binding_arguments: dict[str, Any] | None = binding.get("arguments") or None
             if binding["destination_type"] == "queue":
                 self._channel.queue_bind(self._name(binding["destination"]), self._name(binding["source"]),
-                                         binding["routing_key"], arguments)
+                                         binding["routing_key"], binding_arguments)
             else:
                 self._channel.exchange_bind(self._name(binding["destination"]), self._name(binding["source"]),
-                                            binding["routing_key"], arguments)
+                                            binding["routing_key"], binding_arguments)
 
     def route(self, exchange: str, routing_key: str = "", headers: Mapping[str, Any] | None = None) -> set[str]:
         """The declared queues a message published to `exchange` reaches, as the broker routes it."""

@@ -17,7 +17,7 @@ from topology.errors import InputError, TopologyError
 
 if TYPE_CHECKING:
     from topology.compile import Topology
-    from topology.drivers.base import ChangeResult
+    from topology.drivers.base import ChangeResult, Driver
     from topology.engine import Engine
     from topology.plan import Change, Plan
 
@@ -315,36 +315,75 @@ def _progress(change: Change, result: ChangeResult) -> None:
 
 
 @app.command()
-def export(target: Annotated[str, typer.Option("--target", help="The target to read (`local` for the state file).")],
+def export(target: Annotated[str, typer.Option(
+               "--target", help="NAME (from the files' targets, TOPOLOGY_TARGET_<NAME>, or `local`) or NAME=URL.")],
+           files: Annotated[list[str] | None, typer.Argument(help="Files whose `targets:` name the target.")] = None,
            to: Annotated[str | None, typer.Option("--to", help="Write here instead of stdout.")] = None,
            state: StateOption = None,
-           format: Annotated[str, typer.Option("--format", help="state (a state file) or yaml.")] = "state",
+           format: Annotated[str, typer.Option("--format", help="yaml (a topology file) or state.")] = "yaml",
            ) -> None:
-    """Write a target's live state as a state file (for offline planning) or as YAML."""
+    """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
     import json
     from pathlib import Path
 
     import yaml
 
     from topology.drivers.base import Scope
-    from topology.drivers.local import STATE_FORMAT, LocalDriver
+    from topology.drivers.local import STATE_FORMAT
 
-    if target != "local":
-        raise InputError(f"target `{target}`: this version of topology reads only the embedded local target")
-    driver = LocalDriver(Path(state) if state else Path(".topology/state.json"))
-    live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
-    resources = {address: {"kind": item.kind, "attributes": item.attributes, "depends_on": list(item.depends_on)}
-                 for address, item in sorted(live.items())}
+    if format not in ("yaml", "state"):
+        raise InputError(f"--format {format}: choose yaml or state")
+    name, driver, kind = _export_target(target, files or [], state)
+    with driver:
+        live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
     if format == "state":
+        resources = {address: {"kind": item.kind, "name": item.name, "scope": item.scope,
+                               "attributes": item.attributes, "depends_on": list(item.depends_on),
+                               **({"messages": item.messages} if item.messages is not None else {})}
+                     for address, item in sorted(live.items())}
         text = json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
-    elif format == "yaml":
-        text = yaml.safe_dump({"version": 1, "resources": resources}, sort_keys=False)
+    elif kind == "rabbitmq":
+        from topology.adopt import rabbitmq_document
+
+        document = {"version": 1, "targets": {name: {"kind": "rabbitmq",
+                                                     "url": f"${{TOPOLOGY_TARGET_{name.upper()}}}"}},
+                    "rabbitmq": rabbitmq_document(live, name)}
+        text = (f"# Exported from target `{name}` by `topology export`; passwords are not exported.\n"
+                + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     else:
-        raise InputError(f"--format {format}: choose state or yaml")
+        raise InputError(f"--format yaml is not available for a {kind} target yet; use --format state")
     if to:
         Path(to).write_text(text)
     else:
         typer.echo(text, nl=False)
+
+
+def _export_target(target: str, files: list[str], state: str | None) -> tuple[str, Driver, str]:
+    import os
+    from pathlib import Path
+
+    from topology.drivers.local import LocalDriver
+
+    name, _, url = target.partition("=")
+    if name == "local":
+        return name, LocalDriver(Path(state) if state else Path(".topology/state.json")), "local"
+    if not url and files:
+        topology = _compile(files, None, None)
+        _print_problems(topology)
+        if topology.errors:
+            raise typer.Exit(1)
+        declared = topology.targets.get(name)
+        if declared is not None and declared.kind == "rabbitmq":
+            url = declared.url
+    url = url or os.environ.get(f"TOPOLOGY_TARGET_{name.upper()}", "")
+    if not url:
+        raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set TOPOLOGY_TARGET_{name.upper()}, "
+                         "or name a file that declares it")
+    if url.startswith(("http://", "https://")):
+        from topology.drivers.rabbitmq import RabbitMQDriver
+
+        return name, RabbitMQDriver(url), "rabbitmq"
+    raise InputError(f"target `{name}`: export reads RabbitMQ (an http(s) management URL) or `local` in this version")
 
 
 def _count(number: int, word: str) -> str:

@@ -200,3 +200,19 @@ def test_broker_errors_are_one_sentence_without_the_password(tmp_path: Path, vho
         server.shutdown()
     assert missing.returncode == 1
     assert "enable it with `rabbitmq-plugins enable rabbitmq_management`" in missing.stderr
+
+
+def test_export_then_plan_gives_no_changes(tmp_path: Path, vhost: str) -> None:
+    assert _topology(tmp_path, _everything(vhost), "apply", "--auto-approve").returncode == 0
+    exported = tmp_path / "exported.topology.yaml"
+    env = {**os.environ, "TOPOLOGY_TARGET_LIVE": RABBITMQ_URL}
+    result = subprocess.run([sys.executable, "-m", "topology", "export", "--target", "live", "--to", str(exported)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = exported.read_text()
+    assert "guest:guest" not in text and "first-secret" not in text  # no credentials, no passwords
+    assert f"    {vhost}:" in text and "delivery_limit: 10" in text and "x-match: any" in text
+    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout

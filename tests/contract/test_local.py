@@ -146,3 +146,50 @@ class TestLocalDriver(ContractSuite):
         assert actions["rabbitmq/shop/binding/orders->billing[order.*]"] == "create"
         assert harness.apply("immutable").code == 0
         assert "rabbitmq/shop/binding/orders->billing[order.*]" in harness.live()
+
+
+def test_export_state_then_offline_plan_has_no_changes(tmp_path: Path) -> None:
+    harness = LocalHarness(tmp_path)
+    assert harness.apply("base").code == 0
+    exported = tmp_path / "exported.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "topology",
+            "export",
+            "--target",
+            "local",
+            "--state",
+            str(harness.state),
+            "--format",
+            "state",
+            "--to",
+            str(exported),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        json.loads(exported.read_text())["resources"].keys()
+        == json.loads(harness.state.read_text())["resources"].keys()
+    )
+    plan = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "topology",
+            "plan",
+            harness.write("base"),
+            "--offline",
+            "--state",
+            str(exported),
+            "--detailed-exitcode",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert plan.returncode == 0 and "No changes" in plan.stdout

@@ -215,9 +215,11 @@ class RabbitMQDriver(Driver):
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         password = desired.secrets.get("password")
+        if password is None:
+            return True  # no password in the file: the password is not managed
         stored, algorithm = self._hashes.get(desired.name, ("", ""))
-        if password is None or not stored:
-            return password is None and not stored
+        if not stored:
+            return False
         raw = base64.b64decode(stored)
         digest = hashlib.sha512 if algorithm.endswith("sha512") else (
             hashlib.md5 if algorithm.endswith("md5") else hashlib.sha256)

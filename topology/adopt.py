@@ -1,0 +1,87 @@
+"""Live state back into a topology file (`topology export --format yaml`): adoption.
+
+The document uses the broker's vocabulary as a person would write it (typed fields for the
+x-arguments FORMAT names, defaults left out), and planning it against the same broker gives no
+changes. Secrets are never exported: users come without passwords, which leaves them unmanaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from topology.drivers.base import Live
+
+__all__ = ["rabbitmq_document"]
+
+_TYPED = {"x-message-ttl": "message_ttl", "x-expires": "expires", "x-max-length": "max_length",
+          "x-max-length-bytes": "max_length_bytes", "x-overflow": "overflow", "x-delivery-limit": "delivery_limit",
+          "x-max-priority": "max_priority", "x-single-active-consumer": "single_active_consumer"}
+
+
+def rabbitmq_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
+    vhosts: dict[str, dict[str, Any]] = {}
+    users: dict[str, dict[str, Any]] = {}
+
+    def vhost(name: str) -> dict[str, Any]:
+        return vhosts.setdefault(name, {})
+
+    for _address, item in sorted(live.items()):
+        attributes = item.attributes
+        if item.kind == "rabbitmq.vhost":
+            vhost(item.name)
+        elif item.kind == "rabbitmq.exchange":
+            exchange: dict[str, Any] = {"type": attributes["type"]}
+            arguments = dict(attributes["arguments"])
+            if "alternate-exchange" in arguments:
+                exchange["alternate_exchange"] = arguments.pop("alternate-exchange")
+            for key, default in (("durable", True), ("auto_delete", False), ("internal", False)):
+                if attributes[key] != default:
+                    exchange[key] = attributes[key]
+            if arguments:
+                exchange["arguments"] = arguments
+            vhost(item.scope).setdefault("exchanges", {})[item.name] = exchange
+        elif item.kind == "rabbitmq.queue":
+            queue = vhost(item.scope).setdefault("queues", {}).setdefault(item.name, {})
+            if attributes["type"] != "classic":
+                queue["type"] = attributes["type"]
+            for key, default in (("durable", True), ("auto_delete", False)):
+                if attributes[key] != default:
+                    queue[key] = attributes[key]
+            raw = {}
+            for key, value in attributes["arguments"].items():
+                if key in _TYPED:
+                    queue[_TYPED[key]] = value
+                else:
+                    raw[key] = value
+            if raw:
+                queue["arguments"] = raw
+        elif item.kind == "rabbitmq.binding":
+            binding: dict[str, Any] = {"exchange": attributes["source"]}
+            if attributes["routing_key"]:
+                binding["routing_key"] = attributes["routing_key"]
+            if attributes["arguments"]:
+                binding["arguments"] = attributes["arguments"]
+            queue = vhost(item.scope).setdefault("queues", {}).setdefault(attributes["destination"], {})
+            queue.setdefault("bindings", []).append(binding)
+        elif item.kind == "rabbitmq.exchange_binding":
+            entry = {"source": attributes["source"], "destination": attributes["destination"]}
+            if attributes["routing_key"]:
+                entry["routing_key"] = attributes["routing_key"]
+            if attributes["arguments"]:
+                entry["arguments"] = attributes["arguments"]
+            vhost(item.scope).setdefault("exchange_bindings", []).append(entry)
+        elif item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
+            kind = "policies" if item.kind == "rabbitmq.policy" else "operator_policies"
+            vhost(item.scope).setdefault(kind, {})[item.name] = {
+                "pattern": attributes["pattern"], "apply_to": attributes["apply-to"].replace("-", "_"),
+                "priority": attributes["priority"], "definition": attributes["definition"]}
+        elif item.kind == "rabbitmq.user":
+            users.setdefault(item.name, {})["tags"] = attributes["tags"]
+        elif item.kind == "rabbitmq.permission":
+            users.setdefault(item.name, {}).setdefault("permissions", {})[item.scope] = {
+                key: attributes[key] for key in ("configure", "write", "read")}
+    section: dict[str, Any] = {"target": target, "vhosts": vhosts}
+    if users:
+        section["users"] = users
+    return section

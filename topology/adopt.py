@@ -78,6 +78,9 @@ def rabbitmq_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
                 "priority": attributes["priority"], "definition": attributes["definition"]}
         elif item.kind == "rabbitmq.user":
             users.setdefault(item.name, {})["tags"] = attributes["tags"]
+        elif item.kind == "rabbitmq.topic_permission":
+            users.setdefault(item.name, {}).setdefault("topic_permissions", {}).setdefault(item.scope, {})[
+                attributes["exchange"]] = {"write": attributes["write"], "read": attributes["read"]}
         elif item.kind == "rabbitmq.permission":
             users.setdefault(item.name, {}).setdefault("permissions", {})[item.scope] = {
                 key: attributes[key] for key in ("configure", "write", "read")}

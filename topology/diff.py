@@ -30,7 +30,8 @@ class Diff:
 
 
 # Kinds a broker deletes along with the object they hang off, so a replace must bring them back.
-_HANGS_OFF = ("rabbitmq.binding", "rabbitmq.exchange_binding", "redis.group", "sns.subscription", "rabbitmq.permission")
+_HANGS_OFF = ("rabbitmq.binding", "rabbitmq.exchange_binding", "redis.group", "sns.subscription",
+              "rabbitmq.permission", "rabbitmq.topic_permission")
 
 
 def _same(left: Any, right: Any) -> bool:

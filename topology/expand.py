@@ -193,6 +193,14 @@ def _rabbitmq(context: _Context, section: RabbitMQ) -> None:
                 "read": permission.read,
             }, (*upath, "permissions", vhost_name), name=user_name, scope=vhost_name,
                 depends_on=(uaddress, f"rabbitmq/vhost/{vhost_name}"))
+        for vhost_name, exchanges in user.topic_permissions.items():
+            for exchange_name, topic in exchanges.items():
+                context.add("rabbitmq.topic_permission",
+                            f"rabbitmq/{vhost_name}/topic-permission/{user_name}/{exchange_name}", target, {
+                                "user": user_name, "exchange": exchange_name, "write": topic.write,
+                                "read": topic.read,
+                            }, (*upath, "topic_permissions", vhost_name, exchange_name), name=user_name,
+                            scope=vhost_name, depends_on=(uaddress, f"rabbitmq/vhost/{vhost_name}"))
 
 
 def _rabbitmq_queue(context: _Context, target: str | None, vhost: str, name: str, queue: Queue) -> None:

@@ -32,6 +32,7 @@ KIND_RULES: dict[str, KindRules] = {
     "rabbitmq.operator_policy": KindRules(),
     "rabbitmq.user": KindRules(),
     "rabbitmq.permission": KindRules(),
+    "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"})),
     "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True),
     "kafka.group": KindRules(create_only=frozenset({"initial_offset"})),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",

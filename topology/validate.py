@@ -341,6 +341,7 @@ _HANDLERS = {
     "rabbitmq.binding": _check_binding,
     "rabbitmq.exchange_binding": _check_exchange_binding,
     "rabbitmq.permission": _check_permission,
+    "rabbitmq.topic_permission": _check_permission,
     "kafka.topic": _check_topic,
     "kafka.group": _check_group,
     "kafka.acl": _check_acl,

@@ -88,6 +88,10 @@ rabbitmq:
       tags: [monitoring]
       permissions:
         {vhost}: {{configure: "^$", write: "^orders$", read: "^billing"}}
+      topic_permissions:
+        {vhost}:
+          amq.topic: {{write: '^svc\\.', read: '.*'}}
+          orders: {{write: '^order\\.', read: '^order\\.'}}
 """
 
 
@@ -112,6 +116,8 @@ def test_every_kind_round_trips(tmp_path: Path, vhost: str, rabbitmq_api: Any) -
     assert rabbitmq_api.get(f"/api/operator-policies/{v}/cap").status_code == 200
     permission = rabbitmq_api.get(f"/api/permissions/{v}/{vhost}-svc").json()
     assert (permission["write"], permission["read"]) == ("^orders$", "^billing")
+    topic = rabbitmq_api.get(f"/api/topic-permissions/{v}/{vhost}-svc").json()
+    assert sorted((t["exchange"], t["write"]) for t in topic) == [("amq.topic", "^svc\\."), ("orders", "^order\\.")]
 
 
 def test_changed_password_is_detected_by_hash_and_never_printed(tmp_path: Path, vhost: str) -> None:
@@ -216,3 +222,17 @@ def test_export_then_plan_gives_no_changes(tmp_path: Path, vhost: str) -> None:
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes" in plan.stdout
+
+
+def test_pruning_one_topic_permission_keeps_the_others(tmp_path: Path, vhost: str, rabbitmq_api: Any) -> None:
+    assert _topology(tmp_path, _everything(vhost), "apply", "--auto-approve").returncode == 0
+    fewer = _everything(vhost).replace("          orders: {write: '^order\\.', read: '^order\\.'}\n", "")
+    assert fewer != _everything(vhost)
+    fewer += f"manage: {{prune: true, include: ['rabbitmq/{vhost}/topic-permission/*']}}\n"
+    plan = _topology(tmp_path, fewer, "plan")
+    assert f"- rabbitmq/{vhost}/topic-permission/{vhost}-svc/orders" in plan.stdout
+    assert "Plan: 0 to create, 0 to update, 0 to replace, 1 to delete." in plan.stdout
+    assert _topology(tmp_path, fewer, "apply", "--auto-approve", "--allow-delete").returncode == 0
+    topic = rabbitmq_api.get(f"/api/topic-permissions/{quote(vhost, safe='')}/{vhost}-svc").json()
+    assert [t["exchange"] for t in topic] == ["amq.topic"]
+    assert "No changes" in _topology(tmp_path, fewer, "plan").stdout

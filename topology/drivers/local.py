@@ -34,8 +34,8 @@ __all__ = ["LocalDriver", "LocalState", "password_hash"]
 
 STATE_FORMAT = 1
 # Kinds a broker removes along with the object they hang off (a queue's bindings, a topic's subscriptions).
-_CASCADE_KINDS = frozenset({"rabbitmq.binding", "rabbitmq.exchange_binding", "rabbitmq.permission", "redis.group",
-                            "sns.subscription"})
+_CASCADE_KINDS = frozenset({"rabbitmq.binding", "rabbitmq.exchange_binding", "rabbitmq.permission",
+                            "rabbitmq.topic_permission", "redis.group", "sns.subscription"})
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:

@@ -123,6 +123,12 @@ class RabbitMQDriver(Driver):
                 tags = user["tags"] if isinstance(user["tags"], list) else [t for t in user["tags"].split(",") if t]
                 self._hashes[user["name"]] = (user.get("password_hash", ""), user.get("hashing_algorithm", ""))
                 live[f"rabbitmq/user/{user['name']}"] = Live("rabbitmq.user", {"tags": sorted(tags)}, name=user["name"])
+        if wants_users or any("/topic-permission/" in a for a in scope.addresses):
+            for topic in self._json("/api/topic-permissions"):
+                vhost, user, exchange = topic["vhost"], topic["user"], topic["exchange"]
+                live[f"rabbitmq/{vhost}/topic-permission/{user}/{exchange}"] = Live("rabbitmq.topic_permission", {
+                    "user": user, "exchange": exchange, "write": topic["write"], "read": topic["read"]},
+                    (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"), name=user, scope=vhost)
         if wants_users or any("/permission/" in a for a in scope.addresses):
             for permission in self._json("/api/permissions"):
                 vhost, user = permission["vhost"], permission["user"]
@@ -309,6 +315,9 @@ class RabbitMQDriver(Driver):
         elif kind == "rabbitmq.permission":
             self._send("PUT", f"/api/permissions/{v}/{_q(after['user'])}",
                        {k: after[k] for k in ("configure", "write", "read")})
+        elif kind == "rabbitmq.topic_permission":
+            self._send("PUT", f"/api/topic-permissions/{v}/{_q(after['user'])}",
+                       {k: after[k] for k in ("exchange", "write", "read")})
         else:
             raise BrokerError(f"{address}: the RabbitMQ driver does not manage {kind}")
 
@@ -339,6 +348,14 @@ class RabbitMQDriver(Driver):
             self._send("DELETE", f"/api/users/{_q(name)}", gone_ok=True)
         elif kind == "rabbitmq.permission":
             self._send("DELETE", f"/api/permissions/{v}/{_q(name)}", gone_ok=True)
+        elif kind == "rabbitmq.topic_permission":
+            # The API deletes a user's topic permissions in a vhost all at once: put back the others.
+            path = f"/api/topic-permissions/{v}/{_q(name)}"
+            others = [t for t in self._json(path, missing_ok=True) or []
+                      if t["exchange"] != (change.before or {}).get("exchange")]
+            self._send("DELETE", path, gone_ok=True)
+            for other in others:
+                self._send("PUT", path, {k: other[k] for k in ("exchange", "write", "read")})
 
 
 def _definition(kind: str, name: str, after: Mapping[str, Any]) -> dict[str, Any]:

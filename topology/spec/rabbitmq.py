@@ -10,7 +10,7 @@ from topology.spec.common import Arguments, Duration, Protectable, Retry, Size, 
 
 __all__ = [
     "Exchange", "ExchangeBinding", "Permission", "Policy", "Queue", "QueueBinding", "QueueDeadLetter",
-    "RabbitMQ", "User", "VHost",
+    "RabbitMQ", "TopicPermission", "User", "VHost",
 ]
 
 
@@ -91,12 +91,19 @@ class Permission(Spec):
     read: str = Field("^$", description="Regex of resources the user may consume from.")
 
 
+class TopicPermission(Spec):
+    write: str = Field("^$", description="Regex of routing keys the user may publish with.")
+    read: str = Field("^$", description="Regex of routing keys the user may bind with.")
+
+
 class User(Protectable):
     password: str | None = Field(
         None, description="Read it from the environment: \"${SVC_PASSWORD}\". Never printed.",
         json_schema_extra={"writeOnly": True})
     tags: list[str] = Field(default_factory=list, description="management, monitoring, administrator, ...")
     permissions: dict[str, Permission] = Field(default_factory=dict, description="Per vhost.")
+    topic_permissions: dict[str, dict[str, TopicPermission]] = Field(
+        default_factory=dict, description="Per vhost, per topic exchange (e.g. amq.topic): routing-key rules.")
 
 
 class RabbitMQ(Spec):

@@ -399,3 +399,9 @@ def main() -> None:
             raise
         typer.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+    except Exception as exc:  # a bug in topology: still one sentence, the traceback behind --debug
+        if _state["debug"]:
+            raise
+        typer.echo(f"Error: topology failed unexpectedly ({type(exc).__name__}: {exc}); "
+                   "re-run with --debug for the traceback and report it", err=True)
+        sys.exit(1)

@@ -100,7 +100,8 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             continue
         wanted = resource.attributes.get(key, {} if key in rules.whole else None)
         have = current.attributes.get(key, {} if key in rules.whole else None)
-        if _same(wanted, have):
+        if _same(wanted, have) or (key in rules.subset and isinstance(wanted, list) and isinstance(have, list)
+                                   and set(map(str, wanted)) <= set(map(str, have))):
             continue
         if key in rules.grow_only and isinstance(have, int) and isinstance(wanted, int) and wanted < have:
             problems.append(Problem(

@@ -118,6 +118,10 @@ class Engine:
                 verify: bool | str = target.ca_file or target.verify
                 return RabbitMQDriver(target.url, amqp_url=target.amqp_url, verify=verify,
                                       parallelism=self.parallelism)
+            if target is not None and target.kind == "kafka":
+                from topology.drivers.kafka import KafkaDriver
+
+                return KafkaDriver(target.bootstrap_servers, config=target.config, parallelism=self.parallelism)
             if target is None or target.kind != "local":
                 kind = target.kind if target else "unknown"
                 raise InputError(

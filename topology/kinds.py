@@ -17,6 +17,7 @@ class KindRules:
     grow_only: frozenset[str] = frozenset()  # may only increase; a decrease cannot be planned
     create_only: frozenset[str] = frozenset()  # used when creating, never compared afterwards
     whole: frozenset[str] = frozenset()  # compared as a whole even when the file leaves it out
+    subset: frozenset[str] = frozenset()  # lists the live object must include (it may have more)
     holds_data: bool = False  # deleting or replacing it loses messages
 
 
@@ -34,7 +35,7 @@ KIND_RULES: dict[str, KindRules] = {
     "rabbitmq.permission": KindRules(),
     "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"})),
     "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True),
-    "kafka.group": KindRules(create_only=frozenset({"initial_offset"})),
+    "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"})),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
                                                 "operation", "permission"})),
     "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), holds_data=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -13,6 +14,7 @@ from topology.errors import redact_url
 __all__ = ["problems_json", "topology_yaml"]
 
 FORMAT_VERSION = 1
+_SECRET = re.compile(r"password|secret|jaas|token|key$", re.IGNORECASE)
 
 
 def topology_yaml(topology: Topology, *, env: str | None) -> str:
@@ -20,9 +22,11 @@ def topology_yaml(topology: Topology, *, env: str | None) -> str:
     targets: dict[str, Any] = {}
     for name, target in sorted(topology.targets.items()):
         data = target.model_dump(exclude_none=True)
-        for key in ("url", "endpoint_url"):
+        for key in ("url", "endpoint_url", "amqp_url"):
             if isinstance(data.get(key), str):
                 data[key] = redact_url(data[key])
+        if isinstance(data.get("config"), dict):
+            data["config"] = {k: "(sensitive)" if _SECRET.search(k) else v for k, v in data["config"].items()}
         targets[name] = data
     resources: dict[str, Any] = {}
     for address, resource in topology.resources.items():

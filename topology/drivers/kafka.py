@@ -42,6 +42,17 @@ def _normalise_live_config(config: Mapping[str, str]) -> dict[str, str]:
     return normalised
 
 
+def _ready(topics: Mapping[str, Any], name: str) -> bool:
+    """Listed without error, and every partition has a leader (so offsets can be read and committed)."""
+    topic = topics.get(name)
+    return topic is not None and not topic.error and bool(topic.partitions) and all(
+        p.leader >= 0 and not p.error for p in topic.partitions.values())
+
+
+_RETRIABLE = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART", "NOT_COORDINATOR",
+              "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REBALANCE_IN_PROGRESS")
+
+
 class KafkaDriver(Driver):
     name = "kafka"
 
@@ -246,7 +257,7 @@ class KafkaDriver(Driver):
         deadline = time.monotonic() + _WAIT_S
         while pending and time.monotonic() < deadline:
             topics = self._refresh().topics
-            pending = {n for n in pending if (n in topics and not topics[n].error) != present}
+            pending = {n for n in pending if _ready(topics, n) != present}
             if pending:
                 time.sleep(0.2)
         return sorted(pending)
@@ -381,13 +392,20 @@ class KafkaDriver(Driver):
             raise BrokerError(f"consumer group {group}: topic {absent[0]} does not exist")
         if not partitions:
             return
-        try:
-            offsets = self.admin.list_offsets({tp: spec for tp in partitions}, request_timeout=30)
-            committed = [TopicPartition(tp.topic, tp.partition, offsets[tp].result().offset) for tp in partitions]
-            request = ConsumerGroupTopicPartitions(group, committed)
-            self.admin.alter_consumer_group_offsets([request], request_timeout=30)[group].result()
-        except KafkaException as exc:
-            raise self._fail(exc, f"committing the initial offsets of consumer group {group}") from exc
+        deadline = time.monotonic() + _WAIT_S
+        while True:  # a topic created a moment ago may still be electing leaders: retry what is retriable
+            try:
+                offsets = self.admin.list_offsets({tp: spec for tp in partitions}, request_timeout=30)
+                committed = [TopicPartition(tp.topic, tp.partition, offsets[tp].result().offset) for tp in partitions]
+                request = ConsumerGroupTopicPartitions(group, committed)
+                self.admin.alter_consumer_group_offsets([request], request_timeout=30)[group].result()
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                retriable = isinstance(error, KafkaError) and error.name() in _RETRIABLE
+                if not retriable or time.monotonic() > deadline:
+                    raise self._fail(exc, f"committing the initial offsets of consumer group {group}") from exc
+                time.sleep(0.3)
 
     def _apply_acls(self, changes: Sequence[Change]) -> list[ChangeResult]:
         from confluent_kafka import KafkaException

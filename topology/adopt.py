@@ -12,7 +12,7 @@ from typing import Any
 
 from topology.drivers.base import Live
 
-__all__ = ["rabbitmq_document"]
+__all__ = ["kafka_document", "rabbitmq_document"]
 
 _TYPED = {"x-message-ttl": "message_ttl", "x-expires": "expires", "x-max-length": "max_length",
           "x-max-length-bytes": "max_length_bytes", "x-overflow": "overflow", "x-delivery-limit": "delivery_limit",
@@ -87,4 +87,32 @@ def rabbitmq_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     section: dict[str, Any] = {"target": target, "vhosts": vhosts}
     if users:
         section["users"] = users
+    return section
+
+
+def kafka_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
+    topics: dict[str, dict[str, Any]] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    acls: dict[tuple[str, ...], list[str]] = {}
+    for _address, item in sorted(live.items()):
+        attributes = item.attributes
+        if item.kind == "kafka.topic":
+            topic: dict[str, Any] = {"partitions": attributes["partitions"],
+                                     "replication_factor": attributes["replication_factor"]}
+            if attributes["config"]:
+                topic["config"] = dict(attributes["config"])
+            topics[item.name] = topic
+        elif item.kind == "kafka.group":
+            groups[item.name] = {"topics": list(attributes["topics"])}
+        elif item.kind == "kafka.acl":
+            key = (attributes["principal"], attributes["resource_type"], attributes["resource_name"],
+                   attributes["pattern_type"], attributes["permission"], attributes["host"])
+            acls.setdefault(key, []).append(attributes["operation"])
+    for group in groups.values():  # offsets of topics deleted since are not part of the group's topology
+        group["topics"] = [t for t in group["topics"] if t in topics]
+    section: dict[str, Any] = {"target": target, "topics": topics,
+                               "consumer_groups": {g: v for g, v in groups.items() if v["topics"]}}
+    section["acls"] = [{"principal": principal, "resource": {"type": kind, "name": name, "pattern": pattern},
+                        "operations": sorted(operations), "permission": permission, "host": host}
+                       for (principal, kind, name, pattern, permission, host), operations in sorted(acls.items())]
     return section

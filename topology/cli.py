@@ -321,6 +321,8 @@ def export(target: Annotated[str, typer.Option(
            to: Annotated[str | None, typer.Option("--to", help="Write here instead of stdout.")] = None,
            state: StateOption = None,
            format: Annotated[str, typer.Option("--format", help="yaml (a topology file) or state.")] = "yaml",
+           kind: Annotated[str | None, typer.Option(
+               "--kind", help="rabbitmq or kafka, when the URL does not say (http(s) means rabbitmq).")] = None,
            ) -> None:
     """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
     import json
@@ -333,7 +335,7 @@ def export(target: Annotated[str, typer.Option(
 
     if format not in ("yaml", "state"):
         raise InputError(f"--format {format}: choose yaml or state")
-    name, driver, kind = _export_target(target, files or [], state)
+    name, driver, kind = _export_target(target, files or [], state, kind)
     with driver:
         live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
     if format == "state":
@@ -342,12 +344,14 @@ def export(target: Annotated[str, typer.Option(
                                **({"messages": item.messages} if item.messages is not None else {})}
                      for address, item in sorted(live.items())}
         text = json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
-    elif kind == "rabbitmq":
-        from topology.adopt import rabbitmq_document
+    elif kind in ("rabbitmq", "kafka"):
+        from topology.adopt import kafka_document, rabbitmq_document
 
-        document = {"version": 1, "targets": {name: {"kind": "rabbitmq",
-                                                     "url": f"${{TOPOLOGY_TARGET_{name.upper()}}}"}},
-                    "rabbitmq": rabbitmq_document(live, name)}
+        reference = f"${{TOPOLOGY_TARGET_{name.upper()}}}"
+        declared = {"kind": kind, "url": reference} if kind == "rabbitmq" else \
+            {"kind": kind, "bootstrap_servers": reference}
+        section = rabbitmq_document(live, name) if kind == "rabbitmq" else kafka_document(live, name)
+        document = {"version": 1, "targets": {name: declared}, kind: section}
         text = (f"# Exported from target `{name}` by `topology export`; passwords are not exported.\n"
                 + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     else:
@@ -358,7 +362,7 @@ def export(target: Annotated[str, typer.Option(
         typer.echo(text, nl=False)
 
 
-def _export_target(target: str, files: list[str], state: str | None) -> tuple[str, Driver, str]:
+def _export_target(target: str, files: list[str], state: str | None, kind: str | None) -> tuple[str, Driver, str]:
     import os
     from pathlib import Path
 
@@ -374,16 +378,23 @@ def _export_target(target: str, files: list[str], state: str | None) -> tuple[st
             raise typer.Exit(1)
         declared = topology.targets.get(name)
         if declared is not None and declared.kind == "rabbitmq":
-            url = declared.url
+            url, kind = declared.url, "rabbitmq"
+        elif declared is not None and declared.kind == "kafka":
+            url, kind = declared.bootstrap_servers, "kafka"
     url = url or os.environ.get(f"TOPOLOGY_TARGET_{name.upper()}", "")
     if not url:
         raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set TOPOLOGY_TARGET_{name.upper()}, "
                          "or name a file that declares it")
-    if url.startswith(("http://", "https://")):
+    kind = kind or ("rabbitmq" if url.startswith(("http://", "https://")) else None)
+    if kind == "rabbitmq":
         from topology.drivers.rabbitmq import RabbitMQDriver
 
         return name, RabbitMQDriver(url), "rabbitmq"
-    raise InputError(f"target `{name}`: export reads RabbitMQ (an http(s) management URL) or `local` in this version")
+    if kind == "kafka":
+        from topology.drivers.kafka import KafkaDriver
+
+        return name, KafkaDriver(url), "kafka"
+    raise InputError(f"target `{name}`: say what it is with --kind rabbitmq or --kind kafka")
 
 
 def _count(number: int, word: str) -> str:

@@ -20,6 +20,7 @@ START_HINT = "start the brokers with `scripts/brokers up` (or run the whole suit
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672")
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+KAFKA_CLUSTER_BOOTSTRAP = os.environ.get("KAFKA_CLUSTER_BOOTSTRAP", "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094")
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -89,6 +90,22 @@ def kafka_admin() -> Any:
         admin.list_topics(timeout=10)
     except KafkaException as exc:
         _unreachable("Kafka", KAFKA_BOOTSTRAP, exc)
+    return admin
+
+
+@pytest.fixture
+def kafka_cluster_admin() -> Any:
+    """AdminClient on the three-broker cluster (`scripts/brokers up --kafka-brokers 3`)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA_CLUSTER_BOOTSTRAP, "socket.timeout.ms": 5000})
+    try:
+        brokers = admin.list_topics(timeout=10).brokers
+    except KafkaException as exc:
+        pytest.fail(f"the three-broker Kafka cluster is not reachable at {KAFKA_CLUSTER_BOOTSTRAP} ({exc}); "
+                    "start it with `scripts/brokers up --kafka-brokers 3`", pytrace=False)
+    assert len(brokers) == 3, f"expected 3 brokers at {KAFKA_CLUSTER_BOOTSTRAP}, found {len(brokers)}"
     return admin
 
 

@@ -408,7 +408,7 @@ class KafkaDriver(Driver):
                 time.sleep(0.3)
 
     def _apply_acls(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        from confluent_kafka import KafkaException
+        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import (
             AclBinding,
             AclBindingFilter,
@@ -434,5 +434,11 @@ class KafkaDriver(Driver):
                     self.admin.create_acls([binding], request_timeout=30)[binding].result()
                 results.append(ChangeResult(change.address, True))
             except KafkaException as exc:
-                results.append(ChangeResult(change.address, False, str(self._fail(exc, "changing an ACL"))))
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and error.code() == KafkaError.SECURITY_DISABLED:
+                    message = (f"the Kafka cluster at {self.bootstrap} has no authorizer, so ACLs cannot be managed: "
+                               "set authorizer.class.name on the brokers, or remove the `acls:` section")
+                else:
+                    message = str(self._fail(exc, "changing an ACL"))
+                results.append(ChangeResult(change.address, False, message))
         return results

@@ -273,15 +273,18 @@ def _kafka(context: _Context, section: Kafka) -> None:
         address = f"kafka/topic/{name}"
         context.add("kafka.topic", address, target, attributes, path, name=name, protect=topic.protect)
         if topic.retry is not None:
+            retry_attributes = _with_config(context, attributes, topic.retry.config, (*path, "retry", "config"))
             for index, delay in enumerate(topic.retry.delays):
                 retry = context.name("kafka_retry_topic", (*path, "retry"), topic=name, delay=format_duration(delay))
                 retry_topics.setdefault(name, []).append(retry)
-                context.add("kafka.topic", f"kafka/topic/{retry}", target, dict(attributes),
+                context.add("kafka.topic", f"kafka/topic/{retry}", target, dict(retry_attributes),
                             (*path, "retry", "delays", index), name=retry, generated_by=address)
         if topic.dead_letter:
+            extra = topic.dead_letter.config if not isinstance(topic.dead_letter, bool) else {}
             dlt = context.name("kafka_dead_letter_topic", (*path, "dead_letter"), topic=name)
-            context.add("kafka.topic", f"kafka/topic/{dlt}", target, dict(attributes), (*path, "dead_letter"),
-                        name=dlt, generated_by=address)
+            context.add("kafka.topic", f"kafka/topic/{dlt}", target,
+                        _with_config(context, attributes, extra, (*path, "dead_letter", "config")),
+                        (*path, "dead_letter"), name=dlt, generated_by=address)
 
     for name, group in section.consumer_groups.items():
         topics = [t for topic in group.topics for t in (topic, *retry_topics.get(topic, []))]
@@ -299,6 +302,15 @@ def _kafka(context: _Context, section: Kafka) -> None:
                 "resource_name": resource.name, "pattern_type": resource.pattern, "operation": operation,
                 "permission": acl.permission,
             }, ("kafka", "acls", index), name=f"{acl.principal}/{operation}", protect=acl.protect)
+
+
+def _with_config(context: _Context, attributes: dict[str, Any], extra: dict[str, Any],
+                 path: tuple[PathPart, ...]) -> dict[str, Any]:
+    """A generated topic's attributes: the topic's, with `extra` config over its config."""
+    config, problems = normalise_topic_config(dict(extra))
+    for key, message in problems.items():
+        context.problem(message, (*path, key))
+    return {**attributes, "config": {**attributes["config"], **config}}
 
 
 # ------------------------------------------------------------------------------------ SQS and SNS

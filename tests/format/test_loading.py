@@ -191,3 +191,20 @@ def test_dot_underscore_collision_is_a_warning(tmp_path: Path) -> None:
     assert topology.errors == []
     assert [p.severity for p in topology.problems] == ["warning"]
     assert "differ only in `.` and `_`" in topology.problems[0].message
+
+
+def test_kafka_retry_and_dead_letter_topics_take_their_own_config(tmp_path: Path) -> None:
+    path = _write(tmp_path, "t.topology.yaml", """version: 1
+kafka:
+  topics:
+    orders:
+      partitions: 6
+      config: {retention.ms: 7d, cleanup.policy: delete}
+      retry: {delays: [1m], config: {retention.ms: 1d}}
+      dead_letter: {config: {retention.ms: 30d}}
+""")
+    resources = compile_topology([path]).resources
+    assert resources["kafka/topic/orders.retry.1m"].attributes == {
+        "partitions": 6, "config": {"retention.ms": "86400000", "cleanup.policy": "delete"}}
+    assert resources["kafka/topic/orders.dlt"].attributes["config"] == {
+        "retention.ms": "2592000000", "cleanup.policy": "delete"}

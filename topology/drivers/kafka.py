@@ -110,7 +110,8 @@ class KafkaDriver(Driver):
     # ---------------------------------------------------------------------------------- inspect
 
     def inspect(self, scope: Scope) -> dict[str, Live]:
-        metadata = self._refresh()
+        # The metadata read on connecting is fresh enough for the first inspect; later ones re-read.
+        metadata, self._metadata = (self._metadata, None) if self._metadata is not None else (self._refresh(), None)
         live: dict[str, Live] = {}
         topics = sorted(name for name in metadata.topics if not name.startswith("__")
                         and scope.wants(f"kafka/topic/{name}"))
@@ -229,15 +230,13 @@ class KafkaDriver(Driver):
     # ------------------------------------------------------------------------------------ apply
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
-        results: list[ChangeResult] = []
         creates = [c for c in changes if c.kind == "kafka.topic" and c.action == "create"]
-        results += self._create_topics(creates)
         deletes = [c for c in changes if c.kind == "kafka.topic" and c.action == "delete"]
-        results += self._delete_topics(deletes)
         acls = [c for c in changes if c.kind == "kafka.acl"]
-        results += self._apply_acls(acls)
+        results = self._create_topics(creates) + self._delete_topics(deletes) + self._apply_acls(acls)
+        batched = {c.address for c in (*creates, *deletes, *acls)}
         for change in changes:
-            if change in creates or change in deletes or change in acls:
+            if change.address in batched:
                 continue
             try:
                 if change.kind == "kafka.topic":
@@ -259,7 +258,7 @@ class KafkaDriver(Driver):
             topics = self._refresh().topics
             pending = {n for n in pending if _ready(topics, n) != present}
             if pending:
-                time.sleep(0.2)
+                time.sleep(0.05)
         return sorted(pending)
 
     def _create_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:

@@ -8,9 +8,19 @@ from pydantic import Field
 
 from topology.spec.common import Protectable, Retry, Spec
 
-__all__ = ["Acl", "AclResource", "ConsumerGroup", "Kafka", "Topic"]
+__all__ = ["Acl", "AclResource", "ConsumerGroup", "Kafka", "KafkaDeadLetter", "KafkaRetry", "Topic"]
 
 ConfigValue = str | int | float | bool
+
+
+class KafkaRetry(Retry):
+    config: dict[str, ConfigValue] = Field(
+        default_factory=dict, description="Config for the retry topics, over the topic's own config.")
+
+
+class KafkaDeadLetter(Spec):
+    config: dict[str, ConfigValue] = Field(
+        default_factory=dict, description="Config for the dead-letter topic, over the topic's own config.")
 
 
 class Topic(Protectable):
@@ -19,8 +29,10 @@ class Topic(Protectable):
         None, ge=1, description="Replicas per partition; a change is a reassignment. Default: the broker's.")
     config: dict[str, ConfigValue] = Field(
         default_factory=dict, description="Topic config overrides; human units where Kafka expects ms or bytes.")
-    retry: Retry | None = Field(None, description="Retry topics, one per delay, with the same partitions.")
-    dead_letter: bool = Field(False, description="A dead-letter topic, `<topic>.dlt` by default.")
+    retry: KafkaRetry | None = Field(
+        None, description="Retry topics, one per delay, with the topic's partitions, replication and config.")
+    dead_letter: bool | KafkaDeadLetter = Field(
+        False, description="A dead-letter topic, `<topic>.dlt` by default: true, or {config: {...}} to adjust it.")
 
 
 class ConsumerGroup(Protectable):

@@ -34,6 +34,15 @@ _HANGS_OFF = ("rabbitmq.binding", "rabbitmq.exchange_binding", "redis.group", "s
               "rabbitmq.permission", "rabbitmq.topic_permission")
 
 
+def _included(wanted: Any, have: Any) -> bool:
+    """Every item of `wanted` (a list or a mapping) is in `have`."""
+    if isinstance(wanted, list) and isinstance(have, list):
+        return set(map(str, wanted)) <= set(map(str, have))
+    if isinstance(wanted, dict) and isinstance(have, dict):
+        return all(key in have and _same(value, have[key]) for key, value in wanted.items())
+    return False
+
+
 def _same(left: Any, right: Any) -> bool:
     return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
 
@@ -100,8 +109,7 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             continue
         wanted = resource.attributes.get(key, {} if key in rules.whole else None)
         have = current.attributes.get(key, {} if key in rules.whole else None)
-        if _same(wanted, have) or (key in rules.subset and isinstance(wanted, list) and isinstance(have, list)
-                                   and set(map(str, wanted)) <= set(map(str, have))):
+        if _same(wanted, have) or (key in rules.subset and _included(wanted, have)):
             continue
         if key in rules.grow_only and isinstance(have, int) and isinstance(wanted, int) and wanted < have:
             problems.append(Problem(

@@ -118,6 +118,11 @@ class Engine:
                 verify: bool | str = target.ca_file or target.verify
                 return RabbitMQDriver(target.url, amqp_url=target.amqp_url, verify=verify,
                                       parallelism=self.parallelism)
+            if target is not None and target.kind == "aws":
+                from topology.drivers.aws import AwsDriver
+
+                return AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None,
+                                 profile=target.profile, parallelism=self.parallelism)
             if target is not None and target.kind == "kafka":
                 from topology.drivers.kafka import KafkaDriver
 

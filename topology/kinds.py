@@ -17,7 +17,7 @@ class KindRules:
     grow_only: frozenset[str] = frozenset()  # may only increase; a decrease cannot be planned
     create_only: frozenset[str] = frozenset()  # used when creating, never compared afterwards
     whole: frozenset[str] = frozenset()  # compared as a whole even when the file leaves it out
-    subset: frozenset[str] = frozenset()  # lists the live object must include (it may have more)
+    subset: frozenset[str] = frozenset()  # lists or mappings the live object must include (it may have more)
     holds_data: bool = False  # deleting or replacing it loses messages
 
 
@@ -38,8 +38,8 @@ KIND_RULES: dict[str, KindRules] = {
     "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"})),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
                                                 "operation", "permission"})),
-    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), holds_data=True),
-    "sns.topic": KindRules(immutable=frozenset({"FifoTopic"})),
+    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), subset=frozenset({"tags"}), holds_data=True),
+    "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), subset=frozenset({"tags"})),
     "sns.subscription": KindRules(immutable=frozenset({"topic", "queue"})),
     "redis.stream": KindRules(holds_data=True),
     "redis.group": KindRules(immutable=frozenset({"stream"}), create_only=frozenset({"start"})),

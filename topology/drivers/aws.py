@@ -163,7 +163,8 @@ class AwsDriver(Driver):
 
     def _inspect_topic(self, name: str, scope: Scope) -> dict[str, Live]:
         arn = self._topics[name]
-        raw = self._call("sns", "GetTopicAttributes", lambda: self.sns.get_topic_attributes(TopicArn=arn)).get("Attributes", {})
+        raw = self._call("sns", "GetTopicAttributes",
+                         lambda: self.sns.get_topic_attributes(TopicArn=arn)).get("Attributes", {})
         tags = self._call("sns", "ListTagsForResource", lambda: self.sns.list_tags_for_resource(ResourceArn=arn))
         attributes: dict[str, Any] = {"FifoTopic": raw.get("FifoTopic", "false") == "true"}
         if "ContentBasedDeduplication" in raw:

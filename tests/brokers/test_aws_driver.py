@@ -1,0 +1,196 @@
+"""The SQS/SNS driver on moto's server, with a thin fault-injecting layer for what AWS does and moto
+does not: the 60-second QueueDeletedRecently rule, ListQueues pages of at most 1,000, eventual
+consistency of SetQueueAttributes, access denied and bad credentials. The wrapper changes only the
+answers AWS would give; every call still goes to the real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import AWS_ENDPOINT_URL, unique
+from topology.drivers.aws import AwsDriver
+from topology.drivers.base import Scope
+from topology.errors import BrokerUnavailable
+from topology.plan import Change
+
+pytestmark = pytest.mark.aws
+
+
+def _error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+class Faulty:
+    """Passes every call to the real client, except the ones a test overrides in `faults`."""
+
+    def __init__(self, client: Any, **faults: Any) -> None:
+        self._client = client
+        self._faults = faults
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name not in self._faults:
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(name)
+            return self._faults[name](real, **kwargs)
+        return call
+
+
+def _driver(sqs: Any, sns: Any) -> AwsDriver:
+    return AwsDriver(region="us-east-1", clients=(sqs, sns))
+
+
+def _create(name: str, attributes: dict[str, Any]) -> Change:
+    return Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action="create",
+                  after=attributes)
+
+
+def test_create_waits_out_queue_deleted_recently(aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    refusals = [2]
+
+    def create_queue(real: Any, **kwargs: Any) -> Any:
+        if refusals[0]:  # AWS refuses a name deleted less than 60 s ago; moto does not
+            refusals[0] -= 1
+            raise _error("AWS.SimpleQueueService.QueueDeletedRecently", "CreateQueue")
+        return real(**kwargs)
+
+    faulty = Faulty(sqs, create_queue=create_queue)
+    name = unique("recent")
+    [result] = _driver(faulty, sns).apply([_create(name, {"FifoQueue": False, "VisibilityTimeout": 40})], {})
+    assert result.ok, result.error
+    assert faulty.calls == ["create_queue"] * 3
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": "40"}
+
+
+def test_list_queues_follows_pages(aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    names = sorted(unique(f"page{i}") for i in range(7))
+    for name in names:
+        sqs.create_queue(QueueName=name)
+
+    def list_queues(real: Any, **kwargs: Any) -> Any:  # AWS pages; here 3 to a page
+        urls = sorted(real(MaxResults=1000).get("QueueUrls", []))
+        start = int(kwargs.get("NextToken", 0))
+        page: dict[str, Any] = {"QueueUrls": urls[start:start + 3]}
+        if start + 3 < len(urls):
+            page["NextToken"] = str(start + 3)
+        return page
+
+    faulty = Faulty(sqs, list_queues=list_queues)
+    live = _driver(faulty, sns).inspect(Scope(frozenset(f"sqs/queue/{n}" for n in names)))
+    assert sorted(live) == [f"sqs/queue/{n}" for n in names]
+    assert faulty.calls.count("list_queues") >= 3
+
+
+def test_attribute_changes_are_read_back_until_they_agree(aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    name = unique("consistent")
+    sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})
+    stale = [2]
+
+    def get_queue_attributes(real: Any, **kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if stale[0] and "VisibilityTimeout" in answer.get("Attributes", {}):
+            stale[0] -= 1  # the first reads after a change still show the old value
+            answer["Attributes"]["VisibilityTimeout"] = "30"
+        return answer
+
+    faulty = Faulty(sqs, get_queue_attributes=get_queue_attributes)
+    change = Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action="update",
+                    before={"FifoQueue": False, "VisibilityTimeout": 30},
+                    after={"FifoQueue": False, "VisibilityTimeout": 60},
+                    attributes=({"name": "VisibilityTimeout", "before": 30, "after": 60},))  # type: ignore[arg-type]
+    [result] = _driver(faulty, sns).apply([change], {})
+    assert result.ok, result.error
+    assert stale[0] == 0 and faulty.calls.count("get_queue_attributes") >= 3
+
+    stale[0] = 10_000  # never agrees: a clear failure, not a hang
+    again = change.model_copy(update={"after": {"FifoQueue": False, "VisibilityTimeout": 90}})
+    [result] = _driver(faulty, sns).apply([again], {})
+    assert not result.ok and "does not show it yet" in (result.error or "")
+
+
+def test_access_denied_names_the_action(aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+
+    def denied(real: Any, **kwargs: Any) -> Any:
+        raise _error("AccessDenied", "CreateQueue")
+
+    [result] = _driver(Faulty(sqs, create_queue=denied), sns).apply([_create(unique("denied"), {})], {})
+    assert not result.ok and "access denied for sqs:CreateQueue" in (result.error or "")
+
+
+def test_bad_credentials_and_unreachable_endpoints_are_one_sentence(aws_clients: tuple[Any, Any],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    sqs, sns = aws_clients
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    def rejected(real: Any, **kwargs: Any) -> Any:
+        raise _error("InvalidClientTokenId", "ListQueues")
+
+    with pytest.raises(BrokerUnavailable, match=r"rejected the AWS credentials \(InvalidClientTokenId\)"):
+        _driver(Faulty(sqs, list_queues=rejected), sns)
+    with pytest.raises(BrokerUnavailable, match="SQS at http://127.0.0.1:1 is not reachable"):
+        AwsDriver(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+
+
+def test_subscription_policy_is_merged_into_the_queue_policy(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    prefix = unique("policy")
+    url = sqs.create_queue(QueueName=f"{prefix}-billing")["QueueUrl"]
+    theirs = {"Sid": "ops-audit", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+              "Action": "sqs:ReceiveMessage", "Resource": "*"}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17",
+                                                                             "Statement": [theirs]})})
+    document = f"""version: 1
+targets:
+  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}
+sqs:
+  target: aws
+  queues:
+    {prefix}-billing: {{visibility_timeout: 45s}}
+sns:
+  target: aws
+  topics:
+    {prefix}-events:
+      subscriptions: [{{queue: {prefix}-billing, filter_policy: {{type: [paid]}}}}]
+"""
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(document)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
+                             capture_output=True, text=True, env=env)
+    assert applied.returncode == 0, applied.stderr
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert sids == ["ops-audit", f"topology-sns-{prefix}-events"]  # theirs kept, ours added
+    topic_arn = sns.create_topic(Name=f"{prefix}-events")["TopicArn"]
+    assert policy["Statement"][1]["Condition"] == {"ArnEquals": {"aws:SourceArn": topic_arn}}
+
+    # An existing subscription is changed with SetSubscriptionAttributes, not re-subscribed.
+    path.write_text(document.replace("type: [paid]", "type: [paid, refunded]"))
+    updated = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
+                             capture_output=True, text=True, env=env)
+    assert updated.returncode == 0, updated.stderr
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+    assert json.loads(attributes["FilterPolicy"]) == {"type": ["paid", "refunded"]}
+    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(path)], capture_output=True, text=True,
+                          env=env)
+    assert "No changes" in plan.stdout
+

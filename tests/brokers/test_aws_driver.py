@@ -145,7 +145,7 @@ def test_bad_credentials_and_unreachable_endpoints_are_one_sentence(aws_clients:
 
     with pytest.raises(BrokerUnavailable, match=r"rejected the AWS credentials \(InvalidClientTokenId\)"):
         _driver(Faulty(sqs, list_queues=rejected), sns)
-    with pytest.raises(BrokerUnavailable, match="SQS at http://127.0.0.1:1 is not reachable"):
+    with pytest.raises(BrokerUnavailable, match=r"SQS at http://127\.0\.0\.1:1 is not reachable"):
         AwsDriver(region="us-east-1", endpoint_url="http://127.0.0.1:1")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from topology.drivers.base import Live
 
-__all__ = ["kafka_document", "rabbitmq_document"]
+__all__ = ["aws_documents", "kafka_document", "rabbitmq_document"]
 
 _TYPED = {"x-message-ttl": "message_ttl", "x-expires": "expires", "x-max-length": "max_length",
           "x-max-length-bytes": "max_length_bytes", "x-overflow": "overflow", "x-delivery-limit": "delivery_limit",
@@ -116,3 +116,57 @@ def kafka_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
                         "operations": sorted(operations), "permission": permission, "host": host}
                        for (principal, kind, name, pattern, permission, host), operations in sorted(acls.items())]
     return section
+
+
+def _seconds(value: int) -> str:
+    return f"{value}s"
+
+
+def aws_documents(live: Mapping[str, Live], target: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `sqs:` and `sns:` sections for live queues, topics and their SQS subscriptions."""
+    queues: dict[str, dict[str, Any]] = {}
+    topics: dict[str, dict[str, Any]] = {}
+    for _address, item in sorted(live.items()):
+        attributes = item.attributes
+        if item.kind == "sqs.queue":
+            queue: dict[str, Any] = {}
+            if attributes.get("FifoQueue"):
+                queue["fifo"] = True
+            for key, field in (("VisibilityTimeout", "visibility_timeout"),
+                               ("MessageRetentionPeriod", "message_retention"), ("DelaySeconds", "delay"),
+                               ("ReceiveMessageWaitTimeSeconds", "receive_wait")):
+                if key in attributes:
+                    queue[field] = _seconds(attributes[key])
+            if "MaximumMessageSize" in attributes:
+                queue["max_message_size"] = attributes["MaximumMessageSize"]
+            for key, field in (("ContentBasedDeduplication", "content_based_deduplication"),
+                               ("DeduplicationScope", "deduplication_scope"),
+                               ("FifoThroughputLimit", "fifo_throughput_limit")):
+                if key in attributes:
+                    queue[field] = attributes[key]
+            if "RedrivePolicy" in attributes:
+                redrive = attributes["RedrivePolicy"]
+                queue["dead_letter"] = {"queue": redrive["deadLetterQueue"], "max_receives": redrive["maxReceiveCount"]}
+            tags = {k: v for k, v in attributes.get("tags", {}).items() if k != "managed-by"}
+            if tags:
+                queue["tags"] = tags
+            queues[item.name] = queue
+        elif item.kind == "sns.topic":
+            topic = topics.setdefault(item.name, {})
+            if attributes.get("FifoTopic"):
+                topic["fifo"] = True
+            if "ContentBasedDeduplication" in attributes:
+                topic["content_based_deduplication"] = attributes["ContentBasedDeduplication"]
+            if "DisplayName" in attributes:
+                topic["display_name"] = attributes["DisplayName"]
+            tags = {k: v for k, v in attributes.get("tags", {}).items() if k != "managed-by"}
+            if tags:
+                topic["tags"] = tags
+        elif item.kind == "sns.subscription":
+            subscription: dict[str, Any] = {"queue": attributes["queue"],
+                                            "raw_message_delivery": attributes["RawMessageDelivery"]}
+            if "FilterPolicy" in attributes:
+                subscription["filter_policy"] = attributes["FilterPolicy"]
+                subscription["filter_policy_scope"] = attributes.get("FilterPolicyScope", "MessageAttributes")
+            topics.setdefault(attributes["topic"], {}).setdefault("subscriptions", []).append(subscription)
+    return {"target": target, "queues": queues}, {"target": target, "topics": topics}

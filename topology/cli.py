@@ -322,7 +322,7 @@ def export(target: Annotated[str, typer.Option(
            state: StateOption = None,
            format: Annotated[str, typer.Option("--format", help="yaml (a topology file) or state.")] = "yaml",
            kind: Annotated[str | None, typer.Option(
-               "--kind", help="rabbitmq or kafka, when the URL does not say (http(s) means rabbitmq).")] = None,
+               "--kind", help="rabbitmq, kafka or aws, when the URL does not say (http(s) means rabbitmq).")] = None,
            ) -> None:
     """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
     import json
@@ -344,6 +344,15 @@ def export(target: Annotated[str, typer.Option(
                                **({"messages": item.messages} if item.messages is not None else {})}
                      for address, item in sorted(live.items())}
         text = json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
+    elif kind == "aws":
+        from topology.adopt import aws_documents
+
+        sqs, sns = aws_documents(live, name)
+        target_spec = {"kind": "aws", "region": getattr(driver, "region", "us-east-1"),
+                       "endpoint_url": f"${{TOPOLOGY_TARGET_{name.upper()}:-}}"}
+        document = {"version": 1, "targets": {name: target_spec}, "sqs": sqs, "sns": sns}
+        text = (f"# Exported from target `{name}` by `topology export`.\n"
+                + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     elif kind in ("rabbitmq", "kafka"):
         from topology.adopt import kafka_document, rabbitmq_document
 
@@ -377,6 +386,11 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
         if topology.errors:
             raise typer.Exit(1)
         declared = topology.targets.get(name)
+        if declared is not None and declared.kind == "aws":
+            from topology.drivers.aws import AwsDriver
+
+            return name, AwsDriver(region=declared.region, endpoint_url=declared.endpoint_url or None,
+                                   profile=declared.profile), "aws"
         if declared is not None and declared.kind == "rabbitmq":
             url, kind = declared.url, "rabbitmq"
         elif declared is not None and declared.kind == "kafka":
@@ -394,7 +408,12 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
         from topology.drivers.kafka import KafkaDriver
 
         return name, KafkaDriver(url), "kafka"
-    raise InputError(f"target `{name}`: say what it is with --kind rabbitmq or --kind kafka")
+    if kind == "aws":
+        from topology.drivers.aws import AwsDriver
+
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return name, AwsDriver(region=region, endpoint_url=url if url != "aws" else None), "aws"
+    raise InputError(f"target `{name}`: say what it is with --kind rabbitmq, kafka or aws")
 
 
 def _count(number: int, word: str) -> str:

@@ -194,3 +194,38 @@ sns:
                           env=env)
     assert "No changes" in plan.stdout
 
+
+
+def test_export_then_plan_gives_no_changes(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    prefix = unique("export")
+    source = tmp_path / "source.topology.yaml"
+    source.write_text(f"""version: 1
+targets:
+  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}
+sqs:
+  target: aws
+  queues:
+    {prefix}-billing: {{visibility_timeout: 45s, dead_letter: {{max_receives: 4}}, retry: {{delays: [30s]}},
+                       tags: {{team: payments}}}}
+    {prefix}-invoices.fifo: {{fifo: true, content_based_deduplication: true}}
+sns:
+  target: aws
+  topics:
+    {prefix}-events:
+      subscriptions:
+        - {{queue: {prefix}-billing, raw_message_delivery: true, filter_policy: {{type: [paid]}}}}
+""")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "TOPOLOGY_TARGET_AWS": AWS_ENDPOINT_URL}
+    applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(source), "--auto-approve"],
+                             capture_output=True, text=True, env=env)
+    assert applied.returncode == 0, applied.stderr
+    exported = tmp_path / "exported.topology.yaml"
+    result = subprocess.run([sys.executable, "-m", "topology", "export", "--target", f"aws={AWS_ENDPOINT_URL}",
+                             "--kind", "aws", "--to", str(exported)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    text = exported.read_text()
+    assert f"{prefix}-billing-retry-30s:" in text and "filter_policy:" in text and "team: payments" in text
+    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
+                          capture_output=True, text=True, env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr

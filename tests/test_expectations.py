@@ -116,3 +116,28 @@ expectations:
                 if e["name"].startswith("topology-probe")] == []
     finally:
         rabbitmq_api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+
+
+def test_sns_filter_rules_moto_does_not_implement() -> None:
+    """`$or` and `equals-ignore-case`, as AWS documents them (moto's server cannot check these)."""
+    from topology.resources import Resource
+    from topology.routing import route_sns
+
+    def routed(policy: dict[str, object], message: dict[str, object], scope: str = "MessageAttributes") -> bool:
+        resources = {
+            "sns/topic/t": Resource("sns.topic", "sns/topic/t", "t", "", None, {}),
+            "sns/subscription/t->q": Resource("sns.subscription", "sns/subscription/t->q", "t->q", "", None, {
+                "topic": "t", "queue": "q", "FilterPolicy": policy, "FilterPolicyScope": scope}),
+        }
+        if scope == "MessageBody":
+            return route_sns(resources, "t", body=message) == {"q"}
+        return route_sns(resources, "t", attributes=message) == {"q"}
+
+    assert routed({"tier": [{"equals-ignore-case": "GOLD"}]}, {"tier": "gold"})
+    assert not routed({"tier": [{"equals-ignore-case": "GOLD"}]}, {"tier": "golden"})
+    either = {"$or": [{"type": ["paid"]}, {"amount": [{"numeric": [">", 100]}]}]}
+    assert routed(either, {"type": "paid"}) and routed(either, {"amount": 150})
+    assert not routed(either, {"type": "created", "amount": 50})
+    nested = {"order": {"region": [{"prefix": "eu-"}]}}
+    assert routed(nested, {"order": {"region": "eu-west"}}, "MessageBody")
+    assert not routed(nested, {"order": {"region": "us-east"}}, "MessageBody")

@@ -141,3 +141,45 @@ def test_sns_filter_rules_moto_does_not_implement() -> None:
     nested = {"order": {"region": [{"prefix": "eu-"}]}}
     assert routed(nested, {"order": {"region": "eu-west"}}, "MessageBody")
     assert not routed(nested, {"order": {"region": "us-east"}}, "MessageBody")
+
+
+@pytest.mark.aws
+def test_live_sns_checks_use_temporary_queues(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    from tests.conftest import AWS_ENDPOINT_URL
+
+    sqs, _sns = aws_clients
+    prefix = unique("live")
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(f"""version: 1
+targets:
+  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}
+sqs:
+  target: aws
+  queues: {{{prefix}-paid: {{}}, {prefix}-all: {{}}}}
+sns:
+  target: aws
+  topics:
+    {prefix}-events:
+      subscriptions:
+        - {{queue: {prefix}-paid, filter_policy: {{type: [paid], amount: [{{numeric: [">", 100]}}]}}}}
+        - {{queue: {prefix}-all}}
+expectations:
+  - publish: {{sns_topic: {prefix}-events, attributes: {{type: paid, amount: 150}}}}
+    delivered_to: [{prefix}-paid, {prefix}-all]
+  - publish: {{sns_topic: {prefix}-events, attributes: {{type: paid, amount: 50}}}}
+    delivered_to: [{prefix}-paid, {prefix}-all]
+""")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    assert subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
+                          capture_output=True, text=True, env=env).returncode == 0
+    result = subprocess.run([sys.executable, "-m", "topology", "test", str(path), "--live"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ok ") and lines[0].endswith("(live)")
+    assert lines[1].startswith("FAIL ") and f"delivered to ['{prefix}-all'] (live)" in lines[1]
+    for name in (f"{prefix}-paid", f"{prefix}-all"):  # the real queues received nothing
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert [u for u in sqs.list_queues().get("QueueUrls", []) if "topology-probe" in u] == []

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from topology.compile import Topology
 from topology.errors import InputError
@@ -51,7 +52,10 @@ def check_expectations(topology: Topology, *, live: bool = False) -> list[Outcom
             publish = expectation.publish
             how = "static"
             try:
-                if publish.sns_topic is not None:
+                if publish.sns_topic is not None and live:
+                    how = "live"
+                    delivered = _sns_live(topology, publish.sns_topic, publish.attributes, publish.body)
+                elif publish.sns_topic is not None:
                     delivered = route_sns(topology.resources, publish.sns_topic, publish.attributes, publish.body)
                 elif live:
                     how = "live"
@@ -81,3 +85,20 @@ def _probe(topology: Topology, vhost: str) -> LiveProbe:
     from topology.drivers.rabbitmq import default_amqp_url
 
     return LiveProbe(target.amqp_url or default_amqp_url(target.url), vhost, topology.resources)
+
+
+def _sns_live(topology: Topology, topic: str, attributes: Mapping[str, Any],
+              body: Mapping[str, Any] | None) -> set[str]:
+    """Publish through a temporary topic whose temporary queues carry the real subscriptions' filters."""
+    from topology.drivers.aws import AwsDriver
+    from topology.probe import SnsProbe
+
+    resource = topology.resources.get(f"sns/topic/{topic}")
+    target = topology.targets.get(resource.target or "") if resource else None
+    if target is None or target.kind != "aws":
+        raise InputError(f"`topology test --live` needs SNS topic `{topic}` on an aws target")
+    driver = AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None, profile=target.profile)
+    subscriptions = [r.attributes for r in topology.resources.values()
+                     if r.kind == "sns.subscription" and r.attributes["topic"] == topic]
+    with SnsProbe(driver.sqs, driver.sns, topic, subscriptions) as probe:
+        return probe.route(attributes, body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -112,7 +112,7 @@ class SnsProbe:
     """Live SNS filter checks that never touch the real queues: a temporary topic, and one temporary
     queue per SQS subscription of the real topic with the same filter policy, scope and raw delivery."""
 
-    def __init__(self, sqs: Any, sns: Any, topic: str, subscriptions: list[Mapping[str, Any]], *,
+    def __init__(self, sqs: Any, sns: Any, topic: str, subscriptions: Sequence[Mapping[str, Any]], *,
                  wait_seconds: int = 1) -> None:
         self.sqs, self.sns = sqs, sns
         self.wait_seconds = wait_seconds  # SNS delivers to SQS asynchronously on AWS

@@ -147,6 +147,10 @@ def aws_documents(live: Mapping[str, Live], target: str) -> tuple[dict[str, Any]
             if "RedrivePolicy" in attributes:
                 redrive = attributes["RedrivePolicy"]
                 queue["dead_letter"] = {"queue": redrive["deadLetterQueue"], "max_receives": redrive["maxReceiveCount"]}
+            if "RedriveAllowPolicy" in attributes:
+                allow = attributes["RedriveAllowPolicy"]
+                queue["redrive_allow"] = {"permission": allow["redrivePermission"],
+                                          "source_queues": allow["sourceQueues"]}
             tags = {k: v for k, v in attributes.get("tags", {}).items() if k != "managed-by"}
             if tags:
                 queue["tags"] = tags
@@ -168,5 +172,7 @@ def aws_documents(live: Mapping[str, Live], target: str) -> tuple[dict[str, Any]
             if "FilterPolicy" in attributes:
                 subscription["filter_policy"] = attributes["FilterPolicy"]
                 subscription["filter_policy_scope"] = attributes.get("FilterPolicyScope", "MessageAttributes")
+            if "RedrivePolicy" in attributes:
+                subscription["dead_letter"] = {"queue": attributes["RedrivePolicy"]["deadLetterQueue"]}
             topics.setdefault(attributes["topic"], {}).setdefault("subscriptions", []).append(subscription)
     return {"target": target, "queues": queues}, {"target": target, "topics": topics}

@@ -378,6 +378,9 @@ def _sqs_attributes(context: _Context, queue: SqsQueue, path: tuple[PathPart, ..
         value = getattr(queue, field_name)
         if value is not None:
             attributes[attribute] = value
+    if queue.redrive_allow is not None:
+        attributes["RedriveAllowPolicy"] = {"redrivePermission": queue.redrive_allow.permission,
+                                            "sourceQueues": sorted(queue.redrive_allow.source_queues)}
     attributes["tags"] = {**queue.tags, **MANAGED_BY}
     return attributes
 
@@ -403,6 +406,11 @@ def _sns(context: _Context, section: Sns) -> None:
                 sub["FilterPolicy"] = subscription.filter_policy
             if subscription.filter_policy_scope is not None:
                 sub["FilterPolicyScope"] = subscription.filter_policy_scope
+            if subscription.dead_letter is not None:
+                dlq = subscription.dead_letter.queue
+                sub["RedrivePolicy"] = {"deadLetterQueue": dlq}
+                if not dlq.startswith("arn:"):
+                    depends = (*depends, f"sqs/queue/{dlq}")
             context.add("sns.subscription", f"sns/subscription/{name}->{queue}", target, sub,
                         (*path, "subscriptions", index), name=f"{name}->{queue}", depends_on=depends,
                         protect=subscription.protect)

@@ -248,6 +248,10 @@ def _check_sqs_queue(checker: _Checker, resource: Resource) -> None:
             if attribute in attributes:
                 checker.report(resource, f"{_SQS_FIELDS[attribute]} applies to FIFO queues only",
                                _SQS_FIELDS[attribute], hint="add `fifo: true` or remove it")
+    allow = attributes.get("RedriveAllowPolicy")
+    if isinstance(allow, dict) and (allow["redrivePermission"] == "byQueue") != bool(allow["sourceQueues"]):
+        checker.report(resource, "redrive_allow lists source_queues exactly when its permission is byQueue",
+                       "redrive_allow", hint="use byQueue with 1 to 10 source_queues, or allowAll/denyAll without")
     redrive = attributes.get("RedrivePolicy")
     if isinstance(redrive, dict) and resource.generated_by is None:
         dlq = checker.resources.get(f"sqs/queue/{redrive['deadLetterQueue']}")

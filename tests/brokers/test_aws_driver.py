@@ -229,3 +229,65 @@ sns:
     plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
                           capture_output=True, text=True, env=env)
     assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_redrive_allow_policy_as_aws_keeps_it(aws_clients: tuple[Any, Any]) -> None:
+    """moto drops RedriveAllowPolicy; the wrapper keeps it as AWS does, so what topology writes and
+    reads back can be checked."""
+    sqs, sns = aws_clients
+    kept: dict[str, str] = {}
+
+    def create_queue(real: Any, **kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if "RedriveAllowPolicy" in kwargs.get("Attributes", {}):
+            kept[answer["QueueUrl"]] = kwargs["Attributes"]["RedriveAllowPolicy"]
+        return answer
+
+    def get_queue_attributes(real: Any, **kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if kwargs["QueueUrl"] in kept:
+            answer.setdefault("Attributes", {})["RedriveAllowPolicy"] = kept[kwargs["QueueUrl"]]
+        return answer
+
+    faulty = Faulty(sqs, create_queue=create_queue, get_queue_attributes=get_queue_attributes)
+    name, source = unique("allow"), unique("source")
+    attributes = {"FifoQueue": False, "RedriveAllowPolicy": {"redrivePermission": "byQueue",
+                                                             "sourceQueues": [source]}}
+    driver = _driver(faulty, sns)
+    [result] = driver.apply([_create(name, attributes)], {})
+    assert result.ok, result.error
+    [written] = kept.values()
+    assert json.loads(written) == {"redrivePermission": "byQueue",
+                                   "sourceQueueArns": [f"arn:aws:sqs:us-east-1:123456789012:{source}"]}
+    live = driver.inspect(Scope(frozenset({f"sqs/queue/{name}"})))
+    assert live[f"sqs/queue/{name}"].attributes["RedriveAllowPolicy"] == attributes["RedriveAllowPolicy"]
+
+
+def test_subscription_dead_letter_round_trips(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    prefix = unique("subdlq")
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(f"""version: 1
+targets:
+  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}
+sqs:
+  target: aws
+  queues: {{{prefix}-billing: {{}}, {prefix}-undeliverable: {{}}}}
+sns:
+  target: aws
+  topics:
+    {prefix}-events:
+      subscriptions: [{{queue: {prefix}-billing, dead_letter: {{queue: {prefix}-undeliverable}}}}]
+""")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
+                             capture_output=True, text=True, env=env)
+    assert applied.returncode == 0, applied.stderr
+    topic_arn = sns.create_topic(Name=f"{prefix}-events")["TopicArn"]
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    redrive = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"][
+        "RedrivePolicy"]
+    assert json.loads(redrive)["deadLetterTargetArn"].endswith(f":{prefix}-undeliverable")
+    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(path), "--detailed-exitcode"],
+                          capture_output=True, text=True, env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr

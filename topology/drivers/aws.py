@@ -201,6 +201,9 @@ class AwsDriver(Driver):
         if raw.get("FilterPolicy"):
             attributes["FilterPolicy"] = json.loads(raw["FilterPolicy"])
             attributes["FilterPolicyScope"] = raw.get("FilterPolicyScope", "MessageAttributes")
+        if raw.get("RedrivePolicy"):
+            target = str(json.loads(raw["RedrivePolicy"]).get("deadLetterTargetArn", ""))
+            attributes["RedrivePolicy"] = {"deadLetterQueue": target.rsplit(":", 1)[-1]}
         depends = (f"sns/topic/{topic}",) if queue.startswith("arn:") else (f"sns/topic/{topic}", f"sqs/queue/{queue}")
         live = Live("sns.subscription", attributes, depends, name=f"{topic}->{queue}")
         self._subscriptions[f"sns/subscription/{topic}->{queue}"] = arn
@@ -260,6 +263,12 @@ class AwsDriver(Driver):
             if key == "RedrivePolicy":
                 wire[key] = json.dumps({"deadLetterTargetArn": self._queue_arn(value["deadLetterQueue"]),
                                         "maxReceiveCount": value["maxReceiveCount"]})
+            elif key == "RedriveAllowPolicy":
+                document: dict[str, Any] = {"redrivePermission": value["redrivePermission"]}
+                if value["sourceQueues"]:
+                    document["sourceQueueArns"] = [q if q.startswith("arn:") else self._queue_arn(q)
+                                                   for q in value["sourceQueues"]]
+                wire[key] = json.dumps(document)
             elif key == "Policy":
                 wire[key] = json.dumps(_merge_policy(policy_base, self._queue_arn(name),
                                                      [self._topic_arn(t) for t in value["allow_sns_topics"]]))
@@ -391,6 +400,10 @@ class AwsDriver(Driver):
         if "FilterPolicy" in after:
             attributes["FilterPolicy"] = json.dumps(after["FilterPolicy"])
             attributes["FilterPolicyScope"] = after.get("FilterPolicyScope", "MessageAttributes")
+        if "RedrivePolicy" in after:
+            dlq = after["RedrivePolicy"]["deadLetterQueue"]
+            arn = dlq if dlq.startswith("arn:") else self._queue_arn(dlq)
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn})
         if change.action in ("create", "replace"):
             arn = self._call("sns", "Subscribe", lambda: self.sns.subscribe(
                 TopicArn=self._topic_arn(data["topic"]), Protocol="sqs", Endpoint=endpoint,
@@ -427,6 +440,11 @@ def _parse_queue(raw: Mapping[str, str]) -> dict[str, Any]:
         redrive = json.loads(raw["RedrivePolicy"])
         attributes["RedrivePolicy"] = {"deadLetterQueue": str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1],
                                        "maxReceiveCount": int(redrive["maxReceiveCount"])}
+    if raw.get("RedriveAllowPolicy"):
+        allow = json.loads(raw["RedriveAllowPolicy"])
+        attributes["RedriveAllowPolicy"] = {
+            "redrivePermission": allow.get("redrivePermission"),
+            "sourceQueues": sorted(str(arn).rsplit(":", 1)[-1] for arn in allow.get("sourceQueueArns", []))}
     if raw.get("Policy"):
         statements = json.loads(raw["Policy"]).get("Statement", [])
         topics = sorted(str(s.get("Sid", "")).removeprefix(_SID) for s in statements

@@ -8,12 +8,24 @@ from pydantic import Field
 
 from topology.spec.common import Duration, Protectable, Retry, Size, Spec
 
-__all__ = ["Sns", "SnsTopic", "Sqs", "SqsDeadLetter", "SqsQueue", "Subscription"]
+__all__ = ["RedriveAllow", "Sns", "SnsTopic", "Sqs", "SqsDeadLetter", "SqsQueue", "Subscription",
+           "SubscriptionDeadLetter"]
 
 
 class SqsDeadLetter(Spec):
     queue: str | None = Field(None, description="The dead-letter queue; created unless declared.")
     max_receives: int = Field(5, ge=1, le=1000, description="Receives before a message moves to the DLQ.")
+
+
+class RedriveAllow(Spec):
+    permission: Literal["allowAll", "denyAll", "byQueue"] = Field(
+        description="Which queues may use this one as their dead-letter queue.")
+    source_queues: list[str] = Field(
+        default_factory=list, max_length=10, description="With byQueue: the queues (names or ARNs), at most 10.")
+
+
+class SubscriptionDeadLetter(Spec):
+    queue: str = Field(description="SQS queue (of this document, or an ARN) for messages SNS cannot deliver.")
 
 
 class SqsQueue(Protectable):
@@ -27,6 +39,8 @@ class SqsQueue(Protectable):
     deduplication_scope: Literal["queue", "messageGroup"] | None = Field(None, description="FIFO only.")
     fifo_throughput_limit: Literal["perQueue", "perMessageGroupId"] | None = Field(None, description="FIFO only.")
     dead_letter: SqsDeadLetter | None = Field(None, description="Redrive to a dead-letter queue.")
+    redrive_allow: RedriveAllow | None = Field(
+        None, description="RedriveAllowPolicy: which queues may use this one as their dead-letter queue.")
     retry: Retry | None = Field(None, description="Retry queues with DelaySeconds, one per delay (max 15m each).")
     tags: dict[str, str] = Field(default_factory=dict, description="Queue tags (managed-by: topology is added).")
 
@@ -37,6 +51,8 @@ class Subscription(Spec):
     filter_policy: dict[str, Any] | None = Field(None, description="SNS filter policy.")
     filter_policy_scope: Literal["MessageAttributes", "MessageBody"] | None = Field(
         None, description="What the filter policy matches.")
+    dead_letter: SubscriptionDeadLetter | None = Field(
+        None, description="The subscription's redrive policy: where undeliverable messages go.")
     protect: bool = Field(False, description="Never delete this subscription.")
 
 

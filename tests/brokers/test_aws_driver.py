@@ -264,7 +264,7 @@ def test_redrive_allow_policy_as_aws_keeps_it(aws_clients: tuple[Any, Any]) -> N
 
 
 def test_subscription_dead_letter_round_trips(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+    _sqs, sns = aws_clients
     prefix = unique("subdlq")
     path = tmp_path / "t.topology.yaml"
     path.write_text(f"""version: 1

@@ -103,6 +103,7 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
              problems: list[Problem]) -> Change | None:
     rules = rules_for(resource.kind)
     attributes: list[AttributeChange] = []
+    trimmed: list[int] = []
     keys = list(resource.attributes) + sorted(k for k in rules.whole if k not in resource.attributes)
     for key in keys:
         if key in rules.create_only:
@@ -111,6 +112,10 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
         have = current.attributes.get(key, {} if key in rules.whole else None)
         if _same(wanted, have) or (key in rules.subset and _included(wanted, have)):
             continue
+        if key in rules.at_most and isinstance(have, int) and isinstance(wanted, int):
+            if have <= wanted:
+                continue
+            trimmed.append(have - wanted)
         if key in rules.grow_only and isinstance(have, int) and isinstance(wanted, int) and wanted < have:
             problems.append(Problem(
                 f"`{resource.address}`: {key} can only grow; live has {have}, the file asks for {wanted}",
@@ -125,6 +130,9 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
     replace = any(a.forces_replacement for a in attributes)
     reasons: list[str] = []
     loses = False
+    if trimmed and not replace:
+        loses = True
+        reasons.append(f"loses data: {sum(trimmed):,} entries trimmed")
     if replace:
         reasons.append("forces replacement")
         if resource.protect:
@@ -141,7 +149,8 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
         scope=resource.scope, action="replace" if replace else "update", before=current.attributes,
         after=resource.attributes,
         attributes=tuple(attributes), reasons=tuple(reasons), depends_on=resource.depends_on,
-        messages=current.messages if rules.holds_data else None, loses_data=loses)
+        messages=(sum(trimmed) if trimmed and not replace else current.messages) if rules.holds_data else None,
+        loses_data=loses)
 
 
 def order_changes(changes: list[Change]) -> list[Change]:

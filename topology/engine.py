@@ -118,6 +118,10 @@ class Engine:
                 verify: bool | str = target.ca_file or target.verify
                 return RabbitMQDriver(target.url, amqp_url=target.amqp_url, verify=verify,
                                       parallelism=self.parallelism)
+            if target is not None and target.kind == "redis":
+                from topology.drivers.redis import RedisDriver
+
+                return RedisDriver(target.url)
             if target is not None and target.kind == "aws":
                 from topology.drivers.aws import AwsDriver
 

@@ -18,6 +18,8 @@ class KindRules:
     create_only: frozenset[str] = frozenset()  # used when creating, never compared afterwards
     whole: frozenset[str] = frozenset()  # compared as a whole even when the file leaves it out
     subset: frozenset[str] = frozenset()  # lists or mappings the live object must include (it may have more)
+    at_most: frozenset[str] = frozenset()  # a live value at or below the declared one agrees; above it, the
+    #                                        change removes the difference (Redis MAXLEN: trimming entries)
     holds_data: bool = False  # deleting or replacing it loses messages
 
 
@@ -41,8 +43,8 @@ KIND_RULES: dict[str, KindRules] = {
     "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), subset=frozenset({"tags"}), holds_data=True),
     "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), subset=frozenset({"tags"})),
     "sns.subscription": KindRules(immutable=frozenset({"topic", "queue"})),
-    "redis.stream": KindRules(holds_data=True),
-    "redis.group": KindRules(immutable=frozenset({"stream"}), create_only=frozenset({"start"})),
+    "redis.stream": KindRules(at_most=frozenset({"max_length"}), holds_data=True),
+    "redis.group": KindRules(immutable=frozenset({"stream"}), create_only=frozenset({"start"}), holds_data=True),
 }
 
 

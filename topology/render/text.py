@@ -33,8 +33,8 @@ def _block(change: Change, colour: bool) -> list[str]:
         note = "   # forces replacement" if attribute.forces_replacement else ""
         lines.append(f"      {mark} {text}{note}")
     if change.loses_data:
-        lines.append(_paint(f"      # loses data: {change.messages:,} messages" if change.messages is not None
-                            else "      # loses data: message count unknown", "31;1", colour))
+        loss = next((r for r in change.reasons if r.startswith("loses data")), "loses data")
+        lines.append(_paint(f"      # {loss}", "31;1", colour))
     return lines
 
 

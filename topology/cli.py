@@ -301,10 +301,10 @@ def _check_gates(result: Plan, allow_delete: bool, allow_data_loss: bool) -> Non
     losing = [c for c in result.changes if c.loses_data]
     if losing and not allow_data_loss:
         first = losing[0]
-        held = f"{first.messages:,} messages" if first.messages is not None else "an unknown number of messages"
-        raise InputError(f"the plan loses data: {first.address} holds {held} and would be {first.action}d"
-                         f"{f' (and {len(losing) - 1} more)' if len(losing) > 1 else ''}; drain it, or re-run "
-                         "with --allow-data-loss")
+        loss = next((r for r in first.reasons if r.startswith("loses data")), "loses data").removeprefix("loses data: ")
+        more = f" (and {len(losing) - 1} more)" if len(losing) > 1 else ""
+        raise InputError(f"the plan loses data: {first.address} would be {first.action}d, losing {loss}{more}; "
+                         "drain it, or re-run with --allow-data-loss")
 
 
 def _progress(change: Change, result: ChangeResult) -> None:

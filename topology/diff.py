@@ -48,7 +48,7 @@ def _same(left: Any, right: Any) -> bool:
 
 
 def _messages_reason(messages: int | None) -> str:
-    return "loses data: message count unknown" if messages is None else f"loses data: {messages:,} messages"
+    return "loses data: an unknown number of messages" if messages is None else f"loses data: {messages:,} messages"
 
 
 def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope,
@@ -132,7 +132,7 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
     loses = False
     if trimmed and not replace:
         loses = True
-        reasons.append(f"loses data: {sum(trimmed):,} entries trimmed")
+        reasons.append(f"loses data: {sum(trimmed):,} entries (trimmed to max_length)")
     if replace:
         reasons.append("forces replacement")
         if resource.protect:

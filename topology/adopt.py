@@ -12,7 +12,7 @@ from typing import Any
 
 from topology.drivers.base import Live
 
-__all__ = ["aws_documents", "kafka_document", "rabbitmq_document"]
+__all__ = ["aws_documents", "kafka_document", "rabbitmq_document", "redis_document"]
 
 _TYPED = {"x-message-ttl": "message_ttl", "x-expires": "expires", "x-max-length": "max_length",
           "x-max-length-bytes": "max_length_bytes", "x-overflow": "overflow", "x-delivery-limit": "delivery_limit",
@@ -176,3 +176,14 @@ def aws_documents(live: Mapping[str, Live], target: str) -> tuple[dict[str, Any]
                 subscription["dead_letter"] = {"queue": attributes["RedrivePolicy"]["deadLetterQueue"]}
             topics.setdefault(attributes["topic"], {}).setdefault("subscriptions", []).append(subscription)
     return {"target": target, "queues": queues}, {"target": target, "topics": topics}
+
+
+def redis_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
+    """Streams with their groups. A group's start id matters only at creation, so `$` is written."""
+    streams: dict[str, dict[str, Any]] = {}
+    for _address, item in sorted(live.items()):
+        if item.kind == "redis.stream":
+            streams.setdefault(item.name, {})
+        elif item.kind == "redis.group":
+            streams.setdefault(item.scope, {}).setdefault("groups", {})[item.name] = {"start": "$"}
+    return {"target": target, "streams": streams}

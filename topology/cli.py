@@ -322,7 +322,7 @@ def export(target: Annotated[str, typer.Option(
            state: StateOption = None,
            format: Annotated[str, typer.Option("--format", help="yaml (a topology file) or state.")] = "yaml",
            kind: Annotated[str | None, typer.Option(
-               "--kind", help="rabbitmq, kafka or aws, when the URL does not say (http(s) means rabbitmq).")] = None,
+               "--kind", help="rabbitmq, kafka, aws or redis, when the URL does not say.")] = None,
            ) -> None:
     """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
     import json
@@ -344,6 +344,13 @@ def export(target: Annotated[str, typer.Option(
                                **({"messages": item.messages} if item.messages is not None else {})}
                      for address, item in sorted(live.items())}
         text = json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
+    elif kind == "redis":
+        from topology.adopt import redis_document
+
+        document = {"version": 1, "targets": {name: {"kind": "redis", "url": f"${{TOPOLOGY_TARGET_{name.upper()}}}"}},
+                    "redis": redis_document(live, name)}
+        text = (f"# Exported from target `{name}` by `topology export`.\n"
+                + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     elif kind == "aws":
         from topology.adopt import aws_documents
 
@@ -395,11 +402,16 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
             url, kind = declared.url, "rabbitmq"
         elif declared is not None and declared.kind == "kafka":
             url, kind = declared.bootstrap_servers, "kafka"
+        elif declared is not None and declared.kind == "redis":
+            url, kind = declared.url, "redis"
     url = url or os.environ.get(f"TOPOLOGY_TARGET_{name.upper()}", "")
     if not url:
         raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set TOPOLOGY_TARGET_{name.upper()}, "
                          "or name a file that declares it")
-    kind = kind or ("rabbitmq" if url.startswith(("http://", "https://")) else None)
+    if kind is None and url.startswith(("http://", "https://")):
+        kind = "rabbitmq"
+    elif kind is None and url.startswith(("redis://", "rediss://", "unix://")):
+        kind = "redis"
     if kind == "rabbitmq":
         from topology.drivers.rabbitmq import RabbitMQDriver
 
@@ -408,12 +420,16 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
         from topology.drivers.kafka import KafkaDriver
 
         return name, KafkaDriver(url), "kafka"
+    if kind == "redis":
+        from topology.drivers.redis import RedisDriver
+
+        return name, RedisDriver(url), "redis"
     if kind == "aws":
         from topology.drivers.aws import AwsDriver
 
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return name, AwsDriver(region=region, endpoint_url=url if url != "aws" else None), "aws"
-    raise InputError(f"target `{name}`: say what it is with --kind rabbitmq, kafka or aws")
+    raise InputError(f"target `{name}`: say what it is with --kind rabbitmq, kafka, aws or redis")
 
 
 def _count(number: int, word: str) -> str:

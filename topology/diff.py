@@ -48,7 +48,9 @@ def _same(left: Any, right: Any) -> bool:
 
 
 def _messages_reason(messages: int | None) -> str:
-    return "loses data: an unknown number of messages" if messages is None else f"loses data: {messages:,} messages"
+    if messages is None:
+        return "loses data: an unknown number of messages"
+    return f"loses data: {messages:,} message{'' if messages == 1 else 's'}"
 
 
 def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REDIS_URL, unique
+from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.redis
 

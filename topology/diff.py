@@ -62,11 +62,16 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
         target = resource.target or "local"
         current = live.get(address)
         if current is None:
-            result.changes.append(Change(
+            # Built without validation: these are topology's own values, and a plan may hold 10,000+.
+            result.changes.append(Change.model_construct(
                 address=address, kind=resource.kind, target=target, name=resource.name, scope=resource.scope,
-                action="create", after=resource.attributes,
-                attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()) +
-                tuple(AttributeChange(name=k, sensitive=True) for k in sorted(resource.secrets)),
+                action="create", before=None, after=resource.attributes, reasons=(), messages=None,
+                loses_data=False,
+                attributes=tuple(AttributeChange.model_construct(
+                    name=k, before=None, after=v, forces_replacement=False, sensitive=False)
+                    for k, v in resource.attributes.items()) +
+                tuple(AttributeChange.model_construct(name=k, before=None, after=None, forces_replacement=False,
+                                                      sensitive=True) for k in sorted(resource.secrets)),
                 depends_on=resource.depends_on))
             continue
         change = _compare(resource, current, secret_matches, result.problems)

@@ -76,6 +76,9 @@ def _mark(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _point(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
@@ -112,6 +115,8 @@ class _Builder:
             return data
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:  # the common case, without PyYAML's constructor machinery
+            return node.value
         return self.loader.construct_object(node, deep=True)
 
 

@@ -1,7 +1,7 @@
 """The Redis Streams driver (redis-py): streams and their consumer groups, pipelined both ways.
 
-Reads every declared stream in one round trip (XINFO STREAM and XINFO GROUPS for all keys in one
-pipeline); with pruning, SCAN with TYPE stream under the managed prefixes. Writes each wave in one
+Reads every declared stream in one round trip (XINFO GROUPS and XLEN for all keys in one pipeline);
+with pruning, SCAN with TYPE stream under the managed prefixes. Writes each wave in one
 pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only then),
 XGROUP DESTROY, DEL, and `XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges;
 trimming deletes entries and is planned as data loss).
@@ -71,23 +71,23 @@ class RedisDriver(Driver):
             keys |= self._prunable_keys(scope)
         ordered = sorted(keys)
         pipe = self.client.pipeline(transaction=False)
-        for key in ordered:
-            pipe.xinfo_stream(key)
+        for key in ordered:  # XINFO GROUPS fails on a missing key (existence); XLEN is the cheap length
             pipe.xinfo_groups(key)
+            pipe.xlen(key)
         try:
             answers = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis at {self.where}: reading streams failed ({exc})") from exc
         live: dict[str, Live] = {}
         for index, key in enumerate(ordered):
-            stream, groups = answers[2 * index], answers[2 * index + 1]
-            if isinstance(stream, Exception):
-                if "WRONGTYPE" in str(stream):
+            groups, length = answers[2 * index], answers[2 * index + 1]
+            if isinstance(groups, Exception) or isinstance(length, Exception):
+                if "WRONGTYPE" in str(groups) + str(length):
                     raise BrokerError(f"Redis at {self.where}: key {key!r} holds a {self.client.type(key)!s}, not a "
                                       "stream; rename the stream in the file or move that key away")
                 continue  # no such key
-            live[f"redis/stream/{key}"] = Live("redis.stream", {"max_length": int(stream["length"])},
-                                               messages=int(stream["length"]), name=key)
+            live[f"redis/stream/{key}"] = Live("redis.stream", {"max_length": int(length)}, messages=int(length),
+                                               name=key)
             for group in groups if isinstance(groups, list) else []:
                 address = f"redis/group/{key}/{group['name']}"
                 live[address] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),

@@ -1,6 +1,6 @@
 """topology apply of 1,000 Kafka topics, compared with one raw batched CreateTopics of the same topics.
 
-    eval "$(scripts/brokers env)"; .venv/bin/python bench/kafka.py [--topics 1000]
+    eval "$(scripts/brokers env)"; .venv/bin/python bench/kafka_topics.py [--topics 1000]
 
 Both sides wait until the cluster metadata lists every topic (what "created" means to the next
 step), and both start by connecting. Rounds alternate which side goes first and delete everything

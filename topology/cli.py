@@ -72,6 +72,8 @@ class PlanFormat(StrEnum):
 
 StateOption = Annotated[str | None, typer.Option(
     "--state", help="State file of the embedded local target (default .topology/state.json).")]
+TargetOption = Annotated[list[str] | None, typer.Option(
+    "--target", help="NAME=URL: where target NAME lives, over the file (repeatable; or TOPOLOGY_TARGET_<NAME>).")]
 OfflineOption = Annotated[bool, typer.Option(
     "--offline", help="Plan every target against the state file (e.g. one written by `topology export`).")]
 
@@ -179,13 +181,19 @@ def _render_plan(plan: Plan, format: PlanFormat) -> str:
 
 
 def _engine(files: list[str], env: str | None, variables: dict[str, Any], state: str | None, offline: bool,
-            *, lock: bool = False, parallelism: int = 10) -> Engine:
+            *, lock: bool = False, parallelism: int = 10, targets: list[str] | None = None) -> Engine:
     from pathlib import Path
 
     from topology.engine import Engine
 
+    urls = {}
+    for assignment in targets or []:
+        name, sep, url = assignment.partition("=")
+        if not sep or not name or not url:
+            raise InputError(f"--target {assignment!r} is not NAME=URL")
+        urls[name] = url
     engine = Engine(files, env=env, variables=variables, state=Path(state) if state else None,
-                    offline=offline, lock=lock, parallelism=parallelism)
+                    offline=offline, lock=lock, parallelism=parallelism, target_urls=urls)
     for warning in engine.topology.warnings:
         typer.echo(str(warning), err=True)
     return engine
@@ -193,14 +201,14 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
 
 @app.command()
 def plan(files: Files, env: EnvOption = None, var: VarOption = None, state: StateOption = None,
-         offline: OfflineOption = False,
+         offline: OfflineOption = False, target: TargetOption = None,
          out: Annotated[str | None, typer.Option("--out", help="Save the plan for `apply PLANFILE`.")] = None,
          format: Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")] = PlanFormat.text,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 2 when there are changes, 0 when there are none.")] = False,
          ) -> None:
     """Inspect the live targets and show what apply would change."""
-    with _engine(files, env, _variables(var), state, offline) as engine:
+    with _engine(files, env, _variables(var), state, offline, targets=target) as engine:
         result = engine.plan()
     if out:
         from pathlib import Path
@@ -251,7 +259,7 @@ def _is_saved_plan(files: list[str]) -> bool:
 
 @app.command()
 def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or one saved plan.", show_default=False)],
-          env: EnvOption = None, var: VarOption = None, state: StateOption = None,
+          env: EnvOption = None, var: VarOption = None, state: StateOption = None, target: TargetOption = None,
           auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Apply without asking.")] = False,
           allow_delete: Annotated[bool, typer.Option("--allow-delete", help="Allow deletes (manage.prune).")] = False,
           allow_data_loss: Annotated[bool, typer.Option(
@@ -265,7 +273,8 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         sources, env, variables = list(saved.files), saved.environment, dict(saved.variables)
     else:
         sources, variables = files, _variables(var)
-    with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism) as engine:
+    with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
+                 targets=target) as engine:
         if saved is not None:
             engine.check_fresh(saved)
             result = saved

@@ -24,6 +24,7 @@ from topology.kinds import rules_for
 from topology.plan import Change, Plan, digest
 from topology.problems import Problem, ProblemsError
 from topology.resources import Resource
+from topology.spec.document import Target
 
 __all__ = ["ApplyReport", "Engine", "source_digest"]
 
@@ -69,13 +70,16 @@ class Engine:
 
     def __init__(self, files: Sequence[str], *, env: str | None = None, variables: Mapping[str, Any] | None = None,
                  state: Path | None = None, offline: bool = False, lock: bool = False,
-                 environ: Mapping[str, str] | None = None, parallelism: int = 10) -> None:
+                 environ: Mapping[str, str] | None = None, parallelism: int = 10,
+                 target_urls: Mapping[str, str] | None = None) -> None:
         self.files = list(files)
         self.env = env
         self.variables = dict(variables or {})
         self.state = state or DEFAULT_STATE
         self.offline = offline
         self.parallelism = parallelism
+        self.target_urls = dict(target_urls or {})
+        self.environ = os.environ if environ is None else environ
         self.topology = compile_topology(self.files, env=env, cli_vars=self.variables, environ=environ)
         self.topology.raise_for_errors()
         self.targets = self._open_targets(lock)
@@ -111,7 +115,7 @@ class Engine:
     def _driver(self, name: str, local: dict[Path, LocalDriver]) -> Driver:
         path = self.state
         if name != "local" and not self.offline:
-            target = self.topology.targets.get(name)
+            target = self._with_override(name, self.topology.targets.get(name))
             if target is not None and target.kind == "rabbitmq":
                 from topology.drivers.rabbitmq import RabbitMQDriver
 
@@ -140,6 +144,15 @@ class Engine:
         if path not in local:
             local[path] = LocalDriver(path)
         return local[path]
+
+    def _with_override(self, name: str, target: Target | None) -> Target | None:
+        """`--target NAME=URL`, else TOPOLOGY_TARGET_<NAME>, replaces the target's address."""
+        url = self.target_urls.get(name) or self.environ.get(f"TOPOLOGY_TARGET_{name.upper().replace('-', '_')}")
+        if not url or target is None:
+            return target
+        field = {"rabbitmq": "url", "kafka": "bootstrap_servers", "aws": "endpoint_url", "redis": "url",
+                 "local": "path"}[target.kind]
+        return target.model_copy(update={field: url})
 
     # --------------------------------------------------------------------------------------- plan
 

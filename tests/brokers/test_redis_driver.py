@@ -108,3 +108,17 @@ def test_export_then_plan_gives_no_changes(tmp_path: Path, redis_prefix: tuple[A
     plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_target_address_from_the_command_line_or_the_environment(tmp_path: Path,
+                                                                  redis_prefix: tuple[Any, str]) -> None:
+    _client, prefix = redis_prefix
+    body = f"  streams:\n    {prefix}orders: {{}}\n"
+    nowhere = "redis://127.0.0.1:1/0"
+    assert _run(tmp_path, body, "plan", url=nowhere).returncode == 1
+    by_flag = _run(tmp_path, body, "plan", "--target", f"cache={REDIS_URL}", url=nowhere)
+    assert by_flag.returncode == 0 and f"+ redis/stream/{prefix}orders" in by_flag.stdout
+    path = tmp_path / "t.topology.yaml"
+    by_env = subprocess.run([sys.executable, "-m", "topology", "plan", str(path)], capture_output=True, text=True,
+                            env={**os.environ, "TOPOLOGY_TARGET_CACHE": REDIS_URL})
+    assert by_env.returncode == 0 and f"+ redis/stream/{prefix}orders" in by_env.stdout

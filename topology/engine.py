@@ -35,14 +35,14 @@ def source_digest(topology: Topology) -> str:
     """What the files ask for, secrets included only as hashes: any change to it makes a plan stale."""
     return digest({
         "manage": topology.manage.model_dump(mode="json"),
-        "resources": [[r.address, r.kind, r.target, r.attributes, list(r.depends_on), r.protect,
-                       {k: hashlib.sha256(v.encode()).hexdigest() for k, v in sorted(r.secrets.items())}]
+        "resources": [[r.address, r.kind, r.target, r.attributes, r.depends_on, r.protect,
+                       {k: hashlib.sha256(v.encode()).hexdigest() for k, v in r.secrets.items()} if r.secrets else {}]
                       for r in topology.resources.values()],
     })
 
 
 def live_digest(live: Mapping[str, Live]) -> str:
-    return digest({address: [item.kind, item.attributes] for address, item in sorted(live.items())})
+    return digest({address: [item.kind, item.attributes] for address, item in live.items()})
 
 
 @dataclass
@@ -108,7 +108,9 @@ class Engine:
                 driver.lock()
             containers = frozenset({r.scope for r in desired.values() if r.kind.startswith("rabbitmq.") and r.scope} |
                                    {r.name for r in desired.values() if r.kind == "rabbitmq.vhost"})
-            scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude), containers)
+            measured = frozenset(a for a, r in desired.items() if rules_for(r.kind).at_most & r.attributes.keys())
+            scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude), containers,
+                          measured)
             targets[name] = _Target(name, driver, desired, scope)
         return targets
 

@@ -120,9 +120,26 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
 
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVED: dict[str, str] = {}  # plain scalar -> its implicit tag; topology files repeat most words
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml where available), with implicit tags of plain scalars cached."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str):
+            tag = _RESOLVED.get(value)
+            if tag is None:
+                if len(_RESOLVED) > 200_000:
+                    _RESOLVED.clear()
+                tag = _RESOLVED[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Problem]) -> Any:
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:

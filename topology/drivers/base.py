@@ -41,6 +41,7 @@ class Scope:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     containers: frozenset[str] = frozenset()  # vhosts (RabbitMQ) the declared resources live in
+    measured: frozenset[str] = frozenset()  # declared with a size limit (Redis max_length): read their size
 
     def prunable(self, address: str) -> bool:
         return (self.prune and any(fnmatch.fnmatchcase(address, g) for g in self.include)

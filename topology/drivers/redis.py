@@ -1,6 +1,7 @@
 """The Redis Streams driver (redis-py): streams and their consumer groups, pipelined both ways.
 
-Reads every declared stream in one round trip (XINFO GROUPS and XLEN for all keys in one pipeline);
+Reads every declared stream in one round trip (XINFO GROUPS for all keys in one pipeline, XLEN
+where `max_length` is declared);
 with pruning, SCAN with TYPE stream under the managed prefixes. Writes each wave in one
 pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only then),
 XGROUP DESTROY, DEL, and `XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges;
@@ -70,29 +71,46 @@ class RedisDriver(Driver):
         if scope.prune:
             keys |= self._prunable_keys(scope)
         ordered = sorted(keys)
+        # XINFO GROUPS says whether the key is a stream and lists its groups with their pending
+        # counts; the length (XLEN) is read only where `max_length` is declared, and just before a
+        # stream is deleted (count_messages).
+        measured = {a.removeprefix("redis/stream/") for a in scope.measured if a.startswith("redis/stream/")}
         pipe = self.client.pipeline(transaction=False)
-        for key in ordered:  # XINFO GROUPS fails on a missing key (existence); XLEN is the cheap length
+        for key in ordered:
             pipe.xinfo_groups(key)
-            pipe.xlen(key)
+            if key in measured:
+                pipe.xlen(key)
         try:
-            answers = pipe.execute(raise_on_error=False)
+            answers = iter(pipe.execute(raise_on_error=False))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis at {self.where}: reading streams failed ({exc})") from exc
         live: dict[str, Live] = {}
-        for index, key in enumerate(ordered):
-            groups, length = answers[2 * index], answers[2 * index + 1]
+        for key in ordered:
+            groups = next(answers)
+            length = next(answers) if key in measured else None
             if isinstance(groups, Exception) or isinstance(length, Exception):
                 if "WRONGTYPE" in str(groups) + str(length):
                     raise BrokerError(f"Redis at {self.where}: key {key!r} holds a {self.client.type(key)!s}, not a "
                                       "stream; rename the stream in the file or move that key away")
                 continue  # no such key
-            live[f"redis/stream/{key}"] = Live("redis.stream", {"max_length": int(length)}, messages=int(length),
-                                               name=key)
-            for group in groups if isinstance(groups, list) else []:
+            attributes = {"max_length": int(length)} if length is not None else {}
+            live[f"redis/stream/{key}"] = Live("redis.stream", attributes, messages=length, name=key)
+            for group in groups:
                 address = f"redis/group/{key}/{group['name']}"
                 live[address] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),
                                      messages=int(group.get("pending", 0)), name=group["name"], scope=key)
         return {address: item for address, item in live.items() if scope.wants(address)}
+
+    def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
+        """Entries of streams about to be deleted (groups already carry their pending counts)."""
+        counts: dict[str, int | None] = {a: item.messages for a, item in live.items()}
+        streams = [a for a, item in live.items() if item.kind == "redis.stream"]
+        pipe = self.client.pipeline(transaction=False)
+        for address in streams:
+            pipe.xlen(live[address].name)
+        for address, length in zip(streams, pipe.execute(raise_on_error=False), strict=True):
+            counts[address] = int(length) if isinstance(length, int) else None
+        return counts
 
     # ------------------------------------------------------------------------------------ apply
 

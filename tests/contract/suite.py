@@ -8,6 +8,9 @@ how to change or remove an object behind topology's back (drift), using the brok
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +35,27 @@ class Harness(ABC):
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.extra_env: dict[str, str] = {}  # what the command line needs besides the environment
 
     @abstractmethod
     def document(self, variant: str) -> str:
         """YAML for `base`, `update` (in-place change), `immutable` (a replace of `queue`),
         `smaller` (without `removable`), `smaller-pruned` (the same with manage.prune on)."""
 
-    @abstractmethod
+
+    def extra_args(self, args: tuple[str, ...]) -> list[str]:
+        """Flags the command line needs for this target (the local target's --state)."""
+        return []
+
     def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        """Run the topology command line against this target."""
+        """Run the topology command line against this target; optionally SIGKILL it after N batches."""
+        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
+        env.update(self.extra_env)
+        if kill_after_writes is not None:
+            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
+        result = subprocess.run([sys.executable, "-m", "topology", *args, *self.extra_args(args)],
+                                capture_output=True, text=True, env=env, cwd=self.folder, timeout=300)
+        return Run(result.returncode, result.stdout, result.stderr)
 
     @abstractmethod
     def set_messages(self, address: str, count: int) -> None:
@@ -78,6 +93,30 @@ class Harness(ABC):
 
 class ContractSuite:
     """Subclass with a `harness` fixture to run every contract test on a driver."""
+
+    @staticmethod
+    def check_delete_guards_messages(harness: Harness, count: int) -> None:
+        """For brokers without replaces: deleting `removable` while it holds messages is data loss."""
+        assert harness.apply("base").code == 0
+        harness.set_messages(harness.removable, count)
+        changes = harness.plan_json("smaller-pruned")["changes"]
+        change = next(c for c in changes if c["address"] == harness.removable)
+        assert (change["action"], change["loses_data"]) == ("delete", True)
+        assert f"loses data: {count} messages" in change["reasons"]
+        refused = harness.apply("smaller-pruned", "--allow-delete")
+        assert refused.code == 1 and "--allow-data-loss" in refused.stderr
+        assert harness.removable in harness.live()
+        allowed = harness.apply("smaller-pruned", "--allow-delete", "--allow-data-loss")
+        assert allowed.code == 0, allowed.stderr
+        assert harness.removable not in harness.live()
+
+    @staticmethod
+    def check_empty_delete_needs_no_data_flag(harness: Harness) -> None:
+        assert harness.apply("base").code == 0
+        changes = harness.plan_json("smaller-pruned")["changes"]
+        assert {c["address"]: c["loses_data"] for c in changes} == {harness.removable: False}
+        assert harness.apply("smaller-pruned", "--allow-delete").code == 0
+        assert harness.removable not in harness.live()
 
     def test_create_then_plan_is_empty(self, harness: Harness) -> None:
         first = harness.apply("base")

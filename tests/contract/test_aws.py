@@ -6,9 +6,6 @@ refused without --allow-data-loss, and deleting an empty one needs only --allow-
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import AWS_ENDPOINT_URL, unique
-from tests.contract.suite import ContractSuite, Harness, Run
+from tests.contract.suite import ContractSuite, Harness
 
 pytestmark = pytest.mark.aws
 
@@ -29,6 +26,7 @@ class AwsHarness(Harness):
         self.queue = f"sqs/queue/{self.prefix}-billing"
         self.updatable = self.queue
         self.removable = f"sqs/queue/{self.prefix}-emails"
+        self.extra_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
     def document(self, variant: str) -> str:
         visibility = "45s" if variant == "update" else "30s"
@@ -51,14 +49,6 @@ targets:
       subscriptions: [{{queue: {self.prefix}-billing, raw_message_delivery: true}}]
 """
 
-    def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
-        env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
-        if kill_after_writes is not None:
-            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        result = subprocess.run([sys.executable, "-m", "topology", *args], capture_output=True, text=True,
-                                env=env, cwd=self.folder, timeout=180)
-        return Run(result.returncode, result.stdout, result.stderr)
 
     def _url(self, address: str) -> str:
         url: str = self.sqs.get_queue_url(QueueName=address.removeprefix("sqs/queue/"))["QueueUrl"]
@@ -94,19 +84,8 @@ class TestAwsDriver(ContractSuite):
         return 3  # the DLQ, emails and the topic; billing; the subscription
 
     def test_immutable_change_is_a_replace_that_guards_messages(self, harness: Harness) -> None:
-        assert harness.apply("base").code == 0
-        harness.set_messages(harness.removable, 12)
-        [change] = harness.plan_json("smaller-pruned")["changes"]
-        assert (change["address"], change["action"], change["loses_data"]) == (harness.removable, "delete", True)
-        assert "loses data: 12 messages" in change["reasons"]
-        refused = harness.apply("smaller-pruned", "--allow-delete")
-        assert refused.code == 1 and "--allow-data-loss" in refused.stderr
-        assert harness.removable in harness.live()
-        assert harness.apply("smaller-pruned", "--allow-delete", "--allow-data-loss").code == 0
-        assert harness.removable not in harness.live()
+        self.check_delete_guards_messages(harness, 12)
+
 
     def test_replacing_an_empty_queue_needs_no_flag(self, harness: Harness) -> None:
-        assert harness.apply("base").code == 0
-        assert [c["loses_data"] for c in harness.plan_json("smaller-pruned")["changes"]] == [False]
-        assert harness.apply("smaller-pruned", "--allow-delete").code == 0
-        assert harness.removable not in harness.live()
+        self.check_empty_delete_needs_no_data_flag(harness)

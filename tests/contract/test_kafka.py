@@ -6,9 +6,6 @@ without --allow-data-loss, and deleting an empty one needs only --allow-delete."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import KAFKA_BOOTSTRAP, unique
-from tests.contract.suite import ContractSuite, Harness, Run
+from tests.contract.suite import ContractSuite, Harness
 
 pytestmark = pytest.mark.kafka
 
@@ -49,13 +46,6 @@ targets:
     {self.prefix}billing: {{topics: [{self.prefix}orders], initial_offset: earliest}}
 """
 
-    def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
-        if kill_after_writes is not None:
-            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        result = subprocess.run([sys.executable, "-m", "topology", *args], capture_output=True, text=True,
-                                env=env, cwd=self.folder, timeout=180)
-        return Run(result.returncode, result.stdout, result.stderr)
 
     def set_messages(self, address: str, count: int) -> None:
         from confluent_kafka import Producer
@@ -115,22 +105,8 @@ class TestKafkaDriver(ContractSuite):
         return 2  # topics; then the consumer group
 
     def test_immutable_change_is_a_replace_that_guards_messages(self, harness: Harness) -> None:
-        assert harness.apply("base").code == 0
-        harness.set_messages(harness.removable, 25)
-        plan = harness.plan_json("smaller-pruned")
-        [change] = plan["changes"]
-        assert (change["address"], change["action"], change["loses_data"]) == (harness.removable, "delete", True)
-        assert "loses data: 25 messages" in change["reasons"]
-        refused = harness.apply("smaller-pruned", "--allow-delete")
-        assert refused.code == 1 and "--allow-data-loss" in refused.stderr
-        assert harness.removable in harness.live()
-        allowed = harness.apply("smaller-pruned", "--allow-delete", "--allow-data-loss")
-        assert allowed.code == 0, allowed.stderr
-        assert harness.removable not in harness.live()
+        self.check_delete_guards_messages(harness, 25)
+
 
     def test_replacing_an_empty_queue_needs_no_flag(self, harness: Harness) -> None:
-        assert harness.apply("base").code == 0
-        plan = harness.plan_json("smaller-pruned")
-        assert [c["loses_data"] for c in plan["changes"]] == [False]  # an empty topic loses nothing
-        assert harness.apply("smaller-pruned", "--allow-delete").code == 0
-        assert harness.removable not in harness.live()
+        self.check_empty_delete_needs_no_data_flag(harness)

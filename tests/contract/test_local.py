@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.suite import ContractSuite, Harness, Run
+from tests.contract.suite import ContractSuite, Harness
 
 DOCUMENTS = {
     "base": """
@@ -44,6 +43,9 @@ class LocalHarness(Harness):
     def state(self) -> Path:
         return self.folder / "state.json"
 
+    def extra_args(self, args: tuple[str, ...]) -> list[str]:
+        return ["--state", str(self.state)] if args[0] in ("plan", "apply") else []
+
     def document(self, variant: str) -> str:
         text = "version: 1\n" + DOCUMENTS["base"]
         text = text.replace("QUEUE_TYPE", "quorum" if variant == "immutable" else "classic")
@@ -54,15 +56,6 @@ class LocalHarness(Harness):
             text += "manage: {prune: true, include: ['sqs/*']}\n"
         return text
 
-    def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
-        if kill_after_writes is not None:
-            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        command = [sys.executable, "-m", "topology", *args]
-        if args[0] in ("plan", "apply"):
-            command += ["--state", str(self.state)]
-        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=self.folder)
-        return Run(result.returncode, result.stdout, result.stderr)
 
     def _read(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.state.read_text())

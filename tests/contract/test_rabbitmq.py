@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +11,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
-from tests.contract.suite import ContractSuite, Harness, Run
+from tests.contract.suite import ContractSuite, Harness
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -28,6 +25,7 @@ class RabbitHarness(Harness):
         self.queue = f"rabbitmq/{self.vhost}/queue/billing"
         self.updatable = f"rabbitmq/{self.vhost}/policy/ttl"
         self.removable = f"rabbitmq/{self.vhost}/queue/emails"
+        self.extra_env = {"RABBITMQ_URL": RABBITMQ_URL}
 
     def document(self, variant: str) -> str:
         queue_type = "quorum" if variant == "immutable" else "classic"
@@ -52,14 +50,6 @@ targets:
         ttl: {{pattern: "^billing$", apply_to: queues, definition: {{message-ttl: {ttl}}}}}
 """
 
-    def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
-        env["RABBITMQ_URL"] = RABBITMQ_URL
-        if kill_after_writes is not None:
-            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        result = subprocess.run([sys.executable, "-m", "topology", *args], capture_output=True, text=True,
-                                env=env, cwd=self.folder, timeout=120)
-        return Run(result.returncode, result.stdout, result.stderr)
 
     def set_messages(self, address: str, count: int) -> None:
         import pika

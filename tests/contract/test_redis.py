@@ -8,9 +8,6 @@ Drift is a group or a stream removed by hand."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.contract.suite import ContractSuite, Harness, Run
+from tests.contract.suite import ContractSuite, Harness
 
 pytestmark = pytest.mark.redis
 
@@ -47,13 +44,6 @@ targets:
       groups: {{billing: {{start: "0"}}, audit: {{start: "$"}}}}
 {emails}"""
 
-    def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
-        if kill_after_writes is not None:
-            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        result = subprocess.run([sys.executable, "-m", "topology", *args], capture_output=True, text=True,
-                                env=env, cwd=self.folder, timeout=120)
-        return Run(result.returncode, result.stdout, result.stderr)
 
     def set_messages(self, address: str, count: int) -> None:
         key = address.removeprefix("redis/stream/")
@@ -130,22 +120,9 @@ class TestRedisDriver(ContractSuite):
         assert harness.actions("update") == {}
 
     def test_immutable_change_is_a_replace_that_guards_messages(self, harness: Harness) -> None:
-        assert harness.apply("base").code == 0
-        harness.set_messages(harness.removable, 4)
-        changes = harness.plan_json("smaller-pruned")["changes"]
-        stream = next(c for c in changes if c["address"] == harness.removable)
-        assert (stream["action"], stream["loses_data"]) == ("delete", True)
-        assert "loses data: 4 messages" in stream["reasons"]
-        refused = harness.apply("smaller-pruned", "--allow-delete")
-        assert refused.code == 1 and "--allow-data-loss" in refused.stderr
-        assert harness.removable in harness.live()
-        assert harness.apply("smaller-pruned", "--allow-delete", "--allow-data-loss").code == 0
-        assert harness.removable not in harness.live()
+        self.check_delete_guards_messages(harness, 4)
+
 
     def test_replacing_an_empty_queue_needs_no_flag(self, harness: Harness) -> None:
-        assert harness.apply("base").code == 0
-        changes = harness.plan_json("smaller-pruned")["changes"]
         # The include glob covers streams only: the group goes with its stream, as Redis deletes it.
-        assert {c["address"]: c["loses_data"] for c in changes} == {harness.removable: False}
-        assert harness.apply("smaller-pruned", "--allow-delete").code == 0
-        assert harness.removable not in harness.live()
+        self.check_empty_delete_needs_no_data_flag(harness)

@@ -138,10 +138,8 @@ class Engine:
 
                 return KafkaDriver(target.bootstrap_servers, config=target.config, parallelism=self.parallelism)
             if target is None or target.kind != "local":
-                kind = target.kind if target else "unknown"
-                raise InputError(
-                    f"target `{name}` is a {kind} target, and this version of topology does not drive {kind} yet; "
-                    "plan it offline with --offline (against --state FILE)")
+                raise InputError(f"target `{name}` is not declared under `targets:`; declare it, or plan offline "
+                                 "with --offline --state FILE")
             path = Path(target.path)
         if path not in local:
             local[path] = LocalDriver(path)

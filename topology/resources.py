@@ -1,6 +1,6 @@
 """The normalised unit both sides of a diff share: one broker object with an address.
 
-Desired resources come from expanding the topology files; live ones (later) from a driver's
+Desired resources come from expanding the topology files; live ones from a driver's
 `inspect`. Attributes are plain JSON data in the broker's own units (milliseconds, bytes, the
 x-arguments RabbitMQ stores), so the same differ serves every broker. Secrets (user passwords)
 are kept apart in `secrets` and never rendered.

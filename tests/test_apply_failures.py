@@ -48,3 +48,28 @@ def test_failure_blocks_only_its_dependents(tmp_path: Path) -> None:
     with Engine([str(source)], state=state) as engine:
         assert engine.apply(again).ok
         assert engine.plan().is_empty
+
+
+def test_the_python_api_refuses_deletes_and_data_loss_unless_allowed(tmp_path: Path) -> None:
+    import pytest
+
+    from topology.errors import InputError
+
+    source = tmp_path / "t.topology.yaml"
+    source.write_text("version: 1\nkafka:\n  topics:\n    keep: {}\n    drop: {}\n")
+    state = tmp_path / "state.json"
+    with Engine([str(source)], state=state) as engine:
+        assert engine.apply(engine.plan()).ok
+    data = json.loads(state.read_text())
+    data["resources"]["kafka/topic/drop"]["messages"] = 3
+    state.write_text(json.dumps(data))
+    source.write_text("version: 1\nkafka:\n  topics:\n    keep: {}\nmanage: {prune: true, include: ['kafka/*']}\n")
+    with Engine([str(source)], state=state) as engine:
+        plan = engine.plan()
+        with pytest.raises(InputError, match="re-run with --allow-delete"):
+            engine.apply(plan)
+        with pytest.raises(InputError, match="losing 3 messages"):
+            engine.apply(plan, allow_delete=True)
+        assert "kafka/topic/drop" in json.loads(state.read_text())["resources"]
+        assert engine.apply(plan, allow_delete=True, allow_data_loss=True).ok
+    assert sorted(json.loads(state.read_text())["resources"]) == ["kafka/topic/keep"]

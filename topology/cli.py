@@ -283,7 +283,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         if result.is_empty:
             typer.echo("No changes. The live brokers match the topology.")
             return
-        _check_gates(result, allow_delete, allow_data_loss)
+        engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise InputError("apply needs --auto-approve when it is not run from a terminal")
@@ -291,7 +291,8 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
             if typer.prompt("Apply these changes? Only 'yes' is accepted", default="") != "yes":
                 typer.echo("Apply cancelled; nothing was changed.")
                 raise typer.Exit(1)
-        report = engine.apply(result, parallelism=parallelism, progress=_progress)
+        report = engine.apply(result, parallelism=parallelism, progress=_progress, allow_delete=allow_delete,
+                              allow_data_loss=allow_data_loss)
     typer.echo(f"Apply {'complete' if report.ok else 'failed'}: {len(report.applied)} applied, "
                f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted.")
     for address, error in report.failed.items():
@@ -300,20 +301,6 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         typer.echo(f"  not attempted (depends on a failed change): {address}", err=True)
     if not report.ok:
         raise typer.Exit(1)
-
-
-def _check_gates(result: Plan, allow_delete: bool, allow_data_loss: bool) -> None:
-    deletes = [c.address for c in result.changes if c.action == "delete"]
-    if deletes and not allow_delete:
-        raise InputError(f"the plan deletes {_count(len(deletes), 'resource')} ({', '.join(deletes[:3])}"
-                         f"{', ...' if len(deletes) > 3 else ''}); re-run with --allow-delete to let it")
-    losing = [c for c in result.changes if c.loses_data]
-    if losing and not allow_data_loss:
-        first = losing[0]
-        loss = next((r for r in first.reasons if r.startswith("loses data")), "loses data").removeprefix("loses data: ")
-        more = f" (and {len(losing) - 1} more)" if len(losing) > 1 else ""
-        raise InputError(f"the plan loses data: {first.address} would be {first.action}d, losing {loss}{more}; "
-                         "drain it, or re-run with --allow-data-loss")
 
 
 def _progress(change: Change, result: ChangeResult) -> None:

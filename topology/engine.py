@@ -201,9 +201,29 @@ class Engine:
 
     # -------------------------------------------------------------------------------------- apply
 
+    @staticmethod
+    def check_gates(plan: Plan, *, allow_delete: bool, allow_data_loss: bool) -> None:
+        """Refuse a plan that deletes without `allow_delete` or loses messages without `allow_data_loss`."""
+        deletes = [c.address for c in plan.changes if c.action == "delete"]
+        if deletes and not allow_delete:
+            shown = ", ".join(deletes[:3]) + (", ..." if len(deletes) > 3 else "")
+            count = f"{len(deletes)} resource{'' if len(deletes) == 1 else 's'}"
+            raise InputError(f"the plan deletes {count} ({shown}); re-run with --allow-delete to let it")
+        losing = [c for c in plan.changes if c.loses_data]
+        if losing and not allow_data_loss:
+            first = losing[0]
+            loss = next((r for r in first.reasons if r.startswith("loses data")), "loses data")
+            more = f" (and {len(losing) - 1} more)" if len(losing) > 1 else ""
+            raise InputError(f"the plan loses data: {first.address} would be {first.action}d, losing "
+                             f"{loss.removeprefix('loses data: ')}{more}; drain it, or re-run with --allow-data-loss")
+
     def apply(self, plan: Plan, *, parallelism: int = 10,
-              progress: Callable[[Change, ChangeResult], None] | None = None) -> ApplyReport:
-        """Carry out `plan` in order, independent changes together; stop what depends on a failure."""
+              progress: Callable[[Change, ChangeResult], None] | None = None, allow_delete: bool = False,
+              allow_data_loss: bool = False) -> ApplyReport:
+        """Carry out `plan` in order, independent changes together; stop what depends on a failure.
+
+        Deletes and data loss are refused unless allowed, here as on the command line."""
+        self.check_gates(plan, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         report = ApplyReport()
         by_address = {c.address: c for c in plan.changes}
         prerequisites = _prerequisites(plan.changes)

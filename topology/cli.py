@@ -17,7 +17,7 @@ from topology.errors import InputError, TopologyError
 
 if TYPE_CHECKING:
     from topology.compile import Topology
-    from topology.drivers.base import ChangeResult, Driver
+    from topology.drivers.base import ChangeResult
     from topology.engine import Engine
     from topology.plan import Change, Plan
 
@@ -321,111 +321,15 @@ def export(target: Annotated[str, typer.Option(
                "--kind", help="rabbitmq, kafka, aws or redis, when the URL does not say.")] = None,
            ) -> None:
     """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
-    import json
     from pathlib import Path
 
-    import yaml
+    from topology.export import export_text
 
-    from topology.drivers.base import Scope
-    from topology.drivers.local import STATE_FORMAT
-
-    if format not in ("yaml", "state"):
-        raise InputError(f"--format {format}: choose yaml or state")
-    name, driver, kind = _export_target(target, files or [], state, kind)
-    with driver:
-        live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
-    if format == "state":
-        resources = {address: {"kind": item.kind, "name": item.name, "scope": item.scope,
-                               "attributes": item.attributes, "depends_on": list(item.depends_on),
-                               **({"messages": item.messages} if item.messages is not None else {})}
-                     for address, item in sorted(live.items())}
-        text = json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
-    elif kind == "redis":
-        from topology.adopt import redis_document
-
-        document = {"version": 1, "targets": {name: {"kind": "redis", "url": f"${{TOPOLOGY_TARGET_{name.upper()}}}"}},
-                    "redis": redis_document(live, name)}
-        text = (f"# Exported from target `{name}` by `topology export`.\n"
-                + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
-    elif kind == "aws":
-        from topology.adopt import aws_documents
-
-        sqs, sns = aws_documents(live, name)
-        target_spec = {"kind": "aws", "region": getattr(driver, "region", "us-east-1"),
-                       "endpoint_url": f"${{TOPOLOGY_TARGET_{name.upper()}:-}}"}
-        document = {"version": 1, "targets": {name: target_spec}, "sqs": sqs, "sns": sns}
-        text = (f"# Exported from target `{name}` by `topology export`.\n"
-                + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
-    elif kind in ("rabbitmq", "kafka"):
-        from topology.adopt import kafka_document, rabbitmq_document
-
-        reference = f"${{TOPOLOGY_TARGET_{name.upper()}}}"
-        declared = {"kind": kind, "url": reference} if kind == "rabbitmq" else \
-            {"kind": kind, "bootstrap_servers": reference}
-        section = rabbitmq_document(live, name) if kind == "rabbitmq" else kafka_document(live, name)
-        document = {"version": 1, "targets": {name: declared}, kind: section}
-        text = (f"# Exported from target `{name}` by `topology export`; passwords are not exported.\n"
-                + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
-    else:
-        raise InputError(f"--format yaml is not available for a {kind} target yet; use --format state")
+    text = export_text(target, files or [], state=state, format=format, kind=kind)
     if to:
         Path(to).write_text(text)
     else:
         typer.echo(text, nl=False)
-
-
-def _export_target(target: str, files: list[str], state: str | None, kind: str | None) -> tuple[str, Driver, str]:
-    import os
-    from pathlib import Path
-
-    from topology.drivers.local import LocalDriver
-
-    name, _, url = target.partition("=")
-    if name == "local":
-        return name, LocalDriver(Path(state) if state else Path(".topology/state.json")), "local"
-    if not url and files:
-        topology = _compile(files, None, None)
-        _print_problems(topology)
-        if topology.errors:
-            raise typer.Exit(1)
-        declared = topology.targets.get(name)
-        if declared is not None and declared.kind == "aws":
-            from topology.drivers.aws import AwsDriver
-
-            return name, AwsDriver(region=declared.region, endpoint_url=declared.endpoint_url or None,
-                                   profile=declared.profile), "aws"
-        if declared is not None and declared.kind == "rabbitmq":
-            url, kind = declared.url, "rabbitmq"
-        elif declared is not None and declared.kind == "kafka":
-            url, kind = declared.bootstrap_servers, "kafka"
-        elif declared is not None and declared.kind == "redis":
-            url, kind = declared.url, "redis"
-    url = url or os.environ.get(f"TOPOLOGY_TARGET_{name.upper()}", "")
-    if not url:
-        raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set TOPOLOGY_TARGET_{name.upper()}, "
-                         "or name a file that declares it")
-    if kind is None and url.startswith(("http://", "https://")):
-        kind = "rabbitmq"
-    elif kind is None and url.startswith(("redis://", "rediss://", "unix://")):
-        kind = "redis"
-    if kind == "rabbitmq":
-        from topology.drivers.rabbitmq import RabbitMQDriver
-
-        return name, RabbitMQDriver(url), "rabbitmq"
-    if kind == "kafka":
-        from topology.drivers.kafka import KafkaDriver
-
-        return name, KafkaDriver(url), "kafka"
-    if kind == "redis":
-        from topology.drivers.redis import RedisDriver
-
-        return name, RedisDriver(url), "redis"
-    if kind == "aws":
-        from topology.drivers.aws import AwsDriver
-
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        return name, AwsDriver(region=region, endpoint_url=url if url != "aws" else None), "aws"
-    raise InputError(f"target `{name}`: say what it is with --kind rabbitmq, kafka, aws or redis")
 
 
 def _count(number: int, word: str) -> str:

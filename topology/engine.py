@@ -17,6 +17,7 @@ from typing import Any
 
 from topology.compile import Topology, compile_topology
 from topology.diff import Diff, diff, order_changes
+from topology.drivers import open_driver
 from topology.drivers.base import ChangeResult, Driver, Live, Scope
 from topology.drivers.local import LocalDriver
 from topology.errors import InputError
@@ -118,30 +119,13 @@ class Engine:
         path = self.state
         if name != "local" and not self.offline:
             target = self._with_override(name, self.topology.targets.get(name))
-            if target is not None and target.kind == "rabbitmq":
-                from topology.drivers.rabbitmq import RabbitMQDriver
-
-                verify: bool | str = target.ca_file or target.verify
-                return RabbitMQDriver(target.url, amqp_url=target.amqp_url, verify=verify,
-                                      parallelism=self.parallelism)
-            if target is not None and target.kind == "redis":
-                from topology.drivers.redis import RedisDriver
-
-                return RedisDriver(target.url)
-            if target is not None and target.kind == "aws":
-                from topology.drivers.aws import AwsDriver
-
-                return AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None,
-                                 profile=target.profile, parallelism=self.parallelism)
-            if target is not None and target.kind == "kafka":
-                from topology.drivers.kafka import KafkaDriver
-
-                return KafkaDriver(target.bootstrap_servers, config=target.config, parallelism=self.parallelism)
-            if target is None or target.kind != "local":
+            if target is None:
                 raise InputError(f"target `{name}` is not declared under `targets:`; declare it, or plan offline "
                                  "with --offline --state FILE")
+            if target.kind != "local":
+                return open_driver(target, parallelism=self.parallelism)
             path = Path(target.path)
-        if path not in local:
+        if path not in local:  # every resource kept in one state file shares one driver (and its lock)
             local[path] = LocalDriver(path)
         return local[path]
 

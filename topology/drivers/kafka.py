@@ -53,6 +53,13 @@ _RETRIABLE = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC
               "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REBALANCE_IN_PROGRESS")
 
 
+def _retriable(error: Any) -> bool:
+    """Worth asking again: Kafka says so, or it is a coordinator or leader still settling."""
+    from confluent_kafka import KafkaError
+
+    return isinstance(error, KafkaError) and (error.retriable() or error.name() in _RETRIABLE or not error.str())
+
+
 class KafkaDriver(Driver):
     name = "kafka"
 
@@ -87,8 +94,8 @@ class KafkaDriver(Driver):
                     KafkaError._RESOLVE):
             return BrokerUnavailable(f"Kafka at {self.bootstrap} is not reachable ({doing} timed out); check "
                                      "bootstrap_servers and that the cluster is running")
-        detail = error.str() if error is not None else str(exc)
-        return BrokerError(f"Kafka at {self.bootstrap}: {doing} failed: {detail}")
+        detail = f"{error.name()}: {error.str()}" if error is not None else str(exc)
+        return BrokerError(f"Kafka at {self.bootstrap}: {doing} failed ({detail})")
 
     def _check(self) -> None:
         from confluent_kafka import KafkaException
@@ -193,18 +200,30 @@ class KafkaDriver(Driver):
         if not ids:
             return {}
         live: dict[str, Live] = {}
-        described = {}
-        for group, future in self.admin.describe_consumer_groups(list(ids), request_timeout=30).items():
-            try:
-                described[group] = future.result()
-            except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
-                    continue  # never existed: nothing live
-                raise self._fail(exc, f"describing consumer group {group}") from exc
+        described: dict[str, Any] = {}
+        pending, deadline = list(ids), time.monotonic() + _WAIT_S
+        while pending:  # a cluster that just started may still be loading its group coordinator
+            retry = []
+            for group, future in self.admin.describe_consumer_groups(pending, request_timeout=30).items():
+                try:
+                    described[group] = future.result()
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    if isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                        continue  # never existed: nothing live
+                    if _retriable(error) and time.monotonic() < deadline:
+                        retry.append(group)
+                        continue
+                    raise self._fail(exc, f"describing consumer group {group}") from exc
+            pending = retry
+            if pending:
+                time.sleep(0.5)
         for group, description in described.items():
-            offsets = self.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group)], request_timeout=30)[group].result()
+            try:
+                offsets = self.admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group)], request_timeout=30)[group].result()
+            except KafkaException as exc:
+                raise self._fail(exc, f"reading the offsets of consumer group {group}") from exc
             topics = sorted({tp.topic for tp in offsets.topic_partitions or [] if tp.offset >= 0})
             if description.state == ConsumerGroupState.DEAD and not topics:
                 continue
@@ -400,9 +419,7 @@ class KafkaDriver(Driver):
                 self.admin.alter_consumer_group_offsets([request], request_timeout=30)[group].result()
                 return
             except KafkaException as exc:
-                error = exc.args[0]
-                retriable = isinstance(error, KafkaError) and error.name() in _RETRIABLE
-                if not retriable or time.monotonic() > deadline:
+                if not _retriable(exc.args[0]) or time.monotonic() > deadline:
                     raise self._fail(exc, f"committing the initial offsets of consumer group {group}") from exc
                 time.sleep(0.3)
 

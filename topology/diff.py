@@ -29,11 +29,6 @@ class Diff:
     problems: list[Problem] = field(default_factory=list)
 
 
-# Kinds a broker deletes along with the object they hang off, so a replace must bring them back.
-_HANGS_OFF = ("rabbitmq.binding", "rabbitmq.exchange_binding", "redis.group", "sns.subscription",
-              "rabbitmq.permission", "rabbitmq.topic_permission")
-
-
 def _included(wanted: Any, have: Any) -> bool:
     """Every item of `wanted` (a list or a mapping) is in `have`."""
     if isinstance(wanted, list) and isinstance(have, list):
@@ -80,11 +75,11 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
             if change.action == "replace":
                 replaced.add(address)
 
-    # A replaced queue or exchange loses its bindings on the broker: bring back the unchanged ones.
+    # A replaced queue or exchange loses what hangs off it (its bindings): bring back the unchanged ones.
     changed = {c.address for c in result.changes}
     for address, resource in desired.items():
         gone = [d for d in resource.depends_on if d in replaced]
-        if gone and address not in changed and address in live and resource.kind in _HANGS_OFF:
+        if gone and address not in changed and address in live and rules_for(resource.kind).hangs_off:
             result.changes.append(Change(
                 address=address, kind=resource.kind, target=resource.target or "local", name=resource.name,
                 scope=resource.scope, action="create", after=resource.attributes, depends_on=resource.depends_on,

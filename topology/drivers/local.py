@@ -33,9 +33,6 @@ from topology.resources import Resource
 __all__ = ["LocalDriver", "LocalState", "password_hash"]
 
 STATE_FORMAT = 1
-# Kinds a broker removes along with the object they hang off (a queue's bindings, a topic's subscriptions).
-_CASCADE_KINDS = frozenset({"rabbitmq.binding", "rabbitmq.exchange_binding", "rabbitmq.permission",
-                            "rabbitmq.topic_permission", "redis.group", "sns.subscription"})
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -196,5 +193,5 @@ def _delete(resources: dict[str, dict[str, Any]], address: str) -> None:
         if other not in resources:
             continue
         if (inside and other.startswith(inside)) or (
-                address in dependent.get("depends_on", ()) and dependent["kind"] in _CASCADE_KINDS):
+                address in dependent.get("depends_on", ()) and rules_for(dependent["kind"]).hangs_off):
             _delete(resources, other)

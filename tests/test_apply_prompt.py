@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.cli import topology
+
 DOCUMENT = "version: 1\nredis:\n  streams:\n    orders: {groups: {billing: {start: '$'}}}\n"
 
 
@@ -54,8 +56,7 @@ def test_terminal_answer_yes_applies(tmp_path: Path) -> None:
 
 def test_without_a_terminal_apply_needs_auto_approve(tmp_path: Path) -> None:
     (tmp_path / "t.topology.yaml").write_text(DOCUMENT)
-    result = subprocess.run([sys.executable, "-m", "topology", "apply", "t.topology.yaml", "--state", "s.json"],
-                            capture_output=True, text=True, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    result = topology("apply", "t.topology.yaml", "--state", "s.json", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "Error: apply needs --auto-approve when it is not run from a terminal"
     assert not (tmp_path / "s.json").exists()
@@ -63,8 +64,8 @@ def test_without_a_terminal_apply_needs_auto_approve(tmp_path: Path) -> None:
 
 def test_json_plan_is_alone_on_stdout(tmp_path: Path) -> None:
     (tmp_path / "t.topology.yaml").write_text(DOCUMENT + "kafka:\n  topics:\n    a.b: {}\n    a_b: {}\n")
-    result = subprocess.run([sys.executable, "-m", "topology", "plan", "t.topology.yaml", "--state", "s.json",
-                             "--format", "json", "--out", "p.json"], capture_output=True, text=True, cwd=tmp_path)
+    result = topology("plan", "t.topology.yaml", "--state", "s.json", "--format", "json", "--out", "p.json",
+                      cwd=tmp_path)
     assert result.returncode == 0
     plan = json.loads(result.stdout)
     assert plan["format_version"] == 1 and len(plan["changes"]) == 4

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -12,6 +9,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli import topology
 from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
 from topology.cli import app
 from topology.routing import topic_matches
@@ -93,13 +91,11 @@ expectations:
   - publish: {{vhost: {vhost}, exchange: by-region, headers: {{region: us}}}}
     delivered_to: [eu]
 """)
-    env = {**os.environ, "RABBITMQ_URL": RABBITMQ_URL}
+    env = {"RABBITMQ_URL": RABBITMQ_URL}
     try:
-        applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
-                                 capture_output=True, text=True, env=env, cwd=tmp_path)
+        applied = topology("apply", str(path), "--auto-approve", env=env, cwd=tmp_path)
         assert applied.returncode == 0, applied.stderr
-        result = subprocess.run([sys.executable, "-m", "topology", "test", str(path), "--live"],
-                                capture_output=True, text=True, env=env, cwd=tmp_path)
+        result = topology("test", str(path), "--live", env=env, cwd=tmp_path)
         assert result.returncode == 1
         lines = result.stdout.splitlines()
         assert lines[0].startswith("ok ") and lines[0].endswith("(live)")
@@ -169,11 +165,8 @@ expectations:
   - publish: {{sns_topic: {prefix}-events, attributes: {{type: paid, amount: 50}}}}
     delivered_to: [{prefix}-paid, {prefix}-all]
 """)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    assert subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
-                          capture_output=True, text=True, env=env).returncode == 0
-    result = subprocess.run([sys.executable, "-m", "topology", "test", str(path), "--live"],
-                            capture_output=True, text=True, env=env)
+    assert topology("apply", str(path), "--auto-approve").returncode == 0
+    result = topology("test", str(path), "--live")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ok ") and lines[0].endswith("(live)")

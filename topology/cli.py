@@ -244,17 +244,27 @@ def _read_plan(path: str) -> Plan:
         raise InputError(f"{path} is not a plan saved by `topology plan --out`") from None
 
 
-def _is_saved_plan(files: list[str]) -> bool:
+def _saved_plan(files: list[str]) -> Plan | None:
+    """The plan, when `files` is one file saved by `plan --out`; None for topology files."""
     import json
 
     if len(files) != 1:
-        return False
+        return None
     try:
         with open(files[0], encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and "source_digest" in data
+        return None
+    if not (isinstance(data, dict) and "source_digest" in data):
+        return None
+    from pydantic import ValidationError
+
+    from topology.plan import Plan
+
+    try:
+        return Plan.model_validate(data)
+    except ValidationError:
+        raise InputError(f"{files[0]} is not a plan saved by `topology plan --out`") from None
 
 
 @app.command()
@@ -268,7 +278,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
                                                    help="Changes run at once, at most.")] = 10,
           ) -> None:
     """Carry out the plan (computed now, or a saved one), safely."""
-    saved = _read_plan(files[0]) if _is_saved_plan(files) else None
+    saved = _saved_plan(files)
     if saved is not None:
         sources, env, variables = list(saved.files), saved.environment, dict(saved.variables)
     else:

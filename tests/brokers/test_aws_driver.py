@@ -6,15 +6,13 @@ answers AWS would give; every call still goes to the real server."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, unique
 from topology.drivers.aws import AwsDriver
 from topology.drivers.base import Scope
@@ -172,9 +170,7 @@ sns:
 """
     path = tmp_path / "t.topology.yaml"
     path.write_text(document)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
-                             capture_output=True, text=True, env=env)
+    applied = topology("apply", str(path), "--auto-approve")
     assert applied.returncode == 0, applied.stderr
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
     sids = [s["Sid"] for s in policy["Statement"]]
@@ -184,14 +180,12 @@ sns:
 
     # An existing subscription is changed with SetSubscriptionAttributes, not re-subscribed.
     path.write_text(document.replace("type: [paid]", "type: [paid, refunded]"))
-    updated = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
-                             capture_output=True, text=True, env=env)
+    updated = topology("apply", str(path), "--auto-approve")
     assert updated.returncode == 0, updated.stderr
     [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
     assert json.loads(attributes["FilterPolicy"]) == {"type": ["paid", "refunded"]}
-    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(path)], capture_output=True, text=True,
-                          env=env)
+    plan = topology("plan", str(path))
     assert "No changes" in plan.stdout
 
 
@@ -215,19 +209,16 @@ sns:
       subscriptions:
         - {{queue: {prefix}-billing, raw_message_delivery: true, filter_policy: {{type: [paid]}}}}
 """)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "TOPOLOGY_TARGET_AWS": AWS_ENDPOINT_URL}
-    applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(source), "--auto-approve"],
-                             capture_output=True, text=True, env=env)
+    env = {"TOPOLOGY_TARGET_AWS": AWS_ENDPOINT_URL}
+    applied = topology("apply", str(source), "--auto-approve", env=env)
     assert applied.returncode == 0, applied.stderr
     exported = tmp_path / "exported.topology.yaml"
-    result = subprocess.run([sys.executable, "-m", "topology", "export", "--target", f"aws={AWS_ENDPOINT_URL}",
-                             "--kind", "aws", "--to", str(exported)], capture_output=True, text=True, env=env)
+    result = topology("export", "--target", f"aws={AWS_ENDPOINT_URL}", "--kind", "aws", "--to", str(exported),
+                      env=env)
     assert result.returncode == 0, result.stderr
     text = exported.read_text()
     assert f"{prefix}-billing-retry-30s:" in text and "filter_policy:" in text and "team: payments" in text
-    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
-                          capture_output=True, text=True, env=env)
+    plan = topology("plan", str(exported), "--detailed-exitcode", env=env)
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
@@ -279,15 +270,12 @@ sns:
     {prefix}-events:
       subscriptions: [{{queue: {prefix}-billing, dead_letter: {{queue: {prefix}-undeliverable}}}}]
 """)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    applied = subprocess.run([sys.executable, "-m", "topology", "apply", str(path), "--auto-approve"],
-                             capture_output=True, text=True, env=env)
+    applied = topology("apply", str(path), "--auto-approve")
     assert applied.returncode == 0, applied.stderr
     topic_arn = sns.create_topic(Name=f"{prefix}-events")["TopicArn"]
     [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     redrive = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"][
         "RedrivePolicy"]
     assert json.loads(redrive)["deadLetterTargetArn"].endswith(f":{prefix}-undeliverable")
-    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(path), "--detailed-exitcode"],
-                          capture_output=True, text=True, env=env)
+    plan = topology("plan", str(path), "--detailed-exitcode")
     assert plan.returncode == 0, plan.stdout + plan.stderr

@@ -3,15 +3,14 @@ and ACL sections refused clearly on a cluster without an authorizer."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import with_file
 from tests.conftest import KAFKA_CLUSTER_BOOTSTRAP, unique
 
 pytestmark = pytest.mark.kafka
@@ -28,15 +27,12 @@ def prefix(kafka_cluster_admin: Any) -> Iterator[str]:
 
 
 def _run(folder: Path, body: str, *args: str) -> subprocess.CompletedProcess[str]:
-    path = folder / "t.topology.yaml"
-    path.write_text(f"""version: 1
+    return with_file(folder, f"""version: 1
 targets:
   events: {{kind: kafka, bootstrap_servers: "{KAFKA_CLUSTER_BOOTSTRAP}"}}
 kafka:
   target: events
-{body}""")
-    return subprocess.run([sys.executable, "-m", "topology", args[0], str(path), *args[1:]], capture_output=True,
-                          text=True, cwd=folder, timeout=300, env=dict(os.environ))
+{body}""", args[0], *args[1:])
 
 
 def test_replication_factor_one_to_three_by_reassignment(tmp_path: Path, prefix: str,

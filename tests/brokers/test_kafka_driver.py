@@ -3,15 +3,14 @@ as diffs, and one-sentence errors."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import topology, with_file
 from tests.conftest import KAFKA_BOOTSTRAP
 
 pytestmark = pytest.mark.kafka
@@ -27,10 +26,7 @@ kafka:
 
 
 def _run(folder: Path, text: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    path = folder / "t.topology.yaml"
-    path.write_text(text)
-    return subprocess.run([sys.executable, "-m", "topology", args[0], str(path), *args[1:]], capture_output=True,
-                          text=True, cwd=folder, timeout=timeout, env=dict(os.environ))
+    return with_file(folder, text, args[0], *args[1:], timeout=timeout)
 
 
 def _plan_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -165,12 +161,11 @@ def test_export_then_plan_gives_no_changes(tmp_path: Path, prefix: str) -> None:
 """
     assert _run(tmp_path, _doc(prefix, body), "apply", "--auto-approve").returncode == 0
     exported = tmp_path / "exported.topology.yaml"
-    result = subprocess.run([sys.executable, "-m", "topology", "export", "--target", f"events={KAFKA_BOOTSTRAP}",
-                             "--kind", "kafka", "--to", str(exported)], capture_output=True, text=True, cwd=tmp_path)
+    result = topology("export", "--target", f"events={KAFKA_BOOTSTRAP}", "--kind", "kafka", "--to", str(exported),
+                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     text = exported.read_text()
     assert f"{prefix}orders:" in text and "retention.ms: '604800000'" in text
-    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
-                          capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "TOPOLOGY_TARGET_EVENTS": KAFKA_BOOTSTRAP})
+    plan = topology("plan", str(exported), "--detailed-exitcode", cwd=tmp_path,
+                    env={"TOPOLOGY_TARGET_EVENTS": KAFKA_BOOTSTRAP})
     assert plan.returncode == 0, plan.stdout + plan.stderr

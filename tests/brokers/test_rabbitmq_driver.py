@@ -5,9 +5,7 @@ broker errors are one clear sentence."""
 from __future__ import annotations
 
 import http.server
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from tests.cli import topology, with_file
 from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
 
 pytestmark = pytest.mark.rabbitmq
@@ -24,11 +23,7 @@ pytestmark = pytest.mark.rabbitmq
 
 def _topology(folder: Path, text: str, *args: str, url: str = RABBITMQ_URL,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    path = folder / "t.topology.yaml"
-    path.write_text(text)
-    environment = {**os.environ, "RABBITMQ_URL": url, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "topology", args[0], str(path), *args[1:]], capture_output=True,
-                          text=True, env=environment, cwd=folder, timeout=120)
+    return with_file(folder, text, args[0], *args[1:], env={"RABBITMQ_URL": url, **(env or {})})
 
 
 @pytest.fixture
@@ -211,15 +206,13 @@ def test_broker_errors_are_one_sentence_without_the_password(tmp_path: Path, vho
 def test_export_then_plan_gives_no_changes(tmp_path: Path, vhost: str) -> None:
     assert _topology(tmp_path, _everything(vhost), "apply", "--auto-approve").returncode == 0
     exported = tmp_path / "exported.topology.yaml"
-    env = {**os.environ, "TOPOLOGY_TARGET_LIVE": RABBITMQ_URL}
-    result = subprocess.run([sys.executable, "-m", "topology", "export", "--target", "live", "--to", str(exported)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    env = {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL}
+    result = topology("export", "--target", "live", "--to", str(exported), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     text = exported.read_text()
     assert "guest:guest" not in text and "first-secret" not in text  # no credentials, no passwords
     assert f"    {vhost}:" in text and "delivery_limit: 10" in text and "x-match: any" in text
-    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    plan = topology("plan", str(exported), "--detailed-exitcode", env=env, cwd=tmp_path)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes" in plan.stdout
 

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.cli import topology, with_file
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.redis
 
 
 def _run(folder: Path, body: str, *args: str, url: str = REDIS_URL) -> subprocess.CompletedProcess[str]:
-    path = folder / "t.topology.yaml"
-    path.write_text(f"""version: 1
+    return with_file(folder, f"""version: 1
 targets:
   cache: {{kind: redis, url: "{url}"}}
 redis:
   target: cache
-{body}""")
-    return subprocess.run([sys.executable, "-m", "topology", args[0], str(path), *args[1:]], capture_output=True,
-                          text=True, cwd=folder, timeout=120, env=dict(os.environ))
+{body}""", args[0], *args[1:])
 
 
 def test_start_id_is_used_only_at_creation(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
@@ -100,13 +96,11 @@ def test_export_then_plan_gives_no_changes(tmp_path: Path, redis_prefix: tuple[A
     body = f"  streams:\n    {prefix}orders: {{groups: {{billing: {{}}, audit: {{start: '0'}}}}, dead_letter: true}}\n"
     assert _run(tmp_path, body, "apply", "--auto-approve").returncode == 0
     exported = tmp_path / "exported.topology.yaml"
-    env = {**os.environ, "TOPOLOGY_TARGET_CACHE": REDIS_URL}
-    result = subprocess.run([sys.executable, "-m", "topology", "export", "--target", "cache", "--to", str(exported)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    env = {"TOPOLOGY_TARGET_CACHE": REDIS_URL}
+    result = topology("export", "--target", "cache", "--to", str(exported), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"{prefix}orders:dlq:" in exported.read_text()
-    plan = subprocess.run([sys.executable, "-m", "topology", "plan", str(exported), "--detailed-exitcode"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    plan = topology("plan", str(exported), "--detailed-exitcode", env=env, cwd=tmp_path)
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
@@ -119,6 +113,5 @@ def test_target_address_from_the_command_line_or_the_environment(tmp_path: Path,
     by_flag = _run(tmp_path, body, "plan", "--target", f"cache={REDIS_URL}", url=nowhere)
     assert by_flag.returncode == 0 and f"+ redis/stream/{prefix}orders" in by_flag.stdout
     path = tmp_path / "t.topology.yaml"
-    by_env = subprocess.run([sys.executable, "-m", "topology", "plan", str(path)], capture_output=True, text=True,
-                            env={**os.environ, "TOPOLOGY_TARGET_CACHE": REDIS_URL})
+    by_env = topology("plan", str(path), env={"TOPOLOGY_TARGET_CACHE": REDIS_URL})
     assert by_env.returncode == 0 and f"+ redis/stream/{prefix}orders" in by_env.stdout

@@ -8,15 +8,14 @@ how to change or remove an object behind topology's back (drift), using the brok
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.cli import topology
 
 
 @dataclass
@@ -49,12 +48,10 @@ class Harness(ABC):
 
     def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
         """Run the topology command line against this target; optionally SIGKILL it after N batches."""
-        env = {k: v for k, v in os.environ.items() if k != "TOPOLOGY_CRASH_AFTER_BATCHES"}
-        env.update(self.extra_env)
+        env = dict(self.extra_env)
         if kill_after_writes is not None:
             env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        result = subprocess.run([sys.executable, "-m", "topology", *args, *self.extra_args(args)],
-                                capture_output=True, text=True, env=env, cwd=self.folder, timeout=300)
+        result = topology(*args, *self.extra_args(args), cwd=self.folder, env=env)
         return Run(result.returncode, result.stdout, result.stderr)
 
     @abstractmethod

@@ -42,10 +42,27 @@ def _same(left: Any, right: Any) -> bool:
     return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
 
 
-def _messages_reason(messages: int | None) -> str:
+def _plural(unit: str, count: int | None = None) -> str:
+    if count == 1:
+        return unit
+    return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
+
+
+def _messages_reason(messages: int | None, unit: str = "message", why: str = "") -> str:
+    suffix = f" ({why})" if why else ""
     if messages is None:
-        return "loses data: an unknown number of messages"
-    return f"loses data: {messages:,} message{'' if messages == 1 else 's'}"
+        return f"loses data: an unknown number of {_plural(unit)}{suffix}"
+    return f"loses data: {messages:,} {_plural(unit, messages)}{suffix}"
+
+
+def _held(resource: Resource, current: Live | None, live: Mapping[str, Live]) -> int | None:
+    """What a limit-lowering change acts on now: the kind's own rule, else the object's count."""
+    rules = rules_for(resource.kind)
+    if rules.held is not None:
+        return rules.held(resource.scope, resource.attributes, live)
+    if current is None:
+        return 0
+    return current.messages
 
 
 def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope,
@@ -56,6 +73,10 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
     for address, resource in desired.items():
         target = resource.target or "local"
         current = live.get(address)
+        discards = rules_for(resource.kind).discards
+        if current is None and discards is not None and discards(None, resource.attributes):
+            result.changes.append(_discarding_create(resource, discards(None, resource.attributes), live))
+            continue
         if current is None:
             # Built without validation: these are topology's own values, and a plan may hold 10,000+.
             result.changes.append(Change.model_construct(
@@ -69,7 +90,7 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
                                                       sensitive=True) for k in sorted(resource.secrets)),
                 depends_on=resource.depends_on))
             continue
-        change = _compare(resource, current, secret_matches, result.problems)
+        change = _compare(resource, current, secret_matches, result.problems, live)
         if change is not None:
             result.changes.append(change)
             if change.action == "replace":
@@ -89,20 +110,33 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
     for address, current in live.items():
         if address in desired or not scope.prunable(address):
             continue
-        holds = rules_for(current.kind).holds_data
+        rules = rules_for(current.kind)
+        holds = rules.holds_data
         loses = holds and current.messages != 0
         result.changes.append(Change(
             address=address, kind=current.kind, target=target, name=current.name, scope=current.scope,
             action="delete",
             before=current.attributes, depends_on=current.depends_on, messages=current.messages if holds else None,
-            loses_data=loses, reasons=("not declared; manage.prune is on",) + (
-                (_messages_reason(current.messages),) if loses else ())))
+            loses_data=loses, needs_empty=holds and not loses, reasons=("not declared; manage.prune is on",) + (
+                (_messages_reason(current.messages, rules.unit),) if loses else ())))
     result.changes = order_changes(result.changes)
     return result
 
 
+def _discarding_create(resource: Resource, discarded: list[str], live: Mapping[str, Live]) -> Change:
+    """A new object that makes the broker drop data already held elsewhere (a policy's max-length)."""
+    held = _held(resource, None, live)
+    loses = held != 0
+    return Change(
+        address=resource.address, kind=resource.kind, target=resource.target or "local", name=resource.name,
+        scope=resource.scope, action="create", after=resource.attributes, depends_on=resource.depends_on,
+        attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()),
+        reasons=(_messages_reason(held, rules_for(resource.kind).unit, "; ".join(discarded)),) if loses else (),
+        messages=held, loses_data=loses, needs_empty=not loses)
+
+
 def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resource, Live], bool],
-             problems: list[Problem]) -> Change | None:
+             problems: list[Problem], live: Mapping[str, Live]) -> Change | None:
     rules = rules_for(resource.kind)
     attributes: list[AttributeChange] = []
     trimmed: list[int] = []
@@ -131,10 +165,21 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
         return None
     replace = any(a.forces_replacement for a in attributes)
     reasons: list[str] = []
-    loses = False
+    loses = needs_empty = False
+    messages = current.messages if rules.holds_data else None
     if trimmed and not replace:
         loses = True
-        reasons.append(f"loses data: {sum(trimmed):,} entries (trimmed to max_length)")
+        messages = sum(trimmed)
+        reasons.append(f"loses data: {sum(trimmed):,} {_plural(rules.unit, sum(trimmed))} (trimmed to max_length)")
+    discarded = rules.discards(current.attributes, resource.attributes) if rules.discards and not replace else []
+    if discarded and not loses:
+        held = _held(resource, current, live)
+        messages = held
+        if held != 0:
+            loses = True
+            reasons.append(_messages_reason(held, rules.unit, "; ".join(discarded)))
+        else:
+            needs_empty = True
     if replace:
         reasons.append("forces replacement")
         if resource.protect:
@@ -145,14 +190,14 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             return None
         if rules.holds_data and current.messages != 0:
             loses = True
-            reasons.append(_messages_reason(current.messages))
+            reasons.append(_messages_reason(current.messages, rules.unit))
+        needs_empty = rules.holds_data and not loses
     return Change(
         address=resource.address, kind=resource.kind, target=resource.target or "local", name=resource.name,
         scope=resource.scope, action="replace" if replace else "update", before=current.attributes,
         after=resource.attributes,
         attributes=tuple(attributes), reasons=tuple(reasons), depends_on=resource.depends_on,
-        messages=(sum(trimmed) if trimmed and not replace else current.messages) if rules.holds_data else None,
-        loses_data=loses)
+        messages=messages, loses_data=loses, needs_empty=needs_empty)
 
 
 def order_changes(changes: list[Change]) -> list[Change]:

@@ -156,7 +156,7 @@ class Engine:
             result = self._diff(target)
             # Replacing or deleting something that holds messages: count them exactly before saying so.
             losing = {c.address: target.live[c.address] for c in result.changes
-                      if c.is_destructive and rules_for(c.kind).holds_data and c.address in target.live}
+                      if (c.needs_empty or c.loses_data) and c.address in target.live}
             if losing:
                 for address, count in target.driver.count_messages(losing).items():
                     target.live[address] = replace(target.live[address], messages=count)

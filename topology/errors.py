@@ -3,7 +3,8 @@
     TopologyError                  anything topology reports as one clear sentence (exit 1)
     ├── InputError                 a topology file, flag or variable is wrong (where + what to do)
     └── BrokerError                a broker refused or failed a request
-        └── BrokerUnavailable      a broker could not be reached, or refused our credentials
+        ├── BrokerUnavailable      a broker could not be reached, or refused our credentials
+        └── LockedError            another apply holds the target's lock (the sentence names it)
 
 Drivers translate their client library's exceptions into these at the driver boundary, so no
 client exception reaches the command line; `--debug` shows the traceback behind any of them.
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["BrokerError", "BrokerUnavailable", "InputError", "TopologyError", "redact_url"]
+__all__ = ["BrokerError", "BrokerUnavailable", "InputError", "LockedError", "TopologyError", "lock_holder",
+           "redact_url"]
 
 
 class TopologyError(Exception):
@@ -31,6 +33,24 @@ class BrokerError(TopologyError):
 
 class BrokerUnavailable(BrokerError):
     """A broker could not be reached, or did not accept our credentials."""
+
+
+class LockedError(BrokerError):
+    """Another apply holds the target's lock; the message names the holder and how long it waited."""
+
+
+def lock_holder() -> str:
+    """Who takes a lock, as shown to a second apply: user@host pid N since HH:MM:SSZ."""
+    import getpass
+    import os
+    import socket
+    import time
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
 
 
 def redact_url(url: str) -> str:

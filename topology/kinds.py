@@ -6,9 +6,79 @@ local state file says what a real broker would do.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["KIND_RULES", "KindRules", "rules_for"]
+if TYPE_CHECKING:
+    from topology.drivers.base import Live
+
+__all__ = ["KIND_RULES", "KindRules", "held_now", "rules_for"]
+
+Attributes = Mapping[str, Any]
+# What a create or update makes the broker discard from what it holds now: one phrase per limit
+# lowered ("retention.ms 7d -> 1h"); empty when nothing is discarded. `before` is None for a create.
+Discards = Callable[[Attributes | None, Attributes], list[str]]
+# How much the objects a change discards from hold now (None: unknown), from the whole live state of
+# the target, when that is not the changed object's own count (a policy acts on the queues it matches).
+Held = Callable[[str, Attributes, Mapping[str, "Live"]], int | None]
+
+
+def _number(value: Any) -> float | None:
+    """A limit as a number; None is "no limit" (unset, or -1 where the broker says unlimited)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number < 0 else number
+
+
+def _lowered(*paths: tuple[str, ...], creates: bool = False) -> Discards:
+    """Discards when a limit at one of `paths` goes down, appears, or (for existing objects) is removed
+    so the broker default applies; `creates`: a new object acts on data already there (a policy)."""
+
+    def discards(before: Attributes | None, after: Attributes) -> list[str]:
+        if before is None and not creates:
+            return []
+        found: list[str] = []
+        for path in paths:
+            old: Any = before or {}
+            new: Any = after
+            for part in path:
+                old = old.get(part) if isinstance(old, Mapping) else None
+                new = new.get(part) if isinstance(new, Mapping) else None
+            name = path[-1]
+            was, now = _number(old), _number(new)
+            if now is not None and (was is None or now < was):
+                found.append(f"{name} {old if old is not None else 'unset'} -> {new}")
+            elif now is None and new is None and old is not None and was is not None and before is not None:
+                found.append(f"{name} {old} -> the broker default")
+        return found
+
+    return discards
+
+
+def _policy_held(scope: str, after: Attributes, live: Mapping[str, Live]) -> int | None:
+    """Messages in the queues of vhost `scope` that a RabbitMQ policy's pattern matches."""
+    if after.get("apply_to") == "exchanges":
+        return 0
+    vhost = live.get(f"rabbitmq/vhost/{scope}")
+    if vhost is None:
+        return 0  # a new vhost holds nothing yet
+    try:
+        pattern = re.compile(str(after.get("pattern", "")))
+    except re.error:
+        return None
+    total = 0
+    for queue, messages in vhost.contents.items():
+        if pattern.search(queue):
+            if messages is None:
+                return None
+            total += messages
+    return total
 
 
 @dataclass(frozen=True)
@@ -20,35 +90,68 @@ class KindRules:
     subset: frozenset[str] = frozenset()  # lists or mappings the live object must include (it may have more)
     at_most: frozenset[str] = frozenset()  # a live value at or below the declared one agrees; above it, the
     #                                        change removes the difference (Redis MAXLEN: trimming entries)
-    holds_data: bool = False  # deleting or replacing it loses messages
+    holds_data: bool = False  # deleting or replacing it loses what it holds (Live.messages counts it)
+    unit: str = "message"  # what Live.messages counts, singular: "message", "entry", "committed offset"
+    discards: Discards | None = None  # a create/update that lowers a limit makes the broker drop data
+    held: Held | None = None  # what such a change acts on, when not the object's own Live.messages
     hangs_off: bool = False  # the broker deletes it with what it depends on (a queue's bindings, say)
 
 
+_POLICY_LIMIT_PATHS = (("definition", "max-length"), ("definition", "max-length-bytes"),
+                       ("definition", "message-ttl"), ("definition", "expires"))
+_policy_lowered = _lowered(*_POLICY_LIMIT_PATHS, creates=True)
+
+
+def _POLICY_LIMITS(before: Attributes | None, after: Attributes) -> list[str]:
+    """A policy discards when it lowers a limit, or when it brings its limits to other queues (a new
+    pattern, apply-to or priority)."""
+    found = _policy_lowered(before, after)
+    if before is not None and not found and any(before.get(k) != after.get(k) for k in ("pattern", "apply_to",
+                                                                                         "priority")):
+        limits = [path[-1] for path in _POLICY_LIMIT_PATHS if path[-1] in (after.get("definition") or {})]
+        if limits:
+            found.append(f"{', '.join(limits)} now applied by pattern {after.get('pattern')!r}")
+    return found
+
 KIND_RULES: dict[str, KindRules] = {
-    "rabbitmq.vhost": KindRules(),
+    "rabbitmq.vhost": KindRules(holds_data=True),  # deleting a vhost deletes every queue in it
     "rabbitmq.exchange": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "internal", "arguments"})),
     "rabbitmq.queue": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True),
     "rabbitmq.binding": KindRules(immutable=frozenset({"source", "destination", "destination_type", "routing_key",
                                                        "arguments"}), hangs_off=True),
     "rabbitmq.exchange_binding": KindRules(immutable=frozenset({"source", "destination", "destination_type",
                                                                 "routing_key", "arguments"}), hangs_off=True),
-    "rabbitmq.policy": KindRules(),
-    "rabbitmq.operator_policy": KindRules(),
+    "rabbitmq.policy": KindRules(discards=_POLICY_LIMITS, held=_policy_held),
+    "rabbitmq.operator_policy": KindRules(discards=_POLICY_LIMITS, held=_policy_held),
     "rabbitmq.user": KindRules(),
     "rabbitmq.permission": KindRules(hangs_off=True),
     "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"}), hangs_off=True),
-    "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True),
-    "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"})),
+    "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True,
+                             discards=_lowered(("config", "retention.ms"), ("config", "retention.bytes"))),
+    # A group's committed offsets are where its consumers are: deleting them is a loss too.
+    "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"}),
+                             holds_data=True, unit="committed offset"),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
                                                 "operation", "permission"})),
-    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), subset=frozenset({"tags"}), holds_data=True),
+    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), subset=frozenset({"tags"}), holds_data=True,
+                           discards=_lowered(("MessageRetentionPeriod",))),
     "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), subset=frozenset({"tags"})),
     "sns.subscription": KindRules(immutable=frozenset({"topic", "queue"}), hangs_off=True),
-    "redis.stream": KindRules(at_most=frozenset({"max_length"}), holds_data=True),
+    "redis.stream": KindRules(at_most=frozenset({"max_length"}), holds_data=True, unit="entry"),
     "redis.group": KindRules(immutable=frozenset({"stream"}), create_only=frozenset({"start"}), holds_data=True,
-                             hangs_off=True),
+                             hangs_off=True, unit="pending entry"),
 }
 
 
 def rules_for(kind: str) -> KindRules:
     return KIND_RULES.get(kind, KindRules())
+
+
+def held_now(kind: str, address: str, scope: str, after: Attributes | None, live: Mapping[str, Live]) -> int | None:
+    """What a destructive or limit-lowering change of `address` would lose, by `live` as read now:
+    the kind's `held` rule (a policy: the queues it matches), else the object's own count."""
+    rules = rules_for(kind)
+    if rules.held is not None and after is not None:
+        return rules.held(scope, after, live)
+    current = live.get(address)
+    return 0 if current is None else current.messages

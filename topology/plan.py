@@ -52,6 +52,8 @@ class Change(_Frozen):
     depends_on: tuple[str, ...] = ()
     messages: int | None = Field(None, description="Messages held now, for data-holding resources.")
     loses_data: bool = False
+    needs_empty: bool = Field(False, description="Planned as losing nothing although it deletes, replaces or "
+                              "limits something that can hold data: apply re-checks that it is still empty.")
 
     @property
     def is_destructive(self) -> bool:

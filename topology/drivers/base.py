@@ -17,7 +17,16 @@ from typing import Any
 from topology.plan import Change
 from topology.resources import Resource
 
-__all__ = ["ChangeResult", "Driver", "Live", "Scope"]
+__all__ = ["ChangeResult", "Driver", "Live", "Scope", "refused_not_empty"]
+
+
+def refused_not_empty(change: Change, what: str) -> ChangeResult:
+    """The one sentence for a change that was planned as losing nothing but would now lose `what`
+    (e.g. "12 messages", "3 committed offsets", "messages (count unknown)")."""
+    verb = {"delete": "delete", "replace": "replace"}.get(change.action, "change")
+    return ChangeResult(change.address, False,
+                        f"refused to {verb} it: it was empty when planned but now holds {what}; nothing was "
+                        "changed. Run `topology plan` again (apply then needs --allow-data-loss) or drain it first")
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,10 @@ class Live:
     attributes: dict[str, Any]
     depends_on: tuple[str, ...] = ()
     messages: int | None = None  # what it holds now (queues, topics, streams); None if unknown
+    # For containers (a RabbitMQ vhost): what each object inside holds, by name (None: unknown).
+    # Like `messages`, not part of the live digest: a saved plan is not stale because a queue filled,
+    # the driver re-checks at the moment instead (Change.needs_empty).
+    contents: Mapping[str, int | None] = field(default_factory=dict)
     name: str = ""  # as on Resource: the broker's name for it, and what that name is unique within
     scope: str = ""
 
@@ -79,7 +92,17 @@ class Driver(ABC):
 
     @abstractmethod
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
-        """Carry out `changes` (independent of each other) and report each one; idempotent."""
+        """Carry out `changes` (independent of each other) and report each one; idempotent.
+
+        A change with `needs_empty` was planned as losing nothing: at the moment it is carried out
+        the object must still hold nothing (no messages, unacknowledged ones included; no entries;
+        no pending entries; no committed offsets), atomically where the broker can, else checked
+        just before; when it holds something the change fails with `refused_not_empty(...)`."""
+
+    def lock(self, holder: str, wait: float) -> None:  # noqa: B027 - no primitive: no lock
+        """Take this target's apply lock, held until close(), and freed by the broker if this process
+        dies. Waits up to `wait` seconds for another holder, then raises LockedError naming it.
+        Drivers whose broker offers no fit primitive leave this as is (and the README says so)."""
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         """Whether the live object already has `desired`'s secrets (a user's password, say)."""

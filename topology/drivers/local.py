@@ -24,9 +24,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from topology.drivers.base import ChangeResult, Driver, Live, Scope
+from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
 from topology.errors import BrokerError, InputError
-from topology.kinds import rules_for
+from topology.kinds import held_now, rules_for
 from topology.plan import Change
 from topology.resources import Resource
 
@@ -102,7 +102,7 @@ class LocalDriver(Driver):
         self.path = path
         self._lock: contextlib.ExitStack | None = None
 
-    def lock(self) -> None:
+    def lock(self, holder: str = "", wait: float = 0.0) -> None:
         """Hold the state file's lock until close(): an apply calls this before reading."""
         if self._lock is None:
             stack = contextlib.ExitStack()
@@ -115,11 +115,8 @@ class LocalDriver(Driver):
             self._lock = None
 
     def inspect(self, scope: Scope) -> dict[str, Live]:
-        state = LocalState(self.path)
-        return {address: Live(kind=entry["kind"], attributes=entry["attributes"],
-                              depends_on=tuple(entry.get("depends_on", ())), messages=entry.get("messages"),
-                              name=entry.get("name", address.rsplit("/", 1)[-1]), scope=entry.get("scope", ""))
-                for address, entry in state.resources.items() if scope.wants(address)}
+        live = _live(LocalState(self.path).resources)
+        return {address: item for address, item in live.items() if scope.wants(address)}
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         state = LocalState(self.path)
@@ -130,6 +127,13 @@ class LocalDriver(Driver):
         state = LocalState(self.path)
         results = []
         for change in changes:
+            if change.needs_empty:  # planned as losing nothing: is that still so?
+                held = held_now(change.kind, change.address, change.scope, change.after, _live(state.resources))
+                if held != 0:
+                    what = "an unknown number of messages" if held is None else \
+                        f"{held:,} {rules_for(change.kind).unit}{'' if held == 1 else 's'}"
+                    results.append(refused_not_empty(change, what))
+                    continue
             try:
                 _apply_one(state.resources, change, desired.get(change.address))
                 results.append(ChangeResult(change.address, True))
@@ -137,6 +141,26 @@ class LocalDriver(Driver):
                 results.append(ChangeResult(change.address, False, str(exc)))
         state.write()
         return results
+
+
+def _live(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, Live]:
+    """The state file as a broker would report it; a vhost holds what its queues hold."""
+    inside: dict[str, dict[str, int | None]] = {}
+    for entry in resources.values():
+        if entry["kind"] == "rabbitmq.queue":
+            inside.setdefault(entry.get("scope", ""), {})[entry.get("name", "")] = entry.get("messages", 0)
+    live = {}
+    for address, entry in resources.items():
+        name = entry.get("name", address.rsplit("/", 1)[-1])
+        messages, contents = entry.get("messages"), {}
+        if entry["kind"] == "rabbitmq.vhost":
+            contents = inside.get(name, {})
+            counts = list(contents.values())
+            messages = None if None in counts else sum(c or 0 for c in counts)
+        live[address] = Live(kind=entry["kind"], attributes=entry["attributes"],
+                             depends_on=tuple(entry.get("depends_on", ())), messages=messages,
+                             name=name, scope=entry.get("scope", ""), contents=contents)
+    return live
 
 
 def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Resource | None) -> None:

@@ -1,0 +1,147 @@
+"""Secrets that cannot be printed by accident: redaction by construction, not by pattern matching.
+
+`Secret` holds a value whose `str`, `repr`, format and JSON serialisation are all `***`; only
+`reveal()` gives the value, and only client libraries should receive it. `BrokerURL` is a parsed
+connection URL whose password is a `Secret`: `str(url)` is the URL with `***` for the password,
+safe in any message; `url.reveal()` is the full URL for the client. A URL that cannot be parsed
+(typically a password with `#`, `/`, `?` or `@` that is not percent-encoded) is refused with a
+sentence that never echoes the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from topology.errors import InputError
+
+__all__ = ["MASK", "BrokerURL", "Secret", "parse_url"]
+
+MASK = "***"
+
+
+class Secret:
+    """A value that prints as `***` everywhere; `reveal()` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> Any:  # never pickled with its value
+        raise TypeError("a Secret cannot be pickled")
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            lambda value: value if isinstance(value, Secret) else Secret(value),
+            core_schema.union_schema([core_schema.is_instance_schema(Secret), core_schema.str_schema()]),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda _: MASK),
+        )
+
+
+_ENCODE_HINT = ("percent-encode reserved characters in the user name and password "
+                "(`#` as %23, `/` as %2F, `?` as %3F, `@` as %40, `%` as %25, `:` as %3A)")
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    """A parsed connection URL. `str()` hides the password; `reveal()` gives the whole URL."""
+
+    scheme: str
+    host: str
+    port: int | None
+    username: str | None
+    password: Secret | None
+    path: str = ""
+    query: str = ""
+
+    @property
+    def netloc(self) -> str:
+        """host:port, without credentials (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+    def _with_credentials(self, password: str | None) -> str:
+        userinfo = ""
+        if self.username is not None or password is not None:
+            userinfo = quote(self.username or "", safe="")
+            if password is not None:
+                userinfo += ":" + password
+            userinfo += "@"
+        return urlunsplit((self.scheme, userinfo + self.netloc, self.path, self.query, ""))
+
+    def reveal(self) -> str:
+        """The full URL, password percent-encoded, for the client library only."""
+        return self._with_credentials(quote(self.password.reveal(), safe="") if self.password is not None else None)
+
+    def __str__(self) -> str:
+        return self._with_credentials(MASK if self.password is not None else None)
+
+    def __repr__(self) -> str:
+        return f"BrokerURL({str(self)!r})"
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+
+def parse_url(value: str | BrokerURL, *, what: str, schemes: tuple[str, ...] = ()) -> BrokerURL:
+    """Parse `value` as a connection URL, or refuse it in a sentence naming `what` (never the value).
+
+    `what` says where the URL comes from, e.g. "the url of target `rabbit`"."""
+    if isinstance(value, BrokerURL):
+        return value
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise InputError(f"{what} is not a valid URL; {_ENCODE_HINT}") from None
+    if parts.fragment or "#" in value:
+        raise InputError(f"{what} contains `#`, which ends a URL; {_ENCODE_HINT}")
+    if not parts.scheme or not parts.hostname:
+        raise InputError(f"{what} is not a URL of the form scheme://[user:password@]host[:port]; {_ENCODE_HINT}")
+    if schemes and parts.scheme not in schemes:
+        raise InputError(f"{what} starts with `{parts.scheme}://`; use {' or '.join(s + '://' for s in schemes)}")
+    if "@" in (parts.path + parts.query):
+        raise InputError(f"{what} has `@` after the host; {_ENCODE_HINT}")
+    password = parts.password
+    for text in (parts.username, password):
+        if text is not None and "%" in text and not _valid_escapes(text):
+            raise InputError(f"{what} has a `%` that is not a percent-escape in its credentials; {_ENCODE_HINT}")
+    return BrokerURL(parts.scheme, parts.hostname, port,
+                     unquote(parts.username) if parts.username is not None else None,
+                     Secret(unquote(password)) if password is not None else None, parts.path, parts.query)
+
+
+def _valid_escapes(text: str) -> bool:
+    index = text.find("%")
+    while index != -1:
+        escape = text[index + 1:index + 3]
+        if len(escape) != 2 or any(c not in "0123456789abcdefABCDEF" for c in escape):
+            return False
+        index = text.find("%", index + 3)
+    return True

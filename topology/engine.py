@@ -123,7 +123,7 @@ class Engine:
                 raise InputError(f"target `{name}` is not declared under `targets:`; declare it, or plan offline "
                                  "with --offline --state FILE")
             if target.kind != "local":
-                return open_driver(target, parallelism=self.parallelism)
+                return open_driver(target, name=name, parallelism=self.parallelism)
             path = Path(target.path)
         if path not in local:  # every resource kept in one state file shares one driver (and its lock)
             local[path] = LocalDriver(path)

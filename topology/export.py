@@ -77,7 +77,7 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
             raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set "
                              f"TOPOLOGY_TARGET_{name.upper()}, or name a file that declares it")
         declared = _target_from_url(name, url, kind)
-    return name, open_driver(declared), declared.kind
+    return name, open_driver(declared, name=name), declared.kind
 
 
 def _target_from_url(name: str, url: str, kind: str | None) -> Target:

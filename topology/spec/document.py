@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from topology.spec.aws import Sns, Sqs
-from topology.spec.common import Spec
+from topology.spec.common import Duration, Spec
 from topology.spec.kafka import Kafka
 from topology.spec.rabbitmq import RabbitMQ
 from topology.spec.redis import Redis
@@ -18,7 +18,12 @@ __all__ = [
 ]
 
 
-class RabbitMQTarget(Spec):
+class _Remote(Spec):
+    connect_timeout: Duration = Field(5000, description="How long to wait for a connection to the broker.")
+    timeout: Duration = Field(30000, description="How long to wait for any one answer from the broker.")
+
+
+class RabbitMQTarget(_Remote):
     kind: Literal["rabbitmq"] = Field(description="The broker kind this target serves.")
     url: str = Field(description="Management API URL with credentials, e.g. ${RABBITMQ_URL}.")
     amqp_url: str | None = Field(
@@ -28,20 +33,20 @@ class RabbitMQTarget(Spec):
     ca_file: str | None = Field(None, description="CA bundle for the management API's TLS certificate.")
 
 
-class KafkaTarget(Spec):
+class KafkaTarget(_Remote):
     kind: Literal["kafka"] = Field(description="The broker kind this target serves.")
     bootstrap_servers: str = Field(description="host:port[,host:port...]")
     config: dict[str, str] = Field(default_factory=dict, description="librdkafka client settings (SASL, TLS).")
 
 
-class AwsTarget(Spec):
+class AwsTarget(_Remote):
     kind: Literal["aws"] = Field(description="The broker kind this target serves.")
     region: str = Field(description="AWS region, e.g. us-east-1.")
     endpoint_url: str | None = Field(None, description="Endpoint override (moto, LocalStack); empty for AWS.")
     profile: str | None = Field(None, description="AWS profile name; default: the usual credential chain.")
 
 
-class RedisTarget(Spec):
+class RedisTarget(_Remote):
     kind: Literal["redis"] = Field(description="The broker kind this target serves.")
     url: str = Field(description="redis://[:password@]host:port/db")
 

@@ -181,7 +181,8 @@ def _render_plan(plan: Plan, format: PlanFormat) -> str:
 
 
 def _engine(files: list[str], env: str | None, variables: dict[str, Any], state: str | None, offline: bool,
-            *, lock: bool = False, parallelism: int = 10, targets: list[str] | None = None) -> Engine:
+            *, lock: bool = False, parallelism: int = 10, targets: list[str] | None = None,
+            lock_wait: float = 0.0) -> Engine:
     from pathlib import Path
 
     from topology.engine import Engine
@@ -193,7 +194,7 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
             raise InputError(f"--target {assignment!r} is not NAME=URL")
         urls[name] = url
     engine = Engine(files, env=env, variables=variables, state=Path(state) if state else None,
-                    offline=offline, lock=lock, parallelism=parallelism, target_urls=urls)
+                    offline=offline, lock=lock, parallelism=parallelism, target_urls=urls, lock_wait=lock_wait)
     for warning in engine.topology.warnings:
         typer.echo(str(warning), err=True)
     return engine
@@ -211,9 +212,7 @@ def plan(files: Files, env: EnvOption = None, var: VarOption = None, state: Stat
     with _engine(files, env, _variables(var), state, offline, targets=target) as engine:
         result = engine.plan()
     if out:
-        from pathlib import Path
-
-        Path(out).write_text(result.to_json())
+        _write_out(out, result.to_json())
         typer.echo(f"Saved the plan to {out}; apply it with `topology apply {out}`.", err=True)
     typer.echo(_render_plan(result, format), nl=False)
     if detailed_exitcode and not result.is_empty:
@@ -228,6 +227,22 @@ def show(planfile: Annotated[str, typer.Argument(help="A plan saved with `plan -
     typer.echo(_render_plan(_read_plan(planfile), format), nl=False)
 
 
+def _write_out(path: str, text: str) -> None:
+    """Write a file the user named, or say in one sentence why it cannot be written."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{path} is a directory; give a file name, e.g. {os.path.join(path, 'shop.plan.json')}")
+    if not target.parent.is_dir():
+        raise InputError(f"cannot write {path}: the directory {target.parent} does not exist; create it first")
+    try:
+        target.write_text(text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _read_plan(path: str) -> Plan:
     import json
     from pathlib import Path
@@ -240,8 +255,12 @@ def _read_plan(path: str) -> Plan:
         return Plan.from_json(Path(path).read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory; give the plan file saved by `topology plan --out`") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValidationError, json.JSONDecodeError, UnicodeDecodeError):
-        raise InputError(f"{path} is not a plan saved by `topology plan --out`") from None
+        raise InputError(f"{path} is not a plan saved by this version's `topology plan --out`; plan again") from None
 
 
 def _saved_plan(files: list[str]) -> Plan | None:
@@ -264,7 +283,8 @@ def _saved_plan(files: list[str]) -> Plan | None:
     try:
         return Plan.model_validate(data)
     except ValidationError:
-        raise InputError(f"{files[0]} is not a plan saved by `topology plan --out`") from None
+        raise InputError(f"{files[0]} is not a plan saved by this version's `topology plan --out`; "
+                         "plan again") from None
 
 
 @app.command()
@@ -274,17 +294,26 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
           allow_delete: Annotated[bool, typer.Option("--allow-delete", help="Allow deletes (manage.prune).")] = False,
           allow_data_loss: Annotated[bool, typer.Option(
               "--allow-data-loss", help="Allow replacing or deleting objects that hold messages.")] = False,
-          parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64,
-                                                   help="Changes run at once, at most.")] = 10,
+          parallelism: Annotated[int, typer.Option("--parallelism", help="Changes run at once, 1 to 64.")] = 10,
+          lock_timeout: Annotated[str, typer.Option(
+              "--lock-timeout", help="How long to wait for another apply's lock on a target (e.g. 30s, 5m).")] = "0s",
           ) -> None:
     """Carry out the plan (computed now, or a saved one), safely."""
+    if not 1 <= parallelism <= 64:
+        raise InputError(f"--parallelism {parallelism} is out of range; give 1 to 64")
+    from topology.units import parse_duration
+
+    try:
+        lock_wait = parse_duration(lock_timeout) / 1000
+    except ValueError:
+        raise InputError(f"--lock-timeout {lock_timeout!r} is not a duration; write e.g. 30s or 5m") from None
     saved = _saved_plan(files)
+    variables = _variables(var)
+    sources = list(saved.files) if saved is not None else files
     if saved is not None:
-        sources, env, variables = list(saved.files), saved.environment, dict(saved.variables)
-    else:
-        sources, variables = files, _variables(var)
+        env = saved.environment
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
-                 targets=target) as engine:
+                 targets=target, lock_wait=lock_wait) as engine:
         if saved is not None:
             engine.check_fresh(saved)
             result = saved
@@ -303,10 +332,9 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
                 raise typer.Exit(1)
         report = engine.apply(result, parallelism=parallelism, progress=_progress, allow_delete=allow_delete,
                               allow_data_loss=allow_data_loss)
+    # Each failure was printed once as it happened (_progress); the report only counts them.
     typer.echo(f"Apply {'complete' if report.ok else 'failed'}: {len(report.applied)} applied, "
                f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted.")
-    for address, error in report.failed.items():
-        typer.echo(f"  failed: {address}: {error}", err=True)
     for address in report.not_attempted:
         typer.echo(f"  not attempted (depends on a failed change): {address}", err=True)
     if not report.ok:

@@ -20,7 +20,7 @@ from topology.diff import Diff, diff, order_changes
 from topology.drivers import open_driver
 from topology.drivers.base import ChangeResult, Driver, Live, Scope
 from topology.drivers.local import LocalDriver
-from topology.errors import InputError
+from topology.errors import InputError, lock_holder
 from topology.kinds import rules_for
 from topology.plan import Change, Plan, digest
 from topology.problems import Problem, ProblemsError
@@ -72,7 +72,7 @@ class Engine:
     def __init__(self, files: Sequence[str], *, env: str | None = None, variables: Mapping[str, Any] | None = None,
                  state: Path | None = None, offline: bool = False, lock: bool = False,
                  environ: Mapping[str, str] | None = None, parallelism: int = 10,
-                 target_urls: Mapping[str, str] | None = None) -> None:
+                 target_urls: Mapping[str, str] | None = None, lock_wait: float = 0.0) -> None:
         self.files = list(files)
         self.env = env
         self.variables = dict(variables or {})
@@ -83,37 +83,54 @@ class Engine:
         self.environ = os.environ if environ is None else environ
         self.topology = compile_topology(self.files, env=env, cli_vars=self.variables, environ=environ)
         self.topology.raise_for_errors()
-        self.targets = self._open_targets(lock)
+        self.lock_wait = lock_wait
+        self.targets: dict[str, _Target] = {}
+        try:
+            self._open_targets(lock)
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every driver (and so free every lock), whatever happens to the others."""
+        closed: set[int] = set()
         for target in self.targets.values():
-            target.driver.close()
+            if id(target.driver) not in closed:
+                closed.add(id(target.driver))
+                target.driver.close()
 
     # ------------------------------------------------------------------------------------ drivers
 
-    def _open_targets(self, lock: bool) -> dict[str, _Target]:
+    def _open_targets(self, lock: bool) -> None:
+        """Open a driver per target (into self.targets as they open, so a failure closes the ones before);
+        with `lock`, take each target's apply lock, in name order so two applies cannot deadlock."""
         grouped: dict[str, dict[str, Resource]] = {}
         for address, resource in self.topology.resources.items():
             grouped.setdefault(resource.target or "local", {})[address] = resource
         if not grouped:
             grouped["local"] = {}
         drivers: dict[Path, LocalDriver] = {}
-        targets: dict[str, _Target] = {}
         manage = self.topology.manage
+        holder = lock_holder()
+        locked: set[int] = set()
         for name, desired in sorted(grouped.items()):
             driver = self._driver(name, drivers)
-            if lock and isinstance(driver, LocalDriver):
-                driver.lock()
+            if lock and id(driver) not in locked:
+                locked.add(id(driver))
+                self.targets[name] = _Target(name, driver, desired, Scope(frozenset()))  # closed on failure
+                driver.lock(holder, self.lock_wait)
             containers = frozenset({r.scope for r in desired.values() if r.kind.startswith("rabbitmq.") and r.scope} |
                                    {r.name for r in desired.values() if r.kind == "rabbitmq.vhost"})
             measured = frozenset(a for a, r in desired.items() if rules_for(r.kind).at_most & r.attributes.keys())
             scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude), containers,
                           measured)
-            targets[name] = _Target(name, driver, desired, scope)
-        return targets
+            self.targets[name] = _Target(name, driver, desired, scope)
 
     def _driver(self, name: str, local: dict[Path, LocalDriver]) -> Driver:
         path = self.state
@@ -166,7 +183,7 @@ class Engine:
         if problems:
             raise ProblemsError(problems)
         return Plan(source_digest=source_digest(self.topology), live_digests=digests, files=tuple(self.files),
-                    environment=self.env, variables=self.variables, changes=tuple(order_changes(changes)))
+                    environment=self.env, variables=tuple(sorted(self.variables)), changes=tuple(order_changes(changes)))
 
     @staticmethod
     def _diff(target: _Target) -> Diff:
@@ -174,6 +191,10 @@ class Engine:
 
     def check_fresh(self, plan: Plan) -> None:
         """Refuse a saved plan whose files or live state changed since it was made."""
+        missing = sorted(set(plan.variables) - set(self.variables))
+        if missing:
+            raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
+                             "keeps no variable values (one may be a secret): pass the same --var values again")
         if source_digest(self.topology) != plan.source_digest:
             raise InputError("the topology files (or the variables they read) changed since this plan was made; "
                              "run `topology plan` again")

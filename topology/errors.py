@@ -13,8 +13,6 @@ Messages never contain passwords: URLs are passed through `redact_url` first.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 __all__ = ["BrokerError", "BrokerUnavailable", "InputError", "LockedError", "TopologyError", "lock_holder",
            "redact_url"]
 
@@ -54,12 +52,23 @@ def lock_holder() -> str:
 
 
 def redact_url(url: str) -> str:
-    """`url` with any password replaced by `***`, safe to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """`url` with its credentials' password replaced by `***`, safe to print, whatever it contains.
+
+    Textual on purpose: a password holding `#`, `/`, `?` or `@` unencoded breaks URL parsers, so
+    everything between `://` and the last `@` before the path is treated as credentials. Query
+    parameters that name a secret are hidden too."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url or ":" in url else url
+    userinfo, at, tail = rest.rpartition("@")
+    if at:
+        user = userinfo.split(":", 1)[0]
+        user = user if "/" not in user and "?" not in user and "#" not in user else ""
+        rest = f"{user}:***@{tail}" if ":" in userinfo else f"***@{tail}"
+    head, question, query = rest.partition("?")
+    if question:
+        query = "&".join(
+            f"{k}=***" if any(w in k.lower() for w in ("pass", "secret", "token", "key")) else f"{k}{e}{v}"
+            for k, e, v in (part.partition("=") for part in query.split("&")))
+        rest = f"{head}?{query}"
+    return f"{scheme}://{rest}"

@@ -16,7 +16,7 @@ from topology import __version__
 
 __all__ = ["FORMAT_VERSION", "AttributeChange", "Change", "Plan", "digest"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: `variables` holds the names of the --var values only, never their values
 Action = Literal["create", "update", "replace", "delete"]
 
 
@@ -61,13 +61,14 @@ class Change(_Frozen):
 
 
 class Plan(_Frozen):
-    format_version: int = FORMAT_VERSION
+    format_version: Literal[2] = FORMAT_VERSION
     tool_version: str = __version__
     source_digest: str
     live_digests: dict[str, str]
     files: tuple[str, ...] = ()
     environment: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: tuple[str, ...] = Field((), description="Names of the --var values the plan was made with; the "
+                                       "values are never stored (one may be a password): apply takes them again.")
     changes: tuple[Change, ...] = ()
 
     @property

@@ -113,7 +113,7 @@ class TestLocalDriver(ContractSuite):
             blocked = harness.apply("base")
         finally:
             holder.close()
-        assert blocked.code == 1 and "another apply is running" in blocked.stderr
+        assert blocked.code == 1 and "is locked by" in blocked.stderr
         assert harness.apply("base").code == 0
 
     def test_partitions_never_shrink(self, harness: Harness) -> None:

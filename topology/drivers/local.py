@@ -20,12 +20,13 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
-from topology.errors import BrokerError, InputError
+from topology.errors import BrokerError, InputError, LockedError
 from topology.kinds import held_now, rules_for
 from topology.plan import Change
 from topology.resources import Resource
@@ -82,16 +83,32 @@ class LocalState:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, holder: str, wait: float) -> Iterator[None]:
+    """flock on STATE.lock (the kernel frees it when the holder dies); the holder's name is written in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.seek(0)
+                    other = lock.read().strip() or "another apply"
+                    waited = f" after waiting {wait:g} s" if wait else ""
+                    raise LockedError(f"{path} is locked by {other}{waited}; wait for that apply to finish, or "
+                                      "re-run with --lock-timeout 5m to wait for it") from None
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BrokerError(f"another apply is running on {path} (its lock is held); wait for it and retry") from None
-        try:
+            lock.seek(0)
+            lock.truncate()
+            lock.write(holder)
+            lock.flush()
             yield
         finally:
+            lock.seek(0)
+            lock.truncate()
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
@@ -106,7 +123,7 @@ class LocalDriver(Driver):
         """Hold the state file's lock until close(): an apply calls this before reading."""
         if self._lock is None:
             stack = contextlib.ExitStack()
-            stack.enter_context(_locked(self.path))
+            stack.enter_context(_locked(self.path, holder, wait))
             self._lock = stack
 
     def close(self) -> None:

@@ -312,6 +312,10 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
     sources = list(saved.files) if saved is not None else files
     if saved is not None:
         env = saved.environment
+        missing = sorted(set(saved.variables) - set(variables))
+        if missing:
+            raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
+                             "keeps no variable values (one may be a secret): pass the same --var values again")
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
                  targets=target, lock_wait=lock_wait) as engine:
         if saved is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from topology.drivers.base import Live, Scope
-from topology.kinds import rules_for
+from topology.kinds import plural, rules_for
 from topology.plan import AttributeChange, Change
 from topology.problems import Problem
 from topology.resources import Resource
@@ -42,17 +42,11 @@ def _same(left: Any, right: Any) -> bool:
     return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
 
 
-def _plural(unit: str, count: int | None = None) -> str:
-    if count == 1:
-        return unit
-    return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
-
-
 def _messages_reason(messages: int | None, unit: str = "message", why: str = "") -> str:
     suffix = f" ({why})" if why else ""
     if messages is None:
-        return f"loses data: an unknown number of {_plural(unit)}{suffix}"
-    return f"loses data: {messages:,} {_plural(unit, messages)}{suffix}"
+        return f"loses data: an unknown number of {plural(unit)}{suffix}"
+    return f"loses data: {messages:,} {plural(unit, messages)}{suffix}"
 
 
 def _held(resource: Resource, current: Live | None, live: Mapping[str, Live]) -> int | None:
@@ -170,7 +164,7 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
     if trimmed and not replace:
         loses = True
         messages = sum(trimmed)
-        reasons.append(f"loses data: {sum(trimmed):,} {_plural(rules.unit, sum(trimmed))} (trimmed to max_length)")
+        reasons.append(f"loses data: {sum(trimmed):,} {plural(rules.unit, sum(trimmed))} (trimmed to max_length)")
     discarded = rules.discards(current.attributes, resource.attributes) if rules.discards and not replace else []
     if discarded and not loses:
         held = _held(resource, current, live)

@@ -183,7 +183,8 @@ class Engine:
         if problems:
             raise ProblemsError(problems)
         return Plan(source_digest=source_digest(self.topology), live_digests=digests, files=tuple(self.files),
-                    environment=self.env, variables=tuple(sorted(self.variables)), changes=tuple(order_changes(changes)))
+                    environment=self.env, variables=tuple(sorted(self.variables)),
+                    changes=tuple(order_changes(changes)))
 
     @staticmethod
     def _diff(target: _Target) -> Diff:
@@ -191,10 +192,6 @@ class Engine:
 
     def check_fresh(self, plan: Plan) -> None:
         """Refuse a saved plan whose files or live state changed since it was made."""
-        missing = sorted(set(plan.variables) - set(self.variables))
-        if missing:
-            raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
-                             "keeps no variable values (one may be a secret): pass the same --var values again")
         if source_digest(self.topology) != plan.source_digest:
             raise InputError("the topology files (or the variables they read) changed since this plan was made; "
                              "run `topology plan` again")

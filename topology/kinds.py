@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from topology.drivers.base import Live
 
-__all__ = ["KIND_RULES", "KindRules", "held_now", "rules_for"]
+__all__ = ["KIND_RULES", "KindRules", "held_now", "plural", "quantity", "rules_for"]
 
 Attributes = Mapping[str, Any]
 # What a create or update makes the broker discard from what it holds now: one phrase per limit
@@ -155,3 +155,16 @@ def held_now(kind: str, address: str, scope: str, after: Attributes | None, live
         return rules.held(scope, after, live)
     current = live.get(address)
     return 0 if current is None else current.messages
+
+
+def plural(unit: str, count: int | None = None) -> str:
+    """`unit` for `count` of them: "entry" -> "entries", "message" -> "messages"."""
+    if count == 1:
+        return unit
+    return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
+
+
+def quantity(kind: str, count: int | None) -> str:
+    """What an object of `kind` holds, for people: "7 pending entries", "an unknown number of messages"."""
+    unit = rules_for(kind).unit
+    return f"an unknown number of {plural(unit)}" if count is None else f"{count:,} {plural(unit, count)}"

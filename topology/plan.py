@@ -16,7 +16,7 @@ from topology import __version__
 
 __all__ = ["FORMAT_VERSION", "AttributeChange", "Change", "Plan", "digest"]
 
-FORMAT_VERSION = 2  # 2: `variables` holds the names of the --var values only, never their values
+FORMAT_VERSION: Literal[2] = 2  # 2: `variables` holds the names of the --var values only, never their values
 Action = Literal["create", "update", "replace", "delete"]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
 from topology.errors import BrokerError, InputError, LockedError
-from topology.kinds import held_now, rules_for
+from topology.kinds import held_now, quantity, rules_for
 from topology.plan import Change
 from topology.resources import Resource
 
@@ -147,9 +147,7 @@ class LocalDriver(Driver):
             if change.needs_empty:  # planned as losing nothing: is that still so?
                 held = held_now(change.kind, change.address, change.scope, change.after, _live(state.resources))
                 if held != 0:
-                    what = "an unknown number of messages" if held is None else \
-                        f"{held:,} {rules_for(change.kind).unit}{'' if held == 1 else 's'}"
-                    results.append(refused_not_empty(change, what))
+                    results.append(refused_not_empty(change, quantity(change.kind, held)))
                     continue
             try:
                 _apply_one(state.resources, change, desired.get(change.address))

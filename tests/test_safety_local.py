@@ -1,0 +1,192 @@
+"""The engine's promises on the embedded local target, which follows the same kind rules as the brokers:
+nothing holding data is lost without --allow-data-loss (also when a saved plan is applied after the
+object filled), apply takes a lock that a second apply waits for or is refused by, --var values never
+enter a plan file, and command-line mistakes are one sentence.
+
+The same classes are tested against each real broker in tests/brokers/test_*_safety.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli import topology
+
+HEAD = "version: 1\nmanage: {prune: true, include: ['*']}\n"
+VHOST = HEAD + """rabbitmq:
+  vhosts:
+    shop:
+      queues:
+        billing: {}
+"""
+
+
+def _state(folder: Path) -> dict[str, dict[str, object]]:
+    resources: dict[str, dict[str, object]] = json.loads((folder / "s.json").read_text())["resources"]
+    return resources
+
+
+def _fill(folder: Path, address: str, messages: int) -> None:
+    """Messages arrive in an object (as producers would put them on a broker)."""
+    data = json.loads((folder / "s.json").read_text())
+    data["resources"][address]["messages"] = messages
+    (folder / "s.json").write_text(json.dumps(data))
+
+
+def _run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return topology(*args, "--state", "s.json", cwd=folder) if args[0] in ("plan", "apply") and \
+        not args[1].endswith(".json") else topology(*args, cwd=folder)
+
+
+def _apply(folder: Path, text: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    (folder / "t.topology.yaml").write_text(text)
+    return topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", *flags, cwd=folder)
+
+
+def _plan(folder: Path, text: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    (folder / "t.topology.yaml").write_text(text)
+    return topology("plan", "t.topology.yaml", "--state", "s.json", *flags, cwd=folder)
+
+
+# ------------------------------------------------------------------------------- saved plans refilled
+
+
+CASES = {
+    # name: (first file, second file, address that fills, what the refusal says)
+    "queue delete": (VHOST, HEAD + "rabbitmq:\n  vhosts:\n    shop: {}\n", "rabbitmq/shop/queue/billing",
+                     "7 messages"),
+    "queue replace": (VHOST, VHOST.replace("billing: {}", "billing: {type: quorum}"), "rabbitmq/shop/queue/billing",
+                      "7 messages"),
+    "vhost delete": (VHOST, HEAD + "rabbitmq:\n  users:\n    x: {}\n", "rabbitmq/shop/queue/billing", "7 messages"),
+    "kafka topic delete": (HEAD + "kafka:\n  topics:\n    orders: {}\n", HEAD + "kafka:\n  topics: {}\n",
+                           "kafka/topic/orders", "7 messages"),
+    "kafka retention shortened": (
+        HEAD + "kafka:\n  topics:\n    orders: {config: {retention.ms: 7d}}\n",
+        HEAD + "kafka:\n  topics:\n    orders: {config: {retention.ms: 1h}}\n", "kafka/topic/orders", "7 messages"),
+    "sqs queue delete": (HEAD + "sqs:\n  queues:\n    billing: {}\n", HEAD + "sqs:\n  queues: {}\n",
+                         "sqs/queue/billing", "7 messages"),
+    "sqs retention shortened": (
+        HEAD + "sqs:\n  queues:\n    billing: {message_retention: 4d}\n",
+        HEAD + "sqs:\n  queues:\n    billing: {message_retention: 1h}\n", "sqs/queue/billing", "7 messages"),
+    "redis stream delete": (HEAD + "redis:\n  streams:\n    orders: {}\n", HEAD + "redis:\n  streams: {}\n",
+                            "redis/stream/orders", "7 entries"),
+    "redis group delete": (HEAD + "redis:\n  streams:\n    orders: {groups: {billing: {}}}\n",
+                           HEAD + "redis:\n  streams:\n    orders: {}\n", "redis/group/orders/billing",
+                           "7 pending entries"),
+    "policy max-length": (VHOST, VHOST + "      policies:\n        cap: {pattern: '^bill', "
+                          "definition: {max-length: 0}}\n", "rabbitmq/shop/queue/billing", "7 messages"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_saved_plan_made_while_empty_never_loses_what_arrived_since(tmp_path: Path, case: str) -> None:
+    first, second, address, what = CASES[case]
+    assert _apply(tmp_path, first).returncode == 0
+    planned = _plan(tmp_path, second, "--out", "p.json")
+    assert planned.returncode == 0, planned.stderr
+    assert "loses data" not in planned.stdout  # empty when planned: nothing to lose yet
+    assert json.loads((tmp_path / "p.json").read_text())["changes"]
+    _fill(tmp_path, address, 7)
+    result = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--allow-delete", cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"it was empty when planned but now holds {what}" in result.stderr
+    assert _state(tmp_path)[address]["messages"] == 7  # still there, still holding them
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_fresh_plan_says_what_is_lost_and_apply_needs_the_flag(tmp_path: Path, case: str) -> None:
+    first, second, address, what = CASES[case]
+    assert _apply(tmp_path, first).returncode == 0
+    _fill(tmp_path, address, 7)
+    planned = _plan(tmp_path, second)
+    assert f"loses data: {what}" in planned.stdout, planned.stdout
+    refused = _apply(tmp_path, second, "--allow-delete")
+    assert refused.returncode == 1 and "--allow-data-loss" in refused.stderr
+    assert _state(tmp_path)[address]["messages"] == 7
+    allowed = _apply(tmp_path, second, "--allow-delete", "--allow-data-loss")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_policy_lowering_a_limit_counts_only_the_queues_it_matches(tmp_path: Path) -> None:
+    two = VHOST.replace("billing: {}", "billing: {}\n        audit: {}")
+    assert _apply(tmp_path, two).returncode == 0
+    _fill(tmp_path, "rabbitmq/shop/queue/billing", 40)
+    _fill(tmp_path, "rabbitmq/shop/queue/audit", 3)
+    capped = two + "      policies:\n        cap: {pattern: '^bill', definition: {max-length: 0}}\n"
+    planned = _plan(tmp_path, capped)
+    assert "loses data: 40 messages (max-length unset -> 0)" in planned.stdout
+    harmless = two + "      policies:\n        lazy: {pattern: '^bill', definition: {queue-mode: lazy}}\n"
+    assert "loses data" not in _plan(tmp_path, harmless).stdout
+
+
+# ---------------------------------------------------------------------------------------------- locks
+
+
+def test_a_second_apply_waits_for_the_lock_with_lock_timeout(tmp_path: Path) -> None:
+    from topology.drivers.local import LocalDriver
+
+    (tmp_path / "t.topology.yaml").write_text(VHOST)
+    holder = LocalDriver(tmp_path / "s.json")
+    holder.lock("ops@bastion pid 1 since now", 0)
+    try:
+        refused = topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+        assert refused.returncode == 1
+        assert "is locked by ops@bastion pid 1 since now" in refused.stderr and "--lock-timeout" in refused.stderr
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "topology", "apply", "t.topology.yaml", "--state", "s.json", "--auto-approve",
+             "--lock-timeout", "2m"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=3)  # still waiting while the lock is held
+    finally:
+        holder.close()
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert "Apply complete" in out
+
+
+# ---------------------------------------------------------------------------------- secrets in plans
+
+
+USER = "version: 1\nrabbitmq:\n  users:\n    billing:\n      password: \"{{ vars.pw }}\"\n"
+
+
+def test_var_values_never_enter_a_plan_file_and_apply_takes_them_again(tmp_path: Path) -> None:
+    secret = "S3cret-only-here"
+    planned = _plan(tmp_path, USER, "--var", f"pw={secret}", "--out", "p.json")
+    assert planned.returncode == 0, planned.stderr
+    saved = (tmp_path / "p.json").read_text()
+    assert secret not in saved and secret not in planned.stdout + planned.stderr
+    assert json.loads(saved)["variables"] == ["pw"]
+    missing = topology("apply", "p.json", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+    assert missing.returncode == 1 and "--var pw" in missing.stderr and secret not in missing.stderr
+    wrong = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--var", "pw=other", cwd=tmp_path)
+    assert wrong.returncode == 1 and "changed since this plan was made" in wrong.stderr
+    right = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--var", f"pw={secret}", cwd=tmp_path)
+    assert right.returncode == 0, right.stderr
+    assert secret not in (tmp_path / "s.json").read_text()  # only the salted hash is kept
+
+
+# ------------------------------------------------------------------------------ one sentence, exit 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("plan", "t.topology.yaml", "--state", "s.json", "--out", "missing/p.json"),
+     "the directory missing does not exist"),
+    (("plan", "t.topology.yaml", "--state", "s.json", "--out", "adir"), "adir is a directory"),
+    (("show", "adir"), "adir is a directory"),
+    (("apply", "t.topology.yaml", "--state", "s.json", "--parallelism", "0"), "--parallelism 0 is out of range"),
+    (("apply", "t.topology.yaml", "--state", "s.json", "--lock-timeout", "soon"), "is not a duration"),
+])
+def test_command_line_mistakes_are_one_sentence(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
+    (tmp_path / "t.topology.yaml").write_text(VHOST)
+    (tmp_path / "adir").mkdir()
+    result = topology(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr

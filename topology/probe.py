@@ -8,15 +8,16 @@ connection (exchanges are also deleted explicitly).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-from topology.errors import BrokerUnavailable, redact_url
 from topology.resources import Resource
 from topology.routing import BUILTIN_EXCHANGES
+from topology.secrets import BrokerURL, parse_url
 
 __all__ = ["LiveProbe", "SnsProbe"]
 
@@ -24,17 +25,19 @@ __all__ = ["LiveProbe", "SnsProbe"]
 class LiveProbe:
     """Use as a context manager; `route()` as often as needed."""
 
-    def __init__(self, amqp_url: str, vhost: str, resources: Mapping[str, Resource]) -> None:
+    def __init__(self, amqp_url: str | BrokerURL, vhost: str, resources: Mapping[str, Resource], *,
+                 connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
         import pika
-        import pika.exceptions
 
-        parts = urlsplit(amqp_url)
-        url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, ""))
+        from topology.drivers.rabbitmq import amqp_connection_errors, amqp_parameters, amqp_unavailable
+
+        url = parse_url(amqp_url, what="the amqp_url of the live probe's target", schemes=("amqp", "amqps"))
+        where = dataclasses.replace(url, path="/" + quote(vhost, safe=""))
         try:
-            self._connection = pika.BlockingConnection(pika.URLParameters(url))
-        except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(f"RabbitMQ over AMQP at {redact_url(url)} is not reachable for live probes "
-                                    f"({type(exc).__name__})") from exc
+            self._connection = pika.BlockingConnection(amqp_parameters(
+                url, vhost, connect_timeout=connect_timeout, read_timeout=read_timeout))
+        except amqp_connection_errors() as exc:
+            raise amqp_unavailable(exc, where, "for live probes", (connect_timeout, read_timeout)) from exc
         self._channel = self._connection.channel()
         self._channel.confirm_delivery()
         self.prefix = f"topology-probe-{uuid.uuid4().hex[:12]}."

@@ -1,67 +1,214 @@
-"""The RabbitMQ driver: the management HTTP API for reading and changing, AMQP only to count messages.
+"""The RabbitMQ driver: the management HTTP API for reading and changing; AMQP to count messages
+exactly and to hold the apply lock.
 
 Reads in bulk: one `GET /api/definitions/{vhost}` per vhost in scope, one queue listing per vhost
-for message counts, one users and one permissions listing. Creates of queues, exchanges, bindings
-and policies go through one definitions import per vhost and wave, verified afterwards (an import
-silently keeps an existing object whose properties differ). Everything else is one call per change,
-at most `parallelism` at a time. A queue is deleted with `if-empty=true` unless the plan said (and
-the user allowed) that it loses data, so a queue that filled up after the plan is never dropped.
+for message counts (ready + unacknowledged), one users and one permissions listing. Creates of
+queues, exchanges, bindings and policies go through one definitions import per vhost and wave,
+verified afterwards (an import silently keeps an existing object whose properties differ).
+Everything else is one call per change, at most `parallelism` at a time.
+
+What a change would lose is checked again at the moment it is carried out when it was planned as
+losing nothing (`Change.needs_empty`):
+- a queue is deleted with `if-empty=true&if-unused=true` (atomic: no ready messages, no consumers),
+  after the management API's unacknowledged count (which lags by a statistics interval) says 0;
+- a vhost is deleted after its queues, listed again, hold nothing by the management API and by a
+  passive declare of each (ready messages and consumers, exact), a few milliseconds before;
+- a policy that lowers a limit is written after the queues its pattern matches hold nothing, by the
+  same two counts.
+Unacknowledged messages are counted from the management API; a queue with consumers whose
+statistics show no unacknowledged messages counts as unknown (its consumers may hold messages the
+statistics do not show yet), so deleting it is planned as losing data.
+
+The apply lock is an exclusive queue, `topology.apply-lock`, in the vhost of the AMQP URL (`/` by
+default; a user without permissions there sets `amqp_url` to a vhost it may use, and every apply to
+the broker must then use that vhost). The broker deletes it when the connection closes or the process
+dies; it carries the holder in its arguments and is never inspected, exported or pruned.
+
+Every HTTP request and AMQP connection has the target's connect and read timeouts.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import re
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 import httpx
 
-from topology.drivers.base import ChangeResult, Driver, Live, Scope
-from topology.errors import BrokerError, BrokerUnavailable, redact_url
+from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.errors import BrokerError, BrokerUnavailable, LockedError
 from topology.expand import binding_address
+from topology.kinds import held_now
 from topology.plan import Change
 from topology.resources import Resource
+from topology.secrets import BrokerURL, Secret, parse_url
 
-__all__ = ["RabbitMQDriver", "default_amqp_url"]
+if TYPE_CHECKING:
+    import pika
+    from pika.adapters.blocking_connection import BlockingConnection
+
+__all__ = ["LOCK_QUEUE", "RabbitMQDriver", "amqp_connection_errors", "amqp_parameters", "amqp_unavailable",
+           "default_amqp_url"]
 
 _IMPORTED = {"rabbitmq.queue": "queues", "rabbitmq.exchange": "exchanges", "rabbitmq.binding": "bindings",
              "rabbitmq.exchange_binding": "bindings", "rabbitmq.policy": "policies"}
+LOCK_QUEUE = "topology.apply-lock"
+_HOLDER = "topology-holder"
+_LOCK_POLL = 0.25  # seconds between attempts to take a held lock
+_QUEUE_COLUMNS = "name,messages,messages_unacknowledged,consumers"
 
 
-def default_amqp_url(management_url: str) -> str:
-    """AMQP on the management host's port 5672, with the same credentials."""
-    parts = urlsplit(management_url)
-    return f"amqp://{parts.username or 'guest'}:{parts.password or 'guest'}@{parts.hostname}:5672/"
+def default_amqp_url(management_url: str | BrokerURL) -> BrokerURL:
+    """AMQP on the management host, with the same credentials: port 5672, or AMQPS on 5671 when the
+    management API is https (credentials that travel encrypted to one port do so to the other)."""
+    url = parse_url(management_url, what="the management URL", schemes=("http", "https"))
+    tls = url.scheme == "https"
+    return BrokerURL("amqps" if tls else "amqp", url.host, 5671 if tls else 5672, url.username or "guest",
+                     url.password if url.password is not None else Secret("guest"), "/", "")
+
+
+def _vhost_of(url: BrokerURL) -> str:
+    """The vhost an AMQP URL names (its path), `/` when it names none."""
+    path = url.path[1:] if url.path.startswith("/") else url.path
+    return unquote(path) if path else "/"
+
+
+def _at(url: BrokerURL, vhost: str) -> BrokerURL:
+    return dataclasses.replace(url, path="/" + _q(vhost))
+
+
+def amqp_parameters(url: BrokerURL, vhost: str | None = None, *, connect_timeout: float = 5.0,
+                    read_timeout: float = 30.0, verify: bool | str = True) -> pika.URLParameters:
+    """pika's connection settings for `url` (in `vhost`, default the URL's): the URL's own options,
+    the credentials as they are (any character), one attempt, and the target's timeouts: the TCP
+    connect, the whole handshake (TCP, TLS, AMQP) and, through heartbeats, any silent broker."""
+    import pika
+
+    parameters = pika.URLParameters(_at(url, vhost if vhost is not None else _vhost_of(url)).reveal())
+    parameters.virtual_host = vhost if vhost is not None else _vhost_of(url)
+    parameters.credentials = pika.PlainCredentials(url.username or "guest",
+                                                   url.password.reveal() if url.password is not None else "guest")
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = connect_timeout
+    parameters.stack_timeout = connect_timeout + read_timeout
+    parameters.blocked_connection_timeout = read_timeout
+    parameters.heartbeat = max(1, int(read_timeout / 2))  # a silent broker is noticed within ~read_timeout + 10s
+    if url.scheme == "amqps" and "ssl_options" not in url.query:
+        parameters.ssl_options = pika.SSLOptions(_tls_context(verify), server_hostname=url.host)
+    return parameters
+
+
+def _tls_context(verify: bool | str) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def amqp_unavailable(exc: BaseException, where: BrokerURL, doing: str, timeouts: tuple[float, float]) -> BrokerError:
+    """One sentence for an AMQP connection that failed at `where` while trying `doing`."""
+    import pika.exceptions
+
+    at = f"RabbitMQ over AMQP at {where}"
+    text = str(exc)
+    if isinstance(exc, pika.exceptions.ProbableAuthenticationError):
+        return BrokerUnavailable(f"{at} refused the credentials of user {where.username or 'guest'!r} {doing}; "
+                                 "check the user and password in the target's amqp_url (or url)")
+    if isinstance(exc, pika.exceptions.ProbableAccessDeniedError):
+        return BrokerUnavailable(f"{at} refused user {where.username or 'guest'!r} access to the vhost {doing} "
+                                 "(it is missing, or the user has no permissions there); grant permissions, or set "
+                                 "the target's amqp_url")
+    if "SSL" in text or "certificate" in text.lower():
+        found = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+        return BrokerUnavailable(f"{at}: the TLS handshake failed {doing} ({found.group(1) if found else 'TLS'}); "
+                                 "use amqp:// if that port does not speak TLS, else check verify and ca_file")
+    if "Timeout" in type(exc).__name__ or "timed out" in text:
+        return BrokerUnavailable(f"{at} did not complete a connection within {timeouts[0] + timeouts[1]:g}s "
+                                 f"{doing}; check that the amqp_url names the AMQP port (5672, or 5671 for TLS) "
+                                 "and that the broker is not overloaded, or raise the target's timeout")
+    if isinstance(exc, pika.exceptions.ConnectionClosed | pika.exceptions.StreamLostError):
+        return BrokerUnavailable(f"{at} closed the connection {doing} ({_closed_reason(exc)}); check the broker's "
+                                 "log, then run the command again")
+    reason = "the host name is unknown" if "Name or service" in text or "not known" in text else (
+        "connection refused" if "refused" in text.lower() else type(exc).__name__)
+    return BrokerUnavailable(f"{at} is not reachable {doing} ({reason}); check the target's amqp_url (or url) and "
+                             "that the broker is running")
+
+
+def _closed_reason(exc: BaseException) -> str:
+    code, text = getattr(exc, "reply_code", None), getattr(exc, "reply_text", None)
+    return f"{code} {text}" if code is not None else type(exc).__name__
+
+
+def amqp_connection_errors() -> tuple[type[BaseException], ...]:
+    import pika.exceptions
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+    return (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 
 
 def _q(name: str) -> str:
     return quote(name, safe="")
 
 
+class _NotEmpty(Exception):
+    """A change planned as losing nothing would now lose `what`: refused, nothing changed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def _count(messages: int | None, unit: str = "message") -> str:
+    if messages is None:
+        return f"{unit}s (how many is unknown)"
+    return f"{messages:,} {unit}{'' if messages == 1 else 's'}"
+
+
+def _queue_messages(ready: int, consumers: int, statistics: Mapping[str, Any] | None) -> int | None:
+    """What a queue holds: ready messages (exact, from a passive declare) plus unacknowledged ones
+    (from the management API, which lags). With consumers and no unacknowledged messages in the
+    statistics the count is unknown: the consumers may hold messages the statistics do not show yet."""
+    unacked = (statistics or {}).get("messages_unacknowledged")
+    if consumers and not unacked:
+        return None
+    return ready + int(unacked or 0)
+
+
 class RabbitMQDriver(Driver):
     name = "rabbitmq"
 
-    def __init__(self, url: str, *, amqp_url: str | None = None, verify: bool | str = True,
-                 parallelism: int = 10, timeout: float = 30.0) -> None:
-        parts = urlsplit(url)
-        if not parts.scheme or not parts.hostname:
-            raise BrokerUnavailable(f"RabbitMQ target URL {redact_url(url)!r} is not the management API's http(s) URL")
-        self.url = url
-        self.where = redact_url(url)
-        self.user = parts.username or "guest"
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-        self.amqp_url = amqp_url or default_amqp_url(url)
+    def __init__(self, url: str | BrokerURL, *, amqp_url: str | BrokerURL | None = None, verify: bool | str = True,
+                 parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+        self.url = parse_url(url, what="the RabbitMQ target's url", schemes=("http", "https"))
+        self.where = str(self.url)  # the password is `***`
+        self.user = self.url.username or "guest"
+        self.amqp_url = parse_url(amqp_url, what="the RabbitMQ target's amqp_url", schemes=("amqp", "amqps")) \
+            if amqp_url is not None else default_amqp_url(self.url)
+        self.verify = verify
         self.parallelism = parallelism
-        self._client = httpx.Client(base_url=base, auth=(self.user, parts.password or ""), timeout=timeout,
-                                    verify=verify, headers={"content-type": "application/json"})
+        self.timeouts = (connect_timeout, read_timeout)
+        base = f"{self.url.scheme}://{self.url.netloc}{self.url.path.rstrip('/')}"
+        password = self.url.password.reveal() if self.url.password is not None else ""
+        self._client = httpx.Client(base_url=base, auth=(self.user, password), verify=verify,
+                                    timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+                                    headers={"content-type": "application/json"})
         self._hashes: dict[str, tuple[str, str]] = {}  # user -> (password_hash, algorithm); never shown
+        self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
         self._check()
 
     def close(self) -> None:
+        self._release_lock()
         self._client.close()
 
     # ------------------------------------------------------------------------------------ the API
@@ -70,12 +217,33 @@ class RabbitMQDriver(Driver):
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise BrokerUnavailable(f"RabbitMQ at {self.where} is not reachable ({type(exc).__name__}: {exc}); "
-                                    "check the URL and that the broker is running") from exc
+            raise self._unreachable(exc) from exc
         if response.status_code == 401:
             raise BrokerUnavailable(f"RabbitMQ at {self.where} refused the credentials of user {self.user!r} (401); "
                                     "check the user and password in the target URL")
         return response
+
+    def _unreachable(self, exc: httpx.HTTPError) -> BrokerUnavailable:
+        at, (connect, read) = f"RabbitMQ at {self.where}", self.timeouts
+        text = str(exc)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return BrokerUnavailable(f"{at} did not accept a connection within {connect:g}s; check the host and port "
+                                     "in the target URL, or raise the target's connect_timeout")
+        if isinstance(exc, httpx.TimeoutException):
+            return BrokerUnavailable(f"{at} accepted the connection but did not answer within {read:g}s; check that "
+                                     "the URL names the management API's port (15672, or 15671 for TLS) and that "
+                                     "the broker is not overloaded, or raise the target's timeout")
+        if "SSL" in text or "CERTIFICATE" in text.upper():
+            found = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+            reason = found.group(1) if found else "TLS error"
+            return BrokerUnavailable(f"{at}: the TLS handshake failed ({reason}); use http:// if that port does not "
+                                     "speak TLS, else check the target's verify and ca_file")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return BrokerUnavailable(f"{at} answered with something that is not HTTP; check that the URL names the "
+                                     "management API's port (15672), not the AMQP port")
+        reason = "the host name is unknown" if "Name or service" in text or "not known" in text else (
+            "connection refused" if "refused" in text.lower() else type(exc).__name__)
+        return BrokerUnavailable(f"{at} is not reachable ({reason}); check the URL and that the broker is running")
 
     def _check(self) -> None:
         response = self._request("GET", "/api/overview")
@@ -92,7 +260,11 @@ class RabbitMQDriver(Driver):
         if response.status_code >= 400:
             raise BrokerError(f"RabbitMQ at {self.where}: GET {path} failed with HTTP {response.status_code}: "
                               f"{_reason(response)}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise BrokerUnavailable(f"RabbitMQ at {self.where} answered GET {path} with something that is not "
+                                    "JSON; check that the URL names the management API") from None
 
     def _send(self, method: str, path: str, body: Any = None, *, gone_ok: bool = False, **params: Any) -> None:
         response = self._request(method, path, json=body, params=params or None)
@@ -100,6 +272,125 @@ class RabbitMQDriver(Driver):
             return
         if response.status_code >= 400:
             raise BrokerError(f"{method} {path}: HTTP {response.status_code}: {_reason(response)}")
+
+    def _queues(self, vhost: str) -> dict[str, dict[str, Any]]:
+        """The vhost's queues with their statistics (the lock queue left out); empty if the vhost is gone."""
+        listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=_QUEUE_COLUMNS) or []
+        return {q["name"]: q for q in listing if not (q["name"] == LOCK_QUEUE and vhost == self._lock_vhost)}
+
+    @property
+    def _lock_vhost(self) -> str:
+        return _vhost_of(self.amqp_url)
+
+    # ----------------------------------------------------------------------------------- AMQP
+
+    def _amqp(self, vhost: str, doing: str) -> BlockingConnection:
+        import pika
+
+        where = _at(self.amqp_url, vhost)
+        try:
+            return pika.BlockingConnection(amqp_parameters(where, vhost, connect_timeout=self.timeouts[0],
+                                                           read_timeout=self.timeouts[1], verify=self.verify))
+        except amqp_connection_errors() as exc:
+            raise amqp_unavailable(exc, where, doing, self.timeouts) from exc
+
+    def _exact(self, vhost: str, names: Sequence[str], doing: str) -> dict[str, tuple[int, int]]:
+        """(ready messages, consumers) of each queue by a passive declare: exact, now. Gone queues are left out."""
+        import pika.exceptions
+
+        found: dict[str, tuple[int, int]] = {}
+        if not names:
+            return found
+        connection = self._amqp(vhost, doing)
+        try:
+            channel = connection.channel()
+            for name in names:
+                try:
+                    method = channel.queue_declare(name, passive=True).method
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != 404:
+                        raise
+                    channel = connection.channel()
+                    continue
+                found[name] = (method.message_count, method.consumer_count)
+        except amqp_connection_errors() as exc:
+            raise amqp_unavailable(exc, _at(self.amqp_url, vhost), doing, self.timeouts) from exc
+        finally:
+            _close(connection)
+        return found
+
+    def _held(self, vhost: str, statistics: Mapping[str, Mapping[str, Any]], doing: str, *,
+              consumers_count: bool = True) -> dict[str, int | None]:
+        """What each of these queues holds now (gone ones hold 0): the exact ready count and consumers,
+        with the management API's unacknowledged count (see `_queue_messages`)."""
+        exact = self._exact(vhost, sorted(statistics), doing)
+        return {name: _queue_messages(exact[name][0], exact[name][1] if consumers_count else 0, statistics[name])
+                if name in exact else 0 for name in statistics}
+
+    # ------------------------------------------------------------------------------------ lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """An exclusive queue in the AMQP URL's vhost, held by one connection until close()."""
+        import pika.exceptions
+
+        if self._lock is not None:
+            return
+        vhost, doing = self._lock_vhost, "to take the apply lock"
+        deadline = time.monotonic() + max(0.0, wait)
+        connection = self._amqp(vhost, doing)
+        try:
+            while True:
+                try:
+                    connection.channel().queue_declare(LOCK_QUEUE, exclusive=True, auto_delete=True,
+                                                       arguments={_HOLDER: holder})
+                    break
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != 405:  # 405 RESOURCE_LOCKED: another connection holds it
+                        raise self._lock_refused(exc, vhost) from exc
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._locked(vhost, wait)
+                connection.sleep(min(_LOCK_POLL, remaining))
+        except amqp_connection_errors() as exc:
+            _close(connection)
+            raise amqp_unavailable(exc, _at(self.amqp_url, vhost), doing, self.timeouts) from exc
+        except BaseException:
+            _close(connection)
+            raise
+        stop = threading.Event()
+        keeper = threading.Thread(target=_keep_alive, args=(connection, stop), name="rabbitmq-apply-lock", daemon=True)
+        keeper.start()
+        self._lock = (connection, stop, keeper)
+
+    def _locked(self, vhost: str, wait: float) -> LockedError:
+        queue = self._json(f"/api/queues/{_q(vhost)}/{_q(LOCK_QUEUE)}", missing_ok=True) or {}
+        waited = f"after waiting {wait:g}s" if wait > 0 else "without waiting"
+        at = f"RabbitMQ at {self.where}"
+        if queue and not queue.get("exclusive", True):
+            return LockedError(f"{at} has a queue `{LOCK_QUEUE}` in vhost {vhost!r} that is not an apply lock "
+                               "(it is not exclusive); delete that queue, then apply again")
+        holder = (queue.get("arguments") or {}).get(_HOLDER) or "another apply"
+        return LockedError(f"{at} is locked by {holder}, {waited}; wait for that apply to finish (the lock goes "
+                           "with its connection), or re-run with --lock-timeout DURATION to wait for it")
+
+    def _lock_refused(self, exc: Any, vhost: str) -> BrokerError:
+        if exc.reply_code == 403:
+            return BrokerUnavailable(
+                f"RabbitMQ at {self.where} refused user {self.amqp_url.username or 'guest'!r} the apply lock queue "
+                f"`{LOCK_QUEUE}` in vhost {vhost!r}; grant it configure permission on `^topology\\.apply-lock$` "
+                "there, or set the target's amqp_url to a vhost it may use (every apply to this broker must use "
+                "the same one)")
+        return BrokerError(f"RabbitMQ at {self.where} refused the apply lock queue `{LOCK_QUEUE}` in vhost "
+                           f"{vhost!r} ({_closed_reason(exc)}); check the broker's log")
+
+    def _release_lock(self) -> None:
+        if self._lock is None:
+            return
+        connection, stop, keeper = self._lock
+        self._lock = None
+        stop.set()
+        keeper.join()
+        _close(connection)  # the broker deletes the exclusive queue with its connection
 
     # ------------------------------------------------------------------------------------ inspect
 
@@ -113,10 +404,8 @@ class RabbitMQDriver(Driver):
         live: dict[str, Live] = {}
         existing = {v["name"] for v in self._json("/api/vhosts", columns="name")}
         for vhost in self._vhosts(scope):
-            if vhost not in existing:
-                continue
-            live[f"rabbitmq/vhost/{vhost}"] = Live("rabbitmq.vhost", {}, name=vhost)
-            live.update(self._inspect_vhost(vhost))
+            if vhost in existing:
+                live.update(self._inspect_vhost(vhost))
         wants_users = scope.prune or any(a.startswith("rabbitmq/user/") for a in scope.addresses)
         if wants_users:
             for user in self._json("/api/users"):
@@ -138,13 +427,18 @@ class RabbitMQDriver(Driver):
                     name=user, scope=vhost)
         return {address: item for address, item in live.items() if scope.wants(address)}
 
+    def _vhost_live(self, vhost: str, contents: Mapping[str, int | None]) -> Live:
+        """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""
+        counts = list(contents.values())
+        total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+        return Live("rabbitmq.vhost", {}, messages=total, contents=dict(contents), name=vhost)
+
     def _inspect_vhost(self, vhost: str) -> dict[str, Live]:
         definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True) or {}
-        counts = {q["name"]: q.get("messages") for q in
-                  self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns="name,messages") or []}
+        counts: dict[str, int | None] = {name: q.get("messages") for name, q in self._queues(vhost).items()}
         prefix = f"rabbitmq/{vhost}"
         vaddress = f"rabbitmq/vhost/{vhost}"
-        live: dict[str, Live] = {}
+        live: dict[str, Live] = {vaddress: self._vhost_live(vhost, counts)}
         for exchange in definitions.get("exchanges", []):
             if exchange["name"].startswith("amq.") or not exchange["name"]:
                 continue
@@ -153,7 +447,7 @@ class RabbitMQDriver(Driver):
                 "internal": exchange["internal"], "arguments": exchange.get("arguments") or {}}, (vaddress,),
                 name=exchange["name"], scope=vhost)
         for queue in definitions.get("queues", []):
-            if queue["name"].startswith("amq."):
+            if queue["name"].startswith("amq.") or (queue["name"] == LOCK_QUEUE and vhost == self._lock_vhost):
                 continue
             arguments = dict(queue.get("arguments") or {})
             queue_type = arguments.pop("x-queue-type", "classic")
@@ -186,37 +480,24 @@ class RabbitMQDriver(Driver):
         return live
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
-        """Exact counts for queues about to be replaced or deleted: the management API's figures lag
-        by a statistics interval, so ask the queue itself (a passive declare over AMQP) and keep the
-        larger of the two (the passive declare does not count unacknowledged messages)."""
-        import pika
-        import pika.exceptions
-
+        """What the queues and vhosts about to be replaced or deleted hold, exactly where the broker can
+        say: ready messages by a passive declare over AMQP, unacknowledged ones from the management API
+        (see `_queue_messages`); a vhost holds the sum over its queues. Other kinds are not counted."""
         counts: dict[str, int | None] = {}
         by_vhost: dict[str, list[str]] = {}
         for address, item in live.items():
-            by_vhost.setdefault(item.scope, []).append(address)
-        parts = urlsplit(self.amqp_url)
-        for vhost, addresses in by_vhost.items():
-            url = urlunsplit((parts.scheme, parts.netloc, "/" + _q(vhost), parts.query, ""))
-            try:
-                connection = pika.BlockingConnection(pika.URLParameters(url))
-            except pika.exceptions.AMQPError as exc:
-                raise BrokerUnavailable(f"RabbitMQ over AMQP at {redact_url(url)} is not reachable to count "
-                                        f"messages before a replace or delete ({type(exc).__name__}); set the "
-                                        "target's amqp_url") from exc
-            try:
-                for address in addresses:
-                    item = live[address]
-                    channel = connection.channel()
-                    try:
-                        ready = channel.queue_declare(item.name, passive=True).method.message_count
-                        channel.close()
-                    except pika.exceptions.ChannelClosedByBroker:
-                        continue  # gone since inspect: nothing to lose
-                    counts[address] = max(ready, item.messages or 0)
-            finally:
-                connection.close()
+            if item.kind in ("rabbitmq.queue", "rabbitmq.vhost"):
+                by_vhost.setdefault(item.scope if item.kind == "rabbitmq.queue" else item.name, []).append(address)
+        doing = "to count messages before a replace or delete"
+        for vhost, addresses in sorted(by_vhost.items()):
+            statistics = self._queues(vhost)
+            wanted = statistics if any(live[a].kind == "rabbitmq.vhost" for a in addresses) else \
+                {live[a].name: statistics.get(live[a].name, {}) for a in addresses}
+            held = self._held(vhost, wanted, doing)
+            for address in addresses:
+                item = live[address]
+                counts[address] = held.get(item.name, 0) if item.kind == "rabbitmq.queue" else \
+                    self._vhost_live(vhost, held).messages
         return counts
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
@@ -237,7 +518,7 @@ class RabbitMQDriver(Driver):
         imports: dict[str, list[Change]] = {}
         singles: list[Change] = []
         for change in changes:
-            if change.action == "create" and change.kind in _IMPORTED:
+            if change.action == "create" and change.kind in _IMPORTED and not change.needs_empty:
                 imports.setdefault(change.scope, []).append(change)
             else:
                 singles.append(change)
@@ -252,6 +533,8 @@ class RabbitMQDriver(Driver):
     def _single_result(self, change: Change, desired: Resource | None) -> list[ChangeResult]:
         try:
             self._apply_one(change, desired)
+        except _NotEmpty as refused:
+            return [refused_not_empty(change, refused.what)]
         except BrokerError as exc:
             return [ChangeResult(change.address, False, str(exc))]
         return [ChangeResult(change.address, True)]
@@ -283,6 +566,8 @@ class RabbitMQDriver(Driver):
         kind, address, vhost, name = change.kind, change.address, change.scope, change.name
         if kind == "rabbitmq.vhost":
             if change.action == "delete":
+                if change.needs_empty:
+                    self._check_vhost_empty(name)
                 self._send("DELETE", f"/api/vhosts/{_q(name)}", gone_ok=True)
             else:
                 self._send("PUT", f"/api/vhosts/{_q(name)}", {})
@@ -302,6 +587,8 @@ class RabbitMQDriver(Driver):
             self._send("POST", f"/api/bindings/{v}/e/{_q(after['source'])}/{to}/{_q(after['destination'])}",
                        {"routing_key": after["routing_key"], "arguments": after["arguments"]})
         elif kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
+            if change.needs_empty:
+                self._check_policy_empty(change)
             path = "policies" if kind == "rabbitmq.policy" else "operator-policies"
             self._send("PUT", f"/api/{path}/{v}/{_q(name)}", _policy(after))
         elif kind == "rabbitmq.user":
@@ -321,16 +608,34 @@ class RabbitMQDriver(Driver):
         else:
             raise BrokerError(f"{address}: the RabbitMQ driver does not manage {kind}")
 
+    # ---------------------------------------------------------------- planned empty: still empty?
+
+    def _check_vhost_empty(self, vhost: str) -> None:
+        """Every queue of the vhost holds nothing, by `_held`, just before the delete (not atomic
+        with the delete that follows: a message published in between those milliseconds is lost)."""
+        statistics = self._queues(vhost)
+        _refuse_if_any(self._held(vhost, statistics, "to check that the vhost is still empty"), "in its queues")
+
+    def _check_policy_empty(self, change: Change) -> None:
+        """The queues the policy applies to hold nothing: ready messages exactly, unacknowledged ones by the
+        management API (consumers alone do not count: a limit discards ready messages)."""
+        statistics = self._queues(change.scope)
+        vaddress = f"rabbitmq/vhost/{change.scope}"
+
+        def held(contents: Mapping[str, int | None]) -> int | None:
+            live = {vaddress: self._vhost_live(change.scope, contents)}
+            return held_now(change.kind, change.address, change.scope, change.after, live)
+
+        matched = {n: q for n, q in statistics.items() if held({n: 1}) != 0}
+        exact = held(self._held(change.scope, matched, "to check that the queues a policy limits are still empty",
+                                consumers_count=False))
+        if exact != 0:
+            raise _NotEmpty(f"{_count(exact)} in the queues it applies to")
+
     def _delete(self, change: Change, vhost: str, name: str) -> None:
         v, kind = _q(vhost), change.kind
         if kind == "rabbitmq.queue":
-            params = {} if change.loses_data else {"if-empty": "true"}
-            response = self._request("DELETE", f"/api/queues/{v}/{_q(name)}", params=params or None)
-            if response.status_code == 400 and not change.loses_data:
-                raise BrokerError(f"{change.address} now holds messages (it was empty when planned); it was "
-                                  "kept: plan again, and apply with --allow-data-loss to drop them")
-            if response.status_code >= 400 and response.status_code != 404:
-                raise BrokerError(f"DELETE queue {name}: HTTP {response.status_code}: {_reason(response)}")
+            self._delete_queue(change, vhost, name)
         elif kind == "rabbitmq.exchange":
             self._send("DELETE", f"/api/exchanges/{v}/{_q(name)}", gone_ok=True)
         elif kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
@@ -356,6 +661,63 @@ class RabbitMQDriver(Driver):
             self._send("DELETE", path, gone_ok=True)
             for other in others:
                 self._send("PUT", path, {k: other[k] for k in ("exchange", "write", "read")})
+
+    def _delete_queue(self, change: Change, vhost: str, name: str) -> None:
+        """Unconditionally when the user allowed the loss; else only if it holds nothing: the
+        unacknowledged count first (the broker's delete cannot check it), then a delete that the
+        broker refuses atomically if the queue has ready messages or consumers."""
+        path = f"/api/queues/{_q(vhost)}/{_q(name)}"
+        guarded = not change.loses_data
+        if guarded:
+            statistics = self._json(path, missing_ok=True, columns=_QUEUE_COLUMNS)
+            if statistics is None:
+                return  # gone since the plan: nothing to lose, nothing to delete
+            unacknowledged = int(statistics.get("messages_unacknowledged") or 0)
+            if unacknowledged:
+                raise _NotEmpty(f"{_count(unacknowledged)} held unacknowledged by consumers")
+        params = {"if-empty": "true", "if-unused": "true"} if guarded else None
+        response = self._request("DELETE", path, params=params)
+        if response.status_code == 400 and guarded:
+            raise _NotEmpty(self._refusal(vhost, name, _reason(response)))
+        if response.status_code >= 400 and response.status_code != 404:
+            raise BrokerError(f"RabbitMQ at {self.where}: deleting queue {name!r} in vhost {vhost!r} failed with "
+                              f"HTTP {response.status_code}: {_reason(response)}")
+
+    def _refusal(self, vhost: str, name: str, reason: str) -> str:
+        """What a queue the broker would not delete holds, as exactly as it can be said."""
+        try:
+            exact = self._exact(vhost, [name], "to count the messages of a queue that is not empty")
+        except BrokerError:
+            exact = {}
+        ready, consumers = exact.get(name, (0, 0))
+        if "in use" in reason or consumers:
+            return f"{_count(ready)} ready and unacknowledged ones held by its {consumers or 'active'} consumer(s)"
+        return _count(ready or None)
+
+
+def _refuse_if_any(counts: Mapping[str, int | None], where: str) -> None:
+    """Raise _NotEmpty if any count is not 0: the sum, or unknown if one is unknown."""
+    if all(c == 0 for c in counts.values()):
+        return
+    total = None if any(c is None for c in counts.values()) else sum(c or 0 for c in counts.values())
+    raise _NotEmpty(f"{_count(total)} {where}")
+
+
+def _keep_alive(connection: BlockingConnection, stop: threading.Event) -> None:
+    """Serve the lock connection's heartbeats until released; the only thread that uses it meanwhile."""
+    while not stop.is_set():
+        try:
+            connection.process_data_events(time_limit=0.5)
+        except amqp_connection_errors():
+            return  # the broker closed it: the lock is gone with it
+
+
+def _close(connection: BlockingConnection) -> None:
+    try:
+        if connection.is_open:
+            connection.close()
+    except amqp_connection_errors():
+        pass
 
 
 def _definition(kind: str, name: str, after: Mapping[str, Any]) -> dict[str, Any]:

@@ -120,7 +120,19 @@ class TestRedisDriver(ContractSuite):
         assert harness.actions("update") == {}
 
     def test_immutable_change_is_a_replace_that_guards_messages(self, harness: Harness) -> None:
-        self.check_delete_guards_messages(harness, 4)
+        # The suite's check_delete_guards_messages, with the plan counting entries (the kind's unit).
+        assert harness.apply("base").code == 0
+        harness.set_messages(harness.removable, 4)
+        changes = harness.plan_json("smaller-pruned")["changes"]
+        change = next(c for c in changes if c["address"] == harness.removable)
+        assert (change["action"], change["loses_data"], change["needs_empty"]) == ("delete", True, False)
+        assert "loses data: 4 entries" in change["reasons"]
+        refused = harness.apply("smaller-pruned", "--allow-delete")
+        assert refused.code == 1 and "--allow-data-loss" in refused.stderr
+        assert harness.live()[harness.removable]["length"] == 4
+        allowed = harness.apply("smaller-pruned", "--allow-delete", "--allow-data-loss")
+        assert allowed.code == 0, allowed.stderr
+        assert harness.removable not in harness.live()
 
 
     def test_replacing_an_empty_queue_needs_no_flag(self, harness: Harness) -> None:

@@ -6,47 +6,284 @@ with pruning, SCAN with TYPE stream under the managed prefixes. Writes each wave
 pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only then),
 XGROUP DESTROY, DEL, and `XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges;
 trimming deletes entries and is planned as data loss).
+
+A delete or replace planned as losing nothing (`Change.needs_empty`) runs as one Lua script, which
+Redis executes atomically: it deletes the stream only if XLEN is 0, destroys the group only if it
+has no pending entries, and otherwise changes nothing and returns what the object holds.
+
+The apply lock is a string key, `LOCK_KEY`, set with `SET NX PX` (a lease) to the holder's text and
+the CLIENT ID of a connection kept open for the lock's life; a background thread renews the lease
+while it is held, each apply wave re-checks it, and close() deletes it only if it still holds our
+value (a compare-and-delete script). A second apply polls it up to --lock-timeout; it frees the lock
+at once if the holder's connection is gone from CLIENT LIST (the holder was killed), and otherwise a
+holder that stopped renewing loses it when the lease runs out. SCAN with TYPE stream never lists the
+key, so inspect, prune and export never see it.
+
+Connections have the target's connect and read timeouts and no retries, so a failure takes at most
+those; every failure is one sentence naming host:port, never the password.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
-from topology.drivers.base import ChangeResult, Driver, Live, Scope
-from topology.errors import BrokerError, BrokerUnavailable, redact_url
+from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.errors import BrokerError, BrokerUnavailable, LockedError
+from topology.kinds import quantity
 from topology.plan import Change
 from topology.resources import Resource
+from topology.secrets import MASK, BrokerURL
 
-__all__ = ["RedisDriver"]
+__all__ = ["LOCK_KEY", "RedisDriver"]
 
 _PROBE_GROUP = "topology-create"  # a group created and destroyed at once, to create an empty stream
+LOCK_KEY = "topology:apply-lock"  # a string, so SCAN ... TYPE stream (inspect, prune, export) never lists it
+LOCK_LEASE = 15.0  # seconds a killed apply keeps the lock; renewed every third of it while held
+_LOCK_POLL = 0.5  # longest pause between two attempts to take a held lock
+
+# KEYS[1] stream. Deletes it only if it has no entries; returns the entries it holds (0: deleted or gone).
+_DELETE_STREAM_IF_EMPTY = """
+local held = redis.call('XLEN', KEYS[1])
+if held > 0 then return held end
+redis.call('DEL', KEYS[1])
+return 0
+"""
+
+# KEYS[1] stream, ARGV[1] group, ARGV[2] start id to re-create it at ('' for none). Destroys the group
+# only if it has no pending entries; returns the pending entries it holds (0: done).
+_DESTROY_GROUP_IF_NO_PENDING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local fields = {}
+    for i = 1, #group, 2 do fields[group[i]] = group[i + 1] end
+    if fields['name'] == ARGV[1] then
+      if fields['pending'] > 0 then return fields['pending'] end
+      redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+    end
+  end
+end
+if ARGV[2] ~= '' then redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM') end
+return 0
+"""
+
+_RENEW_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
 
 
 class RedisDriver(Driver):
     name = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: BrokerURL, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 lock_lease: float = LOCK_LEASE) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.url = url
+        self.where = url.netloc or url.path
+        self.connect_timeout, self.read_timeout, self.lock_lease = connect_timeout, read_timeout, lock_lease
+        self._lock_value: str | None = None
+        self._lock_lost = threading.Event()
+        self._stop_renewing = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._lock_client: Any = None
+        self._cannot_list_clients = False
+        try:
+            self.client = redis.Redis.from_url(url.reveal(), decode_responses=True,
+                                               socket_connect_timeout=connect_timeout, socket_timeout=read_timeout,
+                                               retry=Retry(NoBackoff(), 0))
+        except ValueError as exc:
+            raise BrokerError(f"Redis at {self.where}: the URL is not a Redis URL ({self._scrub(str(exc))}); write "
+                              "redis://[user:password@]host:port/db, or rediss:// for TLS") from None
+        self._scripts = {name: self.client.register_script(text) for name, text in (
+            ("delete_stream", _DELETE_STREAM_IF_EMPTY), ("destroy_group", _DESTROY_GROUP_IF_NO_PENDING),
+            ("renew", _RENEW_LOCK), ("release", _RELEASE_LOCK))}
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            self.client.close()
+            raise self._failure(exc, "connecting") from None
+
+    # ----------------------------------------------------------------------------------- errors
+
+    def _scrub(self, text: str) -> str:
+        """`text` with the password (as given and percent-encoded) replaced by ***."""
+        if self.url.password is not None and self.url.password.reveal():
+            secret = self.url.password.reveal()
+            for form in {secret, quote(secret, safe=""), quote(secret)}:
+                text = text.replace(form, MASK)
+        return text
+
+    def _failure(self, exc: Exception, doing: str) -> BrokerError:
+        """One sentence for a redis-py error: where, what happened, what to do."""
+        import ssl
+
         import redis
 
-        self.where = redact_url(url)
+        where, cause = self.where, exc.__context__ or exc.__cause__
+        tls = self.url.scheme == "rediss"
+        if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in str(exc):
+            return BrokerUnavailable(f"Redis at {where} refused the user name or password; check the credentials "
+                                     "in the target's URL (percent-encode reserved characters such as # / ? @ %)")
+        if "NOAUTH" in str(exc):
+            return BrokerUnavailable(f"Redis at {where} needs a password; put it in the URL "
+                                     "(redis://:PASSWORD@host:port/db, percent-encoded)")
+        if isinstance(exc, redis.TimeoutError) or isinstance(cause, TimeoutError):
+            if tls and "handshake" in str(cause):
+                return BrokerUnavailable(f"Redis at {where} did not complete a TLS handshake within "
+                                         f"{_seconds(self.read_timeout)} while {doing}; if that port does not speak "
+                                         "TLS, use redis:// instead of rediss://")
+            if "connecting" in str(exc):
+                return BrokerUnavailable(f"Redis at {where} did not accept a connection within "
+                                         f"{_seconds(self.connect_timeout)} while {doing}; check the host and port "
+                                         "and any firewall in between, or raise the target's connect_timeout")
+            accepted = "accepted the connection but " if doing == "connecting" else ""
+            return BrokerUnavailable(f"Redis at {where} {accepted}did not answer within {_seconds(self.read_timeout)} "
+                                     f"while {doing}; check that {where} is a Redis server and not overloaded, or "
+                                     "raise the target's timeout")
+        if isinstance(cause, ssl.SSLError) or (tls and isinstance(exc, redis.ConnectionError)):
+            reason = getattr(cause, "reason", None) or self._scrub(str(cause or exc))
+            return BrokerUnavailable(f"Redis at {where}: TLS failed while {doing} ({reason}); check that the port "
+                                     "speaks TLS (else use redis://) and that its certificate is trusted")
+        if isinstance(exc, redis.ConnectionError):
+            why = self._scrub(str(getattr(cause, "strerror", None) or cause or exc)).rstrip(".")
+            return BrokerUnavailable(f"Redis at {where} is not reachable ({why}) while {doing}; check the URL's "
+                                     "host and port (rediss:// for a TLS port) and that the server is running")
+        if "NOPERM" in str(exc):
+            return BrokerError(f"Redis at {where} denied the user a command while {doing} "
+                               f"({self._scrub(str(exc))}); grant it with ACL SETUSER")
+        return BrokerError(f"Redis at {where}: {doing} failed ({self._scrub(str(exc))})")
+
+    # ------------------------------------------------------------------------------------- lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """SET the lock key NX with a lease, from a connection of its own whose CLIENT ID is in the
+        value; wait up to `wait` seconds for another holder to release it, to die (its connection
+        gone from CLIENT LIST) or to stop renewing (its lease runs out)."""
+        import redis
+
+        if self._lock_value is not None:
+            return
+        deadline = time.monotonic() + wait
         try:
-            self.client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
-                                               socket_timeout=30)
-            self.client.ping()
-        except redis.AuthenticationError as exc:
-            raise BrokerUnavailable(f"Redis at {self.where} refused the password (wrong password or user)") from exc
-        except redis.ResponseError as exc:
-            if "NOAUTH" in str(exc):
-                raise BrokerUnavailable(f"Redis at {self.where} needs a password; put it in the URL "
-                                        "(redis://:PASSWORD@host:port/db)") from exc
-            raise BrokerError(f"Redis at {self.where}: {exc}") from exc
-        except (redis.ConnectionError, redis.TimeoutError, ValueError) as exc:
-            raise BrokerUnavailable(f"Redis at {self.where} is not reachable ({exc}); check the URL and that "
-                                    "the server is running") from exc
+            self._lock_client = self._connect_lock_client()
+            value = f"{holder} #{self._lock_client.client_id()}-{uuid.uuid4().hex[:12]}"
+            while not self._lock_client.set(LOCK_KEY, value, nx=True, px=int(self.lock_lease * 1000)):
+                other = self.client.get(LOCK_KEY)
+                if other is None or self._freed_if_dead(str(other)):
+                    continue  # released just now, or its holder is gone: try again at once
+                other_holder = str(other).rsplit(" #", 1)[0]
+                if other_holder == holder:
+                    return  # this process already holds it, for another target on the same database
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._locked(other_holder, wait)
+                time.sleep(min(_LOCK_POLL, left))
+        except redis.RedisError as exc:
+            raise self._failure(exc, "taking the apply lock") from None
+        self._lock_value = value
+        self._renewer = threading.Thread(target=self._renew_while_held, name="topology-redis-lock", daemon=True)
+        self._renewer.start()
+
+    def _connect_lock_client(self) -> Any:
+        """One connection kept for the lock's life: when this process dies, Redis drops it."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        return redis.Redis.from_url(self.url.reveal(), decode_responses=True, single_connection_client=True,
+                                    socket_connect_timeout=self.connect_timeout, socket_timeout=self.read_timeout,
+                                    retry=Retry(NoBackoff(), 0))
+
+    def _freed_if_dead(self, value: str) -> bool:
+        """Delete `value`'s lock if the connection that took it is gone (its process died); whether it did.
+        Users without CLIENT LIST (an ACL without @admin) wait for the lease instead."""
+        import redis
+
+        client_id = value.rpartition(" #")[2].partition("-")[0]
+        if not client_id.isdigit() or self._cannot_list_clients:
+            return False
+        try:
+            if self.client.client_list(client_id=[int(client_id)]):
+                return False
+        except redis.ResponseError:
+            self._cannot_list_clients = True
+            return False
+        return bool(self._scripts["release"](keys=[LOCK_KEY], args=[value]))
+
+    def _locked(self, other: str, wait: float) -> LockedError:
+        lease = max(0, int(self.client.pttl(LOCK_KEY)))
+        waited = f" after waiting {_seconds(wait)}" if wait else ""
+        return LockedError(f"Redis at {self.where} is locked by {other}{waited} (its lease ends in "
+                           f"{lease / 1000:.0f} s unless that apply renews it); wait for that apply to finish, or "
+                           "re-run with --lock-timeout 5m to wait for it")
+
+    def _renew_while_held(self) -> None:
+        import redis
+
+        lease_ms, value = int(self.lock_lease * 1000), str(self._lock_value)
+        while not self._stop_renewing.wait(self.lock_lease / 3):
+            try:
+                if not self._scripts["renew"](keys=[LOCK_KEY], args=[value, lease_ms], client=self._lock_client):
+                    self._lock_lost.set()
+                    return
+            except redis.RedisError:
+                continue  # Redis is not answering now; the next wave's check notices a lapsed lease
+
+    def _check_lock(self) -> str | None:
+        """Before a wave of writes: None if this apply still holds the lock (lease renewed), else why not."""
+        import redis
+
+        if self._lock_value is None:
+            return None
+        try:
+            held = not self._lock_lost.is_set() and self._scripts["renew"](
+                keys=[LOCK_KEY], args=[self._lock_value, int(self.lock_lease * 1000)])
+        except redis.RedisError as exc:
+            return str(self._failure(exc, "renewing the apply lock"))
+        if held:
+            return None
+        self._lock_lost.set()
+        return (f"Redis at {self.where}: this apply lost its lock (its {_seconds(self.lock_lease)} lease ran out "
+                "or its connection broke, and another apply may have taken it), so nothing more was changed; run "
+                "`topology apply` again")
+
+    def _release(self) -> None:
+        import redis
+
+        self._stop_renewing.set()
+        if self._renewer is not None:
+            self._renewer.join(self.read_timeout + 1)
+        if self._lock_value is not None:
+            with contextlib.suppress(redis.RedisError):  # else the lease runs out by itself
+                self._scripts["release"](keys=[LOCK_KEY], args=[self._lock_value])
+            self._lock_value = None
+        if self._lock_client is not None:
+            self._lock_client.close()
+            self._lock_client = None
 
     def close(self) -> None:
-        self.client.close()
+        try:
+            self._release()
+        finally:
+            self.client.close()
 
     # ---------------------------------------------------------------------------------- inspect
 
@@ -65,6 +302,12 @@ class RedisDriver(Driver):
     def inspect(self, scope: Scope) -> dict[str, Live]:
         import redis
 
+        try:
+            return self._inspect(scope)
+        except redis.RedisError as exc:
+            raise self._failure(exc, "reading streams") from None
+
+    def _inspect(self, scope: Scope) -> dict[str, Live]:
         keys = {a.removeprefix("redis/stream/") for a in scope.addresses if a.startswith("redis/stream/")}
         keys |= {a.removeprefix("redis/group/").rsplit("/", 1)[0] for a in scope.addresses
                  if a.startswith("redis/group/")}
@@ -80,10 +323,7 @@ class RedisDriver(Driver):
             pipe.xinfo_groups(key)
             if key in measured:
                 pipe.xlen(key)
-        try:
-            answers = iter(pipe.execute(raise_on_error=False))
-        except redis.RedisError as exc:
-            raise BrokerUnavailable(f"Redis at {self.where}: reading streams failed ({exc})") from exc
+        answers = iter(pipe.execute(raise_on_error=False))
         live: dict[str, Live] = {}
         for key in ordered:
             groups = next(answers)
@@ -103,12 +343,18 @@ class RedisDriver(Driver):
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Entries of streams about to be deleted (groups already carry their pending counts)."""
+        import redis
+
         counts: dict[str, int | None] = {a: item.messages for a, item in live.items()}
         streams = [a for a, item in live.items() if item.kind == "redis.stream"]
         pipe = self.client.pipeline(transaction=False)
         for address in streams:
             pipe.xlen(live[address].name)
-        for address, length in zip(streams, pipe.execute(raise_on_error=False), strict=True):
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise self._failure(exc, "counting entries") from None
+        for address, length in zip(streams, answers, strict=True):
             counts[address] = int(length) if isinstance(length, int) else None
         return counts
 
@@ -117,6 +363,9 @@ class RedisDriver(Driver):
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         import redis
 
+        lost = self._check_lock()
+        if lost is not None:
+            return [ChangeResult(c.address, False, lost) for c in changes]
         pipe = self.client.pipeline(transaction=False)
         spans: list[tuple[Change, int]] = []
         for change in changes:
@@ -126,21 +375,34 @@ class RedisDriver(Driver):
         try:
             answers = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
-            return [ChangeResult(c.address, False, f"Redis at {self.where}: {exc}") for c in changes]
+            failure = str(self._failure(exc, "applying changes"))
+            return [ChangeResult(c.address, False, failure) for c in changes]
         results, position = [], 0
         for change, count in spans:
-            errors = [a for a in answers[position:position + count]
-                      if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
+            replies = answers[position:position + count]
             position += count
-            results.append(ChangeResult(change.address, not errors, str(errors[0]) if errors else None))
+            results.append(self._result(change, replies))
         return results
 
+    def _result(self, change: Change, replies: list[Any]) -> ChangeResult:
+        errors = [a for a in replies if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
+        if errors:
+            return ChangeResult(change.address, False, f"Redis at {self.where}: {self._scrub(str(errors[0]))}")
+        if change.needs_empty and change.is_destructive and replies and isinstance(replies[0], int) and replies[0]:
+            return refused_not_empty(change, quantity(change.kind, replies[0]))
+        return ChangeResult(change.address, True)
+
     def _queue(self, pipe: Any, change: Change) -> None:
+        """Queue `change`'s commands; a guarded (needs_empty) delete or replace is one script, queued first."""
         after = change.after or {}
+        guarded = change.needs_empty and change.is_destructive
         if change.kind == "redis.stream":
             key = change.name
             if change.action == "delete":
-                pipe.delete(key)
+                if guarded:
+                    self._scripts["delete_stream"](keys=[key], client=pipe)
+                else:
+                    pipe.delete(key)
             elif change.action == "create":
                 pipe.xgroup_create(key, _PROBE_GROUP, id="$", mkstream=True)
                 pipe.xgroup_destroy(key, _PROBE_GROUP)
@@ -150,6 +412,10 @@ class RedisDriver(Driver):
                 pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
         elif change.kind == "redis.group":
             key = change.scope
+            if guarded:
+                start = after.get("start", "$") if change.action == "replace" else ""
+                self._scripts["destroy_group"](keys=[key], args=[change.name, start], client=pipe)
+                return
             if change.action in ("delete", "replace"):
                 pipe.xgroup_destroy(key, change.name)
             if change.action in ("create", "replace"):

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from topology.kafka_config import normalise_topic_config
+from topology.kafka_config import acl_address, normalise_topic_config
 from topology.load import LoadedFile
 from topology.problems import Location, PathPart, Problem, dotted
 from topology.resources import Resource
@@ -23,6 +23,7 @@ from topology.spec.document import Document
 from topology.spec.kafka import Kafka
 from topology.spec.rabbitmq import Queue, RabbitMQ
 from topology.spec.redis import Redis
+from topology.templating import SafeTemplate
 from topology.units import format_duration
 
 __all__ = ["binding_address", "expand_file"]
@@ -86,8 +87,7 @@ def _compile_name_template(source: str) -> Callable[..., str]:
         def fill(**values: str) -> str:
             return "".join(values[part] if index % 2 else part for index, part in enumerate(pattern))
         return fill
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False).from_string(source)
-    return lambda **values: str(template.render(**values))
+    return SafeTemplate(source).render  # sandboxed and bounded, its budget shared by every name it makes
 
 
 def expand_file(loaded: LoadedFile) -> tuple[list[Resource], list[Problem]]:
@@ -296,12 +296,11 @@ def _kafka(context: _Context, section: Kafka) -> None:
     for index, acl in enumerate(section.acls):
         resource = acl.resource
         for operation in acl.operations:
-            address = (f"kafka/acl/{acl.principal}/{resource.type}/{resource.pattern}/{resource.name}/{operation}")
-            context.add("kafka.acl", address, target, {
-                "principal": acl.principal, "host": acl.host, "resource_type": resource.type,
-                "resource_name": resource.name, "pattern_type": resource.pattern, "operation": operation,
-                "permission": acl.permission,
-            }, ("kafka", "acls", index), name=f"{acl.principal}/{operation}", protect=acl.protect)
+            binding = {"principal": acl.principal, "host": acl.host, "resource_type": resource.type,
+                       "resource_name": resource.name, "pattern_type": resource.pattern, "operation": operation,
+                       "permission": acl.permission}
+            context.add("kafka.acl", acl_address(binding), target, binding, ("kafka", "acls", index),
+                        name=f"{acl.principal}/{operation}", protect=acl.protect)
 
 
 def _with_config(context: _Context, attributes: dict[str, Any], extra: dict[str, Any],

@@ -6,12 +6,12 @@ DescribeConfigs reports (both sides normalised here, so `7d` and `604800000` are
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from topology.problems import did_you_mean
 from topology.units import parse_duration, parse_size
 
-__all__ = ["TOPIC_CONFIG", "normalise_topic_config"]
+__all__ = ["ACL_FIELDS", "TOPIC_CONFIG", "acl_address", "normalise_topic_config"]
 
 
 def _duration(value: object) -> str:
@@ -125,3 +125,12 @@ def normalise_topic_config(config: dict[str, object]) -> tuple[dict[str, str], d
         except ValueError as exc:
             problems[key] = f"{key}: {exc}"
     return normalised, problems
+
+
+ACL_FIELDS = ("principal", "resource_type", "pattern_type", "resource_name", "operation", "permission", "host")
+
+
+def acl_address(binding: Mapping[str, object]) -> str:
+    """The address of one ACL binding. Every field is in it, host and permission included, so that
+    Kafka's documented pattern (allow Write from `*`, deny Write from one host) is two bindings."""
+    return "kafka/acl/" + "/".join(str(binding[field]) for field in ACL_FIELDS)

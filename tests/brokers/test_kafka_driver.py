@@ -137,7 +137,7 @@ def test_acls_are_exact_bindings(tmp_path: Path, prefix: str) -> None:
     fewer += f"manage: {{prune: true, include: ['kafka/acl/User:{prefix}billing/*']}}\n"
     plan = _run(tmp_path, fewer, "plan")
     assert _plan_lines(plan)[0] == (
-        f"- kafka/acl/User:{prefix}billing/topic/prefixed/{prefix}/describe  [kafka.acl on events]")
+        f"- kafka/acl/User:{prefix}billing/topic/prefixed/{prefix}/describe/allow/*  [kafka.acl on events]")
     assert _run(tmp_path, fewer, "apply", "--auto-approve", "--allow-delete").returncode == 0
     assert "No changes" in _run(tmp_path, fewer, "plan").stdout
 

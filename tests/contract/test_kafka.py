@@ -47,6 +47,11 @@ targets:
 """
 
 
+    def extra_args(self, args: tuple[str, ...]) -> list[str]:
+        # Kafka frees a killed holder's lock (its lock-group membership) only when its session times
+        # out (6 s), not when its connection drops: an apply right after a SIGKILL waits for that.
+        return ["--lock-timeout", "20s"] if args[:1] == ("apply",) else []
+
     def set_messages(self, address: str, count: int) -> None:
         from confluent_kafka import Producer
 

@@ -83,6 +83,11 @@ return 0
 """
 
 
+def _guarded(change: Change) -> bool:
+    """A delete or replace planned as losing nothing: carried out by a script that re-checks that."""
+    return change.needs_empty and change.is_destructive
+
+
 def _seconds(value: float) -> str:
     return f"{value:g} s"
 
@@ -388,14 +393,14 @@ class RedisDriver(Driver):
         errors = [a for a in replies if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
         if errors:
             return ChangeResult(change.address, False, f"Redis at {self.where}: {self._scrub(str(errors[0]))}")
-        if change.needs_empty and change.is_destructive and replies and isinstance(replies[0], int) and replies[0]:
+        if _guarded(change) and replies and isinstance(replies[0], int) and replies[0]:
             return refused_not_empty(change, quantity(change.kind, replies[0]))
         return ChangeResult(change.address, True)
 
     def _queue(self, pipe: Any, change: Change) -> None:
         """Queue `change`'s commands; a guarded (needs_empty) delete or replace is one script, queued first."""
         after = change.after or {}
-        guarded = change.needs_empty and change.is_destructive
+        guarded = _guarded(change)
         if change.kind == "redis.stream":
             key = change.name
             if change.action == "delete":

@@ -22,7 +22,8 @@ statistics do not show yet), so deleting it is planned as losing data.
 The apply lock is an exclusive queue, `topology.apply-lock`, in the vhost of the AMQP URL (`/` by
 default; a user without permissions there sets `amqp_url` to a vhost it may use, and every apply to
 the broker must then use that vhost). The broker deletes it when the connection closes or the process
-dies; it carries the holder in its arguments and is never inspected, exported or pruned.
+dies; it carries the holder in its arguments and is never inspected, exported or pruned (in any vhost:
+the name is reserved).
 
 Every HTTP request and AMQP connection has the target's connect and read timeouts.
 """
@@ -30,6 +31,7 @@ Every HTTP request and AMQP connection has the target's connect and read timeout
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -274,9 +276,10 @@ class RabbitMQDriver(Driver):
             raise BrokerError(f"{method} {path}: HTTP {response.status_code}: {_reason(response)}")
 
     def _queues(self, vhost: str) -> dict[str, dict[str, Any]]:
-        """The vhost's queues with their statistics (the lock queue left out); empty if the vhost is gone."""
+        """The vhost's queues with their statistics; empty if the vhost is gone. An apply lock (in whichever
+        vhost an amqp_url names) is no object of the topology: left out."""
         listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=_QUEUE_COLUMNS) or []
-        return {q["name"]: q for q in listing if not (q["name"] == LOCK_QUEUE and vhost == self._lock_vhost)}
+        return {q["name"]: q for q in listing if q["name"] != LOCK_QUEUE}
 
     @property
     def _lock_vhost(self) -> str:
@@ -433,9 +436,20 @@ class RabbitMQDriver(Driver):
         total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
         return Live("rabbitmq.vhost", {}, messages=total, contents=dict(contents), name=vhost)
 
+    def _listed_counts(self, vhost: str) -> dict[str, int | None]:
+        """Messages (ready + unacknowledged) per queue from the one listing; a queue too new to have
+        statistics is counted by a passive declare instead (unknown if that cannot be done)."""
+        statistics = self._queues(vhost)
+        counts: dict[str, int | None] = {name: q.get("messages") for name, q in statistics.items()}
+        missing = {name: statistics[name] for name, count in counts.items() if count is None}
+        if missing:
+            with contextlib.suppress(BrokerError):  # else left unknown: a plan that would lose them says so
+                counts.update(self._held(vhost, missing, "to count the messages of new queues"))
+        return counts
+
     def _inspect_vhost(self, vhost: str) -> dict[str, Live]:
         definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True) or {}
-        counts: dict[str, int | None] = {name: q.get("messages") for name, q in self._queues(vhost).items()}
+        counts = self._listed_counts(vhost)
         prefix = f"rabbitmq/{vhost}"
         vaddress = f"rabbitmq/vhost/{vhost}"
         live: dict[str, Live] = {vaddress: self._vhost_live(vhost, counts)}
@@ -447,7 +461,7 @@ class RabbitMQDriver(Driver):
                 "internal": exchange["internal"], "arguments": exchange.get("arguments") or {}}, (vaddress,),
                 name=exchange["name"], scope=vhost)
         for queue in definitions.get("queues", []):
-            if queue["name"].startswith("amq.") or (queue["name"] == LOCK_QUEUE and vhost == self._lock_vhost):
+            if queue["name"].startswith("amq.") or queue["name"] == LOCK_QUEUE:
                 continue
             arguments = dict(queue.get("arguments") or {})
             queue_type = arguments.pop("x-queue-type", "classic")
@@ -674,7 +688,7 @@ class RabbitMQDriver(Driver):
                 return  # gone since the plan: nothing to lose, nothing to delete
             unacknowledged = int(statistics.get("messages_unacknowledged") or 0)
             if unacknowledged:
-                raise _NotEmpty(f"{_count(unacknowledged)} held unacknowledged by consumers")
+                raise _NotEmpty(f"{_count(unacknowledged)} unacknowledged by its consumers")
         params = {"if-empty": "true", "if-unused": "true"} if guarded else None
         response = self._request("DELETE", path, params=params)
         if response.status_code == 400 and guarded:
@@ -691,7 +705,8 @@ class RabbitMQDriver(Driver):
             exact = {}
         ready, consumers = exact.get(name, (0, 0))
         if "in use" in reason or consumers:
-            return f"{_count(ready)} ready and unacknowledged ones held by its {consumers or 'active'} consumer(s)"
+            of = f"{consumers} consumer{'' if consumers == 1 else 's'}" if consumers else "its consumers"
+            return f"{_count(ready) + ' and ' if ready else ''}unacknowledged messages of {of} (how many is unknown)"
         return _count(ready or None)
 
 

@@ -215,6 +215,40 @@ def test_killed_holder_frees_the_lock_at_once(lock_db: tuple[Any, str]) -> None:
         assert client.pttl(LOCK_KEY) > 0  # still a lease, should this process die too
 
 
+def test_a_user_without_client_list_waits_for_a_killed_holder_s_lease(lock_db: tuple[Any, str]) -> None:
+    client, prefix = lock_db
+    user, password = unique("topology-user"), unique("pw")
+    client.execute_command("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all", "-@admin")
+    try:
+        process = _holder_process(f"{prefix}ops@elsewhere pid 79", lease=2)
+        process.kill()
+        process.wait(timeout=30)
+        killed = time.monotonic()
+        restricted = urlunsplit(_PARTS._replace(netloc=f"{user}:{password}@{HOST_PORT}", path="/13"))
+        with _driver(restricted) as second:
+            second.lock(f"{prefix}second", 20)  # CLIENT LIST is refused (NOPERM): the lease decides
+            assert client.get(LOCK_KEY).startswith(f"{prefix}second #")
+        assert 0.5 < time.monotonic() - killed < 15
+    finally:
+        client.execute_command("ACL", "DELUSER", user)
+
+
+def test_a_user_who_may_not_write_the_lock_key_is_told_which_key(tmp_path: Path, lock_db: tuple[Any, str]) -> None:
+    client, prefix = lock_db
+    user, password = unique("topology-user"), unique("pw")
+    client.execute_command("ACL", "SETUSER", user, "on", ">" + password, f"~{prefix}*", "&*", "+@all")
+    try:
+        restricted = urlunsplit(_PARTS._replace(netloc=f"{user}:{password}@{HOST_PORT}", path="/13"))
+        body = f"  streams:\n    {prefix}orders: {{}}\n"
+        assert _run(tmp_path, body, "plan", url=restricted).returncode == 0  # reading needs no lock
+        sentence = _one_sentence(_run(tmp_path, body, "apply", "--auto-approve", url=restricted))
+        assert f"Redis at {HOST_PORT} denied the user while taking the apply lock" in sentence
+        assert f"grant it access to the key {LOCK_KEY}" in sentence and password not in sentence
+        assert client.exists(f"{prefix}orders") == 0
+    finally:
+        client.execute_command("ACL", "DELUSER", user)
+
+
 def test_release_deletes_only_its_own_lock_and_a_lost_lock_stops_apply(lock_db: tuple[Any, str]) -> None:
     client, prefix = lock_db
     stream = f"{prefix}orders"

@@ -171,9 +171,10 @@ class RedisDriver(Driver):
             why = self._scrub(str(getattr(cause, "strerror", None) or cause or exc)).rstrip(".")
             return BrokerUnavailable(f"Redis at {where} is not reachable ({why}) while {doing}; check the URL's "
                                      "host and port (rediss:// for a TLS port) and that the server is running")
-        if "NOPERM" in str(exc):
-            return BrokerError(f"Redis at {where} denied the user a command while {doing} "
-                               f"({self._scrub(str(exc))}); grant it with ACL SETUSER")
+        if isinstance(exc, redis.exceptions.NoPermissionError) or "NOPERM" in str(exc):
+            grant = f"access to the key {LOCK_KEY} (~{LOCK_KEY})" if "lock" in doing else "what it needs"
+            return BrokerError(f"Redis at {where} denied the user while {doing} ({self._scrub(str(exc))}); "
+                               f"grant it {grant} with ACL SETUSER")
         return BrokerError(f"Redis at {where}: {doing} failed ({self._scrub(str(exc))})")
 
     # ------------------------------------------------------------------------------------- lock

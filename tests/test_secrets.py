@@ -94,7 +94,7 @@ def test_an_aws_secret_key_never_appears_in_any_output(tmp_path: Path, password:
 def test_the_secret_types_hide_the_value_in_every_rendering(password: str) -> None:
     secret = Secret(password)
     assert secret.reveal() == password
-    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % secret):
+    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % (secret,)):  # noqa: UP031
         assert password not in shown
     url = parse_url(f"redis://user:{quote(password, safe='')}@cache.internal:6380/2", what="the url")
     assert isinstance(url, BrokerURL) and url.password is not None and url.password.reveal() == password

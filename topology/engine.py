@@ -217,7 +217,8 @@ class Engine:
             loss = next((r for r in first.reasons if r.startswith("loses data")), "loses data")
             more = f" (and {len(losing) - 1} more)" if len(losing) > 1 else ""
             raise InputError(f"the plan loses data: {first.address} would be {first.action}d, losing "
-                             f"{loss.removeprefix('loses data: ')}{more}; drain what it holds, or re-run with --allow-data-loss")
+                             f"{loss.removeprefix('loses data: ')}{more}; drain what it holds, or re-run with "
+                             "--allow-data-loss")
 
     def apply(self, plan: Plan, *, parallelism: int = 10,
               progress: Callable[[Change, ChangeResult], None] | None = None, allow_delete: bool = False,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from topology.errors import InputError
 
@@ -93,7 +93,7 @@ class BrokerURL:
             if password is not None:
                 userinfo += ":" + password
             userinfo += "@"
-        return urlunsplit((self.scheme, userinfo + self.netloc, self.path, self.query, ""))
+        return f"{self.scheme}://{userinfo}{self.netloc}{self.path}" + (f"?{self.query}" if self.query else "")
 
     def reveal(self) -> str:
         """The full URL, password percent-encoded, for the client library only."""
@@ -122,6 +122,10 @@ def parse_url(value: str | BrokerURL, *, what: str, schemes: tuple[str, ...] = (
         raise InputError(f"{what} is not a valid URL; {_ENCODE_HINT}") from None
     if parts.fragment or "#" in value:
         raise InputError(f"{what} contains `#`, which ends a URL; {_ENCODE_HINT}")
+    if parts.scheme == "unix" and parts.path:  # a Unix socket: no host
+        return BrokerURL("unix", "", None, unquote(parts.username) if parts.username is not None else None,
+                         Secret(unquote(parts.password)) if parts.password is not None else None, parts.path,
+                         parts.query)
     if not parts.scheme or not parts.hostname:
         raise InputError(f"{what} is not a URL of the form scheme://[user:password@]host[:port]; {_ENCODE_HINT}")
     if schemes and parts.scheme not in schemes:

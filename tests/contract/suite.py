@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.cli import topology
+from topology.kinds import quantity
 
 
 @dataclass
@@ -99,7 +100,7 @@ class ContractSuite:
         changes = harness.plan_json("smaller-pruned")["changes"]
         change = next(c for c in changes if c["address"] == harness.removable)
         assert (change["action"], change["loses_data"]) == ("delete", True)
-        assert f"loses data: {count} messages" in change["reasons"]
+        assert f"loses data: {quantity(change['kind'], count)}" in change["reasons"]
         refused = harness.apply("smaller-pruned", "--allow-delete")
         assert refused.code == 1 and "--allow-data-loss" in refused.stderr
         assert harness.removable in harness.live()

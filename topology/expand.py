@@ -23,6 +23,7 @@ from topology.spec.document import Document
 from topology.spec.kafka import Kafka
 from topology.spec.rabbitmq import Queue, RabbitMQ
 from topology.spec.redis import Redis
+from topology.templating import SafeTemplate
 from topology.units import format_duration
 
 __all__ = ["binding_address", "expand_file"]
@@ -86,8 +87,7 @@ def _compile_name_template(source: str) -> Callable[..., str]:
         def fill(**values: str) -> str:
             return "".join(values[part] if index % 2 else part for index, part in enumerate(pattern))
         return fill
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False).from_string(source)
-    return lambda **values: str(template.render(**values))
+    return SafeTemplate(source).render  # sandboxed and bounded, its budget shared by every name it makes
 
 
 def expand_file(loaded: LoadedFile) -> tuple[list[Resource], list[Problem]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,12 +18,20 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import jinja2
 import yaml
+from jinja2.exceptions import SecurityError
 from pydantic import BaseModel, ValidationError
 
 from topology.problems import Location, PathPart, Problem, did_you_mean, dotted
 from topology.spec import Document
+from topology.templating import SafeTemplate, TemplateLimitError
 
-__all__ = ["LoadedFile", "Positions", "load_file", "parse_var"]
+__all__ = ["FILE_LIMIT", "VAR_LIMIT", "YAML_DEPTH_LIMIT", "YAML_VALUE_LIMIT", "LoadedFile", "Positions", "load_file",
+           "parse_var"]
+
+FILE_LIMIT = 8 * 1024 * 1024  # bytes in one topology file
+VAR_LIMIT = 64 * 1024  # characters in one --var value
+YAML_VALUE_LIMIT = 500_000  # values (scalars, lists, mappings) a file holds, each alias counting what it repeats
+YAML_DEPTH_LIMIT = 64  # lists and mappings inside each other
 
 Path_ = tuple[PathPart, ...]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -61,12 +70,18 @@ def parse_var(assignment: str) -> tuple[str, Any]:
     """`KEY=VALUE` from --var, the value read as a YAML scalar (so 12 is a number, true a bool)."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"--var {assignment!r} is not KEY=VALUE")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+        raise ValueError(f"--var {_shown(assignment)!r} is not KEY=VALUE")
+    key = key.strip()
+    if len(raw) > VAR_LIMIT:
+        raise ValueError(f"--var {key} is {len(raw):,} characters long, over the {VAR_LIMIT // 1024} KiB limit")
+    if not raw.strip():
+        return key, ""
+    problems: list[Problem] = []
+    value = _parse_yaml(raw, "--var", Positions("--var"), problems)
+    bounded = [p for p in problems if p.hint in _BOUND_HINTS]
+    if bounded:
+        raise ValueError(f"--var {key}: {bounded[0].message}")
+    return key, raw if problems else value
 
 
 # ---------------------------------------------------------------------------------- YAML + marks
@@ -90,34 +105,181 @@ class _Builder:
         self.loader = loader
         self.positions = positions
         self.problems = problems
+        self.merged: dict[int, int] = {}
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.positions.values[path] = _point(node.start_mark)
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)
+            merged = self._merge(node)
             data: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
+            from_merge: set[str] = set()
+            for index, (key_node, value_node) in enumerate(node.value):
+                key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, str | int | float | bool) or key is None:
-                    self.problems.append(Problem(
-                        "a mapping key must be a plain word or number", _mark(self.positions.file, key_node.start_mark),
-                        dotted(path)))
+                    if key is not _UNREADABLE:
+                        self.problems.append(Problem(
+                            "a mapping key must be a plain word or number",
+                            _mark(self.positions.file, key_node.start_mark), dotted(path)))
                     continue
                 key = str(key) if not isinstance(key, str) else key
                 child = (*path, key)
-                if key in data:
+                if key in from_merge:  # `<<` merges: a later merged value, or the node's own, wins
+                    from_merge.discard(key)
+                    del data[key]
+                elif key in data:
                     self.problems.append(Problem(
                         f"`{key}` is declared twice in the same mapping (first at line "
                         f"{self.positions.keys[child][0]})", _mark(self.positions.file, key_node.start_mark),
                         dotted(child), "remove or rename one of them"))
                 self.positions.keys[child] = _point(key_node.start_mark)
                 data[key] = self.build(value_node, child)
+                if index < merged:
+                    from_merge.add(key)
             return data
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _merge(self, node: yaml.MappingNode) -> int:
+        """Apply `<<` merge keys (once per node, however many aliases repeat it): how many pairs they added."""
+        merged = self.merged.get(id(node))
+        if merged is None:
+            own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
+            self.loader.flatten_mapping(node)
+            merged = self.merged[id(node)] = len(node.value) - own
+        return merged
+
+    def _scalar(self, node: yaml.Node) -> Any:
         if node.tag == _STR_TAG:  # the common case, without PyYAML's constructor machinery
             return node.value
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            message = (f"this number has more than {sys.get_int_max_str_digits()} digits"
+                       if kind == "int" and "digits" in str(exc) else f"this is not a valid {kind}: {exc}")
+            self.problems.append(Problem(message, _mark(self.positions.file, node.start_mark), "",
+                                         "quote it to keep it as text"))
+            return _UNREADABLE
+
+
+_UNREADABLE = object()  # a scalar already reported as unreadable
+_COUNT_HINT = "an alias counts every value it repeats, each time; repeat less, or split the file"
+_DEPTH_HINT = "flatten the structure"
+_SELF_HINT = "an alias can only repeat a value whose anchor is complete"
+_BOUND_HINTS = (_COUNT_HINT, _DEPTH_HINT, _SELF_HINT)
+
+
+class _YamlBound(Exception):
+    def __init__(self, message: str, mark: yaml.Mark, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+        self.hint = hint
+
+
+class _Composer:
+    """PyYAML's composer over the parser's events, bounded: counts values as they are built (an alias
+    counts every value it repeats), refuses an alias inside its own anchor and nesting past the limit.
+
+    Keeps no recursion deeper than YAML_DEPTH_LIMIT levels, so an alias bomb, a recursive alias or
+    `[[[[...` stops with the line of the alias or bracket, in bounded time and memory."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.anchors: dict[str, yaml.Node] = {}
+        self.open: set[str] = set()
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (values it holds, its height)
+        self.total = 0
+
+    def single_node(self) -> yaml.Node | None:
+        loader = self.loader
+        loader.get_event()  # stream start
+        node = None
+        if not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()  # document start
+            node, _ = self.node(1)
+            loader.get_event()  # document end
+            if not loader.check_event(yaml.StreamEndEvent):
+                event = loader.get_event()
+                raise yaml.composer.ComposerError("expected a single document in the stream", node.start_mark,
+                                                  "but found another document", event.start_mark)
+        loader.get_event()  # stream end
+        return node
+
+    def count(self, values: int, mark: yaml.Mark, alias: str | None = None) -> None:
+        self.total += values
+        if self.total > YAML_VALUE_LIMIT:
+            what = f"the alias `*{alias}` makes the file hold" if alias else "the file holds"
+            raise _YamlBound(f"{what} more than {YAML_VALUE_LIMIT:,} values", mark, _COUNT_HINT)
+
+    def node(self, depth: int) -> tuple[yaml.Node, int]:
+        """The next node and its height, composed `depth` levels down."""
+        loader = self.loader
+        if loader.check_event(yaml.AliasEvent):
+            return self.alias(loader.get_event(), depth)
+        event = loader.peek_event()
+        anchor = event.anchor
+        if anchor is not None and anchor in self.anchors:
+            raise yaml.composer.ComposerError(f"found duplicate anchor {anchor!r}; first occurrence",
+                                              self.anchors[anchor].start_mark, "second occurrence", event.start_mark)
+        if depth > YAML_DEPTH_LIMIT:
+            raise _YamlBound(f"lists and mappings nest more than {YAML_DEPTH_LIMIT} deep here", event.start_mark,
+                             _DEPTH_HINT)
+        before = self.total
+        self.count(1, event.start_mark)
+        if loader.check_event(yaml.ScalarEvent):
+            event = loader.get_event()
+            tag = event.tag if event.tag not in (None, "!") else loader.resolve(yaml.ScalarNode, event.value,
+                                                                                event.implicit)
+            node: yaml.Node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+            height = 1
+            if anchor is not None:
+                self.anchors[anchor] = node
+        else:
+            node, height = self.collection(loader.get_event(), anchor, depth)
+        if anchor is not None:
+            self.sizes[id(node)] = (self.total - before, height)
+        return node, height
+
+    def collection(self, start: Any, anchor: str | None, depth: int) -> tuple[yaml.Node, int]:
+        loader = self.loader
+        mapping = isinstance(start, yaml.MappingStartEvent)
+        kind = yaml.MappingNode if mapping else yaml.SequenceNode
+        tag = start.tag if start.tag not in (None, "!") else loader.resolve(kind, None, start.implicit)
+        node = kind(tag, [], start.start_mark, None, flow_style=start.flow_style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+            self.open.add(anchor)
+        end = yaml.MappingEndEvent if mapping else yaml.SequenceEndEvent
+        height = 0
+        while not loader.check_event(end):
+            child, child_height = self.node(depth + 1)
+            if mapping:
+                value, value_height = self.node(depth + 1)
+                node.value.append((child, value))
+                child_height = max(child_height, value_height)
+            else:
+                node.value.append(child)
+            height = max(height, child_height)
+        node.end_mark = loader.get_event().end_mark
+        if anchor is not None:
+            self.open.discard(anchor)
+        return node, height + 1
+
+    def alias(self, event: Any, depth: int) -> tuple[yaml.Node, int]:
+        name = event.anchor
+        target = self.anchors.get(name)
+        if target is None:
+            raise yaml.composer.ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
+        if name in self.open:
+            raise _YamlBound(f"the alias `*{name}` is inside the value it repeats", event.start_mark, _SELF_HINT)
+        values, height = self.sizes[id(target)]
+        if depth + height - 1 > YAML_DEPTH_LIMIT:
+            raise _YamlBound(f"the alias `*{name}` nests lists and mappings more than {YAML_DEPTH_LIMIT} deep",
+                             event.start_mark, _DEPTH_HINT)
+        self.count(values, event.start_mark, name)
+        return target, height
 
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -141,10 +303,12 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Problem]) -> Any:
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node = _Composer(loader).single_node()
         if node is None:
             return None
         return _Builder(loader, positions, problems).build(node, ())
+    except _YamlBound as exc:
+        problems.append(Problem(exc.message, _mark(file, exc.mark), "", exc.hint))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark is not None and mark is not None and not text[mark.index:].strip():
@@ -225,12 +389,11 @@ def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environmen
     if "{{" not in text and "{%" not in text and "{#" not in text:
         return text
     text = _keep_naming_raw(text)
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: (text, file, lambda: True)),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     try:
-        template = env.get_template(file)
-        return template.render(vars=dict(variables), environment=environment)
+        return SafeTemplate(text, file).render(vars=dict(variables), environment=environment)
+    except TemplateLimitError as exc:
+        problems.append(Problem(exc.message or "", Location(file, exc.line or _template_line(exc, file), 1), "",
+                                exc.hint))
     except jinja2.TemplateSyntaxError as exc:
         problems.append(Problem(f"template error: {exc.message}", Location(file, exc.lineno or 1, 1), "",
                                 "check the {{ }} and {% %} on this line"))
@@ -242,11 +405,23 @@ def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environmen
         problems.append(Problem(
             message, Location(file, line, 1), "",
             f"define it under `vars:` or pass --var NAME=VALUE; variables here: {known}"))
+    except SecurityError as exc:
+        problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1), "",
+                                "a template reads `vars` and uses filters; Python internals are out of reach"))
     except jinja2.TemplateError as exc:
         problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))
+    except (RecursionError, MemoryError) as exc:  # every bound above should come first; never a traceback
+        problems.append(Problem("the template nests too deeply or needs too much memory",
+                                Location(file, _template_line(exc, file), 1), "", "simplify the template"))
+    except Exception as exc:  # what a filter or method raises on the values it is given
+        problems.append(Problem(f"template error: {_shown(str(exc) or type(exc).__name__, 200)}",
+                                Location(file, _template_line(exc, file), 1)))
     return None
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters for a message."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 def _keep_naming_raw(text: str) -> str:
@@ -332,12 +507,12 @@ def _model_problems(exc: ValidationError, data: Any, positions: Positions,
         ctx = error.get("ctx", {})
         if kind in ("literal_error", "enum"):
             expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-            hint = did_you_mean(str(error["input"]), expected) or f"use one of: {', '.join(expected)}"
-            message = f"{error['input']!r} is not allowed here"
+            hint = _did_you_mean(error["input"], expected) or f"use one of: {', '.join(expected)}"
+            message = f"{_shown(repr(error['input']))} is not allowed here"
         elif kind == "string_pattern_mismatch" and loc and loc[-1] == "type":
-            hint = did_you_mean(str(error["input"]), ["direct", "fanout", "topic", "headers"]) or \
+            hint = _did_you_mean(error["input"], ["direct", "fanout", "topic", "headers"]) or \
                 "use direct, fanout, topic, headers or an x- plugin type"
-            message = f"{error['input']!r} is not an exchange type"
+            message = f"{_shown(repr(error['input']))} is not an exchange type"
         elif kind == "union_tag_invalid":
             tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
             hint = did_you_mean(str(ctx.get("tag", "")), tags) or f"use one of: {', '.join(tags)}"
@@ -345,6 +520,11 @@ def _model_problems(exc: ValidationError, data: Any, positions: Positions,
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         yield Problem(message, positions.at(loc), dotted(loc), hint)
+
+
+def _did_you_mean(value: Any, choices: list[str]) -> str | None:
+    text = str(value)
+    return did_you_mean(text, choices) if len(text) <= 100 else None
 
 
 def _real_path(data: Any, loc: tuple[Any, ...]) -> Path_:
@@ -415,11 +595,15 @@ def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] 
     problems: list[Problem] = []
     positions = Positions(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as stream:
+            raw = stream.read(FILE_LIMIT + 1)
     except FileNotFoundError:
         return LoadedFile(path, None, positions, [Problem("file not found", None, path, "check the path")])
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         return LoadedFile(path, None, positions, [Problem(f"cannot read the file: {exc}", None, path)])
+    text = _decode(raw, path, problems)
+    if text is None:
+        return LoadedFile(path, None, positions, problems)
 
     plain_vars = _read_plain_block(text, "vars", path, problems)
     environments = _read_plain_block(text, "environments", path, problems)
@@ -455,6 +639,24 @@ def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] 
         problems.extend(_model_problems(exc, data, positions, {p.path for p in problems}))
         return LoadedFile(path, None, positions, problems)
     return LoadedFile(path, document, positions, problems)
+
+
+def _decode(data: bytes, path: str, problems: list[Problem]) -> str | None:
+    """The file's text: UTF-8, at most FILE_LIMIT bytes; otherwise a problem at the place it goes wrong."""
+    if len(data) > FILE_LIMIT:
+        problems.append(Problem(f"the file is larger than {FILE_LIMIT // (1024 * 1024)} MiB", Location(path, 1, 1),
+                                "", "split it into several files"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        problems.append(Problem(
+            f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot be read", Location(path, line, column), "",
+            "save it as UTF-8, e.g. with `iconv -f latin1 -t utf-8`"))
+        return None
 
 
 def _overlay_environment(data: dict[str, Any], env: str, positions: Positions,

@@ -204,8 +204,11 @@ class KafkaDriver(Driver):
         if code in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
                     KafkaError._SSL, KafkaError.REQUEST_TIMED_OUT) or error is None:
             advice = self._events.diagnosis(self.connect_timeout)
-            if advice is not None:
+            if advice is not None and advice.startswith(("the connection was refused", "no broker answered",
+                                                         "the host name")):
                 return BrokerUnavailable(self._scrub(f"{where} is not reachable ({doing} failed): {advice}"))
+            if advice is not None:  # it answered, but not as the target's settings expect
+                return BrokerUnavailable(self._scrub(f"{where}: {doing} failed: {advice}"))
             if code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
                 return BrokerUnavailable(f"{where} did not answer within {self.read_timeout:g}s while {doing}; "
                                          "check the cluster's health, or raise the target's `timeout`")

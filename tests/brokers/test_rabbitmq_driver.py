@@ -23,7 +23,9 @@ pytestmark = pytest.mark.rabbitmq
 
 def _topology(folder: Path, text: str, *args: str, url: str = RABBITMQ_URL,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return with_file(folder, text, args[0], *args[1:], env={"RABBITMQ_URL": url, **(env or {})})
+    # Other test runs may apply to the same broker at once: an apply waits for their lock.
+    wait = ("--lock-timeout", "120s") if args[0] == "apply" else ()
+    return with_file(folder, text, args[0], *args[1:], *wait, env={"RABBITMQ_URL": url, **(env or {})})
 
 
 @pytest.fixture

@@ -508,7 +508,7 @@ def test_a_password_with_reserved_characters_works_end_to_end(tmp_path: Path, vh
         target = 'targets:\n  rabbit: {kind: rabbitmq, url: "${OPS_URL}"}\n'
         env = {"OPS_URL": url}
         runs = [_run(tmp_path, _document(vhost, "q: {max_length: 100}", target=target), "apply", "--auto-approve",
-                     env=env)]
+                     "--lock-timeout", "120s", env=env)]  # the lock is in `/`: other test runs may hold it
         assert runs[-1].returncode == 0, runs[-1].stderr
         _fill(rabbitmq_api, vhost, "q", 3)
         # A replace counts messages over AMQP, with the credentials carried over from the management URL.
@@ -516,7 +516,7 @@ def test_a_password_with_reserved_characters_works_end_to_end(tmp_path: Path, vh
         assert runs[-1].returncode == 0, runs[-1].stderr
         assert "loses data: 3 messages" in runs[-1].stdout
         runs.append(_run(tmp_path, _document(vhost, "q: {max_length: 50}", target=target), "apply",
-                         "--auto-approve", "--allow-data-loss", env=env))
+                         "--auto-approve", "--allow-data-loss", "--lock-timeout", "120s", env=env))
         assert runs[-1].returncode == 0, runs[-1].stderr
         assert (_queue(rabbitmq_api, vhost, "q") or {}).get("arguments") == {"x-max-length": 50}
         wrong = url.replace(quote(_PASSWORD, safe=""), quote(_PASSWORD[::-1], safe=""))

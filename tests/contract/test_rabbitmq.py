@@ -51,6 +51,10 @@ targets:
 """
 
 
+    def extra_args(self, args: tuple[str, ...]) -> list[str]:
+        # Other test runs may apply to the same broker at once: wait for their apply lock.
+        return ["--lock-timeout", "120s"] if args and args[0] == "apply" else []
+
     def set_messages(self, address: str, count: int) -> None:
         import pika
 

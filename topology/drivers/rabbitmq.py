@@ -392,6 +392,8 @@ class RabbitMQDriver(Driver):
         connection, stop, keeper = self._lock
         self._lock = None
         stop.set()
+        with contextlib.suppress(*amqp_connection_errors()):
+            connection.add_callback_threadsafe(lambda: None)  # wake the keeper now
         keeper.join()
         _close(connection)  # the broker deletes the exclusive queue with its connection
 

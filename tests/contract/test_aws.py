@@ -50,6 +50,10 @@ targets:
 """
 
 
+    def extra_args(self, args: tuple[str, ...]) -> list[str]:
+        # A killed apply's lock is a lease on an SQS message: SQS frees it when the lease (30 s) runs out.
+        return ["--lock-timeout", "45s"] if args[:1] == ("apply",) else []
+
     def _url(self, address: str) -> str:
         url: str = self.sqs.get_queue_url(QueueName=address.removeprefix("sqs/queue/"))["QueueUrl"]
         return url

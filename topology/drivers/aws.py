@@ -8,88 +8,268 @@ Writes what AWS needs and moto does not model as well: a re-create of a name del
 ago waits out `QueueDeletedRecently` (bounded, with progress); SetQueueAttributes is read back until
 it agrees (bounded), since SQS is eventually consistent; the queue policy that lets a topic send is
 merged into the queue's policy, never overwriting statements topology did not write.
+
+Keeps its promises: a change planned while a queue was empty re-reads SQS's counts (visible, in
+flight and delayed) just before it deletes, replaces or shortens the retention of the queue, and is
+refused if they are not all zero; a subscription never exists without its declared filter policy;
+every request has the target's connect and read timeouts and at most `_ATTEMPTS` tries, and every
+botocore error becomes one sentence at this boundary. The apply lock is a lease on the one token
+message of a FIFO queue (see `lock`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from topology.drivers.base import ChangeResult, Driver, Live, Scope
-from topology.errors import BrokerError, BrokerUnavailable
+from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.errors import BrokerError, BrokerUnavailable, LockedError, redact_url
 from topology.plan import Change
 from topology.resources import Resource
 
-__all__ = ["AwsDriver"]
+__all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused"]
 
 _SID = "topology-sns-"  # statements topology writes into queue policies start with this
 _INTS = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
          "ReceiveMessageWaitTimeSeconds")
 _QUEUE_ATTRIBUTES = (*_INTS, "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
                      "RedrivePolicy", "Policy")
+_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+           "ApproximateNumberOfMessagesDelayed")
 _DELETED_RECENTLY_WAIT_S = 75.0
 _READ_BACK_TRIES = 25
+_ATTEMPTS = 2  # tries per request (one retry, for a throttle or a dropped connection), so a silent endpoint
+#                costs at most 2 x the read timeout
+_NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+_BAD_CREDENTIALS = ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
+                    "InvalidAccessKeyId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException")
+_DENIED = ("AccessDenied", "AccessDeniedException", "AuthorizationError")
+_THROTTLED = ("Throttling", "ThrottlingException", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
+              "TooManyRequestsException")
+
+LOCK_QUEUE = "topology-lock.fifo"  # never inspected, exported or pruned
+_LOCK_GROUP = "apply"
+_LOCK_LEASE_S = 30  # how long a dead holder keeps the lock; renewed every 10 s while held
+
+
+class AwsRefused(BrokerError):
+    """AWS answered a request with an error; `code` is AWS's error code, for callers that expect some."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _error_code(exc: Exception) -> str:
+    if isinstance(exc, AwsRefused):
+        return exc.code
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Message", "")).strip().rstrip(".")
 
 
 class AwsDriver(Driver):
     name = "aws"
 
     def __init__(self, *, region: str, endpoint_url: str | None = None, profile: str | None = None,
-                 parallelism: int = 10, clients: tuple[Any, Any] | None = None) -> None:
-        import boto3
-        import botocore.config
-
+                 parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 lock_lease: float = _LOCK_LEASE_S, clients: Any = None) -> None:
+        """`clients`: an (sqs, sns) pair to use instead of making them (tests wrap the real ones)."""
         self.region = region
-        self.where = endpoint_url or f"AWS {region}"
+        self.endpoint_url = endpoint_url or None
+        self.where = redact_url(endpoint_url) if endpoint_url else f"AWS region {region}"
         self.parallelism = max(1, parallelism)
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.lock_lease = max(1, round(lock_lease))
+        self._session: Any = None
+        self._config: Any = None
         if clients is not None:  # tests pass fault-injecting wrappers around real clients
             self.sqs, self.sns = clients
         else:
-            session = boto3.session.Session(profile_name=profile, region_name=region)
-            config = botocore.config.Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3},
-                                            max_pool_connections=self.parallelism * 2)
-            self.sqs = session.client("sqs", endpoint_url=endpoint_url or None, config=config)
-            self.sns = session.client("sns", endpoint_url=endpoint_url or None, config=config)
+            self.sqs, self.sns = self._call("sqs", "CreateClient", partial(self._clients, profile))
         self._urls: dict[str, str] = {}
         self._arns: dict[str, str] = {}  # queue name -> ARN
         self._topics: dict[str, str] = {}  # topic name -> ARN
         self._account: str | None = None
         self._subscriptions: dict[str, str] = {}  # subscription address -> ARN
+        self._lease: _Lease | None = None
         self._call("sqs", "ListQueues", lambda: self.sqs.list_queues(MaxResults=1))
+
+    def _clients(self, profile: str | None) -> tuple[Any, Any]:
+        import boto3
+        import botocore.config
+
+        self._session = boto3.session.Session(profile_name=profile, region_name=self.region)
+        self._config = botocore.config.Config(
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            retries={"total_max_attempts": _ATTEMPTS, "mode": "standard"},
+            max_pool_connections=self.parallelism * 2 + 2)
+        return (self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config),
+                self._session.client("sns", endpoint_url=self.endpoint_url, config=self._config))
+
+    def close(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
 
     # ---------------------------------------------------------------------------- calling AWS
 
     def _call(self, service: str, action: str, function: Callable[[], Any]) -> Any:
+        """`function()`, with any botocore error turned into one sentence naming where and what to do."""
         import botocore.exceptions
 
         try:
             return function()
-        except botocore.exceptions.EndpointConnectionError as exc:
-            raise BrokerUnavailable(f"{service.upper()} at {self.where} is not reachable; check endpoint_url "
-                                    "and the network") from exc
-        except botocore.exceptions.NoCredentialsError as exc:
-            raise BrokerUnavailable(f"no AWS credentials for {service.upper()} at {self.where}: set them in the "
-                                    "environment, a profile or an instance role") from exc
         except botocore.exceptions.ClientError as exc:
-            code = _error_code(exc)
-            if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
-                        "InvalidAccessKeyId", "ExpiredToken"):
-                raise BrokerUnavailable(f"{service.upper()} at {self.where} rejected the AWS credentials "
-                                        f"({code})") from exc
-            if code in ("AccessDenied", "AccessDeniedException", "AuthorizationError"):
-                raise BrokerError(f"access denied for {service}:{action} at {self.where}; grant it to "
-                                  "topology's role") from exc
-            raise
+            raise self._refused(service, action, exc) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._failed(service, action, exc) from exc
+
+    def _refused(self, service: str, action: str, exc: Exception) -> BrokerError:
+        code = _error_code(exc)
+        at = f"{service.upper()} at {self.where}"
+        if code in _BAD_CREDENTIALS:
+            return BrokerUnavailable(f"{at} rejected the AWS credentials ({code}); check the access key, secret "
+                                     "and session token of the environment, profile or role")
+        if code in _DENIED:
+            return AwsRefused(f"access denied for {service}:{action} at {self.where}; grant it to topology's role",
+                              code)
+        if code in _THROTTLED:
+            return AwsRefused(f"{at} throttled {service}:{action} ({code}) after {_ATTEMPTS} tries; run again with "
+                              "a lower --parallelism", code)
+        message = _error_message(exc)
+        return AwsRefused(f"{at} refused {service}:{action}: {code}" + (f" ({message})" if message else ""), code)
+
+    def _failed(self, service: str, action: str, exc: Exception) -> BrokerError:
+        """A botocore error that is not an answer from AWS: where, what happened, what to do."""
+        import botocore.exceptions as e
+
+        at = f"{service.upper()} at {self.where}"
+        tries = f"{_ATTEMPTS} tries" if _ATTEMPTS > 1 else "1 try"
+        if isinstance(exc, e.ReadTimeoutError):
+            return BrokerUnavailable(f"{at} accepted the connection but did not answer {service}:{action} within "
+                                     f"{self.read_timeout:g} s ({tries}); check that endpoint_url points at an "
+                                     "SQS/SNS endpoint, or raise the target's `timeout`")
+        if isinstance(exc, e.ConnectTimeoutError):
+            return BrokerUnavailable(f"{at} did not accept a connection within {self.connect_timeout:g} s "
+                                     f"({tries}); check endpoint_url, the network and firewalls, or raise the "
+                                     "target's `connect_timeout`")
+        if isinstance(exc, e.SSLError):
+            return BrokerUnavailable(f"{at}: the TLS handshake failed; if the endpoint speaks plain HTTP write "
+                                     "http:// in endpoint_url, else check its certificate")
+        if isinstance(exc, e.ProxyConnectionError):
+            return BrokerUnavailable(f"{at} is not reachable through the configured HTTPS proxy; check HTTPS_PROXY "
+                                     "and NO_PROXY")
+        if isinstance(exc, e.EndpointConnectionError | e.ConnectionClosedError | e.ConnectionError
+                      | e.HTTPClientError):
+            return BrokerUnavailable(f"{at} is not reachable ({type(exc).__name__}); check endpoint_url and the "
+                                     "network")
+        if isinstance(exc, e.PartialCredentialsError):
+            return BrokerUnavailable(f"the AWS credentials for {at} are incomplete: {exc.kwargs.get('cred_var')} "
+                                     f"is missing from {exc.kwargs.get('provider')}; set the access key and the "
+                                     "secret together, or use a profile")
+        if isinstance(exc, e.NoCredentialsError):
+            return BrokerUnavailable(f"no AWS credentials for {at}: set them in the environment, a profile or an "
+                                     "instance role")
+        if isinstance(exc, e.ProfileNotFound):
+            return BrokerUnavailable(f"AWS profile `{exc.kwargs.get('profile')}` for {at} is not configured; "
+                                     "check `profile` in the target and ~/.aws/config")
+        if isinstance(exc, e.CredentialRetrievalError):
+            return BrokerUnavailable(f"the AWS credentials for {at} could not be loaded from "
+                                     f"{exc.kwargs.get('provider')}; check that credential source")
+        if isinstance(exc, e.NoRegionError):
+            return BrokerUnavailable(f"no AWS region for {at}; set `region` in the target")
+        return BrokerError(f"{at} failed {service}:{action} ({type(exc).__name__}); run again, and report it if it "
+                           "persists")
+
+    # ------------------------------------------------------------------------------------ lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """Take the apply lock of this account and region: a lease on the token message of FIFO queue
+        `topology-lock.fifo`.
+
+        Receiving the token hides it for `lock_lease` seconds; a thread renews that every third of
+        the lease while held. A FIFO queue returns no message of a group while another of the same
+        group is in flight, so even two tokens (two first applies seeding at once) never make two
+        holders. When the holder dies its renewals stop and SQS shows the token again within one lease."""
+        if self._lease is not None:
+            return
+        url = self._lock_queue()
+        deadline = time.monotonic() + max(0.0, wait)
+        seeded = polled = False
+        while True:
+            remaining = deadline - time.monotonic()
+            # The first receive does not wait: an empty queue (no token yet) is seeded at once.
+            poll = max(0, min(20, int(remaining), int(self.read_timeout) - 1)) if polled else 0
+            polled = True
+            answer = self._call("sqs", "ReceiveMessage", partial(
+                self.sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=self.lock_lease,
+                WaitTimeSeconds=poll, MessageSystemAttributeNames=["SentTimestamp"]))
+            messages = answer.get("Messages", [])
+            if messages and self._token_is_old(messages[0]):
+                self._send_token(url)  # queued behind the old token, whose delete then frees the group
+                self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
+                                                           ReceiptHandle=messages[0]["ReceiptHandle"]))
+                continue
+            if messages:
+                self._lease = _Lease(self, url, messages[0]["ReceiptHandle"])
+                self._call("sqs", "TagQueue", partial(self.sqs.tag_queue, QueueUrl=url,
+                                                      Tags={"holder": _tag_value(holder)}))
+                return
+            if not seeded and self._lock_queue_is_empty(url):
+                self._send_token(url)  # the first apply ever on this account and region, or the token expired
+                seeded = True
+                continue
+            if time.monotonic() >= deadline:
+                raise LockedError(f"another apply holds the lock at {self.where} ({self._lock_holder(url)}); "
+                                  f"waited {wait:g} s. Run again when it has finished; if it died, its lock frees "
+                                  f"itself within {self.lock_lease} s")
+            if poll == 0:
+                time.sleep(min(0.2, max(0.0, remaining)))
+
+    def _lock_queue(self) -> str:
+        try:
+            return str(self._call("sqs", "GetQueueUrl", partial(self.sqs.get_queue_url, QueueName=LOCK_QUEUE))[
+                "QueueUrl"])
+        except AwsRefused as exc:
+            if exc.code not in _NO_QUEUE:
+                raise
+        return str(self._call("sqs", "CreateQueue", partial(
+            self.sqs.create_queue, QueueName=LOCK_QUEUE, tags={"managed-by": "topology"},
+            Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"}))["QueueUrl"])
+
+    def _token_is_old(self, message: Mapping[str, Any]) -> bool:
+        """A token older than 7 days is replaced, so that SQS's 14-day retention never drops a held one."""
+        sent = int(message.get("Attributes", {}).get("SentTimestamp", 0) or 0) / 1000
+        return bool(sent) and time.time() - sent > 7 * 86_400
+
+    def _send_token(self, url: str) -> None:
+        self._call("sqs", "SendMessage", partial(
+            self.sqs.send_message, QueueUrl=url, MessageBody="topology apply lock", MessageGroupId=_LOCK_GROUP,
+            MessageDeduplicationId=uuid.uuid4().hex))
+
+    def _lock_queue_is_empty(self, url: str) -> bool:
+        raw = self._call("sqs", "GetQueueAttributes", partial(
+            self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=list(_COUNTS))).get("Attributes", {})
+        return all(int(raw.get(k, 0)) == 0 for k in _COUNTS)
+
+    def _lock_holder(self, url: str) -> str:
+        try:
+            tags = self._call("sqs", "ListQueueTags", partial(self.sqs.list_queue_tags, QueueUrl=url))
+        except BrokerError:
+            return "holder unknown"
+        return str(tags.get("Tags", {}).get("holder") or "holder unknown")
 
     # --------------------------------------------------------------------------------- inspect
 
@@ -102,7 +282,9 @@ class AwsDriver(Driver):
                 kwargs["NextToken"] = token
             page = self._call("sqs", "ListQueues", partial(self.sqs.list_queues, **kwargs))
             for url in page.get("QueueUrls", []):
-                urls[url.rstrip("/").rsplit("/", 1)[-1]] = url
+                name = url.rstrip("/").rsplit("/", 1)[-1]
+                if name != LOCK_QUEUE:  # the apply lock is topology's own, never a declared queue
+                    urls[name] = url
             token = page.get("NextToken")
             if not token:
                 return urls
@@ -140,23 +322,19 @@ class AwsDriver(Driver):
         return {address: item for address, item in live.items() if scope.wants(address)}
 
     def _inspect_queue(self, name: str) -> Live | None:
-        import botocore.exceptions
-
         url = self._urls[name]
         try:
             raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["All"])).get("Attributes", {})
             tags = self._call("sqs", "ListQueueTags", lambda: self.sqs.list_queue_tags(QueueUrl=url)).get("Tags", {})
-        except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+        except AwsRefused as exc:
+            if exc.code in _NO_QUEUE:
                 return None  # deleted since it was listed
             raise
         self._arns[name] = raw.get("QueueArn", "")
         attributes = _parse_queue(raw)
         attributes["tags"] = dict(tags)
-        messages = sum(int(raw.get(k, 0)) for k in ("ApproximateNumberOfMessages",
-                                                    "ApproximateNumberOfMessagesNotVisible",
-                                                    "ApproximateNumberOfMessagesDelayed"))
+        messages = sum(int(raw.get(k, 0)) for k in _COUNTS)
         depends = (f"sqs/queue/{attributes['RedrivePolicy']['deadLetterQueue']}",) \
             if "RedrivePolicy" in attributes else ()
         return Live("sqs.queue", attributes, depends, messages, name=name)
@@ -213,34 +391,58 @@ class AwsDriver(Driver):
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         def run(change: Change) -> ChangeResult:
-            import botocore.exceptions
-
+            if self._lease is not None and not self._lease.held():
+                return ChangeResult(change.address, False, f"the apply lock at {self.where} could not be renewed "
+                                    "for a whole lease, so another apply may hold it now; nothing more was changed. "
+                                    "Run `topology plan` again")
             try:
                 handler = {"sqs.queue": self._apply_queue, "sns.topic": self._apply_topic,
                            "sns.subscription": self._apply_subscription}.get(change.kind)
                 if handler is None:
                     raise BrokerError(f"the AWS driver does not manage {change.kind}")
+                if change.needs_empty and change.kind == "sqs.queue":
+                    held = self._messages_now(change.name)
+                    if held:
+                        return refused_not_empty(change, f"about {held:,} message{'' if held == 1 else 's'} "
+                                                 "(SQS's approximate count: visible, in flight and delayed)")
                 handler(change)
                 return ChangeResult(change.address, True)
             except BrokerError as exc:
                 return ChangeResult(change.address, False, str(exc))
-            except botocore.exceptions.ClientError as exc:
-                return ChangeResult(change.address, False, f"{_error_code(exc)}: {exc}")
 
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             return list(pool.map(run, changes))
+
+    def _messages_now(self, name: str) -> int:
+        """What the queue holds now by SQS's three approximate counts (visible, in flight, delayed);
+        0 for a queue that no longer exists. An unreadable count raises: the change is not made."""
+        try:
+            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
+                QueueUrl=self._url(name), AttributeNames=list(_COUNTS))).get("Attributes", {})
+        except AwsRefused as exc:
+            if exc.code in _NO_QUEUE:
+                return 0
+            raise
+        return sum(int(raw.get(k, 0)) for k in _COUNTS)
 
     def _account_id(self) -> str:
         if self._account is None:
             known = next((arn for arn in self._arns.values() if arn), None) or \
                 next(iter(self._topics.values()), None)
             if known is None:
-                import boto3
-
-                known = boto3.client("sts", region_name=self.region, endpoint_url=getattr(
-                    self.sqs.meta, "endpoint_url", None)).get_caller_identity()["Arn"]
+                known = self._call("sts", "GetCallerIdentity", self._caller_arn)
             self._account = known.split(":")[4]
         return self._account
+
+    def _caller_arn(self) -> str:
+        if self._session is None:  # clients given by a test: an STS client for the same endpoint
+            import boto3
+
+            sts = boto3.client("sts", region_name=self.region, endpoint_url=getattr(self.sqs.meta, "endpoint_url",
+                                                                                    None))
+        else:
+            sts = self._session.client("sts", endpoint_url=self.endpoint_url, config=self._config)
+        return str(sts.get_caller_identity()["Arn"])
 
     def _queue_arn(self, name: str) -> str:
         return self._arns.get(name) or f"arn:aws:sqs:{self.region}:{self._account_id()}:{name}"
@@ -279,14 +481,12 @@ class AwsDriver(Driver):
         return wire
 
     def _apply_queue(self, change: Change) -> None:
-        import botocore.exceptions
-
         name = change.name
         if change.action in ("delete", "replace"):
             try:
                 self._call("sqs", "DeleteQueue", lambda: self.sqs.delete_queue(QueueUrl=self._url(name)))
-            except botocore.exceptions.ClientError as exc:
-                if _error_code(exc) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            except AwsRefused as exc:
+                if exc.code not in _NO_QUEUE:
                     raise
             self._urls.pop(name, None)
             if change.action == "delete":
@@ -316,8 +516,6 @@ class AwsDriver(Driver):
             self._call("sqs", "TagQueue", lambda: self.sqs.tag_queue(QueueUrl=self._url(name), Tags=after["tags"]))
 
     def _create_queue(self, name: str, wire: dict[str, str], tags: dict[str, str]) -> None:
-        import botocore.exceptions
-
         deadline = time.monotonic() + _DELETED_RECENTLY_WAIT_S
         told = False
         while True:
@@ -325,8 +523,8 @@ class AwsDriver(Driver):
                 url = self._call("sqs", "CreateQueue", lambda: self.sqs.create_queue(
                     QueueName=name, Attributes=wire, tags=tags))["QueueUrl"]
                 break
-            except botocore.exceptions.ClientError as exc:
-                code = _error_code(exc)
+            except AwsRefused as exc:
+                code = exc.code
                 if code in ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently") and \
                         time.monotonic() < deadline:
                     if not told:
@@ -353,14 +551,12 @@ class AwsDriver(Driver):
                           "plan again in a minute")
 
     def _apply_topic(self, change: Change) -> None:
-        import botocore.exceptions
-
         name = change.name
         if change.action in ("delete", "replace"):
             try:
                 self._call("sns", "DeleteTopic", lambda: self.sns.delete_topic(TopicArn=self._topic_arn(name)))
-            except botocore.exceptions.ClientError as exc:
-                if _error_code(exc) != "NotFound":
+            except AwsRefused as exc:
+                if exc.code != "NotFound":
                     raise
             self._topics.pop(name, None)
             if change.action == "delete":
@@ -394,31 +590,111 @@ class AwsDriver(Driver):
                 self._call("sns", "Unsubscribe", lambda: self.sns.unsubscribe(SubscriptionArn=arn))
             if change.action == "delete":
                 return
-        queue = data["queue"]
-        endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
-        attributes = {"RawMessageDelivery": "true" if after.get("RawMessageDelivery") else "false"}
-        if "FilterPolicy" in after:
-            attributes["FilterPolicy"] = json.dumps(after["FilterPolicy"])
-            attributes["FilterPolicyScope"] = after.get("FilterPolicyScope", "MessageAttributes")
-        if "RedrivePolicy" in after:
-            dlq = after["RedrivePolicy"]["deadLetterQueue"]
-            arn = dlq if dlq.startswith("arn:") else self._queue_arn(dlq)
-            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn})
         if change.action in ("create", "replace"):
-            arn = self._call("sns", "Subscribe", lambda: self.sns.subscribe(
-                TopicArn=self._topic_arn(data["topic"]), Protocol="sqs", Endpoint=endpoint,
-                Attributes=attributes, ReturnSubscriptionArn=True))["SubscriptionArn"]
-            self._subscriptions[change.address] = arn
+            self._subscribe(change.address, data["topic"], data["queue"], self._subscription_wire(after))
             return
-        # Subscribe does not change an existing subscription: set each changed attribute.
+        self._update_subscription(change)
+
+    def _subscription_wire(self, attributes: Mapping[str, Any]) -> dict[str, str]:
+        """A subscription's attributes as the strings SNS takes."""
+        wire = {"RawMessageDelivery": "true" if attributes.get("RawMessageDelivery") else "false"}
+        if "FilterPolicy" in attributes:
+            wire["FilterPolicy"] = json.dumps(attributes["FilterPolicy"])
+            wire["FilterPolicyScope"] = attributes.get("FilterPolicyScope", "MessageAttributes")
+        if "RedrivePolicy" in attributes:
+            dlq = attributes["RedrivePolicy"]["deadLetterQueue"]
+            arn = dlq if dlq.startswith("arn:") else self._queue_arn(dlq)
+            wire["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn})
+        return wire
+
+    def _subscribe(self, address: str, topic: str, queue: str, wire: Mapping[str, str]) -> None:
+        """Subscribe with every attribute in the one call, so the subscription never exists without its
+        filter policy; if anything fails after SNS may have made it (moto makes it, then refuses the
+        filter; an answer can be lost), what was made for this queue is unsubscribed again."""
+        topic_arn = self._topic_arn(topic)
+        endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
+        arn: str | None = None
+        try:
+            arn = self._call("sns", "Subscribe", lambda: self.sns.subscribe(
+                TopicArn=topic_arn, Protocol="sqs", Endpoint=endpoint, Attributes=dict(wire),
+                ReturnSubscriptionArn=True))["SubscriptionArn"]
+            if "FilterPolicy" in wire:
+                self._check_filter(arn, wire)
+        except BrokerError as exc:
+            if isinstance(exc, AwsRefused) and "already exists" in str(exc).lower():
+                raise  # someone else's subscription: not ours to remove
+            removed = self._unsubscribe_made(topic_arn, endpoint, arn)
+            raise BrokerError(f"{exc}; {removed}") from exc
+        self._subscriptions[address] = arn
+
+    def _check_filter(self, arn: str, wire: Mapping[str, str]) -> None:
+        raw = self._call("sns", "GetSubscriptionAttributes", lambda: self.sns.get_subscription_attributes(
+            SubscriptionArn=arn)).get("Attributes", {})
+        policy = json.loads(raw["FilterPolicy"]) if raw.get("FilterPolicy") else None
+        if policy != json.loads(wire["FilterPolicy"]) or \
+                raw.get("FilterPolicyScope", "MessageAttributes") != wire["FilterPolicyScope"]:
+            raise BrokerError(f"SNS at {self.where} made the subscription without the declared filter policy")
+
+    def _unsubscribe_made(self, topic_arn: str, endpoint: str, arn: str | None) -> str:
+        """Unsubscribe what a failed create made (`arn`, or whatever this queue has on the topic when
+        the answer was lost); says what became of it."""
+        try:
+            made = [arn] if arn else [s["SubscriptionArn"] for s in self._list_subscriptions(topic_arn)
+                                      if s.get("Endpoint") == endpoint and s.get("Protocol") == "sqs"
+                                      and s["SubscriptionArn"].startswith("arn:")]
+            for found in made:
+                self._call("sns", "Unsubscribe", partial(self.sns.unsubscribe, SubscriptionArn=found))
+        except BrokerError as exc:
+            return (f"the subscription may exist without its filter, and removing it failed too ({exc}); "
+                    "delete it by hand")
+        return "the subscription was removed again" if made else "no subscription was made"
+
+    def _list_subscriptions(self, topic_arn: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"TopicArn": topic_arn, **({"NextToken": token} if token else {})}
+            page = self._call("sns", "ListSubscriptionsByTopic", partial(self.sns.list_subscriptions_by_topic,
+                                                                         **kwargs))
+            found += page.get("Subscriptions", [])
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def _update_subscription(self, change: Change) -> None:
+        """Subscribe does not change an existing subscription: set each changed attribute, the filter
+        policy first. When SNS refuses one, those already set go back to what they were, so a refused
+        filter leaves the old one in place."""
         arn = self._subscriptions[change.address]
-        for attribute in change.attributes:
-            name = attribute.name
-            value = attributes.get(name, "" if name == "FilterPolicy" else None)
+        after = self._subscription_wire(change.after or {})
+        before = self._subscription_wire(change.before or {})
+        names = sorted({a.name for a in change.attributes},
+                       key=lambda n: (n != "FilterPolicy", n != "FilterPolicyScope", n))
+        done: list[str] = []
+        for name in names:
+            value = after.get(name, "" if name == "FilterPolicy" else None)
             if value is None:
                 continue
-            self._call("sns", "SetSubscriptionAttributes", partial(
-                self.sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value))
+            try:
+                self._set_subscription_attribute(arn, name, value)
+            except BrokerError as exc:
+                undone = self._restore_subscription(arn, done, before)
+                raise BrokerError(f"{exc}; {undone}") from exc
+            done.append(name)
+
+    def _set_subscription_attribute(self, arn: str, name: str, value: str) -> None:
+        self._call("sns", "SetSubscriptionAttributes", partial(
+            self.sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value))
+
+    def _restore_subscription(self, arn: str, done: Sequence[str], before: Mapping[str, str]) -> str:
+        try:
+            for name in reversed(done):
+                self._set_subscription_attribute(arn, name, before.get(
+                    name, "MessageAttributes" if name == "FilterPolicyScope" else ""))
+        except BrokerError as exc:
+            return f"putting back {', '.join(done)} failed too ({exc}); check the subscription by hand"
+        return "the subscription keeps its previous attributes" if done else \
+            "the subscription keeps its previous filter policy and attributes"
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -462,3 +738,47 @@ def _merge_policy(existing: str | None, queue_arn: str, topic_arns: Sequence[str
              "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": arn}}}
             for arn in topic_arns]
     return {**policy, "Version": policy.get("Version", "2012-10-17"), "Statement": kept + ours}
+
+
+def _tag_value(text: str) -> str:
+    """`text` as an SQS tag value: at most 256 of the characters tags allow."""
+    allowed = set("_.:/=+-@ ")
+    return "".join(c if c.isalnum() or c in allowed else "_" for c in text)[:256]
+
+
+class _Lease:
+    """The lock token, held: renewed in the background until released; SQS frees it if renewals stop."""
+
+    def __init__(self, driver: AwsDriver, url: str, receipt: str) -> None:
+        self._driver, self._url, self._receipt = driver, url, receipt
+        self._held_until = time.monotonic() + driver.lock_lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="topology-aws-lock", daemon=True)
+        self._thread.start()
+
+    def held(self) -> bool:
+        """Whether the lease is surely still ours (renewed within one lease, with a second to spare)."""
+        return time.monotonic() < self._held_until - 1
+
+    def _renew(self) -> None:
+        lease = self._driver.lock_lease
+        while not self._stop.wait(max(0.5, lease / 3)):
+            started = time.monotonic()
+            try:
+                self._driver._call("sqs", "ChangeMessageVisibility", partial(
+                    self._driver.sqs.change_message_visibility, QueueUrl=self._url, ReceiptHandle=self._receipt,
+                    VisibilityTimeout=lease))
+            except BrokerError:
+                continue  # not renewed: `held` turns false when the lease runs out, and apply stops
+            self._held_until = started + lease
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._driver._call("sqs", "ChangeMessageVisibility", partial(
+                self._driver.sqs.change_message_visibility, QueueUrl=self._url, ReceiptHandle=self._receipt,
+                VisibilityTimeout=0))
+        except BrokerError as exc:
+            print(f"warning: {exc}; the apply lock frees itself within {self._driver.lock_lease} s",
+                  file=sys.stderr)

@@ -68,6 +68,7 @@ def check(files: list[LoadedFile], resources: Mapping[str, Resource]) -> list[Pr
         if handler is not None:
             handler(checker, resource)
     _check_kafka_collisions(checker)
+    _check_sqs_dead_letter_cycles(checker)
     for loaded in files:
         if loaded.document is not None:
             _check_targets(checker, loaded)
@@ -258,6 +259,38 @@ def _check_sqs_queue(checker: _Checker, resource: Resource) -> None:
         if dlq is not None and dlq.attributes.get("FifoQueue", False) != fifo:
             checker.report(resource, "a queue and its dead-letter queue must both be FIFO or both standard",
                            "dead_letter", "queue")
+
+
+def _check_sqs_dead_letter_cycles(checker: _Checker) -> None:
+    """Queues that redrive to each other in a ring (a queue to itself included) can never be created:
+    SQS needs a queue's dead-letter queue to exist first. Each queue of the ring is reported, naming it all."""
+    redrives: dict[str, str] = {}
+    for resource in checker.resources.values():
+        redrive = resource.attributes.get("RedrivePolicy") if resource.kind == "sqs.queue" else None
+        if isinstance(redrive, dict) and isinstance(redrive.get("deadLetterQueue"), str):
+            redrives[resource.name] = redrive["deadLetterQueue"]
+    reported: set[str] = set()
+    for start in sorted(redrives):
+        path: list[str] = []
+        name: str | None = start
+        while name is not None and name not in path and name not in reported:
+            path.append(name)
+            name = redrives.get(name)
+        if name is None or name in reported:
+            continue
+        ring = path[path.index(name):]
+        reported.update(ring)
+        for index, queue in enumerate(ring):
+            order = ring[index:] + ring[:index] + [queue]
+            if len(ring) == 1:
+                message = (f"queue `{queue}` is its own dead-letter queue; SQS creates a queue only after its "
+                           "dead-letter queue, so it can never be created")
+                hint = "name another queue as its dead-letter queue, or remove `dead_letter`"
+            else:
+                message = ("dead-letter queues form a cycle: " + " -> ".join(f"`{q}`" for q in order) +
+                           "; SQS creates a queue only after its dead-letter queue, so they can never be created")
+                hint = "a dead-letter queue should not redrive further: remove `dead_letter` from one of them"
+            checker.report(checker.resources[f"sqs/queue/{queue}"], message, "dead_letter", "queue", hint=hint)
 
 
 def _check_sns_topic(checker: _Checker, resource: Resource) -> None:

@@ -247,6 +247,13 @@ class RabbitMQDriver(Driver):
             "connection refused" if "refused" in text.lower() else type(exc).__name__)
         return BrokerUnavailable(f"{at} is not reachable ({reason}); check the URL and that the broker is running")
 
+    def _failed(self, request: str, response: httpx.Response) -> BrokerError:
+        """One sentence for a request the management API refused: what, why, and what to do."""
+        code = response.status_code
+        todo = ("grant the user the permission (or the management tag) it needs" if code in (401, 403) else
+                "check the broker's log, then apply again" if code >= 500 else "check the value in the topology file")
+        return BrokerError(f"RabbitMQ at {self.where} refused {request} with HTTP {code} ({_reason(response)}); {todo}")
+
     def _check(self) -> None:
         response = self._request("GET", "/api/overview")
         if response.status_code == 404:
@@ -260,8 +267,7 @@ class RabbitMQDriver(Driver):
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:
-            raise BrokerError(f"RabbitMQ at {self.where}: GET {path} failed with HTTP {response.status_code}: "
-                              f"{_reason(response)}")
+            raise self._failed(f"GET {path}", response)
         try:
             return response.json()
         except ValueError:
@@ -273,7 +279,7 @@ class RabbitMQDriver(Driver):
         if response.status_code == 404 and gone_ok:
             return
         if response.status_code >= 400:
-            raise BrokerError(f"{method} {path}: HTTP {response.status_code}: {_reason(response)}")
+            raise self._failed(f"{method} {path}", response)
 
     def _queues(self, vhost: str) -> dict[str, dict[str, Any]]:
         """The vhost's queues with their statistics; empty if the vhost is gone. An apply lock (in whichever
@@ -693,11 +699,11 @@ class RabbitMQDriver(Driver):
                 raise _NotEmpty(f"{_count(unacknowledged)} unacknowledged by its consumers")
         params = {"if-empty": "true", "if-unused": "true"} if guarded else None
         response = self._request("DELETE", path, params=params)
-        if response.status_code == 400 and guarded:
-            raise _NotEmpty(self._refusal(vhost, name, _reason(response)))
+        reason = _reason(response) if response.status_code == 400 else ""
+        if guarded and ("not empty" in reason or "in use" in reason):
+            raise _NotEmpty(self._refusal(vhost, name, reason))
         if response.status_code >= 400 and response.status_code != 404:
-            raise BrokerError(f"RabbitMQ at {self.where}: deleting queue {name!r} in vhost {vhost!r} failed with "
-                              f"HTTP {response.status_code}: {_reason(response)}")
+            raise self._failed(f"DELETE queue {name!r} in vhost {vhost!r}", response)
 
     def _refusal(self, vhost: str, name: str, reason: str) -> str:
         """What a queue the broker would not delete holds, as exactly as it can be said."""

@@ -122,6 +122,9 @@ def test_a_policy_lowering_a_limit_counts_only_the_queues_it_matches(tmp_path: P
     assert "loses data: 40 messages (max-length unset -> 0)" in planned.stdout
     harmless = two + "      policies:\n        lazy: {pattern: '^bill', definition: {queue-mode: lazy}}\n"
     assert "loses data" not in _plan(tmp_path, harmless).stdout
+    exchanges = two + ("      policies:\n        cap: {pattern: '^bill', apply_to: exchanges, "
+                       "definition: {max-length: 0}}\n")
+    assert "loses data" not in _plan(tmp_path, exchanges).stdout
 
 
 # ---------------------------------------------------------------------------------------------- locks

@@ -63,7 +63,7 @@ def _lowered(*paths: tuple[str, ...], creates: bool = False) -> Discards:
 
 def _policy_held(scope: str, after: Attributes, live: Mapping[str, Live]) -> int | None:
     """Messages in the queues of vhost `scope` that a RabbitMQ policy's pattern matches."""
-    if after.get("apply_to") == "exchanges":
+    if after.get("apply-to") == "exchanges":
         return 0
     vhost = live.get(f"rabbitmq/vhost/{scope}")
     if vhost is None:
@@ -106,7 +106,7 @@ def _POLICY_LIMITS(before: Attributes | None, after: Attributes) -> list[str]:
     """A policy discards when it lowers a limit, or when it brings its limits to other queues (a new
     pattern, apply-to or priority)."""
     found = _policy_lowered(before, after)
-    if before is not None and not found and any(before.get(k) != after.get(k) for k in ("pattern", "apply_to",
+    if before is not None and not found and any(before.get(k) != after.get(k) for k in ("pattern", "apply-to",
                                                                                          "priority")):
         limits = [path[-1] for path in _POLICY_LIMIT_PATHS if path[-1] in (after.get("definition") or {})]
         if limits:

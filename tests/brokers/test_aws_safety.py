@@ -329,22 +329,48 @@ def test_a_second_apply_waits_then_is_refused_naming_the_holder(aws_clients: tup
     assert LOCK_QUEUE not in str(_driver(sqs, sns).inspect(Scope(frozenset(), prune=True, include=("sqs/queue/*",))))
 
 
-def test_a_dead_holders_lock_frees_itself(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+def test_a_second_apply_is_refused_and_a_dead_holders_lock_frees_itself(tmp_path: Path) -> None:
+    path = tmp_path / "t.topology.yaml"
+    name = unique("locked")
+    path.write_text(f"version: 1\ntargets:\n{TARGET}sqs:\n  target: aws\n  queues: {{{name}: {{}}}}\n")
     holder = subprocess.Popen([sys.executable, "-c", _HOLD, AWS_ENDPOINT_URL], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        waiter = _driver(sqs, sns)
-        with pytest.raises(LockedError, match="the-killed-one"):
-            waiter.lock("waiter", 0)
+        refused = topology("apply", str(path), "--auto-approve")
+        assert refused.returncode == 1
+        assert "another apply holds the lock at" in _one_sentence(refused.stderr)
+        assert "(the-killed-one); waited 0 s" in refused.stderr
     finally:
         holder.kill()
         holder.wait()
     started = time.monotonic()
-    waiter.lock("waiter", 20)
-    assert time.monotonic() - started < 8  # within the dead holder's 3 s lease (and a poll)
-    waiter.close()
+    applied = topology("apply", str(path), "--auto-approve", "--lock-timeout", "20s")
+    assert applied.returncode == 0, applied.stderr
+    assert time.monotonic() - started < 10  # within the dead holder's 3 s lease (and a poll, and startup)
+
+
+def test_an_old_token_is_replaced_before_retention_could_drop_it(aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    aged = [1]
+    received: list[str] = []
+
+    def receive_message(real: Any, **kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        received.extend(m["MessageId"] for m in answer.get("Messages", []))
+        if aged[0] and answer.get("Messages"):  # SQS keeps a message 14 days at most: 8 days is old
+            aged[0] -= 1
+            answer["Messages"][0].setdefault("Attributes", {})["SentTimestamp"] = str(
+                int((time.time() - 8 * 86_400) * 1000))
+        return answer
+
+    faulty = Faulty(sqs, receive_message=receive_message)
+    driver = _driver(faulty, sns)
+    driver.lock("second", 35)
+    assert aged == [0] and len(received) == 2 and received[0] != received[1]  # the held token is a new one
+    assert _counts(sqs, LOCK_QUEUE)["ApproximateNumberOfMessages"] == 0  # the old token is gone, one held
+    assert _counts(sqs, LOCK_QUEUE)["ApproximateNumberOfMessagesNotVisible"] == 1
+    driver.close()
 
 
 def test_apply_stops_when_the_lock_could_not_be_renewed(aws_clients: tuple[Any, Any]) -> None:

@@ -36,9 +36,10 @@ def _number(value: Any) -> float | None:
     return None if number < 0 else number
 
 
-def _lowered(*paths: tuple[str, ...], creates: bool = False) -> Discards:
-    """Discards when a limit at one of `paths` goes down, appears, or (for existing objects) is removed
-    so the broker default applies; `creates`: a new object acts on data already there (a policy)."""
+def _lowered(*paths: tuple[str, ...], creates: bool = False, removals: bool = False) -> Discards:
+    """Discards when a limit at one of `paths` goes down or appears; `removals`: also when it is removed so
+    the broker default applies (only where a removal is sent: Kafka's whole topic config; SQS leaves an
+    attribute the file does not mention alone); `creates`: a new object acts on data already there."""
 
     def discards(before: Attributes | None, after: Attributes) -> list[str]:
         if before is None and not creates:
@@ -54,7 +55,7 @@ def _lowered(*paths: tuple[str, ...], creates: bool = False) -> Discards:
             was, now = _number(old), _number(new)
             if now is not None and (was is None or now < was):
                 found.append(f"{name} {old if old is not None else 'unset'} -> {new}")
-            elif now is None and new is None and old is not None and was is not None and before is not None:
+            elif removals and new is None and old is not None and was is not None and before is not None:
                 found.append(f"{name} {old} -> the broker default")
         return found
 
@@ -127,7 +128,8 @@ KIND_RULES: dict[str, KindRules] = {
     "rabbitmq.permission": KindRules(hangs_off=True),
     "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"}), hangs_off=True),
     "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True,
-                             discards=_lowered(("config", "retention.ms"), ("config", "retention.bytes"))),
+                             discards=_lowered(("config", "retention.ms"), ("config", "retention.bytes"),
+                                               removals=True)),
     # A group's committed offsets are where its consumers are: deleting them is a loss too.
     "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"}),
                              holds_data=True, unit="committed offset"),

@@ -104,7 +104,8 @@ def test_a_fresh_plan_says_what_is_lost_and_apply_needs_the_flag(tmp_path: Path,
     assert _apply(tmp_path, first).returncode == 0
     _fill(tmp_path, address, 7)
     planned = _plan(tmp_path, second)
-    assert f"loses data: {what}" in planned.stdout, planned.stdout
+    # a delete loses all it holds; a lowered limit puts all of it at stake ("up to")
+    assert f"loses data: {what}" in planned.stdout or f"loses data: up to {what}" in planned.stdout, planned.stdout
     refused = _apply(tmp_path, second, "--allow-delete")
     assert refused.returncode == 1 and "--allow-data-loss" in refused.stderr
     assert _state(tmp_path)[address]["messages"] == 7
@@ -119,12 +120,49 @@ def test_a_policy_lowering_a_limit_counts_only_the_queues_it_matches(tmp_path: P
     _fill(tmp_path, "rabbitmq/shop/queue/audit", 3)
     capped = two + "      policies:\n        cap: {pattern: '^bill', definition: {max-length: 0}}\n"
     planned = _plan(tmp_path, capped)
-    assert "loses data: 40 messages (max-length unset -> 0)" in planned.stdout
+    assert "loses data: up to 40 messages (max-length unset -> 0)" in planned.stdout
     harmless = two + "      policies:\n        lazy: {pattern: '^bill', definition: {queue-mode: lazy}}\n"
     assert "loses data" not in _plan(tmp_path, harmless).stdout
     exchanges = two + ("      policies:\n        cap: {pattern: '^bill', apply_to: exchanges, "
                        "definition: {max-length: 0}}\n")
     assert "loses data" not in _plan(tmp_path, exchanges).stdout
+
+
+def test_a_pattern_python_cannot_match_like_rabbitmq_counts_as_unknown(tmp_path: Path) -> None:
+    assert _apply(tmp_path, VHOST).returncode == 0
+    _fill(tmp_path, "rabbitmq/shop/queue/billing", 5)
+    posix = VHOST + ("      policies:\n        cap: {pattern: '^[[:alpha:]]+$', definition: {max-length: 1}}\n")
+    planned = _plan(tmp_path, posix)
+    assert "loses data: an unknown number of messages" in planned.stdout, planned.stdout
+    assert "Warning" not in planned.stderr and "FutureWarning" not in planned.stderr
+
+
+MASKED = VHOST + """      policies:
+        cap: {pattern: '^bill', priority: 0, definition: {max-length: 1}}
+        keep: {pattern: '^billing$', priority: 10, definition: {dead-letter-routing-key: x}}
+"""
+
+
+@pytest.mark.parametrize("change", ["narrowed", "pruned"])
+def test_a_policy_that_stops_masking_another_ones_limit_loses_data(tmp_path: Path, change: str) -> None:
+    assert _apply(tmp_path, MASKED).returncode == 0
+    _fill(tmp_path, "rabbitmq/shop/queue/billing", 6)  # `keep` rules the queue: `cap` does not apply
+    second = MASKED.replace("^billing$", "^nothing$") if change == "narrowed" else \
+        MASKED.replace("        keep: {pattern: '^billing$', priority: 10, definition: {dead-letter-routing-key: x}}\n",
+                       "")
+    planned = _plan(tmp_path, second)
+    assert "loses data: up to 6 messages" in planned.stdout, planned.stdout
+    refused = _apply(tmp_path, second, "--allow-delete")
+    assert refused.returncode == 1 and "--allow-data-loss" in refused.stderr
+
+
+def test_a_kafka_cleanup_policy_change_loses_data(tmp_path: Path) -> None:
+    first = HEAD + "kafka:\n  topics:\n    orders: {config: {cleanup.policy: delete}}\n"
+    assert _apply(tmp_path, first).returncode == 0
+    _fill(tmp_path, "kafka/topic/orders", 10)
+    planned = _plan(tmp_path, first.replace("cleanup.policy: delete", "cleanup.policy: compact"))
+    assert "loses data: up to 10 messages (cleanup.policy delete -> compact)" in planned.stdout, \
+        planned.stdout
 
 
 # ---------------------------------------------------------------------------------------------- locks

@@ -43,17 +43,20 @@ def _same(left: Any, right: Any) -> bool:
 
 
 def _messages_reason(messages: int | None, unit: str = "message", why: str = "") -> str:
+    """`loses data: 25 messages`; with `why` (a limit lowered), what is held is what is at stake, so
+    `loses data: up to 25 messages (retention.ms ... -> ...)`."""
     suffix = f" ({why})" if why else ""
     if messages is None:
         return f"loses data: an unknown number of {plural(unit)}{suffix}"
-    return f"loses data: {messages:,} {plural(unit, messages)}{suffix}"
+    return f"loses data: {'up to ' if why else ''}{messages:,} {plural(unit, messages)}{suffix}"
 
 
 def _held(resource: Resource, current: Live | None, live: Mapping[str, Live]) -> int | None:
     """What a limit-lowering change acts on now: the kind's own rule, else the object's count."""
     rules = rules_for(resource.kind)
     if rules.held is not None:
-        return rules.held(resource.scope, resource.attributes, live)
+        return rules.held(resource.address, resource.scope, current.attributes if current else None,
+                          resource.attributes, live)
     if current is None:
         return 0
     return current.messages
@@ -107,12 +110,20 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
         rules = rules_for(current.kind)
         holds = rules.holds_data
         loses = holds and current.messages != 0
+        reasons = ("not declared; manage.prune is on",) + ((_messages_reason(current.messages, rules.unit),)
+                                                            if loses else ())
+        messages = current.messages if holds else None
+        needs_empty = holds and not loses
+        discarded = rules.discards(current.attributes, None) if rules.discards and not holds else []
+        if discarded and rules.held is not None:  # removing a policy can let another one's limits apply
+            messages = rules.held(address, current.scope, current.attributes, None, live)
+            loses, needs_empty = messages != 0, messages == 0
+            if loses:
+                reasons += (_messages_reason(messages, rules.unit, "; ".join(discarded)),)
         result.changes.append(Change(
             address=address, kind=current.kind, target=target, name=current.name, scope=current.scope,
-            action="delete",
-            before=current.attributes, depends_on=current.depends_on, messages=current.messages if holds else None,
-            loses_data=loses, needs_empty=holds and not loses, reasons=("not declared; manage.prune is on",) + (
-                (_messages_reason(current.messages, rules.unit),) if loses else ())))
+            action="delete", before=current.attributes, depends_on=current.depends_on, messages=messages,
+            loses_data=loses, needs_empty=needs_empty, reasons=reasons))
     result.changes = order_changes(result.changes)
     return result
 

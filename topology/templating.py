@@ -318,6 +318,14 @@ def _check_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
         _budget().charge(16 * (lines + value.count(" ")))  # textwrap works word by word, in Python
     elif name == "format" and isinstance(value, str):
         _check_percent(value, kwargs or tuple(args))
+    elif name == "round":  # round(int, -10**9) computes 10**(10**9) in C, where no budget is charged
+        precision = _arg(args, kwargs, 0, "precision", 0)
+        if not isinstance(precision, int) or abs(precision) > 100:
+            raise TemplateLimitError("`round` takes a precision of -100 to 100", "use a smaller precision")
+    elif name == "tojson":
+        indent = _arg(args, kwargs, 0, "indent", None)
+        if indent is not None and (not isinstance(indent, int) or not 0 <= indent <= 16):
+            raise TemplateLimitError("`tojson` takes an indent of 0 to 16", "use a smaller indent")
     elif name == "replace":
         _check_replace(value, _arg(args, kwargs, 0, "old", None), _arg(args, kwargs, 1, "new", None),
                        _arg(args, kwargs, 2, "count", None))
@@ -486,6 +494,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         _budget().charge(1)
+        if isinstance(obj, type) and (attribute.startswith("_") or not hasattr(obj, attribute)):
+            # jinja2 falls back to `obj[attribute]`, which on a type is a typing alias (`dict['x']`)
+            return self.unsafe_undefined(obj, attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:

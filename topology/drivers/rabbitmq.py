@@ -436,7 +436,10 @@ class RabbitMQDriver(Driver):
                     "user": user, "configure": permission["configure"], "write": permission["write"],
                     "read": permission["read"]}, (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"),
                     name=user, scope=vhost)
-        return {address: item for address, item in live.items() if scope.wants(address)}
+        # Every policy of a vhost in scope is read, managed or not: which one applies to a queue (and so
+        # which limits) depends on all of them; the differ uses them to see what a policy change discards.
+        return {address: item for address, item in live.items()
+                if scope.wants(address) or item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy")}
 
     def _vhost_live(self, vhost: str, contents: Mapping[str, int | None]) -> Live:
         """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""
@@ -638,15 +641,27 @@ class RabbitMQDriver(Driver):
         statistics = self._queues(vhost)
         _refuse_if_any(self._held(vhost, statistics, "to check that the vhost is still empty"), "in its queues")
 
+    def _policies(self, vhost: str) -> dict[str, Live]:
+        """The vhost's policies and operator policies as they are now (for which limits apply where)."""
+        found: dict[str, Live] = {}
+        for path, kind, part in (("policies", "rabbitmq.policy", "policy"),
+                                 ("operator-policies", "rabbitmq.operator_policy", "operator-policy")):
+            for item in self._json(f"/api/{path}/{_q(vhost)}", missing_ok=True) or []:
+                found[f"rabbitmq/{vhost}/{part}/{item['name']}"] = Live(kind, _policy(item), name=item["name"],
+                                                                         scope=vhost)
+        return found
+
     def _check_policy_empty(self, change: Change) -> None:
         """The queues the policy applies to hold nothing: ready messages exactly, unacknowledged ones by the
         management API (consumers alone do not count: a limit discards ready messages)."""
         statistics = self._queues(change.scope)
         vaddress = f"rabbitmq/vhost/{change.scope}"
+        policies = self._policies(change.scope)  # the others' limits, as they are now
 
         def held(contents: Mapping[str, int | None]) -> int | None:
-            live = {vaddress: self._vhost_live(change.scope, contents)}
-            return held_now(change.kind, change.address, change.scope, change.after, live)
+            live = {vaddress: self._vhost_live(change.scope, contents), **policies}
+            return held_now(change.kind, change.address, change.scope,
+                            None if change.action == "delete" else change.after, live, before=change.before)
 
         matched = {n: q for n, q in statistics.items() if held({n: 1}) != 0}
         exact = held(self._held(change.scope, matched, "to check that the queues a policy limits are still empty",
@@ -669,6 +684,8 @@ class RabbitMQDriver(Driver):
                         before.get("arguments", {}):
                     self._send("DELETE", f"{path}/{_q(binding['properties_key'])}", gone_ok=True)
         elif kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
+            if change.action == "delete" and change.needs_empty:
+                self._check_policy_empty(change)  # its removal can let another policy's limits apply
             path = "policies" if kind == "rabbitmq.policy" else "operator-policies"
             self._send("DELETE", f"/api/{path}/{v}/{_q(name)}", gone_ok=True)
         elif kind == "rabbitmq.user":

@@ -206,10 +206,42 @@ def test_var_values_never_enter_a_plan_file_and_apply_takes_them_again(tmp_path:
     missing = topology("apply", "p.json", "--state", "s.json", "--auto-approve", cwd=tmp_path)
     assert missing.returncode == 1 and "--var pw" in missing.stderr and secret not in missing.stderr
     wrong = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--var", "pw=other", cwd=tmp_path)
-    assert wrong.returncode == 1 and "changed since this plan was made" in wrong.stderr
+    assert wrong.returncode == 1 and "are not the ones this plan was made with" in wrong.stderr
     right = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--var", f"pw={secret}", cwd=tmp_path)
     assert right.returncode == 0, right.stderr
     assert secret not in (tmp_path / "s.json").read_text()  # only the salted hash is kept
+
+
+def test_a_plan_file_does_not_let_a_password_be_guessed_quickly(tmp_path: Path) -> None:
+    import hashlib
+
+    planned = _plan(tmp_path, USER, "--var", "pw=hunter42", "--out", "p.json")
+    assert planned.returncode == 0
+    saved = (tmp_path / "p.json").read_text()
+    assert json.loads(saved)["secrets_digest"].startswith("scrypt:")  # slow to test a guess
+    for fast in (hashlib.sha256(b"hunter42").hexdigest(), hashlib.md5(b"hunter42").hexdigest()):
+        assert fast not in saved
+
+
+@pytest.mark.parametrize("edit", ["clear the data-loss flag", "turn an update into a delete"])
+def test_an_edited_plan_file_cannot_switch_a_guard_off(tmp_path: Path, edit: str) -> None:
+    assert _apply(tmp_path, VHOST).returncode == 0
+    _fill(tmp_path, "rabbitmq/shop/queue/billing", 1204)
+    second = VHOST.replace("billing: {}", "billing: {type: quorum}")
+    assert _plan(tmp_path, second, "--out", "p.json").returncode == 0
+    plan = json.loads((tmp_path / "p.json").read_text())
+    change = next(c for c in plan["changes"] if c["address"] == "rabbitmq/shop/queue/billing")
+    assert change["loses_data"] is True
+    if edit == "clear the data-loss flag":
+        change.update(loses_data=False, needs_empty=False, reasons=["forces replacement"])
+    else:
+        change.update(action="delete")
+    (tmp_path / "p.json").write_text(json.dumps(plan))
+    result = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--allow-delete", cwd=tmp_path)
+    assert result.returncode == 1
+    expected = "now holds 1,204 messages" if edit == "clear the data-loss flag" else "was it edited?"
+    assert expected in result.stderr, result.stderr
+    assert _state(tmp_path)["rabbitmq/shop/queue/billing"]["messages"] == 1204
 
 
 # ------------------------------------------------------------------------------ one sentence, exit 1

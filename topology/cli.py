@@ -318,11 +318,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
                              "keeps no variable values (one may be a secret): pass the same --var values again")
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
                  targets=target, lock_wait=lock_wait) as engine:
-        if saved is not None:
-            engine.check_fresh(saved)
-            result = saved
-        else:
-            result = engine.plan()
+        result = engine.check_fresh(saved) if saved is not None else engine.plan()
         if result.is_empty:
             typer.echo("No changes. The live brokers match the topology.")
             return

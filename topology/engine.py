@@ -7,6 +7,7 @@ files and re-inspects the live state only to check that neither changed since th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,13 +34,29 @@ DEFAULT_STATE = Path(".topology/state.json")
 
 
 def source_digest(topology: Topology) -> str:
-    """What the files ask for, secrets included only as hashes: any change to it makes a plan stale."""
+    """What the files ask for, secrets only by name: any change to it makes a plan stale."""
     return digest({
         "manage": topology.manage.model_dump(mode="json"),
-        "resources": [[r.address, r.kind, r.target, r.attributes, r.depends_on, r.protect,
-                       {k: hashlib.sha256(v.encode()).hexdigest() for k, v in r.secrets.items()} if r.secrets else {}]
+        "resources": [[r.address, r.kind, r.target, r.attributes, r.depends_on, r.protect, sorted(r.secrets)]
                       for r in topology.resources.values()],
     })
+
+
+def secrets_digest(topology: Topology, source: str) -> str:
+    """The secrets' values, through scrypt (salted by the source digest), so a plan file can tell that a
+    password changed without letting whoever reads it test guesses quickly; "" when there are none."""
+    secrets = sorted((r.address, key, value) for r in topology.resources.values() for key, value in r.secrets.items())
+    if not secrets:
+        return ""
+    salt = hashlib.sha256(f"topology secrets of {source}".encode()).digest()[:16]
+    key = hashlib.scrypt(json.dumps(secrets).encode(), salt=salt, n=2**14, r=8, p=1, maxmem=64 << 20, dklen=32)
+    return "scrypt:" + key.hex()
+
+
+def _core(change: Change) -> tuple[Any, ...]:
+    """What a change does (not what it was told about data): a saved plan must match a fresh one in this."""
+    return (change.address, change.kind, change.target, change.action, change.before, change.after,
+            change.attributes, change.depends_on)
 
 
 def live_digest(live: Mapping[str, Live]) -> str:
@@ -182,24 +199,40 @@ class Engine:
             problems += result.problems
         if problems:
             raise ProblemsError(problems)
-        return Plan(source_digest=source_digest(self.topology), live_digests=digests, files=tuple(self.files),
-                    environment=self.env, variables=tuple(sorted(self.variables)),
+        source = source_digest(self.topology)
+        return Plan(source_digest=source, secrets_digest=secrets_digest(self.topology, source), live_digests=digests,
+                    files=tuple(self.files), environment=self.env, variables=tuple(sorted(self.variables)),
                     changes=tuple(order_changes(changes)))
 
     @staticmethod
     def _diff(target: _Target) -> Diff:
         return diff(target.desired, target.live, target.scope, target.driver.secret_matches, target=target.name)
 
-    def check_fresh(self, plan: Plan) -> None:
-        """Refuse a saved plan whose files or live state changed since it was made."""
-        if source_digest(self.topology) != plan.source_digest:
+    def check_fresh(self, plan: Plan) -> Plan:
+        """Refuse a saved plan whose files, secrets or live state changed since it was made, or whose
+        changes are not what the files and live state give (an edited plan file); return it with what
+        it knows about data taken from the live state now, so an edit cannot switch a guard off."""
+        source = source_digest(self.topology)
+        if source != plan.source_digest:
             raise InputError("the topology files (or the variables they read) changed since this plan was made; "
                              "run `topology plan` again")
-        digests = self.inspect()
+        if secrets_digest(self.topology, source) != plan.secrets_digest:
+            raise InputError("the secrets (passwords) the files, environment or --var give are not the ones this "
+                             "plan was made with; pass the same values, or run `topology plan` again")
+        fresh = self.plan()
         for name, expected in plan.live_digests.items():
-            if digests.get(name) != expected:
+            if fresh.live_digests.get(name) != expected:
                 raise InputError(f"the live state of target `{name}` changed since this plan was made "
                                  "(the plan is stale); run `topology plan` again")
+        now = {c.address: c for c in fresh.changes}
+        if [_core(c) for c in plan.changes] != [_core(now[c.address]) if c.address in now else None
+                                                for c in plan.changes] or len(now) != len(plan.changes):
+            raise InputError("this plan file's changes are not what the files and the live state give (was it "
+                             "edited?); run `topology plan` again")
+        # Approved as losing nothing, but holding data now (or marked so by an edit): the driver re-checks.
+        return plan.model_copy(update={"changes": tuple(
+            c.model_copy(update={"needs_empty": c.needs_empty or now[c.address].needs_empty or (
+                now[c.address].loses_data and not c.loses_data)}) for c in plan.changes)})
 
     # -------------------------------------------------------------------------------------- apply
 

@@ -64,6 +64,8 @@ class Plan(_Frozen):
     format_version: Literal[2] = FORMAT_VERSION
     tool_version: str = __version__
     source_digest: str
+    secrets_digest: str = Field("", description="scrypt of the secrets' values (never the values), so apply can "
+                                "tell that a password changed since the plan.")
     live_digests: dict[str, str]
     files: tuple[str, ...] = ()
     environment: str | None = None

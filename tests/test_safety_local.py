@@ -263,3 +263,11 @@ def test_command_line_mistakes_are_one_sentence(tmp_path: Path, args: tuple[str,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_var_value_is_not_quoted_by_a_yaml_error(tmp_path: Path) -> None:
+    (tmp_path / "t.topology.yaml").write_text(
+        "version: 1\nrabbitmq:\n  users:\n    billing:\n      password: {{ vars.pw }}\n")
+    result = topology("validate", "t.topology.yaml", "--var", "pw=*S3cr3tG", cwd=tmp_path)
+    assert result.returncode == 1 and "t.topology.yaml:5:" in result.stderr  # still located
+    assert "S3cr3t" not in result.stderr and "***" in result.stderr

@@ -14,19 +14,29 @@ from topology.units import parse_duration, parse_size
 __all__ = ["ACL_FIELDS", "TOPIC_CONFIG", "acl_address", "normalise_topic_config"]
 
 
+LONG_MAX = 2**63 - 1  # Kafka's LONG configs (milliseconds, bytes, counts)
+INT_MAX = 2**31 - 1  # and its INT ones
+
+
+def _long(number: int) -> str:
+    if number > LONG_MAX:
+        raise ValueError(f"must be at most {LONG_MAX:,} (Kafka stores it as a 64-bit number)")
+    return str(number)
+
+
 def _duration(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value in (-1, -2):
         return str(value)  # -1: unlimited, -2: use the local/remote default
-    return str(parse_duration(value))
+    return _long(parse_duration(value))
 
 
 def _size(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value in (-1, -2):
         return str(value)
-    return str(parse_size(value))
+    return _long(parse_size(value))
 
 
-def _int(minimum: int) -> Callable[[object], str]:
+def _int(minimum: int, maximum: int = LONG_MAX) -> Callable[[object], str]:
     def parse(value: object) -> str:
         if isinstance(value, bool):
             raise ValueError("expected a whole number")
@@ -36,6 +46,8 @@ def _int(minimum: int) -> Callable[[object], str]:
             raise ValueError(f"{value!r} is not a whole number") from None
         if number < minimum:
             raise ValueError(f"must be at least {minimum}")
+        if number > maximum:
+            raise ValueError(f"must be at most {maximum:,}")
         return str(number)
     return parse
 
@@ -76,9 +88,9 @@ def _text(value: object) -> str:
 TOPIC_CONFIG: dict[str, Callable[[object], str]] = {
     "cleanup.policy": _choice("delete", "compact", many=True),
     "compression.type": _choice("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-    "compression.gzip.level": _int(-1),
-    "compression.lz4.level": _int(1),
-    "compression.zstd.level": _int(-131072),
+    "compression.gzip.level": _int(-1, INT_MAX),
+    "compression.lz4.level": _int(1, INT_MAX),
+    "compression.zstd.level": _int(-131072, INT_MAX),
     "delete.retention.ms": _duration,
     "file.delete.delay.ms": _duration,
     "flush.messages": _int(1),
@@ -95,7 +107,7 @@ TOPIC_CONFIG: dict[str, Callable[[object], str]] = {
     "message.timestamp.type": _choice("CreateTime", "LogAppendTime"),
     "min.cleanable.dirty.ratio": _ratio,
     "min.compaction.lag.ms": _duration,
-    "min.insync.replicas": _int(1),
+    "min.insync.replicas": _int(1, INT_MAX),
     "preallocate": _bool,
     "remote.log.copy.disable": _bool,
     "remote.log.delete.on.disable": _bool,

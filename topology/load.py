@@ -384,6 +384,38 @@ def deep_merge(base: Any, overlay: Any) -> Any:
     return overlay
 
 
+def _scrubbed(problems: list[Problem], cli_vars: Mapping[str, Any] | None, text: str) -> list[Problem]:
+    """Problems in the rendered text quote what a template put there: a --var value (a password, say)
+    is shown as `***` (values also written in the file itself are not secret and stay)."""
+    hidden = [str(v) for v in (cli_vars or {}).values()
+              if isinstance(v, str | int | float) and not isinstance(v, bool) and len(str(v)) >= 4
+              and str(v) not in text]
+    if not hidden:
+        return problems
+    hidden.sort(key=len, reverse=True)
+
+    def scrub(message: str | None) -> str | None:
+        """Hide every run of 4 or more characters that is part of a hidden value (YAML errors quote
+        tokens, which may be a piece of a value)."""
+        if not message:
+            return message
+        out, i = [], 0
+        while i < len(message):
+            j = i
+            while j < len(message) and any(message[i:j + 1] in value for value in hidden):
+                j += 1
+            if j - i >= 4:
+                out.append("***")
+                i = j
+            else:
+                out.append(message[i])
+                i += 1
+        return "".join(out)
+
+    return [Problem(scrub(p.message) or "", p.location, scrub(p.path) or "", scrub(p.hint), p.severity)
+            for p in problems]
+
+
 def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environment: str | None,
                   problems: list[Problem]) -> str | None:
     if "{{" not in text and "{%" not in text and "{#" not in text:
@@ -621,7 +653,7 @@ def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] 
         return LoadedFile(path, None, positions, problems)
     data = _parse_yaml(rendered, path, positions, problems)
     if problems:
-        return LoadedFile(path, None, positions, problems)
+        return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text))
     if data is None:
         return LoadedFile(path, None, positions, [Problem(
             "the file is empty", Location(path, 1, 1), "", "start it with `version: 1`")])

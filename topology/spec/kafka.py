@@ -24,9 +24,11 @@ class KafkaDeadLetter(Spec):
 
 
 class Topic(Protectable):
-    partitions: int | None = Field(None, ge=1, description="Partition count; may only grow. Default: the broker's.")
+    partitions: int | None = Field(None, ge=1, le=2**31 - 1,  # Kafka's INT32
+                                   description="Partition count; may only grow. Default: the broker's.")
     replication_factor: int | None = Field(
-        None, ge=1, description="Replicas per partition; a change is a reassignment. Default: the broker's.")
+        None, ge=1, le=2**15 - 1,  # Kafka's INT16
+        description="Replicas per partition; a change is a reassignment. Default: the broker's.")
     config: dict[str, ConfigValue] = Field(
         default_factory=dict, description="Topic config overrides; human units where Kafka expects ms or bytes.")
     retry: KafkaRetry | None = Field(

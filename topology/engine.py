@@ -45,7 +45,8 @@ def source_digest(topology: Topology) -> str:
 def secrets_digest(topology: Topology, source: str) -> str:
     """The secrets' values, through scrypt (salted by the source digest), so a plan file can tell that a
     password changed without letting whoever reads it test guesses quickly; "" when there are none."""
-    secrets = sorted((r.address, key, value) for r in topology.resources.values() for key, value in r.secrets.items())
+    secrets = sorted((r.address, key, value.reveal()) for r in topology.resources.values()
+                     for key, value in r.secrets.items())
     if not secrets:
         return ""
     salt = hashlib.sha256(f"topology secrets of {source}".encode()).digest()[:16]

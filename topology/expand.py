@@ -18,6 +18,7 @@ from topology.kafka_config import acl_address, normalise_topic_config
 from topology.load import LoadedFile
 from topology.problems import Location, PathPart, Problem, dotted
 from topology.resources import Resource
+from topology.secrets import Secret
 from topology.spec.aws import Sns, Sqs, SqsQueue
 from topology.spec.document import Document
 from topology.spec.kafka import Kafka
@@ -51,7 +52,7 @@ class _Context:
 
     def add(self, kind: str, address: str, target: str | None, attributes: dict[str, Any],
             path: tuple[PathPart, ...], *, name: str, scope: str = "", depends_on: tuple[str, ...] = (),
-            protect: bool = False, generated_by: str | None = None, secrets: dict[str, str] | None = None) -> None:
+            protect: bool = False, generated_by: str | None = None, secrets: dict[str, Secret] | None = None) -> None:
         self.resources.append(Resource(
             kind=kind, address=address, name=name, scope=scope, target=target, attributes=attributes,
             depends_on=depends_on,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from topology.problems import Location
+from topology.secrets import Secret
 
 __all__ = ["BROKERS", "Resource"]
 
@@ -31,7 +32,7 @@ class Resource:
     generated_by: str | None = None  # address of the resource whose dead_letter/retry made this one
     origin: Location | None = field(default=None, compare=False)
     path: tuple[str | int, ...] = field(default=(), compare=False)  # where in its file it was declared
-    secrets: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    secrets: dict[str, Secret] = field(default_factory=dict, compare=False, repr=False)  # printed as ***
 
     @property
     def broker(self) -> str:

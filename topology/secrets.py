@@ -57,9 +57,10 @@ class Secret:
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema
 
-        return core_schema.no_info_after_validator_function(
-            lambda value: value if isinstance(value, Secret) else Secret(value),
-            core_schema.union_schema([core_schema.is_instance_schema(Secret), core_schema.str_schema()]),
+        # Read as a string (so the JSON Schema says "string"), kept as a Secret, written as `***`.
+        return core_schema.no_info_before_validator_function(
+            lambda value: value.reveal() if isinstance(value, Secret) else value,
+            core_schema.no_info_after_validator_function(Secret, core_schema.str_schema()),
             serialization=core_schema.plain_serializer_function_ser_schema(lambda _: MASK),
         )
 

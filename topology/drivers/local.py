@@ -138,7 +138,8 @@ class LocalDriver(Driver):
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         state = LocalState(self.path)
         stored = state.resources.get(desired.address, {}).get("secrets", {})
-        return all(key in stored and _password_matches(value, stored[key]) for key, value in desired.secrets.items())
+        return all(key in stored and _password_matches(value.reveal(), stored[key])
+                   for key, value in desired.secrets.items())
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         state = LocalState(self.path)
@@ -191,7 +192,7 @@ def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Re
     missing = [d for d in change.depends_on if d not in resources and not _implicit(d)]
     if missing:
         raise BrokerError(f"{change.address}: {', '.join(missing)} does not exist")
-    secrets = {key: password_hash(value) for key, value in (desired.secrets if desired else {}).items()}
+    secrets = {key: password_hash(value.reveal()) for key, value in (desired.secrets if desired else {}).items()}
     if current is None:
         entry: dict[str, Any] = {"kind": change.kind, "name": change.name, "scope": change.scope,
                                  "attributes": dict(change.after), "depends_on": list(change.depends_on)}

@@ -535,7 +535,7 @@ class RabbitMQDriver(Driver):
         raw = base64.b64decode(stored)
         digest = hashlib.sha512 if algorithm.endswith("sha512") else (
             hashlib.md5 if algorithm.endswith("md5") else hashlib.sha256)
-        return base64.b64encode(raw[:4] + digest(raw[:4] + password.encode()).digest()).decode() == stored
+        return base64.b64encode(raw[:4] + digest(raw[:4] + password.reveal().encode()).digest()).decode() == stored
 
     # -------------------------------------------------------------------------------------- apply
 
@@ -620,7 +620,7 @@ class RabbitMQDriver(Driver):
             body: dict[str, Any] = {"tags": ",".join(after.get("tags", []))}
             password = desired.secrets.get("password") if desired else None
             if password is not None:
-                body["password"] = password
+                body["password"] = password.reveal()
             else:
                 body["password_hash"] = self._hashes.get(name, ("", ""))[0]
             self._send("PUT", f"/api/users/{_q(name)}", body)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from topology.secrets import Secret
 from topology.spec.common import Arguments, Duration, Protectable, Retry, Size, Spec
 
 __all__ = [
@@ -97,7 +98,7 @@ class TopicPermission(Spec):
 
 
 class User(Protectable):
-    password: str | None = Field(
+    password: Secret | None = Field(
         None, description="Read it from the environment: \"${SVC_PASSWORD}\". Never printed.",
         json_schema_extra={"writeOnly": True})
     tags: list[str] = Field(default_factory=list, description="management, monitoring, administrator, ...")

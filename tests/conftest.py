@@ -111,9 +111,13 @@ def kafka_cluster_admin() -> Any:
 
 @pytest.fixture
 def kafka_prefix(kafka_admin: Any) -> Iterator[str]:
-    """A unique topic-name prefix; every topic under it is deleted after the test."""
+    """A unique topic-name prefix; every topic and consumer group under it is deleted after the test."""
     prefix = unique("test").replace("-", ".") + "."
     yield prefix
+    groups = [g.group_id for g in kafka_admin.list_consumer_groups().result().valid if g.group_id.startswith(prefix)]
+    if groups:
+        for future in kafka_admin.delete_consumer_groups(groups).values():
+            future.result()
     leftovers = [name for name in kafka_admin.list_topics(timeout=10).topics if name.startswith(prefix)]
     if leftovers:
         for future in kafka_admin.delete_topics(leftovers, operation_timeout=30).values():

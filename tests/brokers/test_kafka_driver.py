@@ -4,7 +4,6 @@ as diffs, and one-sentence errors."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,8 @@ def _plan_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 @pytest.fixture
-def prefix(kafka_prefix: str, kafka_admin: Any) -> Iterator[str]:
-    yield kafka_prefix
-    groups = [g.group_id for g in kafka_admin.list_consumer_groups().result().valid
-              if g.group_id.startswith(kafka_prefix)]
-    if groups:
-        for future in kafka_admin.delete_consumer_groups(groups).values():
-            future.result()
+def prefix(kafka_prefix: str) -> str:
+    return kafka_prefix
 
 
 def test_topic_without_config_plans_empty_and_broker_defaults_never_show(tmp_path: Path, prefix: str,

@@ -70,13 +70,8 @@ def _bindings(admin: Any, principal: str) -> set[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def prefix(kafka_prefix: str, kafka_admin: Any) -> Iterator[str]:
-    yield kafka_prefix
-    groups = [g.group_id for g in kafka_admin.list_consumer_groups().result().valid
-              if g.group_id.startswith(kafka_prefix)]
-    if groups:
-        for future in kafka_admin.delete_consumer_groups(groups).values():
-            future.result()
+def prefix(kafka_prefix: str) -> str:
+    return kafka_prefix
 
 
 @pytest.fixture

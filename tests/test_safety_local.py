@@ -239,7 +239,7 @@ def test_an_edited_plan_file_cannot_switch_a_guard_off(tmp_path: Path, edit: str
     (tmp_path / "p.json").write_text(json.dumps(plan))
     result = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--allow-delete", cwd=tmp_path)
     assert result.returncode == 1
-    expected = "now holds 1,204 messages" if edit == "clear the data-loss flag" else "was it edited?"
+    expected = "now holds 1,204 messages" if edit == "clear the data-loss flag" else "was it edited"
     assert expected in result.stderr, result.stderr
     assert _state(tmp_path)["rabbitmq/shop/queue/billing"]["messages"] == 1204
 
@@ -271,3 +271,18 @@ def test_a_var_value_is_not_quoted_by_a_yaml_error(tmp_path: Path) -> None:
     result = topology("validate", "t.topology.yaml", "--var", "pw=*S3cr3tG", cwd=tmp_path)
     assert result.returncode == 1 and "t.topology.yaml:5:" in result.stderr  # still located
     assert "S3cr3t" not in result.stderr and "***" in result.stderr
+
+
+def test_a_saved_plan_is_not_stale_because_a_limited_stream_grew(tmp_path: Path) -> None:
+    limited = HEAD + "redis:\n  streams:\n    orders: {max_length: 1000}\n"
+    assert _apply(tmp_path, limited).returncode == 0
+    _fill(tmp_path, "redis/stream/orders", 5)
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["resources"]["redis/stream/orders"]["attributes"]["max_length"] = 5  # the length stands in max_length
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    grown = limited.replace("orders: {max_length: 1000}", "orders: {max_length: 1000, groups: {billing: {}}}")
+    assert _plan(tmp_path, grown, "--out", "p.json").returncode == 0
+    data["resources"]["redis/stream/orders"]["attributes"]["max_length"] = 6  # one more entry since the plan
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    result = topology("apply", "p.json", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -56,12 +56,21 @@ def secrets_digest(topology: Topology, source: str) -> str:
 
 def _core(change: Change) -> tuple[Any, ...]:
     """What a change does (not what it was told about data): a saved plan must match a fresh one in this."""
-    return (change.address, change.kind, change.target, change.action, change.before, change.after,
-            change.attributes, change.depends_on)
+    measured = rules_for(change.kind).at_most
+    return (change.address, change.kind, change.target, change.action,
+            _settings(change.kind, change.before) if change.before is not None else None, change.after,
+            tuple(a for a in change.attributes if a.name not in measured), change.depends_on)
+
+
+def _settings(kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """An object's attributes without the ones that measure what it holds (a Redis stream's length stands
+    in its `max_length`): like message counts, those change all the time and are re-checked instead."""
+    measured = rules_for(kind).at_most
+    return {k: v for k, v in attributes.items() if k not in measured} if measured else dict(attributes)
 
 
 def live_digest(live: Mapping[str, Live]) -> str:
-    return digest({address: [item.kind, item.attributes] for address, item in live.items()})
+    return digest({address: [item.kind, _settings(item.kind, item.attributes)] for address, item in live.items()})
 
 
 @dataclass
@@ -228,8 +237,8 @@ class Engine:
         now = {c.address: c for c in fresh.changes}
         if [_core(c) for c in plan.changes] != [_core(now[c.address]) if c.address in now else None
                                                 for c in plan.changes] or len(now) != len(plan.changes):
-            raise InputError("this plan file's changes are not what the files and the live state give (was it "
-                             "edited?); run `topology plan` again")
+            raise InputError("this plan file's changes are not what the files and the live state give now (was it "
+                             "edited, or did a stream's length cross its max_length?); run `topology plan` again")
         # Approved as losing nothing, but holding data now (or marked so by an edit): the driver re-checks.
         return plan.model_copy(update={"changes": tuple(
             c.model_copy(update={"needs_empty": c.needs_empty or now[c.address].needs_empty or (

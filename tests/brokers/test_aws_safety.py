@@ -218,6 +218,23 @@ def test_a_refused_filter_policy_leaves_no_unfiltered_subscription(tmp_path: Pat
     assert _subscriptions(sns, f"{prefix}-events") == []
 
 
+def test_a_filter_can_move_to_the_message_body_and_back(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    """A nested policy needs the MessageBody scope first; back to MessageAttributes, the flat policy first."""
+    _sqs, sns = aws_clients
+    prefix = unique("scope")
+    path = tmp_path / "t.topology.yaml"
+    flat = _fanout(prefix, "{type: [paid]}")
+    nested = flat.replace("filter_policy: {type: [paid]}",
+                          "filter_policy: {order: {type: [paid]}}, filter_policy_scope: MessageBody")
+    for text, expected in ((flat, {"type": ["paid"]}), (nested, {"order": {"type": ["paid"]}}),
+                           (flat, {"type": ["paid"]})):
+        path.write_text(text)
+        applied = topology("apply", str(path), "--auto-approve")
+        assert applied.returncode == 0, applied.stderr
+        assert [json.loads(s["filter"]) for s in _subscriptions(sns, f"{prefix}-events")] == [expected]
+        assert topology("plan", str(path), "--detailed-exitcode").returncode == 0
+
+
 _TOO_COMPLEX = {"a": [str(i) for i in range(20)], "b": [str(i) for i in range(20)]}  # 400 combinations
 
 
@@ -327,6 +344,22 @@ def test_a_second_apply_waits_then_is_refused_naming_the_holder(aws_clients: tup
     assert time.monotonic() - started < 3  # released at once, not after a lease
     second.close()
     assert LOCK_QUEUE not in str(_driver(sqs, sns).inspect(Scope(frozenset(), prune=True, include=("sqs/queue/*",))))
+
+
+def test_a_message_put_in_the_lock_queue_by_hand_is_no_token(aws_clients: tuple[Any, Any]) -> None:
+    sqs, sns = aws_clients
+    first, second = _driver(sqs, sns), _driver(sqs, sns)
+    first.lock("alice", 0)
+    try:
+        url = sqs.get_queue_url(QueueName=LOCK_QUEUE)["QueueUrl"]
+        for group, body in (("other", "anything"), ("other", "topology apply lock"), ("apply", "not the token")):
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group,
+                             MessageDeduplicationId=unique("stray"))
+        with pytest.raises(LockedError, match=r"\(alice\)"):
+            second.lock("bob", 1)
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_second_apply_is_refused_and_a_dead_holders_lock_frees_itself(tmp_path: Path) -> None:

@@ -56,6 +56,13 @@ _THROTTLED = ("Throttling", "ThrottlingException", "RequestThrottled", "AWS.Simp
 
 LOCK_QUEUE = "topology-lock.fifo"  # never inspected, exported or pruned
 _LOCK_GROUP = "apply"
+_TOKEN_BODY = "topology apply lock"
+
+
+def _is_token(message: Mapping[str, Any]) -> bool:
+    """Only topology's own token is the lock: a message of another group (sent by hand, say) is not."""
+    return message.get("Body") == _TOKEN_BODY and \
+        message.get("Attributes", {}).get("MessageGroupId", _LOCK_GROUP) == _LOCK_GROUP
 _LOCK_LEASE_S = 30  # how long a dead holder keeps the lock; renewed every 10 s while held
 
 
@@ -215,8 +222,12 @@ class AwsDriver(Driver):
             polled = True
             answer = self._call("sqs", "ReceiveMessage", partial(
                 self.sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=self.lock_lease,
-                WaitTimeSeconds=poll, MessageSystemAttributeNames=["SentTimestamp"]))
+                WaitTimeSeconds=poll, MessageSystemAttributeNames=["SentTimestamp", "MessageGroupId"]))
             messages = answer.get("Messages", [])
+            if messages and not _is_token(messages[0]):  # the queue is reserved: anything else is thrown away
+                self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
+                                                           ReceiptHandle=messages[0]["ReceiptHandle"]))
+                continue
             if messages and self._token_is_old(messages[0]):
                 self._send_token(url)  # queued behind the old token, whose delete then frees the group
                 self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
@@ -256,7 +267,7 @@ class AwsDriver(Driver):
 
     def _send_token(self, url: str) -> None:
         self._call("sqs", "SendMessage", partial(
-            self.sqs.send_message, QueueUrl=url, MessageBody="topology apply lock", MessageGroupId=_LOCK_GROUP,
+            self.sqs.send_message, QueueUrl=url, MessageBody=_TOKEN_BODY, MessageGroupId=_LOCK_GROUP,
             MessageDeduplicationId=uuid.uuid4().hex))
 
     def _lock_queue_is_empty(self, url: str) -> bool:
@@ -663,13 +674,16 @@ class AwsDriver(Driver):
 
     def _update_subscription(self, change: Change) -> None:
         """Subscribe does not change an existing subscription: set each changed attribute, the filter
-        policy first. When SNS refuses one, those already set go back to what they were, so a refused
-        filter leaves the old one in place."""
+        policy and its scope first, in the order SNS accepts (a nested policy needs the MessageBody
+        scope first; back to MessageAttributes, the flat policy goes first). When SNS refuses one, those
+        already set go back to what they were, so a refused filter leaves the old one in place."""
         arn = self._subscriptions[change.address]
         after = self._subscription_wire(change.after or {})
         before = self._subscription_wire(change.before or {})
+        to_body = after.get("FilterPolicyScope") == "MessageBody"
+        first = ("FilterPolicyScope", "FilterPolicy") if to_body else ("FilterPolicy", "FilterPolicyScope")
         names = sorted({a.name for a in change.attributes},
-                       key=lambda n: (n != "FilterPolicy", n != "FilterPolicyScope", n))
+                       key=lambda n: (first.index(n) if n in first else len(first), n))
         done: list[str] = []
         for name in names:
             value = after.get(name, "" if name == "FilterPolicy" else None)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -401,3 +401,26 @@ def test_endpoint_that_never_accepts(tmp_path: Path, full_backlog_port: int) -> 
     assert f"Redis at 127.0.0.1:{full_backlog_port} did not accept a connection within 1 s" in sentence
     assert "raise the target's connect_timeout" in sentence
     assert took < 10, took
+
+
+@pytest.mark.parametrize("set_by_hand, expected", [
+    (lambda client: client.set(LOCK_KEY, "someone"), "has no expiry, so it was not set by an apply"),
+    (lambda client: client.hset(LOCK_KEY, "a", "b"), "is reserved for topology's apply lock but holds a hash"),
+])
+def test_a_lock_key_set_by_hand_is_named_with_what_to_do(tmp_path: Path, lock_db: tuple[Any, str],
+                                                         set_by_hand: Callable[[Any], Any], expected: str) -> None:
+    client, prefix = lock_db
+    set_by_hand(client)
+    try:
+        result = _run(tmp_path, f"  streams:\n    {prefix}s: {{}}\n", "apply", "--auto-approve", url=LOCK_DB_URL)
+        sentence = _one_sentence(result)
+        assert expected in sentence and LOCK_KEY in sentence
+    finally:
+        client.delete(LOCK_KEY)
+
+
+@pytest.mark.parametrize("path", ["/abc", "/0?db=5", "/0?ssl_cert_reqs=x"])
+def test_a_url_with_a_database_or_options_topology_does_not_read_is_refused(tmp_path: Path, path: str) -> None:
+    url = urlunsplit(_PARTS._replace(path=path.partition("?")[0], query=path.partition("?")[2]))
+    sentence = _one_sentence(_run(tmp_path, "  streams:\n    s: {}\n", "plan", url=url))
+    assert "Redis at" in sentence and ("database number" in sentence or "query" in sentence)

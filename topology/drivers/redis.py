@@ -26,6 +26,7 @@ those; every failure is one sentence naming host:port, never the password.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import uuid
@@ -110,11 +111,18 @@ class RedisDriver(Driver):
         self._renewer: threading.Thread | None = None
         self._lock_client: Any = None
         self._cannot_list_clients = False
+        if url.scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", url.path):
+            raise BrokerError(f"Redis at {self.where}: the URL's path must be the database number (/0 to /15 "
+                              "usually); write redis://[user:password@]host:port/db")
+        if url.query:
+            raise BrokerError(f"Redis at {self.where}: topology does not read options from the URL's query; put "
+                              "the database in the path (/2) and the timeouts in the target's connect_timeout and "
+                              "timeout")
         try:
             self.client = redis.Redis.from_url(url.reveal(), decode_responses=True,
                                                socket_connect_timeout=connect_timeout, socket_timeout=read_timeout,
                                                retry=Retry(NoBackoff(), 0))
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise BrokerError(f"Redis at {self.where}: the URL is not a Redis URL ({self._scrub(str(exc))}); write "
                               "redis://[user:password@]host:port/db, or rediss:// for TLS") from None
         self._scripts = {name: self.client.register_script(text) for name, text in (
@@ -202,6 +210,12 @@ class RedisDriver(Driver):
                 if left <= 0:
                     raise self._locked(other_holder, wait)
                 time.sleep(min(_LOCK_POLL, left))
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" in str(exc):
+                kind = self.client.type(LOCK_KEY)
+                raise BrokerError(f"Redis at {self.where}: the key {LOCK_KEY} is reserved for topology's apply lock "
+                                  f"but holds a {kind!s}; rename or delete that key") from None
+            raise self._failure(exc, "taking the apply lock") from None
         except redis.RedisError as exc:
             raise self._failure(exc, "taking the apply lock") from None
         self._lock_value = value
@@ -235,11 +249,15 @@ class RedisDriver(Driver):
         return bool(self._scripts["release"](keys=[LOCK_KEY], args=[value]))
 
     def _locked(self, other: str, wait: float) -> LockedError:
-        lease = max(0, int(self.client.pttl(LOCK_KEY)))
+        lease = int(self.client.pttl(LOCK_KEY))
         waited = f" after waiting {_seconds(wait)}" if wait else ""
+        if lease == -1:  # set by hand, without an expiry: it never frees itself
+            return LockedError(f"Redis at {self.where} is locked by {other!r}{waited}, and the key {LOCK_KEY} has no "
+                               f"expiry, so it was not set by an apply; if no apply is running, delete it with "
+                               f"`DEL {LOCK_KEY}`")
         return LockedError(f"Redis at {self.where} is locked by {other}{waited} (its lease ends in "
-                           f"{lease / 1000:.0f} s unless that apply renews it); wait for that apply to finish, or "
-                           "re-run with --lock-timeout 5m to wait for it")
+                           f"{max(0, lease) / 1000:.0f} s unless that apply renews it); wait for that apply to finish, "
+                           "or re-run with --lock-timeout 5m to wait for it")
 
     def _renew_while_held(self) -> None:
         import redis

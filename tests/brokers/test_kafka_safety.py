@@ -392,3 +392,11 @@ def test_an_invalid_client_setting_is_one_sentence_without_its_value(tmp_path: P
     result = _run(tmp_path, _doc(prefix, "  topics:\n    P.x: {}\n", target=target), "plan")
     _one_sentence(result, f"the config of the Kafka target at {KAFKA_BOOTSTRAP} is not valid", "sasl.pasword")
     assert secret not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("key, field", [("bootstrap.servers", "bootstrap_servers"),
+                                        ("socket.timeout.ms", "timeout")])
+def test_a_client_setting_the_target_gives_is_refused_not_overridden(tmp_path: Path, prefix: str, key: str,
+                                                                     field: str) -> None:
+    result = _run(tmp_path, _doc(prefix, "  topics:\n    P.x: {}\n", target=f", config: {{{key}: '9'}}"), "plan")
+    _one_sentence(result, f"sets {key}, which topology sets from the target itself; use {field} instead")

@@ -142,6 +142,11 @@ class _Collect(logging.Handler):
 # ------------------------------------------------------------------------------------------ driver
 
 
+# Client settings the target's own fields give: a value in `config:` would be silently overridden.
+_SET_BY_TARGET = {"bootstrap.servers": "bootstrap_servers", "socket.connection.setup.timeout.ms": "connect_timeout",
+                  "socket.timeout.ms": "timeout", "logger": "nothing", "error_cb": "nothing"}
+
+
 class KafkaDriver(Driver):
     name = "kafka"
 
@@ -152,6 +157,11 @@ class KafkaDriver(Driver):
 
         self.bootstrap = bootstrap_servers
         self.config = {str(k): str(v) for k, v in (config or {}).items()}
+        taken = sorted(set(self.config) & set(_SET_BY_TARGET))
+        if taken:
+            raise InputError(f"the config of the Kafka target at {bootstrap_servers} sets {', '.join(taken)}, which "
+                             f"topology sets from the target itself; use {', '.join(_SET_BY_TARGET[k] for k in taken)}"
+                             " instead")
         self.parallelism = parallelism
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout

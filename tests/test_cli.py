@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+from tests.cli import topology
 from topology import __version__
 
 HEAVY_CLIENTS = ("boto3", "botocore", "confluent_kafka", "pika", "redis", "httpx")
@@ -30,3 +32,20 @@ def test_version() -> None:
     result = subprocess.run([sys.executable, "-m", "topology", "--version"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.strip() == f"topology {__version__}"
+
+
+def test_a_hyphenated_target_is_read_from_one_variable_name_everywhere(tmp_path: Path) -> None:
+    """TOPOLOGY_TARGET_<NAME> is built in one place: `orders-eu` is TOPOLOGY_TARGET_ORDERS_EU for plan,
+    for export and in export's error."""
+    missing = topology("export", "--target", "orders-eu", cwd=tmp_path)
+    assert missing.returncode == 1 and "set TOPOLOGY_TARGET_ORDERS_EU," in missing.stderr, missing.stderr
+    (tmp_path / "t.topology.yaml").write_text(
+        "version: 1\ntargets:\n  orders-eu: {kind: local, path: nowhere.json}\nredis:\n  target: orders-eu\n"
+        "  streams: {s: {}}\n")
+    planned = topology("plan", "t.topology.yaml", "--out", "p.json", cwd=tmp_path,
+                       env={"TOPOLOGY_TARGET_ORDERS_EU": "elsewhere.json"})
+    assert planned.returncode == 0, planned.stderr
+    applied = topology("apply", "p.json", "--auto-approve", cwd=tmp_path, env={"TOPOLOGY_TARGET_ORDERS_EU":
+                                                                              "elsewhere.json"})
+    assert applied.returncode == 0, applied.stderr
+    assert (tmp_path / "elsewhere.json").exists() and not (tmp_path / "nowhere.json").exists()

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from topology.drivers.base import Live
+from topology.spec.aws import SQS_PLAIN, SQS_SECONDS
+from topology.spec.rabbitmq import QUEUE_ARGUMENTS
 
 __all__ = ["aws_documents", "kafka_document", "rabbitmq_document", "redis_document"]
 
-_TYPED = {"x-message-ttl": "message_ttl", "x-expires": "expires", "x-max-length": "max_length",
-          "x-max-length-bytes": "max_length_bytes", "x-overflow": "overflow", "x-delivery-limit": "delivery_limit",
-          "x-max-priority": "max_priority", "x-single-active-consumer": "single_active_consumer"}
+_TYPED = {argument: field for field, (argument, _) in QUEUE_ARGUMENTS.items()}
 
 
 def rabbitmq_document(live: Mapping[str, Live], target: str) -> dict[str, Any]:
@@ -132,16 +132,10 @@ def aws_documents(live: Mapping[str, Live], target: str) -> tuple[dict[str, Any]
             queue: dict[str, Any] = {}
             if attributes.get("FifoQueue"):
                 queue["fifo"] = True
-            for key, field in (("VisibilityTimeout", "visibility_timeout"),
-                               ("MessageRetentionPeriod", "message_retention"), ("DelaySeconds", "delay"),
-                               ("ReceiveMessageWaitTimeSeconds", "receive_wait")):
+            for field, key in SQS_SECONDS.items():
                 if key in attributes:
                     queue[field] = _seconds(attributes[key])
-            if "MaximumMessageSize" in attributes:
-                queue["max_message_size"] = attributes["MaximumMessageSize"]
-            for key, field in (("ContentBasedDeduplication", "content_based_deduplication"),
-                               ("DeduplicationScope", "deduplication_scope"),
-                               ("FifoThroughputLimit", "fifo_throughput_limit")):
+            for field, key in SQS_PLAIN.items():
                 if key in attributes:
                     queue[field] = attributes[key]
             if "RedrivePolicy" in attributes:

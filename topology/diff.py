@@ -9,7 +9,6 @@ file leaves out is removed). A live object the files do not declare is deleted o
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ from topology.drivers.base import Live, Scope
 from topology.kinds import plural, rules_for
 from topology.plan import AttributeChange, Change
 from topology.problems import Problem
-from topology.resources import Resource
+from topology.resources import Resource, same
 
 __all__ = ["Diff", "diff", "order_changes"]
 
@@ -34,12 +33,8 @@ def _included(wanted: Any, have: Any) -> bool:
     if isinstance(wanted, list) and isinstance(have, list):
         return set(map(str, wanted)) <= set(map(str, have))
     if isinstance(wanted, dict) and isinstance(have, dict):
-        return all(key in have and _same(value, have[key]) for key, value in wanted.items())
+        return all(key in have and same(value, have[key]) for key, value in wanted.items())
     return False
-
-
-def _same(left: Any, right: Any) -> bool:
-    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
 
 
 def _messages_reason(messages: int | None, unit: str = "message", why: str = "") -> str:
@@ -151,7 +146,7 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             continue
         wanted = resource.attributes.get(key, {} if key in rules.whole else None)
         have = current.attributes.get(key, {} if key in rules.whole else None)
-        if _same(wanted, have) or (key in rules.subset and _included(wanted, have)):
+        if same(wanted, have) or (key in rules.subset and _included(wanted, have)):
             continue
         if key in rules.at_most and isinstance(have, int) and isinstance(wanted, int):
             if have <= wanted:

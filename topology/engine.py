@@ -26,11 +26,10 @@ from topology.kinds import rules_for
 from topology.plan import Change, Plan, digest
 from topology.problems import Problem, ProblemsError
 from topology.resources import Resource
-from topology.spec.document import Target
+from topology.spec.document import DEFAULT_STATE, Target, target_variable
 
 __all__ = ["ApplyReport", "Engine", "source_digest"]
 
-DEFAULT_STATE = Path(".topology/state.json")
 
 
 def source_digest(topology: Topology) -> str:
@@ -103,7 +102,7 @@ class Engine:
         self.files = list(files)
         self.env = env
         self.variables = dict(variables or {})
-        self.state = state or DEFAULT_STATE
+        self.state = state or Path(DEFAULT_STATE)
         self.offline = offline
         self.parallelism = parallelism
         self.target_urls = dict(target_urls or {})
@@ -175,7 +174,7 @@ class Engine:
 
     def _with_override(self, name: str, target: Target | None) -> Target | None:
         """`--target NAME=URL`, else TOPOLOGY_TARGET_<NAME>, replaces the target's address."""
-        url = self.target_urls.get(name) or self.environ.get(f"TOPOLOGY_TARGET_{name.upper().replace('-', '_')}")
+        url = self.target_urls.get(name) or self.environ.get(target_variable(name))
         if not url or target is None:
             return target
         field = {"rabbitmq": "url", "kafka": "bootstrap_servers", "aws": "endpoint_url", "redis": "url",

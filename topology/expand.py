@@ -19,10 +19,10 @@ from topology.load import LoadedFile
 from topology.problems import Location, PathPart, Problem, dotted
 from topology.resources import Resource
 from topology.secrets import Secret
-from topology.spec.aws import Sns, Sqs, SqsQueue
+from topology.spec.aws import SQS_PLAIN, SQS_SECONDS, Sns, Sqs, SqsQueue
 from topology.spec.document import Document
 from topology.spec.kafka import Kafka
-from topology.spec.rabbitmq import Queue, RabbitMQ
+from topology.spec.rabbitmq import QUEUE_ARGUMENTS, Queue, RabbitMQ
 from topology.spec.redis import Redis
 from topology.templating import SafeTemplate
 from topology.units import format_duration
@@ -111,27 +111,17 @@ def expand_file(loaded: LoadedFile) -> tuple[list[Resource], list[Problem]]:
 
 # --------------------------------------------------------------------------------------- RabbitMQ
 
-_QUEUE_ARGUMENTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "message_ttl": ("x-message-ttl", int),
-    "expires": ("x-expires", int),
-    "max_length": ("x-max-length", int),
-    "max_length_bytes": ("x-max-length-bytes", int),
-    "overflow": ("x-overflow", str),
-    "delivery_limit": ("x-delivery-limit", int),
-    "max_priority": ("x-max-priority", int),
-    "single_active_consumer": ("x-single-active-consumer", bool),
-}
 
 
 def _queue_arguments(context: _Context, queue: Queue, path: tuple[PathPart, ...]) -> dict[str, Any]:
     arguments: dict[str, Any] = {}
-    for field_name, (argument, convert) in _QUEUE_ARGUMENTS.items():
+    for field_name, (argument, convert) in QUEUE_ARGUMENTS.items():
         value = getattr(queue, field_name)
         if value is not None:
             arguments[argument] = convert(value)
     for key, value in queue.arguments.items():
         if key in arguments and arguments[key] != value:
-            field_name = next(f for f, (a, _) in _QUEUE_ARGUMENTS.items() if a == key)
+            field_name = next(f for f, (a, _) in QUEUE_ARGUMENTS.items() if a == key)
             context.problem(f"`{key}` is set both here and as `{field_name}`", (*path, "arguments", key),
                             f"keep only `{field_name}`")
         elif key == "x-queue-type":
@@ -364,17 +354,11 @@ def _sqs(context: _Context, section: Sqs) -> None:
 
 def _sqs_attributes(context: _Context, queue: SqsQueue, path: tuple[PathPart, ...]) -> dict[str, Any]:
     attributes: dict[str, Any] = {"FifoQueue": queue.fifo}
-    for field_name, attribute in (("visibility_timeout", "VisibilityTimeout"),
-                                  ("message_retention", "MessageRetentionPeriod"),
-                                  ("delay", "DelaySeconds"), ("receive_wait", "ReceiveMessageWaitTimeSeconds")):
+    for field_name, attribute in SQS_SECONDS.items():
         value = getattr(queue, field_name)
         if value is not None:
             attributes[attribute] = _seconds(context, value, (*path, field_name))
-    if queue.max_message_size is not None:
-        attributes["MaximumMessageSize"] = queue.max_message_size
-    for field_name, attribute in (("content_based_deduplication", "ContentBasedDeduplication"),
-                                  ("deduplication_scope", "DeduplicationScope"),
-                                  ("fifo_throughput_limit", "FifoThroughputLimit")):
+    for field_name, attribute in SQS_PLAIN.items():
         value = getattr(queue, field_name)
         if value is not None:
             attributes[attribute] = value

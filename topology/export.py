@@ -18,7 +18,15 @@ from topology.drivers import open_driver
 from topology.drivers.base import Driver, Scope
 from topology.drivers.local import STATE_FORMAT, LocalDriver
 from topology.errors import InputError
-from topology.spec.document import AwsTarget, KafkaTarget, RabbitMQTarget, RedisTarget, Target
+from topology.spec.document import (
+    DEFAULT_STATE,
+    AwsTarget,
+    KafkaTarget,
+    RabbitMQTarget,
+    RedisTarget,
+    Target,
+    target_variable,
+)
 
 __all__ = ["export_text"]
 
@@ -38,7 +46,7 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
         return json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
     from topology import adopt
 
-    reference = f"${{TOPOLOGY_TARGET_{name.upper().replace('-', '_')}}}"
+    reference = f"${{{target_variable(name)}}}"
     sections: dict[str, Any]
     if kind == "rabbitmq":
         declared: dict[str, Any] = {"kind": kind, "url": reference}
@@ -65,17 +73,17 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
     """The driver to read: `local`, NAME=URL, a target the files declare, or TOPOLOGY_TARGET_<NAME>."""
     name, _, url = target.partition("=")
     if name == "local":
-        return name, LocalDriver(Path(state) if state else Path(".topology/state.json")), "local"
+        return name, LocalDriver(Path(state or DEFAULT_STATE)), "local"
     declared: Target | None = None
     if not url and files:
         topology = compile_topology(files)
         topology.raise_for_errors()
         declared = topology.targets.get(name)
     if declared is None:
-        url = url or os.environ.get(f"TOPOLOGY_TARGET_{name.upper().replace('-', '_')}", "")
+        url = url or os.environ.get(target_variable(name), "")
         if not url:
             raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set "
-                             f"TOPOLOGY_TARGET_{name.upper()}, or name a file that declares it")
+                             f"{target_variable(name)}, or name a file that declares it")
         declared = _target_from_url(name, url, kind)
     return name, open_driver(declared, name=name), declared.kind
 

@@ -13,7 +13,7 @@ from topology.errors import redact_url
 
 __all__ = ["problems_json", "topology_yaml"]
 
-FORMAT_VERSION = 1
+PROBLEMS_FORMAT_VERSION = 1  # of `validate --format json` (plans have their own, in plan.py)
 _SECRET = re.compile(r"password|secret|jaas|token|key$", re.IGNORECASE)
 
 
@@ -54,7 +54,7 @@ def topology_yaml(topology: Topology, *, env: str | None) -> str:
 
 def problems_json(topology: Topology) -> str:
     return json.dumps({
-        "format_version": FORMAT_VERSION,
+        "format_version": PROBLEMS_FORMAT_VERSION,
         "valid": not topology.errors,
         "files": [f.path for f in topology.files],
         "resources": len(topology.resources),

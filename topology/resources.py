@@ -8,13 +8,14 @@ are kept apart in `secrets` and never rendered.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from topology.problems import Location
 from topology.secrets import Secret
 
-__all__ = ["BROKERS", "Resource"]
+__all__ = ["BROKERS", "Resource", "same"]
 
 BROKERS = ("rabbitmq", "kafka", "sqs", "sns", "redis")
 
@@ -37,3 +38,9 @@ class Resource:
     @property
     def broker(self) -> str:
         return self.kind.split(".", 1)[0]
+
+
+def same(left: Any, right: Any) -> bool:
+    """Two attribute values are the same data (mappings in any key order): how the differ and the drivers'
+    read-back checks compare."""
+    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)

@@ -13,6 +13,7 @@ from typing import Any
 from topology.load import LoadedFile
 from topology.problems import PathPart, Problem, did_you_mean, dotted
 from topology.resources import Resource
+from topology.spec.aws import SQS_PLAIN, SQS_SECONDS
 
 __all__ = ["check"]
 
@@ -29,12 +30,7 @@ _SQS_LIMITS = (
     ("MaximumMessageSize", 1024, 1_048_576, "1KiB to 1MiB"),
     ("ReceiveMessageWaitTimeSeconds", 0, 20, "0s to 20s"),
 )
-_SQS_FIELDS = {
-    "DelaySeconds": "delay", "VisibilityTimeout": "visibility_timeout", "MessageRetentionPeriod": "message_retention",
-    "MaximumMessageSize": "max_message_size", "ReceiveMessageWaitTimeSeconds": "receive_wait",
-    "ContentBasedDeduplication": "content_based_deduplication", "DeduplicationScope": "deduplication_scope",
-    "FifoThroughputLimit": "fifo_throughput_limit",
-}
+_SQS_FIELDS = {attribute: field for field, attribute in (SQS_SECONDS | SQS_PLAIN).items()}
 _TARGET_KINDS = {"rabbitmq": "rabbitmq", "kafka": "kafka", "sqs": "aws", "sns": "aws", "redis": "redis"}
 
 

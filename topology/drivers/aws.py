@@ -32,7 +32,7 @@ from typing import Any
 from topology.drivers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
 from topology.errors import BrokerError, BrokerUnavailable, LockedError, redact_url
 from topology.plan import Change
-from topology.resources import Resource
+from topology.resources import Resource, same
 
 __all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused"]
 
@@ -555,7 +555,7 @@ class AwsDriver(Driver):
             raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
                 QueueUrl=self._url(name), AttributeNames=list(expected) or ["All"])).get("Attributes", {})
             parsed = _parse_queue(raw)
-            if all(_same(parsed.get(k), v) for k, v in expected.items()):
+            if all(same(parsed.get(k), v) for k, v in expected.items()):
                 return
             time.sleep(0.2)
         raise BrokerError(f"sqs/queue/{name}: SetQueueAttributes was accepted but the queue does not show it yet; "
@@ -709,10 +709,6 @@ class AwsDriver(Driver):
             return f"putting back {', '.join(done)} failed too ({exc}); check the subscription by hand"
         return "the subscription keeps its previous attributes" if done else \
             "the subscription keeps its previous filter policy and attributes"
-
-
-def _same(left: Any, right: Any) -> bool:
-    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
 
 
 def _parse_queue(raw: Mapping[str, str]) -> dict[str, Any]:

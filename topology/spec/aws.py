@@ -8,8 +8,15 @@ from pydantic import Field
 
 from topology.spec.common import Duration, Protectable, Retry, Size, Spec
 
-__all__ = ["RedriveAllow", "Sns", "SnsTopic", "Sqs", "SqsDeadLetter", "SqsQueue", "Subscription",
-           "SubscriptionDeadLetter"]
+__all__ = ["SQS_PLAIN", "SQS_SECONDS", "RedriveAllow", "Sns", "SnsTopic", "Sqs", "SqsDeadLetter", "SqsQueue",
+           "Subscription", "SubscriptionDeadLetter"]
+
+# A queue's fields and the SQS attribute each is stored as: durations in whole seconds, and values as
+# they are. Expansion, the checks and export read these tables.
+SQS_SECONDS = {"visibility_timeout": "VisibilityTimeout", "message_retention": "MessageRetentionPeriod",
+               "delay": "DelaySeconds", "receive_wait": "ReceiveMessageWaitTimeSeconds"}
+SQS_PLAIN = {"max_message_size": "MaximumMessageSize", "content_based_deduplication": "ContentBasedDeduplication",
+             "deduplication_scope": "DeduplicationScope", "fifo_throughput_limit": "FifoThroughputLimit"}
 
 
 class SqsDeadLetter(Spec):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -13,9 +14,18 @@ from topology.spec.rabbitmq import RabbitMQ
 from topology.spec.redis import Redis
 
 __all__ = [
-    "AwsTarget", "Document", "Expectation", "KafkaTarget", "LocalTarget", "Manage", "Naming", "Publish",
-    "RabbitMQTarget", "RedisTarget", "Target",
+    "DEFAULT_STATE", "AwsTarget", "Document", "Expectation", "KafkaTarget", "LocalTarget", "Manage", "Naming",
+    "Publish", "RabbitMQTarget", "RedisTarget", "Target", "target_variable",
 ]
+
+
+DEFAULT_STATE = ".topology/state.json"  # the embedded local target's state file, unless told otherwise
+
+
+def target_variable(name: str) -> str:
+    """The environment variable that says where target `name` lives: TOPOLOGY_TARGET_<NAME>, with any
+    character a shell variable cannot hold (the `-` of `orders-eu`) written as `_`."""
+    return "TOPOLOGY_TARGET_" + re.sub(r"[^A-Z0-9_]", "_", name.upper())
 
 
 class _Remote(Spec):
@@ -53,7 +63,7 @@ class RedisTarget(_Remote):
 
 class LocalTarget(Spec):
     kind: Literal["local"] = Field(description="The broker kind this target serves.")
-    path: str = Field(".topology/state.json", description="The state file of the embedded local target.")
+    path: str = Field(DEFAULT_STATE, description="The state file of the embedded local target.")
 
 
 Target = Annotated[

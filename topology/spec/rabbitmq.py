@@ -10,9 +10,22 @@ from topology.secrets import Secret
 from topology.spec.common import Arguments, Duration, Protectable, Retry, Size, Spec
 
 __all__ = [
-    "Exchange", "ExchangeBinding", "Permission", "Policy", "Queue", "QueueBinding", "QueueDeadLetter",
-    "RabbitMQ", "TopicPermission", "User", "VHost",
+    "QUEUE_ARGUMENTS", "Exchange", "ExchangeBinding", "Permission", "Policy", "Queue", "QueueBinding",
+    "QueueDeadLetter", "RabbitMQ", "TopicPermission", "User", "VHost",
 ]
+
+# A queue's typed fields and the x-argument each is stored as, with its type: expansion writes them,
+# export reads them back, from this one table.
+QUEUE_ARGUMENTS: dict[str, tuple[str, type]] = {
+    "message_ttl": ("x-message-ttl", int),
+    "expires": ("x-expires", int),
+    "max_length": ("x-max-length", int),
+    "max_length_bytes": ("x-max-length-bytes", int),
+    "overflow": ("x-overflow", str),
+    "delivery_limit": ("x-delivery-limit", int),
+    "max_priority": ("x-max-priority", int),
+    "single_active_consumer": ("x-single-active-consumer", bool),
+}
 
 
 class Exchange(Protectable):

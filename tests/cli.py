@@ -8,15 +8,21 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+_ROOT = Path(__file__).resolve().parents[1]  # so that `-m tests.crash_apply` imports from any folder
+
 # moto accepts any credentials; boto3 only needs some to sign requests.
 _AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def topology(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`python -m topology ARGS` in a fresh process, with the test environment plus `env`, and no terminal."""
+             timeout: float = 300, kill_after_batches: int | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m topology ARGS` in a fresh process, with the test environment plus `env`, and no terminal;
+    with `kill_after_batches`, the process SIGKILLs itself after that many driver batches of an apply."""
     environment = {**_AWS_TEST_CREDENTIALS, **os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "topology", *args], capture_output=True, text=True, cwd=cwd,
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p)
+    command = ["-m", "topology"] if kill_after_batches is None else \
+        ["-m", "tests.crash_apply", str(kill_after_batches)]
+    return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True, cwd=cwd,
                           env=environment, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -264,10 +263,12 @@ class Engine:
 
     def apply(self, plan: Plan, *, parallelism: int = 10,
               progress: Callable[[Change, ChangeResult], None] | None = None, allow_delete: bool = False,
-              allow_data_loss: bool = False) -> ApplyReport:
+              allow_data_loss: bool = False,
+              after_batch: Callable[[str, list[ChangeResult]], None] | None = None) -> ApplyReport:
         """Carry out `plan` in order, independent changes together; stop what depends on a failure.
 
-        Deletes and data loss are refused unless allowed, here as on the command line."""
+        Deletes and data loss are refused unless allowed, here as on the command line. `progress` hears
+        of each change, `after_batch` of each driver batch (a target's share of one wave) as it ends."""
         self.check_gates(plan, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         report = ApplyReport()
         by_address = {c.address: c for c in plan.changes}
@@ -302,7 +303,8 @@ class Engine:
                         results = future.result()
                     except Exception as exc:  # a driver bug must not lose track of the plan
                         results = [ChangeResult(c.address, False, f"{type(exc).__name__}: {exc}") for c in batch]
-                    _crash_hook()
+                    if after_batch is not None:
+                        after_batch(batch[0].target, results)
                     for result in results:
                         if result.ok:
                             done.add(result.address)
@@ -315,18 +317,6 @@ class Engine:
             finished = {c.address for c in ready} | {c.address for c in stuck}
             pending = [c for c in pending if c.address not in finished]
         return report
-
-
-# Test hook for the contract suite: SIGKILL this process after this many driver batches.
-_CRASH_AFTER_BATCHES = "TOPOLOGY_CRASH_AFTER_BATCHES"
-_BATCHES = [0]
-
-
-def _crash_hook() -> None:
-    limit = os.environ.get(_CRASH_AFTER_BATCHES)
-    _BATCHES[0] += 1
-    if limit and _BATCHES[0] >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _prerequisites(changes: Iterable[Change]) -> dict[str, set[str]]:

@@ -15,10 +15,7 @@ from typing import Any
 from topology.problems import Location
 from topology.secrets import Secret
 
-__all__ = ["BROKERS", "Resource", "same"]
-
-BROKERS = ("rabbitmq", "kafka", "sqs", "sns", "redis")
-
+__all__ = ["Resource", "same"]
 
 @dataclass(frozen=True, slots=True)
 class Resource:

@@ -49,10 +49,8 @@ class Harness(ABC):
 
     def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
         """Run the topology command line against this target; optionally SIGKILL it after N batches."""
-        env = dict(self.extra_env)
-        if kill_after_writes is not None:
-            env["TOPOLOGY_CRASH_AFTER_BATCHES"] = str(kill_after_writes)
-        result = topology(*args, *self.extra_args(args), cwd=self.folder, env=env)
+        result = topology(*args, *self.extra_args(args), cwd=self.folder, env=dict(self.extra_env),
+                          kill_after_batches=kill_after_writes)
         return Run(result.returncode, result.stdout, result.stderr)
 
     @abstractmethod

@@ -87,7 +87,6 @@ def _error_message(exc: Exception) -> str:
 
 
 class AwsDriver(Driver):
-    name = "aws"
 
     def __init__(self, *, region: str, endpoint_url: str | None = None, profile: str | None = None,
                  parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0,

@@ -69,13 +69,10 @@ class ChangeResult:
     address: str
     ok: bool
     error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class Driver(ABC):
     """One broker target. Use as a context manager."""
-
-    name: str
 
     def __enter__(self) -> Driver:
         return self

@@ -148,7 +148,6 @@ _SET_BY_TARGET = {"bootstrap.servers": "bootstrap_servers", "socket.connection.s
 
 
 class KafkaDriver(Driver):
-    name = "kafka"
 
     def __init__(self, bootstrap_servers: str, *, config: Mapping[str, str] | None = None,
                  parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:

@@ -77,10 +77,6 @@ class LocalState:
                 os.unlink(temporary)
             raise
 
-    def set_messages(self, address: str, count: int) -> None:
-        """Pretend `count` messages sit in a queue, topic or stream (for trying the data-loss gates)."""
-        self.resources[address]["messages"] = count
-
 
 @contextlib.contextmanager
 def _locked(path: Path, holder: str, wait: float) -> Iterator[None]:
@@ -113,7 +109,6 @@ def _locked(path: Path, holder: str, wait: float) -> Iterator[None]:
 
 
 class LocalDriver(Driver):
-    name = "local"
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -188,7 +188,6 @@ def _queue_messages(ready: int, consumers: int, statistics: Mapping[str, Any] | 
 
 
 class RabbitMQDriver(Driver):
-    name = "rabbitmq"
 
     def __init__(self, url: str | BrokerURL, *, amqp_url: str | BrokerURL | None = None, verify: bool | str = True,
                  parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:

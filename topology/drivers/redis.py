@@ -94,7 +94,6 @@ def _seconds(value: float) -> str:
 
 
 class RedisDriver(Driver):
-    name = "redis"
 
     def __init__(self, url: BrokerURL, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                  lock_lease: float = LOCK_LEASE) -> None:

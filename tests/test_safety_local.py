@@ -180,7 +180,7 @@ def test_a_second_apply_waits_for_the_lock_with_lock_timeout(tmp_path: Path) -> 
         assert "is locked by ops@bastion pid 1 since now" in refused.stderr and "--lock-timeout" in refused.stderr
         waiting = subprocess.Popen(
             [sys.executable, "-m", "topology", "apply", "t.topology.yaml", "--state", "s.json", "--auto-approve",
-             "--lock-timeout", "2m"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             "--lock-timeout", "120"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with pytest.raises(subprocess.TimeoutExpired):
             waiting.wait(timeout=3)  # still waiting while the lock is held
     finally:
@@ -223,7 +223,8 @@ def test_a_plan_file_does_not_let_a_password_be_guessed_quickly(tmp_path: Path) 
         assert fast not in saved
 
 
-@pytest.mark.parametrize("edit", ["clear the data-loss flag", "turn an update into a delete"])
+@pytest.mark.parametrize("edit", ["clear the data-loss flag", "turn an update into a delete",
+                                  "repeat a change"])
 def test_an_edited_plan_file_cannot_switch_a_guard_off(tmp_path: Path, edit: str) -> None:
     assert _apply(tmp_path, VHOST).returncode == 0
     _fill(tmp_path, "rabbitmq/shop/queue/billing", 1204)
@@ -234,8 +235,10 @@ def test_an_edited_plan_file_cannot_switch_a_guard_off(tmp_path: Path, edit: str
     assert change["loses_data"] is True
     if edit == "clear the data-loss flag":
         change.update(loses_data=False, needs_empty=False, reasons=["forces replacement"])
-    else:
+    elif edit == "turn an update into a delete":
         change.update(action="delete")
+    else:
+        plan["changes"] = [*plan["changes"], change]  # the same count of changes could then hide a dropped one
     (tmp_path / "p.json").write_text(json.dumps(plan))
     result = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--allow-delete", cwd=tmp_path)
     assert result.returncode == 1
@@ -286,3 +289,37 @@ def test_a_saved_plan_is_not_stale_because_a_limited_stream_grew(tmp_path: Path)
     (tmp_path / "s.json").write_text(json.dumps(data))
     result = topology("apply", "p.json", "--state", "s.json", "--auto-approve", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_removing_unlimited_kafka_retention_loses_data(tmp_path: Path) -> None:
+    forever = HEAD + "kafka:\n  topics:\n    orders: {config: {retention.ms: -1}}\n"
+    assert _apply(tmp_path, forever).returncode == 0
+    _fill(tmp_path, "kafka/topic/orders", 500)
+    planned = _plan(tmp_path, HEAD + "kafka:\n  topics:\n    orders: {}\n")
+    assert "loses data: up to 500 messages (retention.ms -1 -> the broker default)" in planned.stdout, planned.stdout
+
+
+@pytest.mark.parametrize("spelling", ["same", "absolute"])
+def test_two_targets_in_one_state_file_keep_both_writes(tmp_path: Path, spelling: str) -> None:
+    path = "s.json" if spelling == "same" else str(tmp_path / "s.json")
+    text = (f"version: 1\ntargets:\n  mine: {{kind: local, path: {path}}}\nredis:\n  target: mine\n"
+            "  streams: {orders: {}}\nkafka:\n  topics: {t1: {}}\n")
+    for _ in range(3):
+        assert _apply(tmp_path, text).returncode == 0
+        assert sorted(_state(tmp_path)) == ["kafka/topic/t1", "redis/stream/orders"]
+    assert _plan(tmp_path, text, "--detailed-exitcode").returncode == 0
+
+
+def test_a_var_value_is_not_quoted_by_a_schema_error(tmp_path: Path) -> None:
+    (tmp_path / "t.topology.yaml").write_text(
+        "version: 1\nrabbitmq:\n  vhosts:\n    v:\n      queues:\n        q: {type: \"{{ vars.pw }}\"}\n")
+    result = topology("validate", "t.topology.yaml", "--var", "pw=SuperSecret123", cwd=tmp_path)
+    assert result.returncode == 1 and "t.topology.yaml:6:" in result.stderr
+    assert "SuperSecret" not in result.stderr
+
+
+def test_a_saved_plan_is_applied_in_its_own_environment(tmp_path: Path) -> None:
+    text = VHOST + "environments:\n  prod: {}\n"
+    assert _plan(tmp_path, text, "--env", "prod", "--out", "p.json").returncode == 0
+    other = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--env", "dev", cwd=tmp_path)
+    assert other.returncode == 1 and "made for environment 'prod', not 'dev'" in other.stderr

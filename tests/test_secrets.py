@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, KAFKA_BOOTSTRAP, RABBITMQ_URL, REDIS_URL
-from topology.errors import redact_url
+from topology.errors import InputError, redact_url
 from topology.secrets import BrokerURL, Secret, parse_url
 
 RESERVED = ":/?#[]@!$&'()*+,;=% "
@@ -99,6 +100,9 @@ def test_the_secret_types_hide_the_value_in_every_rendering(password: str) -> No
     url = parse_url(f"redis://user:{quote(password, safe='')}@cache.internal:6380/2", what="the url")
     assert isinstance(url, BrokerURL) and url.password is not None and url.password.reveal() == password
     assert parse_url(url.reveal(), what="the url").password == url.password  # reveal() round-trips
+    for control in "\t\n\r":  # urlsplit would drop them from the password silently
+        with pytest.raises(InputError, match="control character"):
+            parse_url(f"redis://user:a{control}b@cache.internal:6380/2", what="the url")
     for shown in (str(url), repr(url), f"{url}", redact_url(url.reveal())):
         assert all(form not in shown for form in _forms(password)), shown
         assert "cache.internal:6380" in shown

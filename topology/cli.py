@@ -304,13 +304,17 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
     from topology.units import parse_duration
 
     try:
-        lock_wait = parse_duration(lock_timeout) / 1000
+        bare = lock_timeout.strip().replace(".", "", 1).isdigit()  # a bare number is seconds, as Terraform reads it
+        lock_wait = float(lock_timeout) if bare else parse_duration(lock_timeout) / 1000
     except ValueError:
         raise InputError(f"--lock-timeout {lock_timeout!r} is not a duration; write e.g. 30s or 5m") from None
     saved = _saved_plan(files)
     variables = _variables(var)
     sources = list(saved.files) if saved is not None else files
     if saved is not None:
+        if env is not None and env != saved.environment:
+            raise InputError(f"this plan was made for environment {saved.environment or '(none)'!r}, not {env!r}; "
+                             "apply it without --env, or plan again with --env")
         env = saved.environment
         missing = sorted(set(saved.variables) - set(variables))
         if missing:

@@ -167,9 +167,10 @@ class Engine:
             if target.kind != "local":
                 return open_driver(target, name=name, parallelism=self.parallelism)
             path = Path(target.path)
-        if path not in local:  # every resource kept in one state file shares one driver (and its lock)
-            local[path] = LocalDriver(path)
-        return local[path]
+        key = path.resolve()  # every resource kept in one state file, however it is spelt, shares one driver
+        if key not in local:
+            local[key] = LocalDriver(path)
+        return local[key]
 
     def _with_override(self, name: str, target: Target | None) -> Target | None:
         """`--target NAME=URL`, else TOPOLOGY_TARGET_<NAME>, replaces the target's address."""
@@ -233,8 +234,8 @@ class Engine:
                 raise InputError(f"the live state of target `{name}` changed since this plan was made "
                                  "(the plan is stale); run `topology plan` again")
         now = {c.address: c for c in fresh.changes}
-        if [_core(c) for c in plan.changes] != [_core(now[c.address]) if c.address in now else None
-                                                for c in plan.changes] or len(now) != len(plan.changes):
+        addresses = [c.address for c in plan.changes]
+        if sorted(addresses) != sorted(now) or [_core(c) for c in plan.changes] != [_core(now[a]) for a in addresses]:
             raise InputError("this plan file's changes are not what the files and the live state give now (was it "
                              "edited, or did a stream's length cross its max_length?); run `topology plan` again")
         # Approved as losing nothing, but holding data now (or marked so by an edit): the driver re-checks.

@@ -64,7 +64,7 @@ def _lowered(*paths: tuple[str, ...], creates: bool = False, removals: bool = Fa
                 found.append(f"{path[-1]} {old if old is not None else 'unset'} -> {new}")  # e.g. max-age: 7D
             elif now is not None and (was is None or now < was):
                 found.append(f"{path[-1]} {old if old is not None else 'unset'} -> {new}")
-            elif removals and new is None and was is not None and before is not None:
+            elif removals and new is None and old is not None and before is not None:  # -1 (unlimited) too
                 found.append(f"{path[-1]} {old} -> the broker default")
         for path in changed:
             old, new = _at(before, path), _at(after, path)

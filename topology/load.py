@@ -669,8 +669,8 @@ def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] 
         document = Document.model_validate(data)
     except ValidationError as exc:
         problems.extend(_model_problems(exc, data, positions, {p.path for p in problems}))
-        return LoadedFile(path, None, positions, problems)
-    return LoadedFile(path, document, positions, problems)
+        return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text))
+    return LoadedFile(path, document, positions, _scrubbed(problems, cli_vars, text))
 
 
 def _decode(data: bytes, path: str, problems: list[Problem]) -> str | None:

@@ -66,7 +66,7 @@ class Secret:
 
 
 _ENCODE_HINT = ("percent-encode reserved characters in the user name and password "
-                "(`#` as %23, `/` as %2F, `?` as %3F, `@` as %40, `%` as %25, `:` as %3A)")
+                "(`#` as %23, `/` as %2F, `?` as %3F, `@` as %40, `%` as %25, `:` as %3A, a tab as %09)")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,8 @@ def parse_url(value: str | BrokerURL, *, what: str, schemes: tuple[str, ...] = (
     `what` says where the URL comes from, e.g. "the url of target `rabbit`"."""
     if isinstance(value, BrokerURL):
         return value
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):  # urlsplit would drop a tab or newline silently
+        raise InputError(f"{what} contains a control character (a tab or a line break); {_ENCODE_HINT}")
     try:
         parts = urlsplit(value.strip())
         port = parts.port

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -113,6 +114,7 @@ class LocalDriver(Driver):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock: contextlib.ExitStack | None = None
+        self._writing = threading.Lock()
 
     def lock(self, holder: str = "", wait: float = 0.0) -> None:
         """Hold the state file's lock until close(): an apply calls this before reading."""
@@ -137,6 +139,10 @@ class LocalDriver(Driver):
                    for key, value in desired.secrets.items())
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        with self._writing:  # two targets kept in one file run in parallel waves: one read-change-write at a time
+            return self._apply(changes, desired)
+
+    def _apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         state = LocalState(self.path)
         results = []
         for change in changes:

@@ -323,3 +323,17 @@ def test_a_saved_plan_is_applied_in_its_own_environment(tmp_path: Path) -> None:
     assert _plan(tmp_path, text, "--env", "prod", "--out", "p.json").returncode == 0
     other = topology("apply", "p.json", "--state", "s.json", "--auto-approve", "--env", "dev", cwd=tmp_path)
     assert other.returncode == 1 and "made for environment 'prod', not 'dev'" in other.stderr
+
+
+def test_a_limiting_policy_in_a_new_vhost_needs_no_recheck(tmp_path: Path) -> None:
+    capped = VHOST + "      policies:\n        cap: {pattern: '.*', definition: {max-length: 10}}\n"
+
+    def cap_change() -> dict[str, object]:
+        assert _plan(tmp_path, capped, "--out", "p.json").returncode == 0
+        plan = json.loads((tmp_path / "p.json").read_text())
+        change: dict[str, object] = next(c for c in plan["changes"] if c["address"] == "rabbitmq/shop/policy/cap")
+        return change
+
+    assert cap_change()["needs_empty"] is False  # the vhost is new: nothing in it to lose, nothing to re-check
+    assert _apply(tmp_path, VHOST).returncode == 0
+    assert cap_change()["needs_empty"] is True  # its queues exist now: apply looks again at the moment

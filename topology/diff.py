@@ -127,12 +127,14 @@ def _discarding_create(resource: Resource, discarded: list[str], live: Mapping[s
     """A new object that makes the broker drop data already held elsewhere (a policy's max-length)."""
     held = _held(resource, None, live)
     loses = held != 0
+    container = rules_for(resource.kind).container
+    new_container = container is not None and container.format(scope=resource.scope) not in live
     return Change(
         address=resource.address, kind=resource.kind, target=resource.target or "local", name=resource.name,
         scope=resource.scope, action="create", after=resource.attributes, depends_on=resource.depends_on,
         attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()),
         reasons=(_messages_reason(held, rules_for(resource.kind).unit, "; ".join(discarded)),) if loses else (),
-        messages=held, loses_data=loses, needs_empty=not loses)
+        messages=held, loses_data=loses, needs_empty=not loses and not new_container)
 
 
 def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resource, Live], bool],

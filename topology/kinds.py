@@ -158,6 +158,10 @@ class KindRules:
     unit: str = "message"  # what Live.messages counts, singular: "message", "entry", "committed offset"
     discards: Discards | None = None  # a create/update that lowers a limit makes the broker drop data
     held: Held | None = None  # what such a change acts on, when not the object's own Live.messages
+    # The address of what an object lives in ("rabbitmq/vhost/{scope}"): while that does not exist, nothing
+    # inside holds data, so a new object there needs no re-check (a saved plan that finds the container
+    # created since is stale by its live digest).
+    container: str | None = None
     hangs_off: bool = False  # the broker deletes it with what it depends on (a queue's bindings, say)
 
 
@@ -169,8 +173,9 @@ KIND_RULES: dict[str, KindRules] = {
                                                        "arguments"}), hangs_off=True),
     "rabbitmq.exchange_binding": KindRules(immutable=frozenset({"source", "destination", "destination_type",
                                                                 "routing_key", "arguments"}), hangs_off=True),
-    "rabbitmq.policy": KindRules(discards=_policy_discards, held=_policy_held),
-    "rabbitmq.operator_policy": KindRules(discards=_policy_discards, held=_policy_held),
+    "rabbitmq.policy": KindRules(discards=_policy_discards, held=_policy_held, container="rabbitmq/vhost/{scope}"),
+    "rabbitmq.operator_policy": KindRules(discards=_policy_discards, held=_policy_held,
+                                          container="rabbitmq/vhost/{scope}"),
     "rabbitmq.user": KindRules(),
     "rabbitmq.permission": KindRules(hangs_off=True),
     "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"}), hangs_off=True),

@@ -263,6 +263,11 @@ class RabbitMQDriver(Driver):
 
     def _json(self, path: str, *, missing_ok: bool = False, **params: Any) -> Any:
         response = self._request("GET", path, params=params or None)
+        for pause in (0.1, 0.3, 0.6):  # a listing can answer 500 while queues in it are being declared
+            if response.status_code != 500:
+                break
+            time.sleep(pause)
+            response = self._request("GET", path, params=params or None)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:

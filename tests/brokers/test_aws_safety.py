@@ -13,9 +13,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.brokers.test_aws_driver import Faulty
 from tests.cli import topology
-from tests.conftest import AWS_ENDPOINT_URL, unique
+from tests.conftest import AWS_ENDPOINT_URL, SilentServer, unique
 from topology.drivers.aws import LOCK_QUEUE, AwsDriver
 from topology.drivers.base import Scope
 from topology.errors import LockedError
@@ -430,30 +429,9 @@ def test_apply_stops_when_the_lock_could_not_be_renewed(aws_clients: tuple[Any, 
 
 
 @pytest.fixture
-def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
+def silent_endpoint(silent_server: SilentServer) -> tuple[str, list[socket.socket]]:
     """An endpoint that accepts TCP connections and never answers, and the connections it accepted."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}", held
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    server.close()
+    return f"http://127.0.0.1:{silent_server.port}", silent_server.accepted
 
 
 def _plan_against(tmp_path: Path, endpoint: str, *, env: dict[str, str] | None = None,

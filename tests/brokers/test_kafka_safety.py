@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.cli import topology, with_file
-from tests.conftest import KAFKA_BOOTSTRAP, KAFKA_CLUSTER_BOOTSTRAP, unique
+from tests.conftest import KAFKA_BOOTSTRAP, KAFKA_CLUSTER_BOOTSTRAP, SilentServer, unique
 
 pytestmark = pytest.mark.kafka
 
@@ -329,61 +327,30 @@ def _one_sentence(result: subprocess.CompletedProcess[str], *needles: str) -> st
     return error
 
 
-def test_tls_against_the_plaintext_port_says_so_without_the_password(tmp_path: Path, prefix: str) -> None:
+@pytest.mark.parametrize("protocol, mechanism, says", [("SASL_SSL", "PLAIN", "answered as plaintext"),
+                                                        ("SASL_PLAINTEXT", "SCRAM-SHA-512", "does not do SASL")])
+def test_tls_or_sasl_against_the_plaintext_port_says_so_without_the_password(
+        tmp_path: Path, prefix: str, protocol: str, mechanism: str, says: str) -> None:
     secret = unique("hunter2")
-    target = f", config: {{security.protocol: SASL_SSL, sasl.mechanism: PLAIN, sasl.username: u, " \
+    target = f", config: {{security.protocol: {protocol}, sasl.mechanism: {mechanism}, sasl.username: u, " \
              f"sasl.password: {secret}}}"
     started = time.monotonic()
     result = _run(tmp_path, _doc(prefix, "  topics:\n    P.x: {}\n", target=target), "plan")
     assert time.monotonic() - started < 10
-    _one_sentence(result, f"Kafka at {KAFKA_BOOTSTRAP}", "answered as plaintext", "check security.protocol")
+    _one_sentence(result, f"Kafka at {KAFKA_BOOTSTRAP}", says, "check security.protocol")
     assert secret not in result.stderr + result.stdout
 
 
-def test_sasl_against_the_plaintext_port_says_so_without_the_password(tmp_path: Path, prefix: str) -> None:
-    secret = unique("hunter2")
-    target = f", config: {{security.protocol: SASL_PLAINTEXT, sasl.mechanism: SCRAM-SHA-512, sasl.username: u, " \
-             f"sasl.password: {secret}}}"
+def test_an_endpoint_that_accepts_and_never_answers_is_bounded_by_the_connect_timeout(
+        tmp_path: Path, prefix: str, silent_server: SilentServer) -> None:
+    address = f"127.0.0.1:{silent_server.port}"
     started = time.monotonic()
-    result = _run(tmp_path, _doc(prefix, "  topics:\n    P.x: {}\n", target=target), "plan")
-    assert time.monotonic() - started < 10
-    _one_sentence(result, f"Kafka at {KAFKA_BOOTSTRAP}", "does not do SASL", "check security.protocol")
-    assert secret not in result.stderr + result.stdout
-
-
-def test_an_endpoint_that_accepts_and_never_answers_is_bounded_by_the_connect_timeout(tmp_path: Path,
-                                                                                    prefix: str) -> None:
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        silent.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(silent.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{silent.getsockname()[1]}"
-    try:
-        started = time.monotonic()
-        result = _run(tmp_path, _doc(prefix, "  topics:\n    P.x: {}\n", bootstrap=address,
-                                     target=", connect_timeout: 2s"), "plan")
-        elapsed = time.monotonic() - started
-        _one_sentence(result, f"Kafka at {address}", "did not answer as Kafka within 2s", "security.protocol")
-        assert accepted  # it did accept the connection
-        assert elapsed < 8
-    finally:
-        stop.set()
-        thread.join(5)
-        for connection in accepted:
-            connection.close()
-        silent.close()
+    result = _run(tmp_path, _doc(prefix, "  topics:\n    P.x: {}\n", bootstrap=address,
+                                 target=", connect_timeout: 2s"), "plan")
+    elapsed = time.monotonic() - started
+    _one_sentence(result, f"Kafka at {address}", "did not answer as Kafka within 2s", "security.protocol")
+    assert silent_server.accepted  # it did accept the connection
+    assert elapsed < 8
 
 
 def test_an_invalid_client_setting_is_one_sentence_without_its_value(tmp_path: Path, prefix: str) -> None:

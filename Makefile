@@ -35,6 +35,7 @@ brokers-down:
 lint: install
 	$(BIN)/ruff check topology tests bench
 	$(BIN)/mypy topology
+	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
 test: install

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any
 
-from topology.engine import Engine
+from topology.engine.session import Engine
 
 
 def _killing_apply(limit: int) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from topology.engine import Engine
+from topology.engine.session import Engine
 
 DOCUMENT = """version: 1
 rabbitmq:

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from tests.cli import topology
 from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
+from topology.brokers.rabbitmq.routing import topic_matches
 from topology.cli import app
-from topology.routing import topic_matches
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -116,8 +116,8 @@ expectations:
 
 def test_sns_filter_rules_moto_does_not_implement() -> None:
     """`$or` and `equals-ignore-case`, as AWS documents them (moto's server cannot check these)."""
-    from topology.resources import Resource
-    from topology.routing import route_sns
+    from topology.brokers.aws.routing import route_sns
+    from topology.core.resource import Resource
 
     def routed(policy: dict[str, object], message: dict[str, object], scope: str = "MessageAttributes") -> bool:
         resources = {

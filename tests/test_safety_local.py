@@ -169,7 +169,7 @@ def test_a_kafka_cleanup_policy_change_loses_data(tmp_path: Path) -> None:
 
 
 def test_a_second_apply_waits_for_the_lock_with_lock_timeout(tmp_path: Path) -> None:
-    from topology.drivers.local import LocalDriver
+    from topology.brokers.local.driver import LocalDriver
 
     (tmp_path / "t.topology.yaml").write_text(VHOST)
     holder = LocalDriver(tmp_path / "s.json")

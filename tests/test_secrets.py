@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, KAFKA_BOOTSTRAP, RABBITMQ_URL, REDIS_URL
+from topology.core.secrets import BrokerURL, Secret, parse_url
 from topology.errors import InputError, redact_url
-from topology.secrets import BrokerURL, Secret, parse_url
 
 RESERVED = ":/?#[]@!$&'()*+,;=% "
 PASSWORDS = st.text(alphabet=st.sampled_from(RESERVED + "abcXYZ019-_.~\\\"é"), min_size=4, max_size=16).map(

@@ -16,10 +16,10 @@ from topology import __version__
 from topology.errors import InputError, TopologyError
 
 if TYPE_CHECKING:
-    from topology.compile import Topology
-    from topology.drivers.base import ChangeResult
-    from topology.engine import Engine
-    from topology.plan import Change, Plan
+    from topology.brokers.base import ChangeResult
+    from topology.engine.plan import Change, Plan
+    from topology.engine.session import Engine
+    from topology.format.compile import Topology
 
 __all__ = ["app", "main"]
 
@@ -79,7 +79,7 @@ OfflineOption = Annotated[bool, typer.Option(
 
 
 def _variables(variables: list[str] | None) -> dict[str, Any]:
-    from topology.load import parse_var
+    from topology.format.load import parse_var
 
     cli_vars: dict[str, Any] = {}
     for assignment in variables or []:
@@ -92,7 +92,7 @@ def _variables(variables: list[str] | None) -> dict[str, Any]:
 
 
 def _compile(files: list[str], env: str | None, variables: list[str] | None) -> Topology:
-    from topology.compile import compile_topology
+    from topology.format.compile import compile_topology
 
     return compile_topology(files, env=env, cli_vars=_variables(variables))
 
@@ -109,7 +109,7 @@ def validate(files: Files, env: EnvOption = None, var: VarOption = None,
     """Check topology files without contacting a broker: schema, references, names, broker limits."""
     topology = _compile(files, env, var)
     if format is ReportFormat.json:
-        from topology.rendering import problems_json
+        from topology.render.topology import problems_json
 
         typer.echo(problems_json(topology))
         raise typer.Exit(1 if topology.errors else 0)
@@ -131,7 +131,7 @@ def render(files: Files, env: EnvOption = None, var: VarOption = None) -> None:
     _print_problems(topology)
     if topology.errors:
         raise typer.Exit(1)
-    from topology.rendering import topology_yaml
+    from topology.render.topology import topology_yaml
 
     typer.echo(topology_yaml(topology, env=env), nl=False)
 
@@ -141,7 +141,7 @@ def test_(files: Files, env: EnvOption = None, var: VarOption = None,
           live: Annotated[bool, typer.Option("--live", help="Publish probes through the real RabbitMQ.")] = False,
           ) -> None:
     """Check the `expectations:` (where messages are routed), statically or with live probes."""
-    from topology.expectations import check_expectations
+    from topology.engine.expectations import check_expectations
 
     topology = _compile(files, env, var)
     _print_problems(topology)
@@ -159,7 +159,7 @@ def test_(files: Files, env: EnvOption = None, var: VarOption = None,
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the topology format (draft-07)."""
-    from topology.schema import schema_text
+    from topology.format.schema import schema_text
 
     typer.echo(schema_text(), nl=False)
 
@@ -185,7 +185,7 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
             lock_wait: float = 0.0) -> Engine:
     from pathlib import Path
 
-    from topology.engine import Engine
+    from topology.engine.session import Engine
 
     urls = {}
     for assignment in targets or []:
@@ -249,7 +249,7 @@ def _read_plan(path: str) -> Plan:
 
     from pydantic import ValidationError
 
-    from topology.plan import Plan
+    from topology.engine.plan import Plan
 
     try:
         return Plan.from_json(Path(path).read_text())
@@ -278,7 +278,7 @@ def _saved_plan(files: list[str]) -> Plan | None:
         return None
     from pydantic import ValidationError
 
-    from topology.plan import Plan
+    from topology.engine.plan import Plan
 
     try:
         return Plan.model_validate(data)
@@ -301,7 +301,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
     """Carry out the plan (computed now, or a saved one), safely."""
     if not 1 <= parallelism <= 64:
         raise InputError(f"--parallelism {parallelism} is out of range; give 1 to 64")
-    from topology.units import parse_duration
+    from topology.core.units import parse_duration
 
     try:
         bare = lock_timeout.strip().replace(".", "", 1).isdigit()  # a bare number is seconds, as Terraform reads it
@@ -365,7 +365,7 @@ def export(target: Annotated[str, typer.Option(
     """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
     from pathlib import Path
 
-    from topology.export import export_text
+    from topology.engine.export import export_text
 
     text = export_text(target, files or [], state=state, format=format, kind=kind)
     if to:

@@ -2,6 +2,8 @@
 
     TopologyError                  anything topology reports as one clear sentence (exit 1)
     ├── InputError                 a topology file, flag or variable is wrong (where + what to do)
+    │   └── ProblemsError          located problems in the topology files (`.problems`, all of them)
+    ├── RoutingError               `topology test` cannot say where a message goes (a plugin exchange type)
     └── BrokerError                a broker refused or failed a request
         ├── BrokerUnavailable      a broker could not be reached, or refused our credentials
         └── LockedError            another apply holds the target's lock (the sentence names it)
@@ -13,8 +15,14 @@ Messages never contain passwords: URLs are passed through `redact_url` first.
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "BrokerUnavailable", "InputError", "LockedError", "TopologyError", "lock_holder",
-           "redact_url"]
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from topology.core.problems import Problem
+
+__all__ = ["BrokerError", "BrokerUnavailable", "InputError", "LockedError", "ProblemsError", "RoutingError",
+           "TopologyError", "lock_holder", "redact_url"]
 
 
 class TopologyError(Exception):
@@ -23,6 +31,19 @@ class TopologyError(Exception):
 
 class InputError(TopologyError):
     """A topology file, a command-line flag or an environment variable is wrong."""
+
+
+class ProblemsError(InputError):
+    """One or more located errors in the topology files."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        super().__init__("\n".join(str(p) for p in errors) or "invalid topology")
+
+
+class RoutingError(TopologyError):
+    """A message cannot be routed by the rules the static evaluator knows (a plugin exchange type, say)."""
 
 
 class BrokerError(TopologyError):

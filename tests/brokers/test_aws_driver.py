@@ -14,10 +14,10 @@ from botocore.exceptions import ClientError
 
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, unique
-from topology.drivers.aws import AwsDriver
-from topology.drivers.base import Scope
+from topology.brokers.aws.driver import AwsDriver
+from topology.brokers.base import Scope
+from topology.engine.plan import Change
 from topology.errors import BrokerUnavailable
-from topology.plan import Change
 
 pytestmark = pytest.mark.aws
 

@@ -24,10 +24,10 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from tests.brokers.test_aws_driver import Faulty
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, SilentServer, unique
-from topology.drivers.aws import LOCK_QUEUE, AwsDriver
-from topology.drivers.base import Scope
+from topology.brokers.aws.driver import LOCK_QUEUE, AwsDriver
+from topology.brokers.base import Scope
+from topology.engine.plan import AttributeChange, Change
 from topology.errors import LockedError
-from topology.plan import AttributeChange, Change
 
 pytestmark = pytest.mark.aws
 
@@ -320,7 +320,7 @@ def test_a_lost_subscribe_answer_is_cleaned_up(aws_clients: tuple[Any, Any]) -> 
 
 _HOLD = """
 import sys, time
-from topology.drivers.aws import AwsDriver
+from topology.brokers.aws.driver import AwsDriver
 driver = AwsDriver(region="us-east-1", endpoint_url=sys.argv[1], lock_lease=3)
 driver.lock("the-killed-one", 0)
 print("locked", flush=True)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from topology.probe import SnsProbe
-from topology.resources import Resource
-from topology.routing import route_sns
+from topology.brokers.aws.probe import SnsProbe
+from topology.brokers.aws.routing import route_sns
+from topology.core.resource import Resource
 
 pytestmark = pytest.mark.aws
 

@@ -148,8 +148,8 @@ def test_a_group_delete_planned_empty_is_refused_once_it_has_committed_offsets(p
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
     from confluent_kafka.admin import NewTopic
 
-    from topology.drivers.kafka import KafkaDriver
-    from topology.plan import Change
+    from topology.brokers.kafka.driver import KafkaDriver
+    from topology.engine.plan import Change
 
     topic, group = f"{prefix}orders", f"{prefix}billing"
     kafka_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result()
@@ -190,7 +190,7 @@ def _round_body(prefix: str, principal: str, round_: int, acls: bool) -> str:
 
 def _converge_rounds(folder: Path, prefix: str, principal: str, bootstrap: str, acls: bool) -> None:
     """Ten applies, each followed at once (same process, no start-up delay) by a plan that must be empty."""
-    from topology.engine import Engine
+    from topology.engine.session import Engine
 
     path = folder / "t.topology.yaml"
     for round_ in range(10):
@@ -278,7 +278,7 @@ def test_allow_from_everywhere_and_deny_from_one_host_are_two_bindings(tmp_path:
 
 _HOLD = """
 import sys, time
-from topology.drivers.kafka import KafkaDriver
+from topology.brokers.kafka.driver import KafkaDriver
 driver = KafkaDriver(sys.argv[1])
 driver.lock(sys.argv[2], 0)
 print("locked", flush=True)
@@ -287,7 +287,7 @@ time.sleep(600)
 
 
 def test_two_applies_exclude_each_other_and_a_killed_holder_frees_the_lock(kafka_admin: Any) -> None:
-    from topology.drivers.kafka import KafkaDriver
+    from topology.brokers.kafka.driver import KafkaDriver
     from topology.errors import LockedError
 
     holder = f"ci@runner pid {unique('holder')}"

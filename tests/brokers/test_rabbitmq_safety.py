@@ -22,8 +22,8 @@ import pytest
 
 from tests.cli import topology, with_file
 from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
-from topology.drivers.rabbitmq import LOCK_QUEUE, default_amqp_url
-from topology.secrets import parse_url
+from topology.brokers.rabbitmq.driver import LOCK_QUEUE, default_amqp_url
+from topology.core.secrets import parse_url
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -300,7 +300,7 @@ def test_a_policy_planned_while_empty_is_refused_once_the_queue_filled(tmp_path:
 
 _HOLD = """
 import sys
-from topology.drivers.rabbitmq import RabbitMQDriver
+from topology.brokers.rabbitmq.driver import RabbitMQDriver
 from topology.errors import lock_holder
 driver = RabbitMQDriver(sys.argv[1], amqp_url=sys.argv[2])
 driver.lock(lock_holder(), 0)

@@ -22,11 +22,11 @@ import pytest
 
 from tests.cli import topology, with_file
 from tests.conftest import REDIS_URL, unique
-from topology.drivers.base import Scope
-from topology.drivers.redis import LOCK_KEY, RedisDriver
+from topology.brokers.base import Scope
+from topology.brokers.redis.driver import LOCK_KEY, RedisDriver
+from topology.core.secrets import parse_url
+from topology.engine.plan import Change
 from topology.errors import LockedError
-from topology.plan import Change
-from topology.secrets import parse_url
 
 pytestmark = pytest.mark.redis
 
@@ -136,8 +136,8 @@ def lock_db() -> Iterator[tuple[Any, str]]:
 
 _HOLDER = """
 import sys
-from topology.drivers.redis import RedisDriver
-from topology.secrets import parse_url
+from topology.brokers.redis.driver import RedisDriver
+from topology.core.secrets import parse_url
 driver = RedisDriver(parse_url(sys.argv[1], what="url"), lock_lease=float(sys.argv[3]))
 driver.lock(sys.argv[2], 0)
 print("locked", flush=True)

@@ -13,9 +13,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import AMQP_URL, unique
-from topology.compile import compile_topology
-from topology.probe import LiveProbe
-from topology.routing import route_rabbitmq
+from topology.brokers.rabbitmq.probe import LiveProbe
+from topology.brokers.rabbitmq.routing import route_rabbitmq
+from topology.format.compile import compile_topology
 
 pytestmark = pytest.mark.rabbitmq
 

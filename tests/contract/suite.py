@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.cli import topology
-from topology.kinds import quantity
+from topology.brokers.registry import quantity
 
 
 @dataclass

@@ -105,7 +105,7 @@ class TestLocalDriver(ContractSuite):
             assert not [p for p in harness.folder.iterdir() if p.name.startswith(".state.json.")]
 
     def test_concurrent_apply_is_refused(self, harness: Harness) -> None:
-        from topology.drivers.local import LocalDriver
+        from topology.brokers.local.driver import LocalDriver
 
         holder = LocalDriver(harness.folder / "state.json")
         holder.lock()

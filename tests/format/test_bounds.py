@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.cli import topology
-from topology import templating
-from topology.load import FILE_LIMIT, VAR_LIMIT, _render_jinja, load_file, parse_var
-from topology.problems import Problem
+from topology.core.problems import Problem
+from topology.format import templating
+from topology.format.load import FILE_LIMIT, VAR_LIMIT, _render_jinja, load_file, parse_var
 
 CORPUS = Path(__file__).parent / "corpus"
 ATTACKS = sorted(p.name for p in CORPUS.glob("*.topology.yaml")
@@ -32,7 +32,7 @@ TIME_BOUND = 20.0  # seconds of wall clock for one attack: generous, only a hang
 _MEASURE = textwrap.dedent("""
     import json, resource, sys, time, tracemalloc
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a runaway attack fails instead of swapping
-    from topology.compile import compile_topology
+    from topology.format.compile import compile_topology
     tracemalloc.start()
     for path in sys.argv[1:]:
         tracemalloc.reset_peak()

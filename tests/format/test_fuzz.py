@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from topology.compile import compile_topology
+from topology.format.compile import compile_topology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEEDS = [yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.topology.yaml")) if "{{" not in p.read_text()]

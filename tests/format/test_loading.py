@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from topology.compile import compile_topology
-from topology.units import format_duration, parse_duration, parse_size
+from topology.core.units import format_duration, parse_duration, parse_size
+from topology.format.compile import compile_topology
 
 
 def _write(tmp_path: Path, name: str, text: str) -> str:

@@ -53,10 +53,15 @@ def test_every_field_is_described() -> None:
     """Editors show these descriptions on hover; a field without one is a hole in the docs."""
     from pydantic import BaseModel
 
-    from topology.spec import aws, common, document, kafka, rabbitmq, redis
+    from topology.brokers.aws import spec as aws
+    from topology.brokers.kafka import spec as kafka
+    from topology.brokers.local import spec as local
+    from topology.brokers.rabbitmq import spec as rabbitmq
+    from topology.brokers.redis import spec as redis
+    from topology.format import common, document
 
     missing = []
-    for module in (aws, common, document, kafka, rabbitmq, redis):
+    for module in (aws, common, document, kafka, local, rabbitmq, redis):
         for model in vars(module).values():
             if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == module.__name__:
                 missing += [f"{model.__name__}.{name}" for name, info in model.model_fields.items()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from topology.engine import Engine
-from topology.plan import Plan
+from topology.engine.plan import Plan
+from topology.engine.session import Engine
 from topology.render import render_markdown, render_text
 
 HERE = Path(__file__).parent

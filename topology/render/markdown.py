@@ -3,7 +3,7 @@ top, every resource's details folded away."""
 
 from __future__ import annotations
 
-from topology.plan import Plan
+from topology.engine.plan import Plan
 from topology.render.text import SYMBOLS
 from topology.render.values import show_change
 

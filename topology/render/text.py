@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topology.plan import Change, Plan
+from topology.engine.plan import Change, Plan
 from topology.render.values import show, show_change
 
 __all__ = ["SYMBOLS", "render_text"]

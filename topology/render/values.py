@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from topology.plan import AttributeChange
+from topology.engine.plan import AttributeChange
 
 __all__ = ["SENSITIVE", "show", "show_change"]
 

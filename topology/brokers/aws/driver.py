@@ -1,0 +1,793 @@
+"""The SQS and SNS driver (boto3), for AWS and for endpoints that speak its API (moto, LocalStack).
+
+Reads: ListQueues with pagination (1,000 a page on AWS), then attributes and tags of the queues in
+scope concurrently with a bounded pool; SNS topics, attributes, tags and subscriptions likewise.
+Attribute strings are parsed (numbers, booleans) and JSON documents compared as data.
+
+Writes what AWS needs and moto does not model as well: a re-create of a name deleted less than 60 s
+ago waits out `QueueDeletedRecently` (bounded, with progress); SetQueueAttributes is read back until
+it agrees (bounded), since SQS is eventually consistent; the queue policy that lets a topic send is
+merged into the queue's policy, never overwriting statements topology did not write.
+
+Keeps its promises: a change planned while a queue was empty re-reads SQS's counts (visible, in
+flight and delayed) just before it deletes, replaces or shortens the retention of the queue, and is
+refused if they are not all zero; a subscription never exists without its declared filter policy;
+every request has the target's connect and read timeouts and at most `_ATTEMPTS` tries, and every
+botocore error becomes one sentence at this boundary. The apply lock is a lease on the one token
+message of a FIFO queue (see `lock`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.core.resource import Resource, same
+from topology.engine.plan import Change
+from topology.errors import BrokerError, BrokerUnavailable, LockedError, redact_url
+
+__all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused"]
+
+_SID = "topology-sns-"  # statements topology writes into queue policies start with this
+_INTS = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
+         "ReceiveMessageWaitTimeSeconds")
+_QUEUE_ATTRIBUTES = (*_INTS, "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
+                     "RedrivePolicy", "Policy")
+_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+           "ApproximateNumberOfMessagesDelayed")
+_DELETED_RECENTLY_WAIT_S = 75.0
+_READ_BACK_TRIES = 25
+_ATTEMPTS = 2  # tries per request (one retry, for a throttle or a dropped connection), so a silent endpoint
+#                costs at most 2 x the read timeout
+_NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+_BAD_CREDENTIALS = ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
+                    "InvalidAccessKeyId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException")
+_DENIED = ("AccessDenied", "AccessDeniedException", "AuthorizationError")
+_THROTTLED = ("Throttling", "ThrottlingException", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
+              "TooManyRequestsException")
+
+LOCK_QUEUE = "topology-lock.fifo"  # never inspected, exported or pruned
+_LOCK_GROUP = "apply"
+_TOKEN_BODY = "topology apply lock"
+
+
+def _is_token(message: Mapping[str, Any]) -> bool:
+    """Only topology's own token is the lock: a message of another group (sent by hand, say) is not."""
+    return message.get("Body") == _TOKEN_BODY and \
+        message.get("Attributes", {}).get("MessageGroupId", _LOCK_GROUP) == _LOCK_GROUP
+_LOCK_LEASE_S = 30  # how long a dead holder keeps the lock; renewed every 10 s while held
+
+
+class AwsRefused(BrokerError):
+    """AWS answered a request with an error; `code` is AWS's error code, for callers that expect some."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, AwsRefused):
+        return exc.code
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Message", "")).strip().rstrip(".")
+
+
+class AwsDriver(Driver):
+
+    def __init__(self, *, region: str, endpoint_url: str | None = None, profile: str | None = None,
+                 parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 lock_lease: float = _LOCK_LEASE_S, clients: Any = None) -> None:
+        """`clients`: an (sqs, sns) pair to use instead of making them (tests wrap the real ones)."""
+        self.region = region
+        self.endpoint_url = endpoint_url or None
+        self.where = redact_url(endpoint_url) if endpoint_url else f"AWS region {region}"
+        self.parallelism = max(1, parallelism)
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.lock_lease = max(1, round(lock_lease))
+        self._session: Any = None
+        self._config: Any = None
+        if clients is not None:  # tests pass fault-injecting wrappers around real clients
+            self.sqs, self.sns = clients
+        else:
+            self.sqs, self.sns = self._call("sqs", "CreateClient", partial(self._clients, profile))
+        self._urls: dict[str, str] = {}
+        self._arns: dict[str, str] = {}  # queue name -> ARN
+        self._topics: dict[str, str] = {}  # topic name -> ARN
+        self._account: str | None = None
+        self._subscriptions: dict[str, str] = {}  # subscription address -> ARN
+        self._lease: _Lease | None = None
+        self._call("sqs", "ListQueues", lambda: self.sqs.list_queues(MaxResults=1))
+
+    def _clients(self, profile: str | None) -> tuple[Any, Any]:
+        import boto3
+        import botocore.config
+
+        self._session = boto3.session.Session(profile_name=profile, region_name=self.region)
+        self._config = botocore.config.Config(
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            retries={"total_max_attempts": _ATTEMPTS, "mode": "standard"},
+            max_pool_connections=self.parallelism * 2 + 2)
+        return (self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config),
+                self._session.client("sns", endpoint_url=self.endpoint_url, config=self._config))
+
+    def close(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
+    # ---------------------------------------------------------------------------- calling AWS
+
+    def _call(self, service: str, action: str, function: Callable[[], Any]) -> Any:
+        """`function()`, with any botocore error turned into one sentence naming where and what to do."""
+        import botocore.exceptions
+
+        try:
+            return function()
+        except botocore.exceptions.ClientError as exc:
+            raise self._refused(service, action, exc) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._failed(service, action, exc) from exc
+
+    def _refused(self, service: str, action: str, exc: Exception) -> BrokerError:
+        code = _error_code(exc)
+        at = f"{service.upper()} at {self.where}"
+        if code in _BAD_CREDENTIALS:
+            return BrokerUnavailable(f"{at} rejected the AWS credentials ({code}); check the access key, secret "
+                                     "and session token of the environment, profile or role")
+        if code in _DENIED:
+            return AwsRefused(f"access denied for {service}:{action} at {self.where}; grant it to topology's role",
+                              code)
+        if code in _THROTTLED:
+            return AwsRefused(f"{at} throttled {service}:{action} ({code}) after {_ATTEMPTS} tries; run again with "
+                              "a lower --parallelism", code)
+        message = _error_message(exc)
+        return AwsRefused(f"{at} refused {service}:{action}: {code}" + (f" ({message})" if message else ""), code)
+
+    def _failed(self, service: str, action: str, exc: Exception) -> BrokerError:
+        """A botocore error that is not an answer from AWS: where, what happened, what to do."""
+        import botocore.exceptions as e
+
+        at = f"{service.upper()} at {self.where}"
+        tries = f"{_ATTEMPTS} tries" if _ATTEMPTS > 1 else "1 try"
+        if isinstance(exc, e.ReadTimeoutError):
+            return BrokerUnavailable(f"{at} accepted the connection but did not answer {service}:{action} within "
+                                     f"{self.read_timeout:g} s ({tries}); check that endpoint_url points at an "
+                                     "SQS/SNS endpoint, or raise the target's `timeout`")
+        if isinstance(exc, e.ConnectTimeoutError):
+            return BrokerUnavailable(f"{at} did not accept a connection within {self.connect_timeout:g} s "
+                                     f"({tries}); check endpoint_url, the network and firewalls, or raise the "
+                                     "target's `connect_timeout`")
+        if isinstance(exc, e.SSLError):
+            return BrokerUnavailable(f"{at}: the TLS handshake failed; if the endpoint speaks plain HTTP write "
+                                     "http:// in endpoint_url, else check its certificate")
+        if isinstance(exc, e.ProxyConnectionError):
+            return BrokerUnavailable(f"{at} is not reachable through the configured HTTPS proxy; check HTTPS_PROXY "
+                                     "and NO_PROXY")
+        if isinstance(exc, e.EndpointConnectionError | e.ConnectionClosedError | e.ConnectionError
+                      | e.HTTPClientError):
+            return BrokerUnavailable(f"{at} is not reachable ({type(exc).__name__}); check endpoint_url and the "
+                                     "network")
+        if isinstance(exc, e.PartialCredentialsError):
+            return BrokerUnavailable(f"the AWS credentials for {at} are incomplete: {exc.kwargs.get('cred_var')} "
+                                     f"is missing from {exc.kwargs.get('provider')}; set the access key and the "
+                                     "secret together, or use a profile")
+        if isinstance(exc, e.NoCredentialsError):
+            return BrokerUnavailable(f"no AWS credentials for {at}: set them in the environment, a profile or an "
+                                     "instance role")
+        if isinstance(exc, e.ProfileNotFound):
+            return BrokerUnavailable(f"AWS profile `{exc.kwargs.get('profile')}` for {at} is not configured; "
+                                     "check `profile` in the target and ~/.aws/config")
+        if isinstance(exc, e.CredentialRetrievalError):
+            return BrokerUnavailable(f"the AWS credentials for {at} could not be loaded from "
+                                     f"{exc.kwargs.get('provider')}; check that credential source")
+        if isinstance(exc, e.NoRegionError):
+            return BrokerUnavailable(f"no AWS region for {at}; set `region` in the target")
+        return BrokerError(f"{at} failed {service}:{action} ({type(exc).__name__}); run again, and report it if it "
+                           "persists")
+
+    # ------------------------------------------------------------------------------------ lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """Take the apply lock of this account and region: a lease on the token message of FIFO queue
+        `topology-lock.fifo`.
+
+        Receiving the token hides it for `lock_lease` seconds; a thread renews that every third of
+        the lease while held. A FIFO queue returns no message of a group while another of the same
+        group is in flight, so even two tokens (two first applies seeding at once) never make two
+        holders. When the holder dies its renewals stop and SQS shows the token again within one lease."""
+        if self._lease is not None:
+            return
+        url = self._lock_queue()
+        deadline = time.monotonic() + max(0.0, wait)
+        seeded = polled = False
+        while True:
+            remaining = deadline - time.monotonic()
+            # The first receive does not wait: an empty queue (no token yet) is seeded at once.
+            poll = max(0, min(20, int(remaining), int(self.read_timeout) - 1)) if polled else 0
+            polled = True
+            answer = self._call("sqs", "ReceiveMessage", partial(
+                self.sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=self.lock_lease,
+                WaitTimeSeconds=poll, MessageSystemAttributeNames=["SentTimestamp", "MessageGroupId"]))
+            messages = answer.get("Messages", [])
+            if messages and not _is_token(messages[0]):  # the queue is reserved: anything else is thrown away
+                self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
+                                                           ReceiptHandle=messages[0]["ReceiptHandle"]))
+                continue
+            if messages and self._token_is_old(messages[0]):
+                self._send_token(url)  # queued behind the old token, whose delete then frees the group
+                self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
+                                                           ReceiptHandle=messages[0]["ReceiptHandle"]))
+                continue
+            if messages:
+                self._lease = _Lease(self, url, messages[0]["ReceiptHandle"])
+                self._call("sqs", "TagQueue", partial(self.sqs.tag_queue, QueueUrl=url,
+                                                      Tags={"holder": _tag_value(holder)}))
+                return
+            if not seeded and self._lock_queue_is_empty(url):
+                self._send_token(url)  # the first apply ever on this account and region, or the token expired
+                seeded = True
+                continue
+            if time.monotonic() >= deadline:
+                raise LockedError(f"another apply holds the lock at {self.where} ({self._lock_holder(url)}); "
+                                  f"waited {wait:g} s. Run again when it has finished; if it died, its lock frees "
+                                  f"itself within {self.lock_lease} s")
+            if poll == 0:
+                time.sleep(min(0.2, max(0.0, remaining)))
+
+    def _lock_queue(self) -> str:
+        try:
+            return str(self._call("sqs", "GetQueueUrl", partial(self.sqs.get_queue_url, QueueName=LOCK_QUEUE))[
+                "QueueUrl"])
+        except AwsRefused as exc:
+            if exc.code not in _NO_QUEUE:
+                raise
+        return str(self._call("sqs", "CreateQueue", partial(
+            self.sqs.create_queue, QueueName=LOCK_QUEUE, tags={"managed-by": "topology"},
+            Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"}))["QueueUrl"])
+
+    def _token_is_old(self, message: Mapping[str, Any]) -> bool:
+        """A token older than 7 days is replaced, so that SQS's 14-day retention never drops a held one."""
+        sent = int(message.get("Attributes", {}).get("SentTimestamp", 0) or 0) / 1000
+        return bool(sent) and time.time() - sent > 7 * 86_400
+
+    def _send_token(self, url: str) -> None:
+        self._call("sqs", "SendMessage", partial(
+            self.sqs.send_message, QueueUrl=url, MessageBody=_TOKEN_BODY, MessageGroupId=_LOCK_GROUP,
+            MessageDeduplicationId=uuid.uuid4().hex))
+
+    def _lock_queue_is_empty(self, url: str) -> bool:
+        raw = self._call("sqs", "GetQueueAttributes", partial(
+            self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=list(_COUNTS))).get("Attributes", {})
+        return all(int(raw.get(k, 0)) == 0 for k in _COUNTS)
+
+    def _lock_holder(self, url: str) -> str:
+        try:
+            tags = self._call("sqs", "ListQueueTags", partial(self.sqs.list_queue_tags, QueueUrl=url))
+        except BrokerError:
+            return "holder unknown"
+        return str(tags.get("Tags", {}).get("holder") or "holder unknown")
+
+    # --------------------------------------------------------------------------------- inspect
+
+    def _queue_urls(self) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"MaxResults": 1000}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._call("sqs", "ListQueues", partial(self.sqs.list_queues, **kwargs))
+            for url in page.get("QueueUrls", []):
+                name = url.rstrip("/").rsplit("/", 1)[-1]
+                if name != LOCK_QUEUE:  # the apply lock is topology's own, never a declared queue
+                    urls[name] = url
+            token = page.get("NextToken")
+            if not token:
+                return urls
+
+    def _topic_arns(self) -> dict[str, str]:
+        arns: dict[str, str] = {}
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"NextToken": token} if token else {}
+            page = self._call("sns", "ListTopics", partial(self.sns.list_topics, **kwargs))
+            for topic in page.get("Topics", []):
+                arns[topic["TopicArn"].rsplit(":", 1)[-1]] = topic["TopicArn"]
+            token = page.get("NextToken")
+            if not token:
+                return arns
+
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        live: dict[str, Live] = {}
+        wants_sqs = scope.prune or any(a.startswith("sqs/") for a in scope.addresses)
+        if wants_sqs:
+            self._urls = self._queue_urls()
+            names = [n for n in sorted(self._urls) if scope.wants(f"sqs/queue/{n}")]
+            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+                for name, item in zip(names, pool.map(self._inspect_queue, names), strict=True):
+                    if item is not None:
+                        live[f"sqs/queue/{name}"] = item
+        wants_sns = scope.prune or any(a.startswith("sns/") for a in scope.addresses)
+        if wants_sns:
+            self._topics = self._topic_arns()
+            names = [n for n in sorted(self._topics) if scope.wants(f"sns/topic/{n}")
+                     or any(a.startswith(f"sns/subscription/{n}->") for a in scope.addresses)]
+            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+                for found in pool.map(lambda n: self._inspect_topic(n, scope), names):
+                    live.update(found)
+        return {address: item for address, item in live.items() if scope.wants(address)}
+
+    def _inspect_queue(self, name: str) -> Live | None:
+        url = self._urls[name]
+        try:
+            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["All"])).get("Attributes", {})
+            tags = self._call("sqs", "ListQueueTags", lambda: self.sqs.list_queue_tags(QueueUrl=url)).get("Tags", {})
+        except AwsRefused as exc:
+            if exc.code in _NO_QUEUE:
+                return None  # deleted since it was listed
+            raise
+        self._arns[name] = raw.get("QueueArn", "")
+        attributes = _parse_queue(raw)
+        attributes["tags"] = dict(tags)
+        messages = sum(int(raw.get(k, 0)) for k in _COUNTS)
+        depends = (f"sqs/queue/{attributes['RedrivePolicy']['deadLetterQueue']}",) \
+            if "RedrivePolicy" in attributes else ()
+        return Live("sqs.queue", attributes, depends, messages, name=name)
+
+    def _inspect_topic(self, name: str, scope: Scope) -> dict[str, Live]:
+        arn = self._topics[name]
+        raw = self._call("sns", "GetTopicAttributes",
+                         lambda: self.sns.get_topic_attributes(TopicArn=arn)).get("Attributes", {})
+        tags = self._call("sns", "ListTagsForResource", lambda: self.sns.list_tags_for_resource(ResourceArn=arn))
+        attributes: dict[str, Any] = {"FifoTopic": raw.get("FifoTopic", "false") == "true"}
+        if "ContentBasedDeduplication" in raw:
+            attributes["ContentBasedDeduplication"] = raw["ContentBasedDeduplication"] == "true"
+        if raw.get("DisplayName"):
+            attributes["DisplayName"] = raw["DisplayName"]
+        attributes["tags"] = {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
+        found = {f"sns/topic/{name}": Live("sns.topic", attributes, name=name)}
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"TopicArn": arn, **({"NextToken": token} if token else {})}
+            page = self._call("sns", "ListSubscriptionsByTopic",
+                              partial(self.sns.list_subscriptions_by_topic, **kwargs))
+            for subscription in page.get("Subscriptions", []):
+                if subscription.get("Protocol") != "sqs" or subscription["SubscriptionArn"] == "PendingConfirmation":
+                    continue
+                endpoint = subscription["Endpoint"]
+                queue = endpoint.rsplit(":", 1)[-1]
+                address = f"sns/subscription/{name}->{endpoint}"
+                if address not in scope.addresses:
+                    address, queue = f"sns/subscription/{name}->{queue}", queue
+                else:
+                    queue = endpoint
+                found[address] = self._inspect_subscription(subscription["SubscriptionArn"], name, queue)
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def _inspect_subscription(self, arn: str, topic: str, queue: str) -> Live:
+        raw = self._call("sns", "GetSubscriptionAttributes",
+                         lambda: self.sns.get_subscription_attributes(SubscriptionArn=arn)).get("Attributes", {})
+        attributes: dict[str, Any] = {"topic": topic, "queue": queue,
+                                      "RawMessageDelivery": raw.get("RawMessageDelivery", "false") == "true"}
+        if raw.get("FilterPolicy"):
+            attributes["FilterPolicy"] = json.loads(raw["FilterPolicy"])
+            attributes["FilterPolicyScope"] = raw.get("FilterPolicyScope", "MessageAttributes")
+        if raw.get("RedrivePolicy"):
+            target = str(json.loads(raw["RedrivePolicy"]).get("deadLetterTargetArn", ""))
+            attributes["RedrivePolicy"] = {"deadLetterQueue": target.rsplit(":", 1)[-1]}
+        depends = (f"sns/topic/{topic}",) if queue.startswith("arn:") else (f"sns/topic/{topic}", f"sqs/queue/{queue}")
+        live = Live("sns.subscription", attributes, depends, name=f"{topic}->{queue}")
+        self._subscriptions[f"sns/subscription/{topic}->{queue}"] = arn
+        return live
+
+    # ----------------------------------------------------------------------------------- apply
+
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        def run(change: Change) -> ChangeResult:
+            if self._lease is not None and not self._lease.held():
+                return ChangeResult(change.address, False, f"the apply lock at {self.where} could not be renewed "
+                                    "for a whole lease, so another apply may hold it now; nothing more was changed. "
+                                    "Run `topology plan` again")
+            try:
+                handler = {"sqs.queue": self._apply_queue, "sns.topic": self._apply_topic,
+                           "sns.subscription": self._apply_subscription}.get(change.kind)
+                if handler is None:
+                    raise BrokerError(f"the AWS driver does not manage {change.kind}")
+                if change.needs_empty and change.kind == "sqs.queue":
+                    held = self._messages_now(change.name)
+                    if held:
+                        return refused_not_empty(change, f"about {held:,} message{'' if held == 1 else 's'} "
+                                                 "(SQS's approximate count: visible, in flight and delayed)")
+                handler(change)
+                return ChangeResult(change.address, True)
+            except BrokerError as exc:
+                return ChangeResult(change.address, False, str(exc))
+
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            return list(pool.map(run, changes))
+
+    def _messages_now(self, name: str) -> int:
+        """What the queue holds now by SQS's three approximate counts (visible, in flight, delayed);
+        0 for a queue that no longer exists. An unreadable count raises: the change is not made."""
+        try:
+            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
+                QueueUrl=self._url(name), AttributeNames=list(_COUNTS))).get("Attributes", {})
+        except AwsRefused as exc:
+            if exc.code in _NO_QUEUE:
+                return 0
+            raise
+        return sum(int(raw.get(k, 0)) for k in _COUNTS)
+
+    def _account_id(self) -> str:
+        if self._account is None:
+            known = next((arn for arn in self._arns.values() if arn), None) or \
+                next(iter(self._topics.values()), None)
+            if known is None:
+                known = self._call("sts", "GetCallerIdentity", self._caller_arn)
+            self._account = known.split(":")[4]
+        return self._account
+
+    def _caller_arn(self) -> str:
+        if self._session is None:  # clients given by a test: an STS client for the same endpoint
+            import boto3
+
+            sts = boto3.client("sts", region_name=self.region, endpoint_url=getattr(self.sqs.meta, "endpoint_url",
+                                                                                    None))
+        else:
+            sts = self._session.client("sts", endpoint_url=self.endpoint_url, config=self._config)
+        return str(sts.get_caller_identity()["Arn"])
+
+    def _queue_arn(self, name: str) -> str:
+        return self._arns.get(name) or f"arn:aws:sqs:{self.region}:{self._account_id()}:{name}"
+
+    def _topic_arn(self, name: str) -> str:
+        return self._topics.get(name) or f"arn:aws:sns:{self.region}:{self._account_id()}:{name}"
+
+    def _url(self, name: str) -> str:
+        if name not in self._urls:
+            self._urls[name] = self._call("sqs", "GetQueueUrl", lambda: self.sqs.get_queue_url(QueueName=name))[
+                "QueueUrl"]
+        return self._urls[name]
+
+    def _wire(self, name: str, attributes: Mapping[str, Any], *, policy_base: str | None) -> dict[str, str]:
+        """Our attributes as the strings SQS takes."""
+        wire: dict[str, str] = {}
+        for key, value in attributes.items():
+            if key == "tags":
+                continue
+            if key == "RedrivePolicy":
+                wire[key] = json.dumps({"deadLetterTargetArn": self._queue_arn(value["deadLetterQueue"]),
+                                        "maxReceiveCount": value["maxReceiveCount"]})
+            elif key == "RedriveAllowPolicy":
+                document: dict[str, Any] = {"redrivePermission": value["redrivePermission"]}
+                if value["sourceQueues"]:
+                    document["sourceQueueArns"] = [q if q.startswith("arn:") else self._queue_arn(q)
+                                                   for q in value["sourceQueues"]]
+                wire[key] = json.dumps(document)
+            elif key == "Policy":
+                wire[key] = json.dumps(_merge_policy(policy_base, self._queue_arn(name),
+                                                     [self._topic_arn(t) for t in value["allow_sns_topics"]]))
+            elif isinstance(value, bool):
+                wire[key] = "true" if value else "false"
+            else:
+                wire[key] = str(value)
+        return wire
+
+    def _apply_queue(self, change: Change) -> None:
+        name = change.name
+        if change.action in ("delete", "replace"):
+            try:
+                self._call("sqs", "DeleteQueue", lambda: self.sqs.delete_queue(QueueUrl=self._url(name)))
+            except AwsRefused as exc:
+                if exc.code not in _NO_QUEUE:
+                    raise
+            self._urls.pop(name, None)
+            if change.action == "delete":
+                return
+        after = change.after or {}
+        if change.action in ("create", "replace"):
+            wire = self._wire(name, after, policy_base=None)
+            if after.get("FifoQueue") is False:
+                wire.pop("FifoQueue", None)  # standard queues must not send FifoQueue=false to AWS
+            tags = dict(after.get("tags", {}))
+            self._create_queue(name, wire, tags)
+            return
+        changed = {a.name for a in change.attributes}
+        base = None
+        if "Policy" in after:
+            # Always send the policy with any attribute change: moto's SetQueueAttributes drops a policy it
+            # is not given (AWS keeps it); sending it back, merged, is right on both.
+            base = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
+                QueueUrl=self._url(name), AttributeNames=["Policy"])).get("Attributes", {}).get("Policy")
+            changed.add("Policy")
+        wire = self._wire(name, {k: v for k, v in after.items() if k in changed}, policy_base=base)
+        if wire:
+            self._call("sqs", "SetQueueAttributes", lambda: self.sqs.set_queue_attributes(
+                QueueUrl=self._url(name), Attributes=wire))
+            self._read_back(name, {k: after[k] for k in changed if k != "tags"})
+        if "tags" in changed:
+            self._call("sqs", "TagQueue", lambda: self.sqs.tag_queue(QueueUrl=self._url(name), Tags=after["tags"]))
+
+    def _create_queue(self, name: str, wire: dict[str, str], tags: dict[str, str]) -> None:
+        deadline = time.monotonic() + _DELETED_RECENTLY_WAIT_S
+        told = False
+        while True:
+            try:
+                url = self._call("sqs", "CreateQueue", lambda: self.sqs.create_queue(
+                    QueueName=name, Attributes=wire, tags=tags))["QueueUrl"]
+                break
+            except AwsRefused as exc:
+                code = exc.code
+                if code in ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently") and \
+                        time.monotonic() < deadline:
+                    if not told:
+                        print(f"    sqs/queue/{name}: deleted less than 60 s ago; waiting until SQS accepts the "
+                              "name again", file=sys.stderr)
+                        told = True
+                    time.sleep(2)
+                    continue
+                if code in ("QueueAlreadyExists", "QueueNameExists"):
+                    raise BrokerError(f"sqs/queue/{name} exists with other attributes; plan again") from exc
+                raise
+        self._urls[name] = url
+
+    def _read_back(self, name: str, expected: Mapping[str, Any]) -> None:
+        """SQS applies attribute changes eventually: read them back until they agree (bounded)."""
+        for _ in range(_READ_BACK_TRIES):
+            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
+                QueueUrl=self._url(name), AttributeNames=list(expected) or ["All"])).get("Attributes", {})
+            parsed = _parse_queue(raw)
+            if all(same(parsed.get(k), v) for k, v in expected.items()):
+                return
+            time.sleep(0.2)
+        raise BrokerError(f"sqs/queue/{name}: SetQueueAttributes was accepted but the queue does not show it yet; "
+                          "plan again in a minute")
+
+    def _apply_topic(self, change: Change) -> None:
+        name = change.name
+        if change.action in ("delete", "replace"):
+            try:
+                self._call("sns", "DeleteTopic", lambda: self.sns.delete_topic(TopicArn=self._topic_arn(name)))
+            except AwsRefused as exc:
+                if exc.code != "NotFound":
+                    raise
+            self._topics.pop(name, None)
+            if change.action == "delete":
+                return
+        after = change.after or {}
+        if change.action in ("create", "replace"):
+            attributes = {k: ("true" if v else "false") if isinstance(v, bool) else str(v)
+                          for k, v in after.items() if k != "tags" and not (k == "FifoTopic" and v is False)}
+            tags = [{"Key": k, "Value": v} for k, v in after.get("tags", {}).items()]
+            arn = self._call("sns", "CreateTopic", lambda: self.sns.create_topic(
+                Name=name, Attributes=attributes, Tags=tags))["TopicArn"]
+            self._topics[name] = arn
+            return
+        arn = self._topic_arn(name)
+        for attribute in change.attributes:
+            if attribute.name == "tags":
+                tags = [{"Key": k, "Value": v} for k, v in after["tags"].items()]
+                self._call("sns", "TagResource", partial(self.sns.tag_resource, ResourceArn=arn, Tags=tags))
+            else:
+                value = attribute.after
+                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+                self._call("sns", "SetTopicAttributes", partial(
+                    self.sns.set_topic_attributes, TopicArn=arn, AttributeName=attribute.name, AttributeValue=text))
+
+    def _apply_subscription(self, change: Change) -> None:
+        after = change.after or {}
+        data = after or change.before or {}
+        if change.action in ("delete", "replace"):
+            arn = self._subscriptions.get(change.address)
+            if arn:
+                self._call("sns", "Unsubscribe", lambda: self.sns.unsubscribe(SubscriptionArn=arn))
+            if change.action == "delete":
+                return
+        if change.action in ("create", "replace"):
+            self._subscribe(change.address, data["topic"], data["queue"], self._subscription_wire(after))
+            return
+        self._update_subscription(change)
+
+    def _subscription_wire(self, attributes: Mapping[str, Any]) -> dict[str, str]:
+        """A subscription's attributes as the strings SNS takes."""
+        wire = {"RawMessageDelivery": "true" if attributes.get("RawMessageDelivery") else "false"}
+        if "FilterPolicy" in attributes:
+            wire["FilterPolicy"] = json.dumps(attributes["FilterPolicy"])
+            wire["FilterPolicyScope"] = attributes.get("FilterPolicyScope", "MessageAttributes")
+        if "RedrivePolicy" in attributes:
+            dlq = attributes["RedrivePolicy"]["deadLetterQueue"]
+            arn = dlq if dlq.startswith("arn:") else self._queue_arn(dlq)
+            wire["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn})
+        return wire
+
+    def _subscribe(self, address: str, topic: str, queue: str, wire: Mapping[str, str]) -> None:
+        """Subscribe with every attribute in the one call, so the subscription never exists without its
+        filter policy; if anything fails after SNS may have made it (moto makes it, then refuses the
+        filter; an answer can be lost), what was made for this queue is unsubscribed again."""
+        topic_arn = self._topic_arn(topic)
+        endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
+        arn: str | None = None
+        try:
+            arn = self._call("sns", "Subscribe", lambda: self.sns.subscribe(
+                TopicArn=topic_arn, Protocol="sqs", Endpoint=endpoint, Attributes=dict(wire),
+                ReturnSubscriptionArn=True))["SubscriptionArn"]
+            if "FilterPolicy" in wire:
+                self._check_filter(arn, wire)
+        except BrokerError as exc:
+            if isinstance(exc, AwsRefused) and "already exists" in str(exc).lower():
+                raise  # someone else's subscription: not ours to remove
+            removed = self._unsubscribe_made(topic_arn, endpoint, arn)
+            raise BrokerError(f"{exc}; {removed}") from exc
+        self._subscriptions[address] = arn
+
+    def _check_filter(self, arn: str, wire: Mapping[str, str]) -> None:
+        raw = self._call("sns", "GetSubscriptionAttributes", lambda: self.sns.get_subscription_attributes(
+            SubscriptionArn=arn)).get("Attributes", {})
+        policy = json.loads(raw["FilterPolicy"]) if raw.get("FilterPolicy") else None
+        if policy != json.loads(wire["FilterPolicy"]) or \
+                raw.get("FilterPolicyScope", "MessageAttributes") != wire["FilterPolicyScope"]:
+            raise BrokerError(f"SNS at {self.where} made the subscription without the declared filter policy")
+
+    def _unsubscribe_made(self, topic_arn: str, endpoint: str, arn: str | None) -> str:
+        """Unsubscribe what a failed create made (`arn`, or whatever this queue has on the topic when
+        the answer was lost); says what became of it."""
+        try:
+            made = [arn] if arn else [s["SubscriptionArn"] for s in self._list_subscriptions(topic_arn)
+                                      if s.get("Endpoint") == endpoint and s.get("Protocol") == "sqs"
+                                      and s["SubscriptionArn"].startswith("arn:")]
+            for found in made:
+                self._call("sns", "Unsubscribe", partial(self.sns.unsubscribe, SubscriptionArn=found))
+        except BrokerError as exc:
+            return (f"the subscription may exist without its filter, and removing it failed too ({exc}); "
+                    "delete it by hand")
+        return "the subscription was removed again" if made else "no subscription was made"
+
+    def _list_subscriptions(self, topic_arn: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"TopicArn": topic_arn, **({"NextToken": token} if token else {})}
+            page = self._call("sns", "ListSubscriptionsByTopic", partial(self.sns.list_subscriptions_by_topic,
+                                                                         **kwargs))
+            found += page.get("Subscriptions", [])
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def _update_subscription(self, change: Change) -> None:
+        """Subscribe does not change an existing subscription: set each changed attribute, the filter
+        policy and its scope first, in the order SNS accepts (a nested policy needs the MessageBody
+        scope first; back to MessageAttributes, the flat policy goes first). When SNS refuses one, those
+        already set go back to what they were, so a refused filter leaves the old one in place."""
+        arn = self._subscriptions[change.address]
+        after = self._subscription_wire(change.after or {})
+        before = self._subscription_wire(change.before or {})
+        to_body = after.get("FilterPolicyScope") == "MessageBody"
+        first = ("FilterPolicyScope", "FilterPolicy") if to_body else ("FilterPolicy", "FilterPolicyScope")
+        names = sorted({a.name for a in change.attributes},
+                       key=lambda n: (first.index(n) if n in first else len(first), n))
+        done: list[str] = []
+        for name in names:
+            value = after.get(name, "" if name == "FilterPolicy" else None)
+            if value is None:
+                continue
+            try:
+                self._set_subscription_attribute(arn, name, value)
+            except BrokerError as exc:
+                undone = self._restore_subscription(arn, done, before)
+                raise BrokerError(f"{exc}; {undone}") from exc
+            done.append(name)
+
+    def _set_subscription_attribute(self, arn: str, name: str, value: str) -> None:
+        self._call("sns", "SetSubscriptionAttributes", partial(
+            self.sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value))
+
+    def _restore_subscription(self, arn: str, done: Sequence[str], before: Mapping[str, str]) -> str:
+        try:
+            for name in reversed(done):
+                self._set_subscription_attribute(arn, name, before.get(
+                    name, "MessageAttributes" if name == "FilterPolicyScope" else ""))
+        except BrokerError as exc:
+            return f"putting back {', '.join(done)} failed too ({exc}); check the subscription by hand"
+        return "the subscription keeps its previous attributes" if done else \
+            "the subscription keeps its previous filter policy and attributes"
+
+
+def _parse_queue(raw: Mapping[str, str]) -> dict[str, Any]:
+    """SQS's attribute strings as topology's values: numbers, booleans, parsed JSON."""
+    attributes: dict[str, Any] = {"FifoQueue": raw.get("FifoQueue", "false") == "true"}
+    for key in _INTS:
+        if key in raw:
+            attributes[key] = int(raw[key])
+    if "ContentBasedDeduplication" in raw:
+        attributes["ContentBasedDeduplication"] = raw["ContentBasedDeduplication"] == "true"
+    for key in ("DeduplicationScope", "FifoThroughputLimit"):
+        if key in raw:
+            attributes[key] = raw[key]
+    if raw.get("RedrivePolicy"):
+        redrive = json.loads(raw["RedrivePolicy"])
+        attributes["RedrivePolicy"] = {"deadLetterQueue": str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1],
+                                       "maxReceiveCount": int(redrive["maxReceiveCount"])}
+    if raw.get("RedriveAllowPolicy"):
+        allow = json.loads(raw["RedriveAllowPolicy"])
+        attributes["RedriveAllowPolicy"] = {
+            "redrivePermission": allow.get("redrivePermission"),
+            "sourceQueues": sorted(str(arn).rsplit(":", 1)[-1] for arn in allow.get("sourceQueueArns", []))}
+    if raw.get("Policy"):
+        statements = json.loads(raw["Policy"]).get("Statement", [])
+        topics = sorted(str(s.get("Sid", "")).removeprefix(_SID) for s in statements
+                        if str(s.get("Sid", "")).startswith(_SID))
+        if topics:
+            attributes["Policy"] = {"allow_sns_topics": topics}
+    return attributes
+
+
+def _merge_policy(existing: str | None, queue_arn: str, topic_arns: Sequence[str]) -> dict[str, Any]:
+    """The queue's policy with topology's statements replaced and everyone else's kept."""
+    policy: dict[str, Any] = json.loads(existing) if existing else {"Version": "2012-10-17", "Statement": []}
+    kept = [s for s in policy.get("Statement", []) if not str(s.get("Sid", "")).startswith(_SID)]
+    ours = [{"Sid": _SID + arn.rsplit(":", 1)[-1], "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+             "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": arn}}}
+            for arn in topic_arns]
+    return {**policy, "Version": policy.get("Version", "2012-10-17"), "Statement": kept + ours}
+
+
+def _tag_value(text: str) -> str:
+    """`text` as an SQS tag value: at most 256 of the characters tags allow."""
+    allowed = set("_.:/=+-@ ")
+    return "".join(c if c.isalnum() or c in allowed else "_" for c in text)[:256]
+
+
+class _Lease:
+    """The lock token, held: renewed in the background until released; SQS frees it if renewals stop."""
+
+    def __init__(self, driver: AwsDriver, url: str, receipt: str) -> None:
+        self._driver, self._url, self._receipt = driver, url, receipt
+        self._held_until = time.monotonic() + driver.lock_lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="topology-aws-lock", daemon=True)
+        self._thread.start()
+
+    def held(self) -> bool:
+        """Whether the lease is surely still ours (renewed within one lease, with a second to spare)."""
+        return time.monotonic() < self._held_until - 1
+
+    def _renew(self) -> None:
+        lease = self._driver.lock_lease
+        while not self._stop.wait(max(0.5, lease / 3)):
+            started = time.monotonic()
+            try:
+                self._driver._call("sqs", "ChangeMessageVisibility", partial(
+                    self._driver.sqs.change_message_visibility, QueueUrl=self._url, ReceiptHandle=self._receipt,
+                    VisibilityTimeout=lease))
+            except BrokerError:
+                continue  # not renewed: `held` turns false when the lease runs out, and apply stops
+            self._held_until = started + lease
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._driver._call("sqs", "ChangeMessageVisibility", partial(
+                self._driver.sqs.change_message_visibility, QueueUrl=self._url, ReceiptHandle=self._receipt,
+                VisibilityTimeout=0))
+        except BrokerError as exc:
+            print(f"warning: {exc}; the apply lock frees itself within {self._driver.lock_lease} s",
+                  file=sys.stderr)

@@ -1,0 +1,156 @@
+"""The interface of a broker folder: the `Broker` each one exports, and the driver it opens.
+
+A broker folder (`brokers/<name>/`) has the same modules in each: `spec` (its sections of the
+file), `expand` (sections to primitive resources), `check` (rules needing the whole topology),
+`kinds` (what the one differ must know of each kind), `driver` (the live broker), `export`
+(live objects back to a file). Its `__init__` ties them into one `BROKER = Broker(...)`, and
+`registry.py` lists the folders. Nothing outside `brokers/` imports a broker folder: the generic
+layers reach them through the registry only.
+
+A driver knows one broker. It reads live state in bulk (`inspect`) and carries out the changes of
+a plan (`apply`), translating its client library's errors into topology's own at this boundary.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from topology.core.kinds import KindRules
+from topology.core.resource import Live, Resource
+from topology.engine.plan import Change
+
+if TYPE_CHECKING:
+    from topology.format.check import Checker
+    from topology.format.common import TargetSpec
+    from topology.format.document import Publish
+    from topology.format.expand import Expansion
+    from topology.format.load import LoadedFile
+
+__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Scope", "Section", "refused_not_empty"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level section of the topology file (`rabbitmq:`, `sqs:`): its model and its expansion."""
+
+    key: str
+    model: type[Any]
+    description: str
+    expand: Callable[[Expansion, Any], None]
+
+
+@dataclass(frozen=True)
+class NamingTemplate:
+    """A `naming:` field: the template that names a generated object (a retry queue, a dead-letter topic)."""
+
+    field: str
+    default: str
+    description: str = "Jinja2 template."
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Everything topology knows of one broker, exported by its folder as `BROKER`."""
+
+    name: str  # the target kind, and the first part of its resources' kinds and addresses
+    target: type[TargetSpec]  # its entry under `targets:`
+    address_field: str  # the target field `--target NAME=URL` and TOPOLOGY_TARGET_<NAME> replace
+    open: Callable[[Any, str, int], Driver]  # (target, its name, parallelism): a driver, its client imported now
+    sections: tuple[Section, ...] = ()
+    naming: tuple[NamingTemplate, ...] = ()
+    kinds: Mapping[str, KindRules] = field(default_factory=dict)
+    # Checks over the expanded, merged topology: per resource kind, then once over all of it.
+    checks: Mapping[str, Callable[[Checker, Resource], None]] = field(default_factory=dict)
+    check_all: Callable[[Checker], None] | None = None
+    # Expectations (`topology test`): whether a publish is this broker's, what a declared one needs (it
+    # returns the address prefix of the queues it may deliver to), and where it goes, statically or live.
+    publishes: Callable[[Publish], bool] | None = None
+    check_publish: Callable[[Checker, LoadedFile, tuple[str | int, ...], Publish], str] | None = None
+    route: Callable[..., set[str]] | None = None
+    # After every file is expanded and merged: what links resources across files (an SQS queue's policy
+    # letting the SNS topics it is subscribed to send).
+    link: Callable[[dict[str, Resource]], dict[str, Resource]] | None = None
+    # `topology export --format yaml`: the file's sections for the live objects, and the target entry.
+    export: Callable[[Mapping[str, Live], str], dict[str, Any]] | None = None
+    export_target: Callable[[Driver, str], dict[str, Any]] | None = None
+    target_from_url: Callable[[str], TargetSpec] | None = None  # `export --target NAME=URL`
+    url_schemes: tuple[str, ...] = ()  # URLs that say which broker they are (`redis://`)
+
+
+def refused_not_empty(change: Change, what: str) -> ChangeResult:
+    """The one sentence for a change that was planned as losing nothing but would now lose `what`
+    (e.g. "12 messages", "3 committed offsets", "messages (count unknown)")."""
+    verb = {"delete": "delete", "replace": "replace"}.get(change.action, "change")
+    return ChangeResult(change.address, False,
+                        f"refused to {verb} it: it was empty when planned but now holds {what}; nothing was "
+                        "changed. Run `topology plan` again (apply then needs --allow-data-loss) or drain it first")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to inspect: the declared addresses, and with `prune` everything the include globs match."""
+
+    addresses: frozenset[str]
+    prune: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    containers: frozenset[str] = frozenset()  # vhosts (RabbitMQ) the declared resources live in
+    measured: frozenset[str] = frozenset()  # declared with a size limit (Redis max_length): read their size
+
+    def prunable(self, address: str) -> bool:
+        return (self.prune and any(fnmatch.fnmatchcase(address, g) for g in self.include)
+                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude))
+
+    def wants(self, address: str) -> bool:
+        return address in self.addresses or self.prunable(address)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    address: str
+    ok: bool
+    error: str | None = None
+
+
+class Driver(ABC):
+    """One broker target. Use as a context manager."""
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # noqa: B027 - drivers without connections need nothing here
+        """Release connections."""
+
+    @abstractmethod
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        """Live state of everything in `scope`, by address: read-only, in bulk."""
+
+    @abstractmethod
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        """Carry out `changes` (independent of each other) and report each one; idempotent.
+
+        A change with `needs_empty` was planned as losing nothing: at the moment it is carried out
+        the object must still hold nothing (no messages, unacknowledged ones included; no entries;
+        no pending entries; no committed offsets), atomically where the broker can, else checked
+        just before; when it holds something the change fails with `refused_not_empty(...)`."""
+
+    def lock(self, holder: str, wait: float) -> None:  # noqa: B027 - no primitive: no lock
+        """Take this target's apply lock, held until close(), and freed by the broker if this process
+        dies. Waits up to `wait` seconds for another holder, then raises LockedError naming it.
+        Drivers whose broker offers no fit primitive leave this as is (and the README says so)."""
+
+    def secret_matches(self, desired: Resource, live: Live) -> bool:
+        """Whether the live object already has `desired`'s secrets (a user's password, say)."""
+        return True
+
+    def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
+        """Exact message counts for these objects, asked just before a replace or delete is planned;
+        drivers whose inspect already counts exactly need not override it."""
+        return {address: item.messages for address, item in live.items()}

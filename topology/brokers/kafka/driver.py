@@ -1,0 +1,981 @@
+"""The Kafka driver: confluent-kafka's AdminClient, and kafka-python for what it lacks.
+
+Reads in bulk: one metadata request for topics, partitions and replicas, one DescribeConfigs for
+every topic in scope (only DYNAMIC_TOPIC_CONFIG entries count as declared config), ACLs by one
+filter, groups by id and their committed offsets all requested at once. Writes in batches: one
+CreateTopics for all new topics; CreatePartitions for growth; IncrementalAlterConfigs SET and
+DELETE (so a key removed from the file loses its override); AlterPartitionReassignments for a new
+replication factor; consumer groups created by committing their initial offsets, never moved
+afterwards. After every kind of write the driver waits (bounded) until each broker reports it,
+so the very next plan is empty: brokers apply metadata changes one after the other.
+
+Changes planned as losing nothing (`needs_empty`) are re-checked at the moment they are carried
+out: a topic must still hold no messages (end minus beginning offset over its partitions), a
+group no committed offsets. Kafka has no conditional delete, so this is a check just before.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.kafka.config import ACL_FIELDS, TOPIC_CONFIG, acl_address
+from topology.core.resource import Resource
+from topology.engine.plan import Change
+from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError
+
+__all__ = ["KafkaDriver"]
+
+_WAIT_S = 60.0
+_LOCK = "__topology.lock"  # the lock topic and group; names starting with `__` are never inspected
+_LOCK_SESSION_MS = 6000  # Kafka's default group.min.session.timeout.ms: a dead holder is gone this soon
+_SECRET_WORDS = ("password", "secret", "jaas", "token", ".pem")
+_RETRIABLE = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART", "NOT_COORDINATOR",
+              "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REBALANCE_IN_PROGRESS")
+# Kafka calls the cluster resource type CLUSTER; librdkafka's enum calls it BROKER.
+_RESOURCE_TYPES = {"cluster": "BROKER"}
+
+
+def _normalise_live_config(config: Mapping[str, str]) -> dict[str, str]:
+    normalised = {}
+    for key, value in config.items():
+        parse = TOPIC_CONFIG.get(key)
+        try:
+            normalised[key] = parse(value) if parse else value
+        except ValueError:
+            normalised[key] = value
+    return normalised
+
+
+def _ready(topics: Mapping[str, Any], name: str) -> bool:
+    """Listed without error, and every partition has a leader (so offsets can be read and committed)."""
+    topic = topics.get(name)
+    return topic is not None and not topic.error and bool(topic.partitions) and all(
+        p.leader >= 0 and not p.error for p in topic.partitions.values())
+
+
+def _retriable(error: Any) -> bool:
+    """Worth asking again: Kafka says so, or it is a coordinator or leader still settling."""
+    from confluent_kafka import KafkaError
+
+    return isinstance(error, KafkaError) and (error.retriable() or error.name() in _RETRIABLE or not error.str())
+
+
+def _is_secret(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count:,} {unit}" + ("" if count == 1 else "s")
+
+
+# ----------------------------------------------------------------------------- what the client saw
+
+
+class _Events:
+    """What librdkafka reported about its connections (served by poll), to say why a call failed."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.lock = threading.Lock()
+        self.logger = logging.getLogger(f"topology.kafka.client.{id(self)}")
+        self.logger.handlers = [_Collect(self)]
+        self.logger.propagate = False
+        self.logger.setLevel(logging.WARNING)
+
+    def add(self, text: str) -> None:
+        with self.lock:
+            self.seen = [*self.seen[-50:], text]
+
+    def error(self, error: Any) -> None:
+        self.add(f"{error.name()}: {error.str()}")
+
+    def diagnosis(self, connect_timeout: float) -> str | None:
+        """What to do, from the most telling connection failure seen; None when nothing was seen."""
+        with self.lock:
+            seen = list(self.seen)
+        for needle, advice in (
+                ("connecting to a PLAINTEXT broker listener",
+                 "the port answered as plaintext, not TLS: check security.protocol (PLAINTEXT or "
+                 "SASL_PLAINTEXT for this port), or point bootstrap_servers at the broker's TLS listener"),
+                ("Request not valid in current SASL state",
+                 "the port does not do SASL (it answered as plaintext): check security.protocol (PLAINTEXT "
+                 "for this port), or point bootstrap_servers at the broker's SASL listener"),
+                ("SSL handshake failed",
+                 "the TLS handshake failed: check ssl.ca.location and that the port is the broker's TLS listener"),
+                ("Authentication failed",
+                 "it rejected topology's credentials: check sasl.mechanism, sasl.username and sasl.password"),
+                ("_AUTHENTICATION", "authentication failed: check the target's SASL settings"),
+                ("Connection setup timed out",
+                 f"it accepted the connection but did not answer as Kafka within {connect_timeout:g}s: check "
+                 "that bootstrap_servers names a Kafka listener and that security.protocol matches it"),
+                ("Connection refused", "the connection was refused: check bootstrap_servers and that the "
+                                       "cluster is running"),
+                ("Failed to resolve", "the host name does not resolve: check bootstrap_servers")):
+            if any(needle in text for text in seen):
+                return advice
+        if any(text.startswith("_ALL_BROKERS_DOWN") for text in seen):
+            return "no broker answered: check bootstrap_servers and that the cluster is running"
+        return None
+
+    def decisive(self) -> bool:
+        """Nothing more will come of waiting: every broker is down, or the protocol does not match."""
+        with self.lock:
+            seen = list(self.seen)
+        return any(text.startswith(("_ALL_BROKERS_DOWN", "_AUTHENTICATION", "_SSL")) or "handshake failed" in text
+                   for text in seen)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, events: _Events) -> None:
+        super().__init__(logging.WARNING)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.add(record.getMessage())
+
+
+# ------------------------------------------------------------------------------------------ driver
+
+
+# Client settings the target's own fields give: a value in `config:` would be silently overridden.
+_SET_BY_TARGET = {"bootstrap.servers": "bootstrap_servers", "socket.connection.setup.timeout.ms": "connect_timeout",
+                  "socket.timeout.ms": "timeout", "logger": "nothing", "error_cb": "nothing"}
+
+
+class KafkaDriver(Driver):
+
+    def __init__(self, bootstrap_servers: str, *, config: Mapping[str, str] | None = None,
+                 parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        self.bootstrap = bootstrap_servers
+        self.config = {str(k): str(v) for k, v in (config or {}).items()}
+        taken = sorted(set(self.config) & set(_SET_BY_TARGET))
+        if taken:
+            raise InputError(f"the config of the Kafka target at {bootstrap_servers} sets {', '.join(taken)}, which "
+                             f"topology sets from the target itself; use {', '.join(_SET_BY_TARGET[k] for k in taken)}"
+                             " instead")
+        self.parallelism = parallelism
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._secrets = sorted((v for k, v in self.config.items() if _is_secret(k) and v), key=len, reverse=True)
+        self._events = _Events()
+        self.settings: dict[str, Any] = {
+            **self.config, "bootstrap.servers": bootstrap_servers,
+            "socket.connection.setup.timeout.ms": max(1000, int(connect_timeout * 1000)),
+            "socket.timeout.ms": max(10, int(read_timeout * 1000)),
+            "logger": self._events.logger, "error_cb": self._events.error}
+        try:
+            self.admin = AdminClient(self.settings)
+        except (KafkaException, ValueError, TypeError) as exc:
+            raise InputError(f"the config of the Kafka target at {bootstrap_servers} is not valid "
+                             f"({self._scrub(str(exc.args[0] if exc.args else exc))}); fix its `config:`") from None
+        self._metadata: Any = None
+        self._nodes: _Nodes | None = None
+        self._lock: _Lock | None = None
+        self._check()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if self._nodes is not None:
+            self._nodes.close()
+            self._nodes = None
+
+    # ----------------------------------------------------------------------------- connection
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _fail(self, exc: BaseException, doing: str) -> BrokerError:
+        from confluent_kafka import KafkaError
+
+        self.admin.poll(0)  # serve the client's error and log events, which say why
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        code = error.code() if error is not None else None
+        where = f"Kafka at {self.bootstrap}"
+        if code in (KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION):
+            return BrokerUnavailable(f"{where} rejected topology's credentials while {doing} (authentication "
+                                     "failed); check sasl.mechanism, sasl.username and sasl.password")
+        if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+                    KafkaError.GROUP_AUTHORIZATION_FAILED):
+            return BrokerError(f"{where} denied topology's principal while {doing} (authorization failed); "
+                               "grant it the needed ACLs")
+        if code in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
+                    KafkaError._SSL, KafkaError.REQUEST_TIMED_OUT) or error is None:
+            advice = self._events.diagnosis(self.connect_timeout)
+            if advice is not None and advice.startswith(("the connection was refused", "no broker answered",
+                                                         "the host name")):
+                return BrokerUnavailable(self._scrub(f"{where} is not reachable ({doing} failed): {advice}"))
+            if advice is not None:  # it answered, but not as the target's settings expect
+                return BrokerUnavailable(self._scrub(f"{where}: {doing} failed: {advice}"))
+            if code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
+                return BrokerUnavailable(f"{where} did not answer within {self.read_timeout:g}s while {doing}; "
+                                         "check the cluster's health, or raise the target's `timeout`")
+            if error is not None:
+                return BrokerUnavailable(f"{where} is not reachable ({doing} failed); check bootstrap_servers and "
+                                         "that the cluster is running")
+        detail = f"{error.name()}: {error.str()}" if error is not None else str(exc)
+        return BrokerError(self._scrub(f"{where}: {doing} failed ({detail})"))
+
+    def _check(self) -> None:
+        """Connect, bounded by the connect and read timeouts, and say why not as soon as that is clear."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.connect_timeout + self.read_timeout
+        while True:
+            try:
+                self._metadata = self.admin.list_topics(timeout=0.25)
+                return
+            except KafkaException as exc:
+                self.admin.poll(0)
+                if self._events.decisive() or time.monotonic() > deadline:
+                    raise self._fail(exc, "reading cluster metadata") from None
+
+    def _refresh(self) -> Any:
+        from confluent_kafka import KafkaException
+
+        try:
+            self._metadata = self.admin.list_topics(timeout=self.read_timeout)
+        except KafkaException as exc:
+            raise self._fail(exc, "reading cluster metadata") from None
+        return self._metadata
+
+    def _kwargs(self) -> dict[str, float]:
+        return {"request_timeout": self.read_timeout}
+
+    def _node_probe(self) -> _Nodes:
+        if self._nodes is None:
+            self._nodes = _Nodes(self)
+        return self._nodes
+
+    # ---------------------------------------------------------------------------------- inspect
+
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        # The metadata read on connecting is fresh enough for the first inspect; later ones re-read.
+        metadata, self._metadata = (self._metadata, None) if self._metadata is not None else (self._refresh(), None)
+        live: dict[str, Live] = {}
+        topics = sorted(name for name in metadata.topics if not name.startswith("__")
+                        and scope.wants(f"kafka/topic/{name}"))
+        configs = self._topic_configs(topics)
+        for name in topics:
+            partitions = metadata.topics[name].partitions
+            replication = len(partitions[0].replicas) if partitions else 0
+            live[f"kafka/topic/{name}"] = Live("kafka.topic", {
+                "partitions": len(partitions), "replication_factor": replication,
+                "config": configs.get(name, {})}, name=name)
+        if scope.prune or any(a.startswith("kafka/acl/") for a in scope.addresses):
+            live.update(_adopt_flipped(self._acls(), scope))
+        groups = {a.removeprefix("kafka/group/") for a in scope.addresses if a.startswith("kafka/group/")}
+        if scope.prune:
+            groups |= self._group_ids()
+        live.update({a: item for a, item in self._groups(sorted(groups)).items() if scope.wants(a)})
+        return live
+
+    def _topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+
+        if not topics:
+            return {}
+        resources = [ConfigResource(ResourceType.TOPIC, name) for name in topics]
+        found: dict[str, dict[str, str]] = {}
+        try:
+            for resource, future in self.admin.describe_configs(resources, **self._kwargs()).items():
+                entries = future.result()
+                found[resource.name] = _normalise_live_config({
+                    key: entry.value for key, entry in entries.items()
+                    if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None})
+        except KafkaException as exc:
+            raise self._fail(exc, "describing topic configs") from None
+        return found
+
+    def _no_authorizer(self) -> BrokerError:
+        return BrokerError(f"the Kafka cluster at {self.bootstrap} has no authorizer, so ACLs cannot be managed: "
+                           "set authorizer.class.name on the brokers, or remove the `acls:` section")
+
+    def _acls(self) -> dict[str, Live]:
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import (
+            AclBindingFilter,
+            AclOperation,
+            AclPermissionType,
+            ResourcePatternType,
+            ResourceType,
+        )
+
+        query = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                                 AclPermissionType.ANY)
+        try:
+            bindings = self.admin.describe_acls(query, **self._kwargs()).result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() == KafkaError.SECURITY_DISABLED:
+                raise self._no_authorizer() from None
+            raise self._fail(exc, "describing ACLs") from None
+        live = {}
+        for binding in bindings:
+            attributes = _binding_attributes(binding.principal, binding.host, binding.restype.name,
+                                             binding.resource_pattern_type.name, binding.name,
+                                             binding.operation.name, binding.permission_type.name)
+            live[acl_address(attributes)] = Live("kafka.acl", attributes,
+                                                 name=f"{binding.principal}/{attributes['operation']}")
+        return live
+
+    def _group_ids(self) -> set[str]:
+        from confluent_kafka import KafkaException
+
+        try:
+            result = self.admin.list_consumer_groups(**self._kwargs()).result()
+        except KafkaException as exc:
+            raise self._fail(exc, "listing consumer groups") from None
+        return {group.group_id for group in result.valid if not group.group_id.startswith("__topology")}
+
+    def _describe_groups(self, ids: Sequence[str]) -> dict[str, Any]:
+        from confluent_kafka import KafkaError, KafkaException
+
+        described: dict[str, Any] = {}
+        pending, deadline = list(ids), time.monotonic() + _WAIT_S
+        while pending:  # a cluster that just started may still be loading its group coordinator
+            retry = []
+            for group, future in self.admin.describe_consumer_groups(pending, **self._kwargs()).items():
+                try:
+                    described[group] = future.result()
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    if isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                        continue  # never existed: nothing live
+                    if _retriable(error) and time.monotonic() < deadline:
+                        retry.append(group)
+                        continue
+                    raise self._fail(exc, f"describing consumer group {group}") from None
+            pending = retry
+            if pending:
+                time.sleep(0.5)
+        return described
+
+    def _committed(self, ids: Sequence[str]) -> dict[str, list[Any]]:
+        """Each group's committed offsets (partitions with an offset), all groups asked at once."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+
+        # The admin API takes one group per request; sending them all before waiting makes it one round trip.
+        futures = {group: self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
+                                                                 **self._kwargs())[group] for group in ids}
+        committed: dict[str, list[Any]] = {}
+        for group, future in futures.items():
+            try:
+                result = future.result()
+            except KafkaException as exc:
+                raise self._fail(exc, f"reading the offsets of consumer group {group}") from None
+            committed[group] = [tp for tp in result.topic_partitions or [] if tp.offset >= 0]
+        return committed
+
+    def _groups(self, ids: Sequence[str]) -> dict[str, Live]:
+        from confluent_kafka import ConsumerGroupState
+
+        if not ids:
+            return {}
+        described = self._describe_groups(ids)
+        committed = self._committed(sorted(described))
+        live: dict[str, Live] = {}
+        for group, description in described.items():
+            offsets = committed.get(group, [])
+            if description.state == ConsumerGroupState.DEAD and not offsets:
+                continue
+            live[f"kafka/group/{group}"] = Live("kafka.group", {"topics": sorted({tp.topic for tp in offsets})},
+                                                name=group, messages=len(offsets))
+        return live
+
+    def _topic_messages(self, names: Sequence[str]) -> dict[str, int]:
+        """Messages each topic holds now: the sum over its partitions of end minus beginning offset."""
+        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        topics = self._refresh().topics
+        partitions = [TopicPartition(n, p) for n in names if n in topics for p in topics[n].partitions]
+        counts = dict.fromkeys(names, 0)
+        if not partitions:
+            return counts
+        try:
+            low = self.admin.list_offsets({tp: OffsetSpec.earliest() for tp in partitions}, **self._kwargs())
+            high = self.admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, **self._kwargs())
+            for tp in partitions:
+                counts[tp.topic] += high[tp].result().offset - low[tp].result().offset
+        except KafkaException as exc:
+            raise self._fail(exc, "reading topic offsets") from None
+        return counts
+
+    def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
+        """Messages held by topics, committed offsets held by groups, read now."""
+        topics = {a: item.name for a, item in live.items() if item.kind == "kafka.topic"}
+        groups = {a: item.name for a, item in live.items() if item.kind == "kafka.group"}
+        messages = self._topic_messages(sorted(topics.values()))
+        committed = self._committed(sorted(groups.values())) if groups else {}
+        counts: dict[str, int | None] = {a: messages.get(n, 0) for a, n in topics.items()}
+        counts.update({a: len(committed.get(n, [])) for a, n in groups.items()})
+        return counts
+
+    # ------------------------------------------------------------------------------------ apply
+
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        refused = self._still_empty([c for c in changes if c.needs_empty and not c.loses_data])
+        results = list(refused.values())
+        changes = [c for c in changes if c.address not in refused]
+        creates = [c for c in changes if c.kind == "kafka.topic" and c.action == "create"]
+        deletes = [c for c in changes if c.kind == "kafka.topic" and c.action == "delete"]
+        acls = [c for c in changes if c.kind == "kafka.acl"]
+        updates = [c for c in changes if c.kind == "kafka.topic" and c.action in ("update", "replace")]
+        results += self._create_topics(creates) + self._delete_topics(deletes) + self._apply_acls(acls)
+        results += self._update_topics(updates)
+        batched = {c.address for c in (*creates, *deletes, *acls, *updates)}
+        for change in changes:
+            if change.address in batched:
+                continue
+            try:
+                if change.kind == "kafka.group":
+                    self._apply_group(change)
+                else:
+                    raise BrokerError(f"the Kafka driver does not manage {change.kind}")
+                results.append(ChangeResult(change.address, True))
+            except BrokerError as exc:
+                results.append(ChangeResult(change.address, False, str(exc)))
+        return results
+
+    def _still_empty(self, changes: Sequence[Change]) -> dict[str, ChangeResult]:
+        """Refusals for the changes planned as losing nothing whose object now holds something."""
+        topics = [c for c in changes if c.kind == "kafka.topic"]
+        groups = [c for c in changes if c.kind == "kafka.group"]
+        refused: dict[str, ChangeResult] = {}
+        try:
+            messages = self._topic_messages([c.name for c in topics]) if topics else {}
+            committed = self._committed([c.name for c in groups]) if groups else {}
+        except BrokerError as exc:
+            return {c.address: ChangeResult(c.address, False, str(exc)) for c in changes}
+        for change in topics:
+            if messages.get(change.name, 0):
+                refused[change.address] = refused_not_empty(change, _plural(messages[change.name], "message"))
+        for change in groups:
+            if committed.get(change.name):
+                refused[change.address] = refused_not_empty(change, _plural(len(committed[change.name]),
+                                                                            "committed offset"))
+        return refused
+
+    def _wait_for_metadata(self, names: Iterable[str], present: bool) -> list[str]:
+        """Wait until the metadata lists (or no longer lists) every topic; returns the stragglers."""
+        pending = set(names)
+        deadline = time.monotonic() + _WAIT_S
+        while pending and time.monotonic() < deadline:
+            topics = self._refresh().topics
+            pending = {n for n in pending if _ready(topics, n) != present}
+            if pending:
+                time.sleep(0.05)
+        if pending:
+            return sorted(pending)
+        return self._converge(set(names), lambda node: node.topics_settled(names, present))
+
+    def _converge(self, wanted: set[str], pending_on: Callable[[_Nodes], set[str]]) -> list[str]:
+        """Wait until every broker reports the change (`pending_on` gives what some broker does not yet)."""
+        if not wanted:
+            return []
+        nodes = self._node_probe()
+        deadline = time.monotonic() + _WAIT_S
+        pending = pending_on(nodes)
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pending = pending_on(nodes)
+        return sorted(pending)
+
+    def _create_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import NewTopic
+
+        if not changes:
+            return []
+        new = []
+        for change in changes:
+            after = change.after or {}
+            new.append(NewTopic(change.name, num_partitions=after.get("partitions", -1),
+                                replication_factor=after.get("replication_factor", -1),
+                                config=dict(after.get("config", {}))))
+        futures = self.admin.create_topics(new, operation_timeout=self.read_timeout, **self._kwargs())
+        errors: dict[str, str] = {}
+        for topic, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                    errors[topic] = str(self._fail(exc, f"creating topic {topic}"))
+        late = self._wait_for_metadata([c.name for c in changes if c.name not in errors], present=True)
+        for topic in late:
+            errors[topic] = f"topic {topic} was created but not every broker listed it within {_WAIT_S:.0f}s"
+        return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
+
+    def _delete_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        from confluent_kafka import KafkaError, KafkaException
+
+        if not changes:
+            return []
+        errors: dict[str, str] = {}
+        futures = self.admin.delete_topics([c.name for c in changes], operation_timeout=self.read_timeout,
+                                           **self._kwargs())
+        for topic, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    errors[topic] = str(self._fail(exc, f"deleting topic {topic}"))
+        for topic in self._wait_for_metadata([c.name for c in changes if c.name not in errors], present=False):
+            errors[topic] = f"topic {topic} is still listed by a broker {_WAIT_S:.0f}s after its deletion"
+        return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
+
+    def _update_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        """Grow partitions and alter configs, each in one request, then wait until every broker agrees."""
+        errors: dict[str, str] = {}
+        grow = {c.name: int((c.after or {})["partitions"]) for c in changes
+                if any(a.name == "partitions" for a in c.attributes)
+                and (c.after or {}).get("partitions", 0) > (c.before or {}).get("partitions", 0)}
+        configs = {c.name: c for c in changes if any(a.name == "config" for a in c.attributes)}
+        errors.update(self._grow(grow))
+        errors.update(self._alter_configs([c for n, c in configs.items() if n not in errors]))
+        done_grow = {n: count for n, count in grow.items() if n not in errors}
+        done_config = {n: _normalise_live_config((c.after or {}).get("config", {}))
+                       for n, c in configs.items() if n not in errors}
+        for name in self._converge(set(done_grow) | set(done_config),
+                                   lambda node: node.topics_differ(done_grow, done_config)):
+            errors[name] = (f"topic {name} was changed but not every broker reports the change within "
+                            f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
+        for change in changes:
+            if change.name in errors or not any(a.name == "replication_factor" for a in change.attributes):
+                continue
+            try:
+                self._reassign(change.name, int((change.after or {})["replication_factor"]))
+            except BrokerError as exc:
+                errors[change.name] = str(exc)
+        return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
+
+    def _grow(self, grow: Mapping[str, int]) -> dict[str, str]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import NewPartitions
+
+        if not grow:
+            return {}
+        errors = {}
+        futures = self.admin.create_partitions([NewPartitions(n, count) for n, count in grow.items()],
+                                               operation_timeout=self.read_timeout, **self._kwargs())
+        for name, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                errors[name] = str(self._fail(exc, f"growing topic {name} to {grow[name]} partitions"))
+        return errors
+
+    def _alter_configs(self, changes: Sequence[Change]) -> dict[str, str]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+        if not changes:
+            return {}
+        resources = []
+        for change in changes:
+            old, new = (change.before or {}).get("config", {}), (change.after or {}).get("config", {})
+            entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                       for k, v in new.items() if old.get(k) != v]
+            entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE)
+                        for k in old if k not in new]
+            resources.append(ConfigResource(ResourceType.TOPIC, change.name, incremental_configs=entries))
+        errors = {}
+        for resource, future in self.admin.incremental_alter_configs(resources, **self._kwargs()).items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                errors[resource.name] = str(self._fail(exc, f"changing the config of topic {resource.name}"))
+        return errors
+
+    def _reassign(self, topic: str, replication: int) -> None:
+        """Move every partition to `replication` replicas, spread evenly, and wait for it to finish."""
+        from kafka import TopicPartition
+
+        metadata = self._refresh()
+        brokers = sorted(metadata.brokers)
+        if replication > len(brokers):
+            raise BrokerError(f"topic {topic}: replication factor {replication} needs {replication} brokers; "
+                              f"the cluster has {len(brokers)}")
+        plan: dict[Any, list[int]] = {}
+        for index, (partition, info) in enumerate(sorted(metadata.topics[topic].partitions.items())):
+            replicas = list(info.replicas)[:replication]
+            rotation = brokers[index % len(brokers):] + brokers[:index % len(brokers)]
+            replicas += [b for b in rotation if b not in replicas][:replication - len(replicas)]
+            plan[TopicPartition(topic, partition)] = replicas
+        client = self._node_probe().client
+        errors = {tp: err for tp, err in client.alter_partition_reassignments(plan).items() if err}
+        if errors:
+            raise BrokerError(f"topic {topic}: the reassignment was refused: {errors}")
+        deadline = time.monotonic() + _WAIT_S * 5
+        while client.list_partition_reassignments(list(plan)):
+            if time.monotonic() > deadline:
+                raise BrokerError(f"topic {topic}: the reassignment to {replication} replicas is still running")
+            time.sleep(0.5)
+        deadline = time.monotonic() + _WAIT_S
+        while time.monotonic() < deadline:
+            partitions = self._refresh().topics[topic].partitions
+            if all(len(p.replicas) == replication for p in partitions.values()):
+                return
+            time.sleep(0.3)
+        raise BrokerError(f"topic {topic}: metadata does not show {replication} replicas yet")
+
+    def _apply_group(self, change: Change) -> None:
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        group = change.name
+        if change.action == "delete":
+            try:
+                self.admin.delete_consumer_groups([group], **self._kwargs())[group].result()
+            except KafkaException as exc:
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and error.code() == KafkaError.NON_EMPTY_GROUP:
+                    raise BrokerError(f"consumer group {group} still has members; stop them before deleting it")\
+                        from None
+                if not (isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND):
+                    raise self._fail(exc, f"deleting consumer group {group}") from None
+            return
+        after = change.after or {}
+        have = set((change.before or {}).get("topics", []))
+        missing = [t for t in after.get("topics", []) if t not in have]
+        metadata = self._refresh()
+        spec = OffsetSpec.earliest() if after.get("initial_offset") == "earliest" else OffsetSpec.latest()
+        partitions = [TopicPartition(t, p) for t in missing if t in metadata.topics
+                      for p in metadata.topics[t].partitions]
+        absent = [t for t in missing if t not in metadata.topics]
+        if absent:
+            raise BrokerError(f"consumer group {group}: topic {absent[0]} does not exist")
+        if not partitions:
+            return
+        deadline = time.monotonic() + _WAIT_S
+        while True:  # a topic created a moment ago may still be electing leaders: retry what is retriable
+            try:
+                offsets = self.admin.list_offsets({tp: spec for tp in partitions}, **self._kwargs())
+                committed = [TopicPartition(tp.topic, tp.partition, offsets[tp].result().offset) for tp in partitions]
+                request = ConsumerGroupTopicPartitions(group, committed)
+                self.admin.alter_consumer_group_offsets([request], **self._kwargs())[group].result()
+                return
+            except KafkaException as exc:
+                if not _retriable(exc.args[0]) or time.monotonic() > deadline:
+                    raise self._fail(exc, f"committing the initial offsets of consumer group {group}") from None
+                time.sleep(0.3)
+
+    # ------------------------------------------------------------------------------------- ACLs
+
+    def _apply_acls(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        """Create and delete bindings, then wait until every broker's authorizer reports them.
+
+        A replace (only a flipped permission is one: every other field is part of the address) is
+        two steps. The order never grants more than the old or the new binding: when either is a
+        deny, the new binding is created first (a deny wins while both exist); when both allow, the
+        old one is deleted first (a moment with neither: too little access, never too much)."""
+        if not changes:
+            return []
+        errors: dict[str, str] = {}
+        present: dict[str, dict[str, Any]] = {}
+        absent: dict[str, dict[str, Any]] = {}
+        for change in changes:
+            try:
+                for step, binding in _acl_steps(change):
+                    self._acl_call(step, binding)
+                    (present if step == "create" else absent)[change.address + "/" + step] = binding
+            except BrokerError as exc:
+                errors[change.address] = str(exc)
+        late = self._converge(set(present) | set(absent), lambda node: node.acls_differ(present, absent))
+        for key in late:
+            address = key.rsplit("/", 1)[0]
+            errors.setdefault(address, f"the ACL {address} was changed but not every broker reports it within "
+                                       f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
+        return [ChangeResult(c.address, c.address not in errors, errors.get(c.address)) for c in changes]
+
+    def _acl_call(self, step: str, binding: Mapping[str, Any]) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import (
+            AclBinding,
+            AclBindingFilter,
+            AclOperation,
+            AclPermissionType,
+            ResourcePatternType,
+            ResourceType,
+        )
+
+        resource_type = _RESOURCE_TYPES.get(binding["resource_type"], binding["resource_type"].upper())
+        fields = (ResourceType[resource_type], binding["resource_name"],
+                  ResourcePatternType[binding["pattern_type"].upper()], binding["principal"], binding["host"],
+                  AclOperation[binding["operation"].upper()], AclPermissionType[binding["permission"].upper()])
+        try:
+            if step == "delete":
+                query = AclBindingFilter(*fields)
+                self.admin.delete_acls([query], **self._kwargs())[query].result()
+            else:
+                created = AclBinding(*fields)
+                self.admin.create_acls([created], **self._kwargs())[created].result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() == KafkaError.SECURITY_DISABLED:
+                raise self._no_authorizer() from None
+            raise self._fail(exc, f"{'deleting' if step == 'delete' else 'creating'} an ACL") from None
+
+    # ------------------------------------------------------------------------------------- lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """The apply lock: partition 0 of the one-partition topic `__topology.lock`, assigned to one
+        member of the consumer group `__topology.lock` at a time (cooperative-sticky, so a newcomer
+        never takes it from the holder). The broker frees it when the holder leaves the group, or
+        within the session timeout (6 s) when the holder's process dies."""
+        if self._lock is None:
+            self._lock = _Lock(self, holder)
+        self._lock.take(wait)
+
+
+# ------------------------------------------------------------------------------------------- ACLs
+
+
+def _binding_attributes(principal: str, host: str, resource_type: str, pattern: str, name: str, operation: str,
+                        permission: str) -> dict[str, Any]:
+    """A binding as expansion writes it (enum names from either client, lower case)."""
+    kind = resource_type.lower()
+    return {"principal": principal, "host": host, "resource_type": "cluster" if kind == "broker" else kind,
+            "resource_name": name, "pattern_type": pattern.lower(), "operation": operation.lower(),
+            "permission": permission.lower()}
+
+
+def _adopt_flipped(bindings: Mapping[str, Live], scope: Scope) -> dict[str, Live]:
+    """Live bindings by address. A declared binding that is missing, where a binding that differs
+    only in its permission exists undeclared, is reported as that binding (at the declared address),
+    so the differ plans the flip as a replace (the old binding deleted) rather than a second binding."""
+    live = {a: item for a, item in bindings.items() if scope.wants(a)}
+    for address in sorted(a for a in scope.addresses if a.startswith("kafka/acl/") and a not in bindings):
+        for candidate, item in bindings.items():
+            flipped = {**item.attributes, "permission": "deny" if item.attributes["permission"] == "allow" else
+                       "allow"}
+            if acl_address(flipped) == address and candidate not in scope.addresses:
+                live.pop(candidate, None)
+                live[address] = item
+                break
+    return live
+
+
+def _acl_steps(change: Change) -> list[tuple[str, dict[str, Any]]]:
+    before, after = change.before or {}, change.after or {}
+    if change.action == "create":
+        return [("create", after)]
+    if change.action == "delete":
+        return [("delete", before)]
+    if before.get("permission") == "allow" and after.get("permission") == "allow":
+        return [("delete", before), ("create", after)]
+    return [("create", after), ("delete", before)]
+
+
+def _binding_key(binding: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(binding[field]) for field in ACL_FIELDS)
+
+
+# -------------------------------------------------------------------------------- every broker
+
+
+class _Nodes:
+    """Asks each broker itself (kafka-python's connection to one node), so a change counts as done
+    only when every broker reports it, whichever one the next plan happens to ask."""
+
+    def __init__(self, driver: KafkaDriver) -> None:
+        from kafka import KafkaAdminClient
+
+        self.driver = driver
+        try:
+            self.client = KafkaAdminClient(**_kafka_python_settings(driver))
+        except Exception as exc:  # kafka-python raises many kinds; all mean "not reachable"
+            raise BrokerUnavailable(driver._scrub(f"Kafka at {driver.bootstrap} is not reachable for the per-broker "
+                                                  f"checks ({type(exc).__name__}: {exc}); check bootstrap_servers "
+                                                  "and the target's config")) from None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _ask(self, request: Any) -> list[dict[str, Any]]:
+        manager = self.client._manager
+
+        async def send(node: int) -> Any:
+            return await manager.send(request, node_id=node)
+
+        try:
+            nodes = [broker.node_id for broker in self.client._client.cluster.brokers()]
+            return [manager.run(send, node).to_dict() for node in nodes]
+        except Exception as exc:  # see __init__
+            raise BrokerUnavailable(self.driver._scrub(f"Kafka at {self.driver.bootstrap}: asking each broker "
+                                                       f"failed ({type(exc).__name__}: {exc})")) from None
+
+    def _metadata(self, names: Iterable[str]) -> list[dict[str, dict[str, Any]]]:
+        from kafka.protocol.metadata import MetadataRequest
+
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=n) for n in names],
+                                  allow_auto_topic_creation=False)
+        return [{t["name"]: t for t in answer["topics"] if t["error_code"] == 0} for answer in self._ask(request)]
+
+    def topics_settled(self, names: Iterable[str], present: bool) -> set[str]:
+        names = list(names)
+        return {n for answer in self._metadata(names) for n in names if (n in answer) != present}
+
+    def topics_differ(self, partitions: Mapping[str, int], configs: Mapping[str, Mapping[str, str]]) -> set[str]:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        differ: set[str] = set()
+        if partitions:
+            for answer in self._metadata(partitions):
+                differ |= {n for n, count in partitions.items()
+                           if n not in answer or len(answer[n]["partitions"]) != count}
+        if configs:
+            request = self.client._describe_configs_request(
+                [ConfigResource(ConfigResourceType.TOPIC, n) for n in configs], False)
+            for reply in self._ask(request):
+                for result in reply["results"]:
+                    dynamic = {c["name"]: c["value"] for c in result["configs"]
+                               if c.get("config_source") == 1 and c["value"] is not None}  # DYNAMIC_TOPIC_CONFIG
+                    if _normalise_live_config(dynamic) != configs.get(result["resource_name"]):
+                        differ.add(result["resource_name"])
+        return differ
+
+    def acls_differ(self, present: Mapping[str, Mapping[str, Any]],
+                    absent: Mapping[str, Mapping[str, Any]]) -> set[str]:
+        from confluent_kafka.admin import AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+        from kafka.protocol.admin import DescribeAclsRequest
+
+        request = DescribeAclsRequest(resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
+                                      principal_filter=None, host_filter=None, operation=1, permission_type=1)
+        differ: set[str] = set()
+        for answer in self._ask(request):
+            if answer["error_code"]:
+                return set()  # no authorizer: creating already failed and said so
+            found = {_binding_key(_binding_attributes(
+                acl["principal"], acl["host"], ResourceType(resource["resource_type"]).name,
+                ResourcePatternType(resource["pattern_type"]).name, resource["resource_name"],
+                AclOperation(acl["operation"]).name, AclPermissionType(acl["permission_type"]).name))
+                for resource in answer["resources"] for acl in resource["acls"]}
+            differ |= {k for k, b in present.items() if _binding_key(b) not in found}
+            differ |= {k for k, b in absent.items() if _binding_key(b) in found}
+        return differ
+
+
+def _kafka_python_settings(driver: KafkaDriver) -> dict[str, Any]:
+    """The target's librdkafka settings in kafka-python's words (security and timeouts)."""
+    config = driver.config
+    settings: dict[str, Any] = {
+        "bootstrap_servers": driver.bootstrap.split(","), "client_id": "topology",
+        "request_timeout_ms": int(driver.read_timeout * 1000) + 1000,
+        "bootstrap_timeout_ms": int((driver.connect_timeout + driver.read_timeout) * 1000)}
+    for ours, theirs in (("security.protocol", "security_protocol"), ("sasl.mechanism", "sasl_mechanism"),
+                         ("sasl.mechanisms", "sasl_mechanism"), ("sasl.username", "sasl_plain_username"),
+                         ("sasl.password", "sasl_plain_password"), ("ssl.ca.location", "ssl_cafile"),
+                         ("ssl.certificate.location", "ssl_certfile"), ("ssl.key.location", "ssl_keyfile"),
+                         ("ssl.key.password", "ssl_password")):
+        if ours in config:
+            settings[theirs] = config[ours]
+    return settings
+
+
+# ------------------------------------------------------------------------------------------- lock
+
+
+class _Lock:
+    """Membership of the lock group; a background thread keeps serving its rebalances."""
+
+    def __init__(self, driver: KafkaDriver, holder: str) -> None:
+        self.driver = driver
+        self.holder = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in holder)
+        self.consumer: Any = None
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _topic(self) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import NewTopic
+
+        driver = self.driver
+        if _ready(driver._refresh().topics, _LOCK):
+            return
+        future = driver.admin.create_topics([NewTopic(_LOCK, num_partitions=1)], **driver._kwargs())[_LOCK]
+        try:
+            future.result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                raise driver._fail(exc, f"creating the lock topic {_LOCK}") from None
+        if driver._wait_for_metadata([_LOCK], present=True):
+            raise BrokerError(f"Kafka at {driver.bootstrap}: the lock topic {_LOCK} has no leader yet; try again")
+
+    def take(self, wait: float) -> None:
+        from confluent_kafka import Consumer
+
+        if self.thread is not None:
+            return
+        self._topic()
+        settings = {key: value for key, value in self.driver.settings.items() if key != "error_cb"}
+        self.consumer = Consumer({
+            **settings, "group.id": _LOCK, "client.id": self.holder[:200], "enable.auto.commit": False,
+            "session.timeout.ms": _LOCK_SESSION_MS, "heartbeat.interval.ms": 1000,
+            "max.poll.interval.ms": 86_400_000, "partition.assignment.strategy": "cooperative-sticky"})
+        self.consumer.subscribe([_LOCK])
+        start = time.monotonic()
+        settle = start + self.driver.read_timeout  # joining a free lock's group takes a few round trips
+        checked = start
+        while not self._held():
+            self.consumer.poll(0.1)
+            now = time.monotonic()
+            if now - checked < 0.5 and now < settle:
+                continue
+            checked = now
+            holder = self._current_holder()
+            if (holder is not None and now > start + wait) or now > max(settle, start + wait):
+                self.release()
+                raise LockedError(f"another apply holds the lock of Kafka at {self.driver.bootstrap}: "
+                                  f"{holder or 'a holder the group is still settling on'}; waited {wait:g}s. Try "
+                                  f"again when it is done (a holder that died frees it within "
+                                  f"{_LOCK_SESSION_MS // 1000}s)")
+        self.thread = threading.Thread(target=self._serve, name="topology-kafka-lock", daemon=True)
+        self.thread.start()
+
+    def _held(self) -> bool:
+        return any(tp.topic == _LOCK for tp in self.consumer.assignment())
+
+    def _serve(self) -> None:
+        while not self.stop.wait(0.2):
+            self.consumer.poll(0)
+
+    def _current_holder(self) -> str | None:
+        """Who else holds the lock partition now, as the group reports it; None when nobody else does."""
+        from confluent_kafka import KafkaException
+
+        try:
+            group = self.driver.admin.describe_consumer_groups([_LOCK], **self.driver._kwargs())[_LOCK].result()
+        except KafkaException:
+            return None
+        ours = self.consumer.memberid() if self.consumer is not None else None
+        for member in group.members:
+            if member.member_id != ours and member.assignment and any(
+                    tp.topic == _LOCK for tp in member.assignment.topic_partitions):
+                return f"{member.client_id} (from {member.host.lstrip('/')})"
+        return None
+
+    def release(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+            self.thread = None
+        if self.consumer is not None:
+            self.consumer.close()  # leaves the group at once, so the next apply gets the lock now
+            self.consumer = None

@@ -1,0 +1,19 @@
+"""What Kafka's kinds of object are like: partitions only grow, retention and cleanup changes discard
+records, and a group's committed offsets are data too."""
+
+from __future__ import annotations
+
+from topology.core.kinds import KindRules, lowered
+
+__all__ = ["KINDS"]
+
+KINDS: dict[str, KindRules] = {
+    "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True,
+                             discards=lowered(("config", "retention.ms"), ("config", "retention.bytes"),
+                                              removals=True, changed=(("config", "cleanup.policy"),))),
+    # A group's committed offsets are where its consumers are: deleting them is a loss too.
+    "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"}),
+                             holds_data=True, unit="committed offset"),
+    "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
+                                                "operation", "permission"})),
+}

@@ -1,0 +1,238 @@
+"""The embedded local target: a JSON state file that behaves like the brokers it stands for.
+
+It keeps the same normalised state a live broker would report and refuses what a broker would
+refuse: changing an immutable attribute in place, shrinking Kafka partitions, creating an object
+whose parent is missing, or creating one that exists with other immutable attributes. Deleting a
+queue, exchange, topic or stream takes its bindings, groups and subscriptions with it, as on the
+brokers. It keeps a message count per data-holding resource, so the data-loss gates can be used.
+
+The file is written atomically (a temporary file, fsync, rename) after each batch of changes and
+locked against a concurrent apply, so an apply killed at any point leaves a readable state that a
+re-run converges from.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.registry import held_now, quantity, rules_for
+from topology.core.resource import Resource
+from topology.engine.plan import Change
+from topology.errors import BrokerError, InputError, LockedError
+from topology.format.common import STATE_FORMAT
+
+__all__ = ["LocalDriver", "LocalState", "password_hash"]
+
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's scheme (rabbit_password_hashing_sha256): base64(salt + sha256(salt + password))."""
+    salt = os.urandom(4) if salt is None else salt
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def _password_matches(password: str, stored: str) -> bool:
+    raw = base64.b64decode(stored)
+    return password_hash(password, raw[:4]) == stored
+
+
+class LocalState:
+    """The state file: read, change in memory, write atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.resources: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise InputError(f"{path} is not a topology state file ({exc}); move it away or fix it") from None
+            if not isinstance(data, dict) or data.get("format_version") != STATE_FORMAT:
+                raise InputError(f"{path} is not a topology state file of format version {STATE_FORMAT}")
+            self.resources = data.get("resources", {})
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps({"format_version": STATE_FORMAT, "resources": self.resources}, indent=1, sort_keys=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
+@contextlib.contextmanager
+def _locked(path: Path, holder: str, wait: float) -> Iterator[None]:
+    """flock on STATE.lock (the kernel frees it when the holder dies); the holder's name is written in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.seek(0)
+                    other = lock.read().strip() or "another apply"
+                    waited = f" after waiting {wait:g} s" if wait else ""
+                    raise LockedError(f"{path} is locked by {other}{waited}; wait for that apply to finish, or "
+                                      "re-run with --lock-timeout 5m to wait for it") from None
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        try:
+            lock.seek(0)
+            lock.truncate()
+            lock.write(holder)
+            lock.flush()
+            yield
+        finally:
+            lock.seek(0)
+            lock.truncate()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class LocalDriver(Driver):
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock: contextlib.ExitStack | None = None
+        self._writing = threading.Lock()
+
+    def lock(self, holder: str = "", wait: float = 0.0) -> None:
+        """Hold the state file's lock until close(): an apply calls this before reading."""
+        if self._lock is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(_locked(self.path, holder, wait))
+            self._lock = stack
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        live = _live(LocalState(self.path).resources)
+        return {address: item for address, item in live.items() if scope.wants(address)}
+
+    def secret_matches(self, desired: Resource, live: Live) -> bool:
+        state = LocalState(self.path)
+        stored = state.resources.get(desired.address, {}).get("secrets", {})
+        return all(key in stored and _password_matches(value.reveal(), stored[key])
+                   for key, value in desired.secrets.items())
+
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        with self._writing:  # two targets kept in one file run in parallel waves: one read-change-write at a time
+            return self._apply(changes, desired)
+
+    def _apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        state = LocalState(self.path)
+        results = []
+        for change in changes:
+            if change.needs_empty:  # planned as losing nothing: is that still so?
+                held = held_now(change.kind, change.address, change.scope, change.after, _live(state.resources))
+                if held != 0:
+                    results.append(refused_not_empty(change, quantity(change.kind, held)))
+                    continue
+            try:
+                _apply_one(state.resources, change, desired.get(change.address))
+                results.append(ChangeResult(change.address, True))
+            except BrokerError as exc:
+                results.append(ChangeResult(change.address, False, str(exc)))
+        state.write()
+        return results
+
+
+def _live(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, Live]:
+    """The state file as a broker would report it; a vhost holds what its queues hold."""
+    inside: dict[str, dict[str, int | None]] = {}
+    for entry in resources.values():
+        if entry["kind"] == "rabbitmq.queue":
+            inside.setdefault(entry.get("scope", ""), {})[entry.get("name", "")] = entry.get("messages", 0)
+    live = {}
+    for address, entry in resources.items():
+        name = entry.get("name", address.rsplit("/", 1)[-1])
+        messages, contents = entry.get("messages"), {}
+        if entry["kind"] == "rabbitmq.vhost":
+            contents = inside.get(name, {})
+            counts = list(contents.values())
+            messages = None if None in counts else sum(c or 0 for c in counts)
+        live[address] = Live(kind=entry["kind"], attributes=entry["attributes"],
+                             depends_on=tuple(entry.get("depends_on", ())), messages=messages,
+                             name=name, scope=entry.get("scope", ""), contents=contents)
+    return live
+
+
+def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Resource | None) -> None:
+    rules = rules_for(change.kind)
+    current = resources.get(change.address)
+    if change.action == "delete":
+        _delete(resources, change.address)
+        return
+    assert change.after is not None
+    if change.action == "replace":
+        _delete(resources, change.address)
+        current = None
+    missing = [d for d in change.depends_on if d not in resources and not _implicit(d)]
+    if missing:
+        raise BrokerError(f"{change.address}: {', '.join(missing)} does not exist")
+    secrets = {key: password_hash(value.reveal()) for key, value in (desired.secrets if desired else {}).items()}
+    if current is None:
+        entry: dict[str, Any] = {"kind": change.kind, "name": change.name, "scope": change.scope,
+                                 "attributes": dict(change.after), "depends_on": list(change.depends_on)}
+        if rules.holds_data:
+            entry["messages"] = 0
+        if secrets:
+            entry["secrets"] = secrets
+        resources[change.address] = entry
+        return
+    before = current["attributes"]
+    for key, value in change.after.items():
+        if key in rules.create_only or before.get(key) == value:
+            continue
+        if key in rules.immutable and change.action == "create":
+            raise BrokerError(f"{change.address} exists with {key}={before.get(key)!r}; it cannot be "
+                              f"redeclared with {key}={value!r} (PRECONDITION_FAILED)")
+        if key in rules.immutable:
+            raise BrokerError(f"{change.address}: {key} is immutable; a change needs a replace")
+        if key in rules.grow_only and isinstance(before.get(key), int) and value < before[key]:
+            raise BrokerError(f"{change.address}: {key} can only grow ({before[key]} -> {value})")
+    current["attributes"] = {**before, **change.after}
+    current["depends_on"] = list(change.depends_on)
+    if secrets:
+        current["secrets"] = secrets
+
+
+def _implicit(address: str) -> bool:
+    """Objects every broker has without being asked: `amq.*` exchanges, the `/` vhost."""
+    return "/exchange/amq." in address or address == "rabbitmq/vhost//"
+
+
+def _delete(resources: dict[str, dict[str, Any]], address: str) -> None:
+    entry = resources.pop(address, None)
+    if entry is None:
+        return
+    inside = f"rabbitmq/{address.removeprefix('rabbitmq/vhost/')}/" if entry["kind"] == "rabbitmq.vhost" else None
+    for other, dependent in list(resources.items()):
+        if other not in resources:
+            continue
+        if (inside and other.startswith(inside)) or (
+                address in dependent.get("depends_on", ()) and rules_for(dependent["kind"]).hangs_off):
+            _delete(resources, other)

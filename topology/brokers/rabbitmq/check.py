@@ -1,0 +1,127 @@
+"""RabbitMQ's rules over the whole expanded topology: reserved names, declared exchanges (bindings,
+alternate and dead-letter exchanges, expectations), what each queue type supports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from topology.core.problems import PathPart, did_you_mean
+from topology.core.resource import Resource
+from topology.format.check import Checker
+from topology.format.document import Publish
+from topology.format.load import LoadedFile
+
+__all__ = ["CHECKS", "check_publish", "exchange_known"]
+
+_MAX_TTL = 2**32 - 1
+
+
+def _rabbit_name(checker: Checker, resource: Resource, what: str) -> None:
+    if resource.name.startswith("amq."):
+        checker.report(resource, f"{what} names starting with `amq.` are reserved by RabbitMQ",
+                       hint="choose another name")
+    if len(resource.name.encode()) > 255:
+        checker.report(resource, f"{what} names are at most 255 bytes", hint="shorten the name")
+
+
+def exchange_known(checker: Checker, vhost: str, name: str) -> bool:
+    return name.startswith("amq.") or f"rabbitmq/{vhost}/exchange/{name}" in checker.resources
+
+
+def _unknown_exchange(checker: Checker, resource: Resource, vhost: str, name: str, *sub: PathPart) -> None:
+    declared = checker.names(f"rabbitmq/{vhost}/exchange/")
+    hint = did_you_mean(name, declared) or f"declare it under rabbitmq.vhosts.{vhost}.exchanges"
+    checker.report(resource, f"exchange `{name}` is not declared in vhost `{vhost}`", *sub, hint=hint)
+
+
+def _check_exchange(checker: Checker, resource: Resource) -> None:
+    _rabbit_name(checker, resource, "exchange")
+    alternate = resource.attributes["arguments"].get("alternate-exchange")
+    if isinstance(alternate, str) and not exchange_known(checker, resource.scope, alternate):
+        _unknown_exchange(checker, resource, resource.scope, alternate, "alternate_exchange")
+
+
+def _check_queue(checker: Checker, resource: Resource) -> None:
+    _rabbit_name(checker, resource, "queue")
+    attributes = resource.attributes
+    arguments: dict[str, Any] = attributes["arguments"]
+    queue_type = attributes["type"]
+    vhost = resource.scope
+    ttl = arguments.get("x-message-ttl")
+    if isinstance(ttl, int) and ttl > _MAX_TTL:
+        checker.report(resource, "RabbitMQ's message TTL is at most 4294967295ms (about 49 days)", "message_ttl")
+    exchange = arguments.get("x-dead-letter-exchange")
+    if exchange and resource.generated_by is None and not exchange_known(checker, vhost, exchange):
+        _unknown_exchange(checker, resource, vhost, exchange, "dead_letter", "exchange")
+    if "x-delivery-limit" in arguments and queue_type != "quorum":
+        checker.report(resource, "delivery_limit works on quorum queues only", "delivery_limit",
+                       hint="set `type: quorum`, or remove delivery_limit")
+    if queue_type == "classic":
+        return
+    if not attributes["durable"]:
+        checker.report(resource, f"{queue_type} queues are always durable", "durable", hint="remove `durable: false`")
+    if attributes["auto_delete"]:
+        checker.report(resource, f"{queue_type} queues cannot be auto-delete", "auto_delete",
+                       hint="remove `auto_delete: true`")
+    if "x-max-priority" in arguments:
+        checker.report(resource, f"{queue_type} queues do not support priorities", "max_priority",
+                       hint="use a classic queue, or remove max_priority")
+    if queue_type == "quorum" and arguments.get("x-overflow") == "reject-publish-dlx":
+        checker.report(resource, "quorum queues do not support overflow reject-publish-dlx", "overflow",
+                       hint="use drop-head or reject-publish")
+    if queue_type == "stream":
+        for argument, field_name in (("x-message-ttl", "message_ttl"), ("x-expires", "expires"),
+                                     ("x-dead-letter-exchange", "dead_letter"), ("x-max-length", "max_length"),
+                                     ("x-overflow", "overflow"),
+                                     ("x-single-active-consumer", "single_active_consumer")):
+            if argument in arguments:
+                checker.report(resource, f"stream queues do not support `{field_name}`", field_name,
+                               hint="streams keep messages by size and age (max_length_bytes, x-max-age)")
+        generated = [r for r in checker.resources.values() if r.generated_by == resource.address]
+        if generated:
+            checker.report(resource, "stream queues cannot have retry tiers", "retry",
+                           hint="use a quorum queue for retries and dead-lettering")
+
+
+def _check_binding(checker: Checker, resource: Resource) -> None:
+    vhost = resource.scope
+    source = resource.attributes["source"]
+    if source == "":
+        checker.report(resource, "the default exchange cannot be bound explicitly", "exchange",
+                       hint="every queue is already reachable through it by its name")
+    elif not exchange_known(checker, vhost, source):
+        _unknown_exchange(checker, resource, vhost, source, "exchange")
+
+
+def _check_exchange_binding(checker: Checker, resource: Resource) -> None:
+    vhost = resource.scope
+    for field_name in ("source", "destination"):
+        name = resource.attributes[field_name]
+        if name == "" or not exchange_known(checker, vhost, name):
+            _unknown_exchange(checker, resource, vhost, name, field_name)
+
+
+def _check_permission(checker: Checker, resource: Resource) -> None:
+    vhost = resource.scope
+    if vhost != "/" and f"rabbitmq/vhost/{vhost}" not in checker.resources:
+        checker.report(resource, f"vhost `{vhost}` is not declared; the permission needs it to exist on the broker",
+                       hint=did_you_mean(vhost, checker.names("rabbitmq/vhost/")), warning=True)
+
+def check_publish(checker: Checker, loaded: LoadedFile, path: tuple[PathPart, ...], publish: Publish) -> str:
+    """An expectation's exchange must be declared; its queues are the vhost's."""
+    vhost = publish.vhost or "/"
+    if publish.exchange and not exchange_known(checker, vhost, publish.exchange):
+        checker.report_at(loaded, (*path, "publish", "exchange"),
+                          f"exchange `{publish.exchange}` is not declared in vhost `{vhost}`",
+                          did_you_mean(publish.exchange, checker.names(f"rabbitmq/{vhost}/exchange/")))
+    return f"rabbitmq/{vhost}/queue/"
+
+
+CHECKS = {
+    "rabbitmq.exchange": _check_exchange,
+    "rabbitmq.queue": _check_queue,
+    "rabbitmq.binding": _check_binding,
+    "rabbitmq.exchange_binding": _check_exchange_binding,
+    "rabbitmq.permission": _check_permission,
+    "rabbitmq.topic_permission": _check_permission,
+}

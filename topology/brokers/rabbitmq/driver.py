@@ -1,0 +1,795 @@
+"""The RabbitMQ driver: the management HTTP API for reading and changing; AMQP to count messages
+exactly and to hold the apply lock.
+
+Reads in bulk: one `GET /api/definitions/{vhost}` per vhost in scope, one queue listing per vhost
+for message counts (ready + unacknowledged), one users and one permissions listing. Creates of
+queues, exchanges, bindings and policies go through one definitions import per vhost and wave,
+verified afterwards (an import silently keeps an existing object whose properties differ).
+Everything else is one call per change, at most `parallelism` at a time.
+
+What a change would lose is checked again at the moment it is carried out when it was planned as
+losing nothing (`Change.needs_empty`):
+- a queue is deleted with `if-empty=true&if-unused=true` (atomic: no ready messages, no consumers),
+  after the management API's unacknowledged count (which lags by a statistics interval) says 0;
+- a vhost is deleted after its queues, listed again, hold nothing by the management API and by a
+  passive declare of each (ready messages and consumers, exact), a few milliseconds before;
+- a policy that lowers a limit is written after the queues its pattern matches hold nothing, by the
+  same two counts.
+Unacknowledged messages are counted from the management API; a queue with consumers whose
+statistics show no unacknowledged messages counts as unknown (its consumers may hold messages the
+statistics do not show yet), so deleting it is planned as losing data.
+
+The apply lock is an exclusive queue, `topology.apply-lock`, in the vhost of the AMQP URL (`/` by
+default; a user without permissions there sets `amqp_url` to a vhost it may use, and every apply to
+the broker must then use that vhost). The broker deletes it when the connection closes or the process
+dies; it carries the holder in its arguments and is never inspected, exported or pruned (in any vhost:
+the name is reserved).
+
+Every HTTP request and AMQP connection has the target's connect and read timeouts.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import httpx
+
+from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.rabbitmq.expand import binding_address
+from topology.brokers.registry import held_now
+from topology.core.resource import Resource
+from topology.core.secrets import BrokerURL, Secret, parse_url
+from topology.engine.plan import Change
+from topology.errors import BrokerError, BrokerUnavailable, LockedError
+
+if TYPE_CHECKING:
+    import pika
+    from pika.adapters.blocking_connection import BlockingConnection
+
+__all__ = ["LOCK_QUEUE", "RabbitMQDriver", "amqp_connection_errors", "amqp_parameters", "amqp_unavailable",
+           "default_amqp_url"]
+
+_IMPORTED = {"rabbitmq.queue": "queues", "rabbitmq.exchange": "exchanges", "rabbitmq.binding": "bindings",
+             "rabbitmq.exchange_binding": "bindings", "rabbitmq.policy": "policies"}
+LOCK_QUEUE = "topology.apply-lock"
+_HOLDER = "topology-holder"
+_LOCK_POLL = 0.25  # seconds between attempts to take a held lock
+_QUEUE_COLUMNS = "name,messages,messages_unacknowledged,consumers"
+
+
+def default_amqp_url(management_url: str | BrokerURL) -> BrokerURL:
+    """AMQP on the management host, with the same credentials: port 5672, or AMQPS on 5671 when the
+    management API is https (credentials that travel encrypted to one port do so to the other)."""
+    url = parse_url(management_url, what="the management URL", schemes=("http", "https"))
+    tls = url.scheme == "https"
+    return BrokerURL("amqps" if tls else "amqp", url.host, 5671 if tls else 5672, url.username or "guest",
+                     url.password if url.password is not None else Secret("guest"), "/", "")
+
+
+def _vhost_of(url: BrokerURL) -> str:
+    """The vhost an AMQP URL names (its path), `/` when it names none."""
+    path = url.path[1:] if url.path.startswith("/") else url.path
+    return unquote(path) if path else "/"
+
+
+def _at(url: BrokerURL, vhost: str) -> BrokerURL:
+    return dataclasses.replace(url, path="/" + _q(vhost))
+
+
+def amqp_parameters(url: BrokerURL, vhost: str | None = None, *, connect_timeout: float = 5.0,
+                    read_timeout: float = 30.0, verify: bool | str = True) -> pika.URLParameters:
+    """pika's connection settings for `url` (in `vhost`, default the URL's): the URL's own options,
+    the credentials as they are (any character), one attempt, and the target's timeouts: the TCP
+    connect, the whole handshake (TCP, TLS, AMQP) and, through heartbeats, any silent broker."""
+    import pika
+
+    parameters = pika.URLParameters(_at(url, vhost if vhost is not None else _vhost_of(url)).reveal())
+    parameters.virtual_host = vhost if vhost is not None else _vhost_of(url)
+    parameters.credentials = pika.PlainCredentials(url.username or "guest",
+                                                   url.password.reveal() if url.password is not None else "guest")
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = connect_timeout
+    parameters.stack_timeout = connect_timeout + read_timeout
+    parameters.blocked_connection_timeout = read_timeout
+    parameters.heartbeat = max(1, int(read_timeout / 2))  # a silent broker is noticed within ~read_timeout + 10s
+    if url.scheme == "amqps" and "ssl_options" not in url.query:
+        parameters.ssl_options = pika.SSLOptions(_tls_context(verify), server_hostname=url.host)
+    return parameters
+
+
+def _tls_context(verify: bool | str) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def amqp_unavailable(exc: BaseException, where: BrokerURL, doing: str, timeouts: tuple[float, float]) -> BrokerError:
+    """One sentence for an AMQP connection that failed at `where` while trying `doing`."""
+    import pika.exceptions
+
+    at = f"RabbitMQ over AMQP at {where}"
+    text = str(exc)
+    if isinstance(exc, pika.exceptions.ProbableAuthenticationError):
+        return BrokerUnavailable(f"{at} refused the credentials of user {where.username or 'guest'!r} {doing}; "
+                                 "check the user and password in the target's amqp_url (or url)")
+    if isinstance(exc, pika.exceptions.ProbableAccessDeniedError):
+        return BrokerUnavailable(f"{at} refused user {where.username or 'guest'!r} access to the vhost {doing} "
+                                 "(it is missing, or the user has no permissions there); grant permissions, or set "
+                                 "the target's amqp_url")
+    if "SSL" in text or "certificate" in text.lower():
+        found = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+        return BrokerUnavailable(f"{at}: the TLS handshake failed {doing} ({found.group(1) if found else 'TLS'}); "
+                                 "use amqp:// if that port does not speak TLS, else check verify and ca_file")
+    if "Timeout" in type(exc).__name__ or "timed out" in text:
+        return BrokerUnavailable(f"{at} did not complete a connection within {timeouts[0] + timeouts[1]:g}s "
+                                 f"{doing}; check that the amqp_url names the AMQP port (5672, or 5671 for TLS) "
+                                 "and that the broker is not overloaded, or raise the target's timeout")
+    if isinstance(exc, pika.exceptions.ConnectionClosed | pika.exceptions.StreamLostError):
+        return BrokerUnavailable(f"{at} closed the connection {doing} ({_closed_reason(exc)}); check the broker's "
+                                 "log, then run the command again")
+    reason = "the host name is unknown" if "Name or service" in text or "not known" in text else (
+        "connection refused" if "refused" in text.lower() else type(exc).__name__)
+    return BrokerUnavailable(f"{at} is not reachable {doing} ({reason}); check the target's amqp_url (or url) and "
+                             "that the broker is running")
+
+
+def _closed_reason(exc: BaseException) -> str:
+    code, text = getattr(exc, "reply_code", None), getattr(exc, "reply_text", None)
+    return f"{code} {text}" if code is not None else type(exc).__name__
+
+
+def amqp_connection_errors() -> tuple[type[BaseException], ...]:
+    import pika.exceptions
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+    return (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
+
+
+def _q(name: str) -> str:
+    return quote(name, safe="")
+
+
+class _NotEmpty(Exception):
+    """A change planned as losing nothing would now lose `what`: refused, nothing changed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def _count(messages: int | None, unit: str = "message") -> str:
+    if messages is None:
+        return f"{unit}s (how many is unknown)"
+    return f"{messages:,} {unit}{'' if messages == 1 else 's'}"
+
+
+def _queue_messages(ready: int, consumers: int, statistics: Mapping[str, Any] | None) -> int | None:
+    """What a queue holds: ready messages (exact, from a passive declare) plus unacknowledged ones
+    (from the management API, which lags). With consumers and no unacknowledged messages in the
+    statistics the count is unknown: the consumers may hold messages the statistics do not show yet."""
+    unacked = (statistics or {}).get("messages_unacknowledged")
+    if consumers and not unacked:
+        return None
+    return ready + int(unacked or 0)
+
+
+class RabbitMQDriver(Driver):
+
+    def __init__(self, url: str | BrokerURL, *, amqp_url: str | BrokerURL | None = None, verify: bool | str = True,
+                 parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+        self.url = parse_url(url, what="the RabbitMQ target's url", schemes=("http", "https"))
+        self.where = str(self.url)  # the password is `***`
+        self.user = self.url.username or "guest"
+        self.amqp_url = parse_url(amqp_url, what="the RabbitMQ target's amqp_url", schemes=("amqp", "amqps")) \
+            if amqp_url is not None else default_amqp_url(self.url)
+        self.verify = verify
+        self.parallelism = parallelism
+        self.timeouts = (connect_timeout, read_timeout)
+        base = f"{self.url.scheme}://{self.url.netloc}{self.url.path.rstrip('/')}"
+        password = self.url.password.reveal() if self.url.password is not None else ""
+        self._client = httpx.Client(base_url=base, auth=(self.user, password), verify=verify,
+                                    timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+                                    headers={"content-type": "application/json"})
+        self._hashes: dict[str, tuple[str, str]] = {}  # user -> (password_hash, algorithm); never shown
+        self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
+        self._check()
+
+    def close(self) -> None:
+        self._release_lock()
+        self._client.close()
+
+    # ------------------------------------------------------------------------------------ the API
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code == 401:
+            raise BrokerUnavailable(f"RabbitMQ at {self.where} refused the credentials of user {self.user!r} (401); "
+                                    "check the user and password in the target URL")
+        return response
+
+    def _unreachable(self, exc: httpx.HTTPError) -> BrokerUnavailable:
+        at, (connect, read) = f"RabbitMQ at {self.where}", self.timeouts
+        text = str(exc)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return BrokerUnavailable(f"{at} did not accept a connection within {connect:g}s; check the host and port "
+                                     "in the target URL, or raise the target's connect_timeout")
+        if isinstance(exc, httpx.TimeoutException):
+            return BrokerUnavailable(f"{at} accepted the connection but did not answer within {read:g}s; check that "
+                                     "the URL names the management API's port (15672, or 15671 for TLS) and that "
+                                     "the broker is not overloaded, or raise the target's timeout")
+        if "SSL" in text or "CERTIFICATE" in text.upper():
+            found = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+            reason = found.group(1) if found else "TLS error"
+            return BrokerUnavailable(f"{at}: the TLS handshake failed ({reason}); use http:// if that port does not "
+                                     "speak TLS, else check the target's verify and ca_file")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return BrokerUnavailable(f"{at} answered with something that is not HTTP; check that the URL names the "
+                                     "management API's port (15672), not the AMQP port")
+        reason = "the host name is unknown" if "Name or service" in text or "not known" in text else (
+            "connection refused" if "refused" in text.lower() else type(exc).__name__)
+        return BrokerUnavailable(f"{at} is not reachable ({reason}); check the URL and that the broker is running")
+
+    def _failed(self, request: str, response: httpx.Response) -> BrokerError:
+        """One sentence for a request the management API refused: what, why, and what to do."""
+        code = response.status_code
+        todo = ("grant the user the permission (or the management tag) it needs" if code in (401, 403) else
+                "check the broker's log, then apply again" if code >= 500 else "check the value in the topology file")
+        return BrokerError(f"RabbitMQ at {self.where} refused {request} with HTTP {code} ({_reason(response)}); {todo}")
+
+    def _check(self) -> None:
+        response = self._request("GET", "/api/overview")
+        if response.status_code == 404:
+            raise BrokerUnavailable(f"no management API at {self.where} (404): enable it with "
+                                    "`rabbitmq-plugins enable rabbitmq_management`")
+        if response.status_code >= 400:
+            raise BrokerUnavailable(f"RabbitMQ at {self.where} answered HTTP {response.status_code} to /api/overview")
+
+    def _json(self, path: str, *, missing_ok: bool = False, **params: Any) -> Any:
+        response = self._request("GET", path, params=params or None)
+        for pause in (0.1, 0.3, 0.6):  # a listing can answer 500 while queues in it are being declared
+            if response.status_code != 500:
+                break
+            time.sleep(pause)
+            response = self._request("GET", path, params=params or None)
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 400:
+            raise self._failed(f"GET {path}", response)
+        try:
+            return response.json()
+        except ValueError:
+            raise BrokerUnavailable(f"RabbitMQ at {self.where} answered GET {path} with something that is not "
+                                    "JSON; check that the URL names the management API") from None
+
+    def _send(self, method: str, path: str, body: Any = None, *, gone_ok: bool = False, **params: Any) -> None:
+        response = self._request(method, path, json=body, params=params or None)
+        if response.status_code == 404 and gone_ok:
+            return
+        if response.status_code >= 400:
+            raise self._failed(f"{method} {path}", response)
+
+    def _queues(self, vhost: str) -> dict[str, dict[str, Any]]:
+        """The vhost's queues with their statistics; empty if the vhost is gone. An apply lock (in whichever
+        vhost an amqp_url names) is no object of the topology: left out."""
+        listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=_QUEUE_COLUMNS) or []
+        return {q["name"]: q for q in listing if q["name"] != LOCK_QUEUE}
+
+    @property
+    def _lock_vhost(self) -> str:
+        return _vhost_of(self.amqp_url)
+
+    # ----------------------------------------------------------------------------------- AMQP
+
+    def _amqp(self, vhost: str, doing: str) -> BlockingConnection:
+        import pika
+
+        where = _at(self.amqp_url, vhost)
+        try:
+            return pika.BlockingConnection(amqp_parameters(where, vhost, connect_timeout=self.timeouts[0],
+                                                           read_timeout=self.timeouts[1], verify=self.verify))
+        except amqp_connection_errors() as exc:
+            raise amqp_unavailable(exc, where, doing, self.timeouts) from exc
+
+    def _exact(self, vhost: str, names: Sequence[str], doing: str) -> dict[str, tuple[int, int]]:
+        """(ready messages, consumers) of each queue by a passive declare: exact, now. Gone queues are left out."""
+        import pika.exceptions
+
+        found: dict[str, tuple[int, int]] = {}
+        if not names:
+            return found
+        connection = self._amqp(vhost, doing)
+        try:
+            channel = connection.channel()
+            for name in names:
+                try:
+                    method = channel.queue_declare(name, passive=True).method
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != 404:
+                        raise
+                    channel = connection.channel()
+                    continue
+                found[name] = (method.message_count, method.consumer_count)
+        except amqp_connection_errors() as exc:
+            raise amqp_unavailable(exc, _at(self.amqp_url, vhost), doing, self.timeouts) from exc
+        finally:
+            _close(connection)
+        return found
+
+    def _held(self, vhost: str, statistics: Mapping[str, Mapping[str, Any]], doing: str, *,
+              consumers_count: bool = True) -> dict[str, int | None]:
+        """What each of these queues holds now (gone ones hold 0): the exact ready count and consumers,
+        with the management API's unacknowledged count (see `_queue_messages`)."""
+        exact = self._exact(vhost, sorted(statistics), doing)
+        return {name: _queue_messages(exact[name][0], exact[name][1] if consumers_count else 0, statistics[name])
+                if name in exact else 0 for name in statistics}
+
+    # ------------------------------------------------------------------------------------ lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """An exclusive queue in the AMQP URL's vhost, held by one connection until close()."""
+        import pika.exceptions
+
+        if self._lock is not None:
+            return
+        vhost, doing = self._lock_vhost, "to take the apply lock"
+        deadline = time.monotonic() + max(0.0, wait)
+        connection = self._amqp(vhost, doing)
+        try:
+            while True:
+                try:
+                    connection.channel().queue_declare(LOCK_QUEUE, exclusive=True, auto_delete=True,
+                                                       arguments={_HOLDER: holder})
+                    break
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != 405:  # 405 RESOURCE_LOCKED: another connection holds it
+                        raise self._lock_refused(exc, vhost) from exc
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._locked(vhost, wait)
+                connection.sleep(min(_LOCK_POLL, remaining))
+        except amqp_connection_errors() as exc:
+            _close(connection)
+            raise amqp_unavailable(exc, _at(self.amqp_url, vhost), doing, self.timeouts) from exc
+        except BaseException:
+            _close(connection)
+            raise
+        stop = threading.Event()
+        keeper = threading.Thread(target=_keep_alive, args=(connection, stop), name="rabbitmq-apply-lock", daemon=True)
+        keeper.start()
+        self._lock = (connection, stop, keeper)
+
+    def _locked(self, vhost: str, wait: float) -> LockedError:
+        queue = self._json(f"/api/queues/{_q(vhost)}/{_q(LOCK_QUEUE)}", missing_ok=True) or {}
+        waited = f"after waiting {wait:g}s" if wait > 0 else "without waiting"
+        at = f"RabbitMQ at {self.where}"
+        if queue and not queue.get("exclusive", True):
+            return LockedError(f"{at} has a queue `{LOCK_QUEUE}` in vhost {vhost!r} that is not an apply lock "
+                               "(it is not exclusive); delete that queue, then apply again")
+        holder = (queue.get("arguments") or {}).get(_HOLDER) or "another apply"
+        return LockedError(f"{at} is locked by {holder}, {waited}; wait for that apply to finish (the lock goes "
+                           "with its connection), or re-run with --lock-timeout DURATION to wait for it")
+
+    def _lock_refused(self, exc: Any, vhost: str) -> BrokerError:
+        if exc.reply_code == 403:
+            return BrokerUnavailable(
+                f"RabbitMQ at {self.where} refused user {self.amqp_url.username or 'guest'!r} the apply lock queue "
+                f"`{LOCK_QUEUE}` in vhost {vhost!r}; grant it configure permission on `^topology\\.apply-lock$` "
+                "there, or set the target's amqp_url to a vhost it may use (every apply to this broker must use "
+                "the same one)")
+        return BrokerError(f"RabbitMQ at {self.where} refused the apply lock queue `{LOCK_QUEUE}` in vhost "
+                           f"{vhost!r} ({_closed_reason(exc)}); check the broker's log")
+
+    def _release_lock(self) -> None:
+        if self._lock is None:
+            return
+        connection, stop, keeper = self._lock
+        self._lock = None
+        stop.set()
+        with contextlib.suppress(*amqp_connection_errors()):
+            connection.add_callback_threadsafe(lambda: None)  # wake the keeper now
+        keeper.join()
+        _close(connection)  # the broker deletes the exclusive queue with its connection
+
+    # ------------------------------------------------------------------------------------ inspect
+
+    def _vhosts(self, scope: Scope) -> list[str]:
+        named = set(scope.containers)
+        if scope.prune:
+            named |= {v["name"] for v in self._json("/api/vhosts", columns="name")}
+        return sorted(named)
+
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        live: dict[str, Live] = {}
+        existing = {v["name"] for v in self._json("/api/vhosts", columns="name")}
+        for vhost in self._vhosts(scope):
+            if vhost in existing:
+                live.update(self._inspect_vhost(vhost))
+        wants_users = scope.prune or any(a.startswith("rabbitmq/user/") for a in scope.addresses)
+        if wants_users:
+            for user in self._json("/api/users"):
+                tags = user["tags"] if isinstance(user["tags"], list) else [t for t in user["tags"].split(",") if t]
+                self._hashes[user["name"]] = (user.get("password_hash", ""), user.get("hashing_algorithm", ""))
+                live[f"rabbitmq/user/{user['name']}"] = Live("rabbitmq.user", {"tags": sorted(tags)}, name=user["name"])
+        if wants_users or any("/topic-permission/" in a for a in scope.addresses):
+            for topic in self._json("/api/topic-permissions"):
+                vhost, user, exchange = topic["vhost"], topic["user"], topic["exchange"]
+                live[f"rabbitmq/{vhost}/topic-permission/{user}/{exchange}"] = Live("rabbitmq.topic_permission", {
+                    "user": user, "exchange": exchange, "write": topic["write"], "read": topic["read"]},
+                    (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"), name=user, scope=vhost)
+        if wants_users or any("/permission/" in a for a in scope.addresses):
+            for permission in self._json("/api/permissions"):
+                vhost, user = permission["vhost"], permission["user"]
+                live[f"rabbitmq/{vhost}/permission/{user}"] = Live("rabbitmq.permission", {
+                    "user": user, "configure": permission["configure"], "write": permission["write"],
+                    "read": permission["read"]}, (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"),
+                    name=user, scope=vhost)
+        # Every policy of a vhost in scope is read, managed or not: which one applies to a queue (and so
+        # which limits) depends on all of them; the differ uses them to see what a policy change discards.
+        return {address: item for address, item in live.items()
+                if scope.wants(address) or item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy")}
+
+    def _vhost_live(self, vhost: str, contents: Mapping[str, int | None]) -> Live:
+        """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""
+        counts = list(contents.values())
+        total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+        return Live("rabbitmq.vhost", {}, messages=total, contents=dict(contents), name=vhost)
+
+    def _listed_counts(self, vhost: str) -> dict[str, int | None]:
+        """Messages (ready + unacknowledged) per queue from the one listing; a queue too new to have
+        statistics is counted by a passive declare instead (unknown if that cannot be done)."""
+        statistics = self._queues(vhost)
+        counts: dict[str, int | None] = {name: q.get("messages") for name, q in statistics.items()}
+        missing = {name: statistics[name] for name, count in counts.items() if count is None}
+        if missing:
+            with contextlib.suppress(BrokerError):  # else left unknown: a plan that would lose them says so
+                counts.update(self._held(vhost, missing, "to count the messages of new queues"))
+        return counts
+
+    def _inspect_vhost(self, vhost: str) -> dict[str, Live]:
+        definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True) or {}
+        counts = self._listed_counts(vhost)
+        prefix = f"rabbitmq/{vhost}"
+        vaddress = f"rabbitmq/vhost/{vhost}"
+        live: dict[str, Live] = {vaddress: self._vhost_live(vhost, counts)}
+        for exchange in definitions.get("exchanges", []):
+            if exchange["name"].startswith("amq.") or not exchange["name"]:
+                continue
+            live[f"{prefix}/exchange/{exchange['name']}"] = Live("rabbitmq.exchange", {
+                "type": exchange["type"], "durable": exchange["durable"], "auto_delete": exchange["auto_delete"],
+                "internal": exchange["internal"], "arguments": exchange.get("arguments") or {}}, (vaddress,),
+                name=exchange["name"], scope=vhost)
+        for queue in definitions.get("queues", []):
+            if queue["name"].startswith("amq.") or queue["name"] == LOCK_QUEUE:
+                continue
+            arguments = dict(queue.get("arguments") or {})
+            queue_type = arguments.pop("x-queue-type", "classic")
+            live[f"{prefix}/queue/{queue['name']}"] = Live("rabbitmq.queue", {
+                "type": queue_type, "durable": queue["durable"], "auto_delete": queue["auto_delete"],
+                "arguments": arguments}, (vaddress,), counts.get(queue["name"]), name=queue["name"], scope=vhost)
+        for binding in definitions.get("bindings", []):
+            source, destination = binding["source"], binding["destination"]
+            if not source or destination.startswith("amq.gen-"):
+                continue
+            to_queue = binding["destination_type"] == "queue"
+            kind = "binding" if to_queue else "exchange-binding"
+            arguments = binding.get("arguments") or {}
+            address = binding_address(vhost, kind, source, destination, binding["routing_key"], arguments)
+            depends = [vaddress, f"{prefix}/{'queue' if to_queue else 'exchange'}/{destination}"]
+            if not source.startswith("amq."):
+                depends.append(f"{prefix}/exchange/{source}")
+            live[address] = Live("rabbitmq.binding" if to_queue else "rabbitmq.exchange_binding", {
+                "source": source, "destination": destination, "destination_type": binding["destination_type"],
+                "routing_key": binding["routing_key"], "arguments": arguments}, tuple(depends),
+                name=f"{source}->{destination}", scope=vhost)
+        for policy in definitions.get("policies", []):
+            live[f"{prefix}/policy/{policy['name']}"] = Live("rabbitmq.policy", _policy(policy), (vaddress,),
+                                                             name=policy["name"], scope=vhost)
+        for parameter in definitions.get("parameters", []):
+            if parameter.get("component") == "operator_policy":
+                live[f"{prefix}/operator-policy/{parameter['name']}"] = Live(
+                    "rabbitmq.operator_policy", _policy(parameter["value"]), (vaddress,), name=parameter["name"],
+                    scope=vhost)
+        return live
+
+    def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
+        """What the queues and vhosts about to be replaced or deleted hold, exactly where the broker can
+        say: ready messages by a passive declare over AMQP, unacknowledged ones from the management API
+        (see `_queue_messages`); a vhost holds the sum over its queues. Other kinds are not counted."""
+        counts: dict[str, int | None] = {}
+        by_vhost: dict[str, list[str]] = {}
+        for address, item in live.items():
+            if item.kind in ("rabbitmq.queue", "rabbitmq.vhost"):
+                by_vhost.setdefault(item.scope if item.kind == "rabbitmq.queue" else item.name, []).append(address)
+        doing = "to count messages before a replace or delete"
+        for vhost, addresses in sorted(by_vhost.items()):
+            statistics = self._queues(vhost)
+            wanted = statistics if any(live[a].kind == "rabbitmq.vhost" for a in addresses) else \
+                {live[a].name: statistics.get(live[a].name, {}) for a in addresses}
+            held = self._held(vhost, wanted, doing)
+            for address in addresses:
+                item = live[address]
+                counts[address] = held.get(item.name, 0) if item.kind == "rabbitmq.queue" else \
+                    self._vhost_live(vhost, held).messages
+        return counts
+
+    def secret_matches(self, desired: Resource, live: Live) -> bool:
+        password = desired.secrets.get("password")
+        if password is None:
+            return True  # no password in the file: the password is not managed
+        stored, algorithm = self._hashes.get(desired.name, ("", ""))
+        if not stored:
+            return False
+        raw = base64.b64decode(stored)
+        digest = hashlib.sha512 if algorithm.endswith("sha512") else (
+            hashlib.md5 if algorithm.endswith("md5") else hashlib.sha256)
+        return base64.b64encode(raw[:4] + digest(raw[:4] + password.reveal().encode()).digest()).decode() == stored
+
+    # -------------------------------------------------------------------------------------- apply
+
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        imports: dict[str, list[Change]] = {}
+        singles: list[Change] = []
+        for change in changes:
+            if change.action == "create" and change.kind in _IMPORTED and not change.needs_empty:
+                imports.setdefault(change.scope, []).append(change)
+            else:
+                singles.append(change)
+        results: list[ChangeResult] = []
+        with ThreadPoolExecutor(max_workers=max(1, self.parallelism)) as pool:
+            futures = [pool.submit(self._import, vhost, batch) for vhost, batch in sorted(imports.items())]
+            futures += [pool.submit(self._single_result, change, desired.get(change.address)) for change in singles]
+            for future in futures:
+                results += future.result()
+        return results
+
+    def _single_result(self, change: Change, desired: Resource | None) -> list[ChangeResult]:
+        try:
+            self._apply_one(change, desired)
+        except _NotEmpty as refused:
+            return [refused_not_empty(change, refused.what)]
+        except BrokerError as exc:
+            return [ChangeResult(change.address, False, str(exc))]
+        return [ChangeResult(change.address, True)]
+
+    def _import(self, vhost: str, batch: list[Change]) -> list[ChangeResult]:
+        definitions: dict[str, list[dict[str, Any]]] = {"queues": [], "exchanges": [], "bindings": [], "policies": []}
+        for change in batch:
+            assert change.after is not None
+            definitions[_IMPORTED[change.kind]].append(_definition(change.kind, change.name, change.after))
+        try:
+            self._send("POST", f"/api/definitions/{_q(vhost)}", definitions)
+            live = self._inspect_vhost(vhost)
+        except BrokerError as exc:
+            return [ChangeResult(c.address, False, str(exc)) for c in batch]
+        results = []
+        for change in batch:
+            found = live.get(change.address)
+            if found is None:
+                results.append(ChangeResult(change.address, False, "the definitions import did not create it"))
+            elif change.after and any(found.attributes.get(k) != v for k, v in change.after.items()):
+                differing = [k for k, v in change.after.items() if found.attributes.get(k) != v]
+                results.append(ChangeResult(change.address, False, "it already exists with other "
+                                            f"{', '.join(differing)}; plan again to replace it"))
+            else:
+                results.append(ChangeResult(change.address, True))
+        return results
+
+    def _apply_one(self, change: Change, desired: Resource | None) -> None:
+        kind, address, vhost, name = change.kind, change.address, change.scope, change.name
+        if kind == "rabbitmq.vhost":
+            if change.action == "delete":
+                if change.needs_empty:
+                    self._check_vhost_empty(name)
+                self._send("DELETE", f"/api/vhosts/{_q(name)}", gone_ok=True)
+            else:
+                self._send("PUT", f"/api/vhosts/{_q(name)}", {})
+            return
+        if change.action in ("delete", "replace"):
+            self._delete(change, vhost, name)
+        if change.action == "delete":
+            return
+        after = change.after or {}
+        v = _q(vhost)
+        if kind == "rabbitmq.queue":
+            self._send("PUT", f"/api/queues/{v}/{_q(name)}", _definition(kind, name, after))
+        elif kind == "rabbitmq.exchange":
+            self._send("PUT", f"/api/exchanges/{v}/{_q(name)}", _definition(kind, name, after))
+        elif kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
+            to = "q" if after["destination_type"] == "queue" else "e"
+            self._send("POST", f"/api/bindings/{v}/e/{_q(after['source'])}/{to}/{_q(after['destination'])}",
+                       {"routing_key": after["routing_key"], "arguments": after["arguments"]})
+        elif kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
+            if change.needs_empty:
+                self._check_policy_empty(change)
+            path = "policies" if kind == "rabbitmq.policy" else "operator-policies"
+            self._send("PUT", f"/api/{path}/{v}/{_q(name)}", _policy(after))
+        elif kind == "rabbitmq.user":
+            body: dict[str, Any] = {"tags": ",".join(after.get("tags", []))}
+            password = desired.secrets.get("password") if desired else None
+            if password is not None:
+                body["password"] = password.reveal()
+            else:
+                body["password_hash"] = self._hashes.get(name, ("", ""))[0]
+            self._send("PUT", f"/api/users/{_q(name)}", body)
+        elif kind == "rabbitmq.permission":
+            self._send("PUT", f"/api/permissions/{v}/{_q(after['user'])}",
+                       {k: after[k] for k in ("configure", "write", "read")})
+        elif kind == "rabbitmq.topic_permission":
+            self._send("PUT", f"/api/topic-permissions/{v}/{_q(after['user'])}",
+                       {k: after[k] for k in ("exchange", "write", "read")})
+        else:
+            raise BrokerError(f"{address}: the RabbitMQ driver does not manage {kind}")
+
+    # ---------------------------------------------------------------- planned empty: still empty?
+
+    def _check_vhost_empty(self, vhost: str) -> None:
+        """Every queue of the vhost holds nothing, by `_held`, just before the delete (not atomic
+        with the delete that follows: a message published in between those milliseconds is lost)."""
+        statistics = self._queues(vhost)
+        _refuse_if_any(self._held(vhost, statistics, "to check that the vhost is still empty"), "in its queues")
+
+    def _policies(self, vhost: str) -> dict[str, Live]:
+        """The vhost's policies and operator policies as they are now (for which limits apply where)."""
+        found: dict[str, Live] = {}
+        for path, kind, part in (("policies", "rabbitmq.policy", "policy"),
+                                 ("operator-policies", "rabbitmq.operator_policy", "operator-policy")):
+            for item in self._json(f"/api/{path}/{_q(vhost)}", missing_ok=True) or []:
+                found[f"rabbitmq/{vhost}/{part}/{item['name']}"] = Live(kind, _policy(item), name=item["name"],
+                                                                         scope=vhost)
+        return found
+
+    def _check_policy_empty(self, change: Change) -> None:
+        """The queues the policy applies to hold nothing: ready messages exactly, unacknowledged ones by the
+        management API (consumers alone do not count: a limit discards ready messages)."""
+        statistics = self._queues(change.scope)
+        vaddress = f"rabbitmq/vhost/{change.scope}"
+        policies = self._policies(change.scope)  # the others' limits, as they are now
+
+        def held(contents: Mapping[str, int | None]) -> int | None:
+            live = {vaddress: self._vhost_live(change.scope, contents), **policies}
+            return held_now(change.kind, change.address, change.scope,
+                            None if change.action == "delete" else change.after, live, before=change.before)
+
+        matched = {n: q for n, q in statistics.items() if held({n: 1}) != 0}
+        exact = held(self._held(change.scope, matched, "to check that the queues a policy limits are still empty",
+                                consumers_count=False))
+        if exact != 0:
+            raise _NotEmpty(f"{_count(exact)} in the queues it applies to")
+
+    def _delete(self, change: Change, vhost: str, name: str) -> None:
+        v, kind = _q(vhost), change.kind
+        if kind == "rabbitmq.queue":
+            self._delete_queue(change, vhost, name)
+        elif kind == "rabbitmq.exchange":
+            self._send("DELETE", f"/api/exchanges/{v}/{_q(name)}", gone_ok=True)
+        elif kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
+            before = change.before or {}
+            to = "q" if before.get("destination_type") == "queue" else "e"
+            path = f"/api/bindings/{v}/e/{_q(before['source'])}/{to}/{_q(before['destination'])}"
+            for binding in self._json(path, missing_ok=True) or []:
+                if binding["routing_key"] == before["routing_key"] and (binding.get("arguments") or {}) == \
+                        before.get("arguments", {}):
+                    self._send("DELETE", f"{path}/{_q(binding['properties_key'])}", gone_ok=True)
+        elif kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
+            if change.action == "delete" and change.needs_empty:
+                self._check_policy_empty(change)  # its removal can let another policy's limits apply
+            path = "policies" if kind == "rabbitmq.policy" else "operator-policies"
+            self._send("DELETE", f"/api/{path}/{v}/{_q(name)}", gone_ok=True)
+        elif kind == "rabbitmq.user":
+            self._send("DELETE", f"/api/users/{_q(name)}", gone_ok=True)
+        elif kind == "rabbitmq.permission":
+            self._send("DELETE", f"/api/permissions/{v}/{_q(name)}", gone_ok=True)
+        elif kind == "rabbitmq.topic_permission":
+            # The API deletes a user's topic permissions in a vhost all at once: put back the others.
+            path = f"/api/topic-permissions/{v}/{_q(name)}"
+            others = [t for t in self._json(path, missing_ok=True) or []
+                      if t["exchange"] != (change.before or {}).get("exchange")]
+            self._send("DELETE", path, gone_ok=True)
+            for other in others:
+                self._send("PUT", path, {k: other[k] for k in ("exchange", "write", "read")})
+
+    def _delete_queue(self, change: Change, vhost: str, name: str) -> None:
+        """Unconditionally when the user allowed the loss; else only if it holds nothing: the
+        unacknowledged count first (the broker's delete cannot check it), then a delete that the
+        broker refuses atomically if the queue has ready messages or consumers."""
+        path = f"/api/queues/{_q(vhost)}/{_q(name)}"
+        guarded = not change.loses_data
+        if guarded:
+            statistics = self._json(path, missing_ok=True, columns=_QUEUE_COLUMNS)
+            if statistics is None:
+                return  # gone since the plan: nothing to lose, nothing to delete
+            unacknowledged = int(statistics.get("messages_unacknowledged") or 0)
+            if unacknowledged:
+                raise _NotEmpty(f"{_count(unacknowledged)} unacknowledged by its consumers")
+        params = {"if-empty": "true", "if-unused": "true"} if guarded else None
+        response = self._request("DELETE", path, params=params)
+        reason = _reason(response) if response.status_code == 400 else ""
+        if guarded and ("not empty" in reason or "in use" in reason):
+            raise _NotEmpty(self._refusal(vhost, name, reason))
+        if response.status_code >= 400 and response.status_code != 404:
+            raise self._failed(f"DELETE queue {name!r} in vhost {vhost!r}", response)
+
+    def _refusal(self, vhost: str, name: str, reason: str) -> str:
+        """What a queue the broker would not delete holds, as exactly as it can be said."""
+        try:
+            exact = self._exact(vhost, [name], "to count the messages of a queue that is not empty")
+        except BrokerError:
+            exact = {}
+        ready, consumers = exact.get(name, (0, 0))
+        if "in use" in reason or consumers:
+            of = f"{consumers} consumer{'' if consumers == 1 else 's'}" if consumers else "its consumers"
+            return f"{_count(ready) + ' and ' if ready else ''}unacknowledged messages of {of} (how many is unknown)"
+        return _count(ready or None)
+
+
+def _refuse_if_any(counts: Mapping[str, int | None], where: str) -> None:
+    """Raise _NotEmpty if any count is not 0: the sum, or unknown if one is unknown."""
+    if all(c == 0 for c in counts.values()):
+        return
+    total = None if any(c is None for c in counts.values()) else sum(c or 0 for c in counts.values())
+    raise _NotEmpty(f"{_count(total)} {where}")
+
+
+def _keep_alive(connection: BlockingConnection, stop: threading.Event) -> None:
+    """Serve the lock connection's heartbeats until released; the only thread that uses it meanwhile."""
+    while not stop.is_set():
+        try:
+            connection.process_data_events(time_limit=0.5)
+        except amqp_connection_errors():
+            return  # the broker closed it: the lock is gone with it
+
+
+def _close(connection: BlockingConnection) -> None:
+    try:
+        if connection.is_open:
+            connection.close()
+    except amqp_connection_errors():
+        pass
+
+
+def _definition(kind: str, name: str, after: Mapping[str, Any]) -> dict[str, Any]:
+    """The management API's JSON for an object, as PUT and definitions import take it."""
+    if kind == "rabbitmq.queue":
+        arguments = dict(after["arguments"])
+        if after["type"] != "classic":
+            arguments["x-queue-type"] = after["type"]
+        return {"name": name, "durable": after["durable"], "auto_delete": after["auto_delete"],
+                "arguments": arguments}
+    if kind == "rabbitmq.exchange":
+        return {"name": name, "type": after["type"], "durable": after["durable"],
+                "auto_delete": after["auto_delete"], "internal": after["internal"], "arguments": after["arguments"]}
+    if kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
+        return {"source": after["source"], "destination": after["destination"],
+                "destination_type": after["destination_type"], "routing_key": after["routing_key"],
+                "arguments": after["arguments"]}
+    return {"name": name, **_policy(after)}
+
+
+def _policy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"pattern": data["pattern"], "apply-to": data.get("apply-to", "all"),
+            "priority": data.get("priority", 0), "definition": data.get("definition", {})}
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(body.get("reason") or body.get("error") or body)[:300]

@@ -1,0 +1,98 @@
+"""What RabbitMQ's kinds of object are like: immutable fields, what holds messages, and which policy
+changes make the broker discard messages (and from which queues)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from topology.core.kinds import Attributes, KindRules, lowered
+from topology.core.resource import Live
+
+__all__ = ["KINDS", "policy_held"]
+
+_POLICY_LIMIT_PATHS = (("definition", "max-length"), ("definition", "max-length-bytes"),
+                       ("definition", "message-ttl"), ("definition", "expires"), ("definition", "max-age"))
+_POLICY_LIMITS = frozenset(path[-1] for path in _POLICY_LIMIT_PATHS)
+_policy_lowered = lowered(*_POLICY_LIMIT_PATHS, creates=True)
+# Constructs PCRE (RabbitMQ's regex engine) reads differently from Python's `re`, or Python lacks:
+# a pattern using one is matched "unknown" rather than guessed.
+_PCRE_ONLY = ("[:", "\\p", "\\P", "\\X", "\\Q", "\\E", "\\h", "\\H", "\\R", "\\K", "\\v", "\\V",
+              "\\N", "\\g", "\\o", "\\x{", "(*", "(?|", "(?R", "(?(", "(?+", "(?-", "(?&", "(?C")
+
+
+def _limits(attributes: Attributes | None) -> bool:
+    return bool(attributes) and bool(_POLICY_LIMITS & set((attributes or {}).get("definition") or {}))
+
+
+def _policy_discards(before: Attributes | None, after: Attributes | None) -> list[str]:
+    """A policy discards when it lowers a limit or brings its limits to other queues; and any change of
+    which queues it matches (or its removal) may let another policy's limits apply where it ruled."""
+    if after is None:
+        return ["removing it lets other policies apply to its queues"]
+    found = _policy_lowered(before, after)
+    if before is not None and not found and any(before.get(k) != after.get(k) for k in ("pattern", "apply-to",
+                                                                                         "priority")):
+        found.append("it now rules other queues, and other policies may apply to the ones it leaves")
+    return found
+
+
+def _pattern(attributes: Attributes | None) -> re.Pattern[str] | None:
+    """A policy's pattern for Python, or None when Python might match otherwise than RabbitMQ."""
+    import warnings
+
+    text = str((attributes or {}).get("pattern", ""))
+    if any(construct in text for construct in _PCRE_ONLY):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return re.compile(text)
+        except (re.error, FutureWarning):
+            return None
+
+
+def policy_held(address: str, scope: str, before: Attributes | None, after: Attributes | None,
+                 live: Mapping[str, Live]) -> int | None:
+    """Messages in the queues of vhost `scope` whose limits the policy change can lower: the ones its
+    (new) pattern matches when it sets limits; and, when another policy in the vhost sets limits, the
+    ones its old or new pattern matches (those may now fall under the other policy)."""
+    vhost = live.get(f"rabbitmq/vhost/{scope}")
+    if vhost is None:
+        return 0  # a new vhost holds nothing yet
+    others = any(item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy") and other != address
+                 and item.scope == scope and _limits(item.attributes) for other, item in live.items())
+    sides = [side for side in ((after,) if _limits(after) else ()) + ((before, after) if others else ())
+             if side is not None and side.get("apply-to") != "exchanges"]
+    patterns = [_pattern(side) for side in sides]
+    if not sides:
+        return 0
+    if None in patterns:  # a pattern Python cannot match as RabbitMQ does: unknown, unless nothing is held
+        return 0 if all(messages == 0 for messages in vhost.contents.values()) else None
+    total = 0
+    for queue, messages in vhost.contents.items():
+        if any(pattern is not None and pattern.search(queue) for pattern in patterns):
+            if messages is None:
+                return None
+            total += messages
+    return total
+
+
+_BINDING = frozenset({"source", "destination", "destination_type", "routing_key", "arguments"})
+_POLICY = KindRules(discards=_policy_discards, held=policy_held, container="rabbitmq/vhost/{scope}", in_container=True)
+
+KINDS: dict[str, KindRules] = {
+    "rabbitmq.vhost": KindRules(holds_data=True, is_container=True),  # deleting a vhost deletes every queue in it
+    "rabbitmq.exchange": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "internal", "arguments"}),
+                                   in_container=True),
+    "rabbitmq.queue": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True,
+                                in_container=True),
+    "rabbitmq.binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
+    "rabbitmq.exchange_binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
+    "rabbitmq.policy": _POLICY,
+    "rabbitmq.operator_policy": _POLICY,
+    "rabbitmq.user": KindRules(),
+    "rabbitmq.permission": KindRules(hangs_off=True, in_container=True),
+    "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"}), hangs_off=True,
+                                           in_container=True),
+}

@@ -1,0 +1,447 @@
+"""The Redis Streams driver (redis-py): streams and their consumer groups, pipelined both ways.
+
+Reads every declared stream in one round trip (XINFO GROUPS for all keys in one pipeline, XLEN
+where `max_length` is declared);
+with pruning, SCAN with TYPE stream under the managed prefixes. Writes each wave in one
+pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only then),
+XGROUP DESTROY, DEL, and `XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges;
+trimming deletes entries and is planned as data loss).
+
+A delete or replace planned as losing nothing (`Change.needs_empty`) runs as one Lua script, which
+Redis executes atomically: it deletes the stream only if XLEN is 0, destroys the group only if it
+has no pending entries, and otherwise changes nothing and returns what the object holds.
+
+The apply lock is a string key, `LOCK_KEY`, set with `SET NX PX` (a lease) to the holder's text and
+the CLIENT ID of a connection kept open for the lock's life; a background thread renews the lease
+while it is held, each apply wave re-checks it, and close() deletes it only if it still holds our
+value (a compare-and-delete script). A second apply polls it up to --lock-timeout; it frees the lock
+at once if the holder's connection is gone from CLIENT LIST (the holder was killed), and otherwise a
+holder that stopped renewing loses it when the lease runs out. SCAN with TYPE stream never lists the
+key, so inspect, prune and export never see it.
+
+Connections have the target's connect and read timeouts and no retries, so a failure takes at most
+those; every failure is one sentence naming host:port, never the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.registry import quantity
+from topology.core.resource import Resource
+from topology.core.secrets import MASK, BrokerURL
+from topology.engine.plan import Change
+from topology.errors import BrokerError, BrokerUnavailable, LockedError
+
+__all__ = ["LOCK_KEY", "RedisDriver"]
+
+_PROBE_GROUP = "topology-create"  # a group created and destroyed at once, to create an empty stream
+LOCK_KEY = "topology:apply-lock"  # a string, so SCAN ... TYPE stream (inspect, prune, export) never lists it
+LOCK_LEASE = 15.0  # seconds a killed apply keeps the lock; renewed every third of it while held
+_LOCK_POLL = 0.5  # longest pause between two attempts to take a held lock
+
+# KEYS[1] stream. Deletes it only if it has no entries; returns the entries it holds (0: deleted or gone).
+_DELETE_STREAM_IF_EMPTY = """
+local held = redis.call('XLEN', KEYS[1])
+if held > 0 then return held end
+redis.call('DEL', KEYS[1])
+return 0
+"""
+
+# KEYS[1] stream, ARGV[1] group, ARGV[2] start id to re-create it at ('' for none). Destroys the group
+# only if it has no pending entries; returns the pending entries it holds (0: done).
+_DESTROY_GROUP_IF_NO_PENDING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local fields = {}
+    for i = 1, #group, 2 do fields[group[i]] = group[i + 1] end
+    if fields['name'] == ARGV[1] then
+      if fields['pending'] > 0 then return fields['pending'] end
+      redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+    end
+  end
+end
+if ARGV[2] ~= '' then redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM') end
+return 0
+"""
+
+_RENEW_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _guarded(change: Change) -> bool:
+    """A delete or replace planned as losing nothing: carried out by a script that re-checks that."""
+    return change.needs_empty and change.is_destructive
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+class RedisDriver(Driver):
+
+    def __init__(self, url: BrokerURL, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 lock_lease: float = LOCK_LEASE) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.url = url
+        self.where = url.netloc or url.path
+        self.connect_timeout, self.read_timeout, self.lock_lease = connect_timeout, read_timeout, lock_lease
+        self._lock_value: str | None = None
+        self._lock_lost = threading.Event()
+        self._stop_renewing = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._lock_client: Any = None
+        self._cannot_list_clients = False
+        if url.scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", url.path):
+            raise BrokerError(f"Redis at {self.where}: the URL's path must be the database number (/0 to /15 "
+                              "usually); write redis://[user:password@]host:port/db")
+        if url.query:
+            raise BrokerError(f"Redis at {self.where}: topology does not read options from the URL's query; put "
+                              "the database in the path (/2) and the timeouts in the target's connect_timeout and "
+                              "timeout")
+        try:
+            self.client = redis.Redis.from_url(url.reveal(), decode_responses=True,
+                                               socket_connect_timeout=connect_timeout, socket_timeout=read_timeout,
+                                               retry=Retry(NoBackoff(), 0))
+        except (ValueError, TypeError) as exc:
+            raise BrokerError(f"Redis at {self.where}: the URL is not a Redis URL ({self._scrub(str(exc))}); write "
+                              "redis://[user:password@]host:port/db, or rediss:// for TLS") from None
+        self._scripts = {name: self.client.register_script(text) for name, text in (
+            ("delete_stream", _DELETE_STREAM_IF_EMPTY), ("destroy_group", _DESTROY_GROUP_IF_NO_PENDING),
+            ("renew", _RENEW_LOCK), ("release", _RELEASE_LOCK))}
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            self.client.close()
+            raise self._failure(exc, "connecting") from None
+
+    # ----------------------------------------------------------------------------------- errors
+
+    def _scrub(self, text: str) -> str:
+        """`text` with the password (as given and percent-encoded) replaced by ***."""
+        if self.url.password is not None and self.url.password.reveal():
+            secret = self.url.password.reveal()
+            for form in {secret, quote(secret, safe=""), quote(secret)}:
+                text = text.replace(form, MASK)
+        return text
+
+    def _failure(self, exc: Exception, doing: str) -> BrokerError:
+        """One sentence for a redis-py error: where, what happened, what to do."""
+        import ssl
+
+        import redis
+
+        where, cause = self.where, exc.__context__ or exc.__cause__
+        tls = self.url.scheme == "rediss"
+        if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in str(exc):
+            return BrokerUnavailable(f"Redis at {where} refused the user name or password; check the credentials "
+                                     "in the target's URL (percent-encode reserved characters such as # / ? @ %)")
+        if "NOAUTH" in str(exc):
+            return BrokerUnavailable(f"Redis at {where} needs a password; put it in the URL "
+                                     "(redis://:PASSWORD@host:port/db, percent-encoded)")
+        if isinstance(exc, redis.TimeoutError) or isinstance(cause, TimeoutError):
+            if tls and "handshake" in str(cause):
+                return BrokerUnavailable(f"Redis at {where} did not complete a TLS handshake within "
+                                         f"{_seconds(self.read_timeout)} while {doing}; if that port does not speak "
+                                         "TLS, use redis:// instead of rediss://")
+            if "connecting" in str(exc):
+                return BrokerUnavailable(f"Redis at {where} did not accept a connection within "
+                                         f"{_seconds(self.connect_timeout)} while {doing}; check the host and port "
+                                         "and any firewall in between, or raise the target's connect_timeout")
+            accepted = "accepted the connection but " if doing == "connecting" else ""
+            return BrokerUnavailable(f"Redis at {where} {accepted}did not answer within {_seconds(self.read_timeout)} "
+                                     f"while {doing}; check that {where} is a Redis server and not overloaded, or "
+                                     "raise the target's timeout")
+        if isinstance(cause, ssl.SSLError) or (tls and isinstance(exc, redis.ConnectionError)):
+            reason = getattr(cause, "reason", None) or self._scrub(str(cause or exc))
+            return BrokerUnavailable(f"Redis at {where}: TLS failed while {doing} ({reason}); check that the port "
+                                     "speaks TLS (else use redis://) and that its certificate is trusted")
+        if isinstance(exc, redis.ConnectionError):
+            why = self._scrub(str(getattr(cause, "strerror", None) or cause or exc)).rstrip(".")
+            return BrokerUnavailable(f"Redis at {where} is not reachable ({why}) while {doing}; check the URL's "
+                                     "host and port (rediss:// for a TLS port) and that the server is running")
+        if isinstance(exc, redis.exceptions.NoPermissionError) or "NOPERM" in str(exc):
+            grant = f"access to the key {LOCK_KEY} (~{LOCK_KEY})" if "lock" in doing else "what it needs"
+            return BrokerError(f"Redis at {where} denied the user while {doing} ({self._scrub(str(exc))}); "
+                               f"grant it {grant} with ACL SETUSER")
+        return BrokerError(f"Redis at {where}: {doing} failed ({self._scrub(str(exc))})")
+
+    # ------------------------------------------------------------------------------------- lock
+
+    def lock(self, holder: str, wait: float) -> None:
+        """SET the lock key NX with a lease, from a connection of its own whose CLIENT ID is in the
+        value; wait up to `wait` seconds for another holder to release it, to die (its connection
+        gone from CLIENT LIST) or to stop renewing (its lease runs out)."""
+        import redis
+
+        if self._lock_value is not None:
+            return
+        deadline = time.monotonic() + wait
+        try:
+            self._lock_client = self._connect_lock_client()
+            value = f"{holder} #{self._lock_client.client_id()}-{uuid.uuid4().hex[:12]}"
+            while not self._lock_client.set(LOCK_KEY, value, nx=True, px=int(self.lock_lease * 1000)):
+                other = self.client.get(LOCK_KEY)
+                if other is None or self._freed_if_dead(str(other)):
+                    continue  # released just now, or its holder is gone: try again at once
+                other_holder = str(other).rsplit(" #", 1)[0]
+                if other_holder == holder:
+                    return  # this process already holds it, for another target on the same database
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._locked(other_holder, wait)
+                time.sleep(min(_LOCK_POLL, left))
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" in str(exc):
+                kind = self.client.type(LOCK_KEY)
+                raise BrokerError(f"Redis at {self.where}: the key {LOCK_KEY} is reserved for topology's apply lock "
+                                  f"but holds a {kind!s}; rename or delete that key") from None
+            raise self._failure(exc, "taking the apply lock") from None
+        except redis.RedisError as exc:
+            raise self._failure(exc, "taking the apply lock") from None
+        self._lock_value = value
+        self._renewer = threading.Thread(target=self._renew_while_held, name="topology-redis-lock", daemon=True)
+        self._renewer.start()
+
+    def _connect_lock_client(self) -> Any:
+        """One connection kept for the lock's life: when this process dies, Redis drops it."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        return redis.Redis.from_url(self.url.reveal(), decode_responses=True, single_connection_client=True,
+                                    socket_connect_timeout=self.connect_timeout, socket_timeout=self.read_timeout,
+                                    retry=Retry(NoBackoff(), 0))
+
+    def _freed_if_dead(self, value: str) -> bool:
+        """Delete `value`'s lock if the connection that took it is gone (its process died); whether it did.
+        Users without CLIENT LIST (an ACL without @admin) wait for the lease instead."""
+        import redis
+
+        client_id = value.rpartition(" #")[2].partition("-")[0]
+        if not client_id.isdigit() or self._cannot_list_clients:
+            return False
+        try:
+            if self.client.client_list(client_id=[int(client_id)]):
+                return False
+        except redis.ResponseError:
+            self._cannot_list_clients = True
+            return False
+        return bool(self._scripts["release"](keys=[LOCK_KEY], args=[value]))
+
+    def _locked(self, other: str, wait: float) -> LockedError:
+        lease = int(self.client.pttl(LOCK_KEY))
+        waited = f" after waiting {_seconds(wait)}" if wait else ""
+        if lease == -1:  # set by hand, without an expiry: it never frees itself
+            return LockedError(f"Redis at {self.where} is locked by {other!r}{waited}, and the key {LOCK_KEY} has no "
+                               f"expiry, so it was not set by an apply; if no apply is running, delete it with "
+                               f"`DEL {LOCK_KEY}`")
+        return LockedError(f"Redis at {self.where} is locked by {other}{waited} (its lease ends in "
+                           f"{max(0, lease) / 1000:.0f} s unless that apply renews it); wait for that apply to finish, "
+                           "or re-run with --lock-timeout 5m to wait for it")
+
+    def _renew_while_held(self) -> None:
+        import redis
+
+        lease_ms, value = int(self.lock_lease * 1000), str(self._lock_value)
+        while not self._stop_renewing.wait(self.lock_lease / 3):
+            try:
+                if not self._scripts["renew"](keys=[LOCK_KEY], args=[value, lease_ms], client=self._lock_client):
+                    self._lock_lost.set()
+                    return
+            except redis.RedisError:
+                continue  # Redis is not answering now; the next wave's check notices a lapsed lease
+
+    def _check_lock(self) -> str | None:
+        """Before a wave of writes: None if this apply still holds the lock (lease renewed), else why not."""
+        import redis
+
+        if self._lock_value is None:
+            return None
+        try:
+            held = not self._lock_lost.is_set() and self._scripts["renew"](
+                keys=[LOCK_KEY], args=[self._lock_value, int(self.lock_lease * 1000)])
+        except redis.RedisError as exc:
+            return str(self._failure(exc, "renewing the apply lock"))
+        if held:
+            return None
+        self._lock_lost.set()
+        return (f"Redis at {self.where}: this apply lost its lock (its {_seconds(self.lock_lease)} lease ran out "
+                "or its connection broke, and another apply may have taken it), so nothing more was changed; run "
+                "`topology apply` again")
+
+    def _release(self) -> None:
+        import redis
+
+        self._stop_renewing.set()
+        if self._renewer is not None:
+            self._renewer.join(self.read_timeout + 1)
+        if self._lock_value is not None:
+            with contextlib.suppress(redis.RedisError):  # else the lease runs out by itself
+                self._scripts["release"](keys=[LOCK_KEY], args=[self._lock_value])
+            self._lock_value = None
+        if self._lock_client is not None:
+            self._lock_client.close()
+            self._lock_client = None
+
+    def close(self) -> None:
+        try:
+            self._release()
+        finally:
+            self.client.close()
+
+    # ---------------------------------------------------------------------------------- inspect
+
+    def _prunable_keys(self, scope: Scope) -> set[str]:
+        patterns = set()
+        for glob in scope.include:
+            if glob.startswith("redis/stream/"):
+                patterns.add(glob.removeprefix("redis/stream/"))
+            elif glob.startswith("redis/") or glob in ("*", "redis*"):
+                patterns.add("*")
+        keys: set[str] = set()
+        for pattern in patterns:
+            keys.update(self.client.scan_iter(match=pattern, count=1000, _type="stream"))
+        return keys
+
+    def inspect(self, scope: Scope) -> dict[str, Live]:
+        import redis
+
+        try:
+            return self._inspect(scope)
+        except redis.RedisError as exc:
+            raise self._failure(exc, "reading streams") from None
+
+    def _inspect(self, scope: Scope) -> dict[str, Live]:
+        keys = {a.removeprefix("redis/stream/") for a in scope.addresses if a.startswith("redis/stream/")}
+        keys |= {a.removeprefix("redis/group/").rsplit("/", 1)[0] for a in scope.addresses
+                 if a.startswith("redis/group/")}
+        if scope.prune:
+            keys |= self._prunable_keys(scope)
+        ordered = sorted(keys)
+        # XINFO GROUPS says whether the key is a stream and lists its groups with their pending
+        # counts; the length (XLEN) is read only where `max_length` is declared, and just before a
+        # stream is deleted (count_messages).
+        measured = {a.removeprefix("redis/stream/") for a in scope.measured if a.startswith("redis/stream/")}
+        pipe = self.client.pipeline(transaction=False)
+        for key in ordered:
+            pipe.xinfo_groups(key)
+            if key in measured:
+                pipe.xlen(key)
+        answers = iter(pipe.execute(raise_on_error=False))
+        live: dict[str, Live] = {}
+        for key in ordered:
+            groups = next(answers)
+            length = next(answers) if key in measured else None
+            if isinstance(groups, Exception) or isinstance(length, Exception):
+                if "WRONGTYPE" in str(groups) + str(length):
+                    raise BrokerError(f"Redis at {self.where}: key {key!r} holds a {self.client.type(key)!s}, not a "
+                                      "stream; rename the stream in the file or move that key away")
+                continue  # no such key
+            attributes = {"max_length": int(length)} if length is not None else {}
+            live[f"redis/stream/{key}"] = Live("redis.stream", attributes, messages=length, name=key)
+            for group in groups:
+                address = f"redis/group/{key}/{group['name']}"
+                live[address] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),
+                                     messages=int(group.get("pending", 0)), name=group["name"], scope=key)
+        return {address: item for address, item in live.items() if scope.wants(address)}
+
+    def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
+        """Entries of streams about to be deleted (groups already carry their pending counts)."""
+        import redis
+
+        counts: dict[str, int | None] = {a: item.messages for a, item in live.items()}
+        streams = [a for a, item in live.items() if item.kind == "redis.stream"]
+        pipe = self.client.pipeline(transaction=False)
+        for address in streams:
+            pipe.xlen(live[address].name)
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise self._failure(exc, "counting entries") from None
+        for address, length in zip(streams, answers, strict=True):
+            counts[address] = int(length) if isinstance(length, int) else None
+        return counts
+
+    # ------------------------------------------------------------------------------------ apply
+
+    def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        import redis
+
+        lost = self._check_lock()
+        if lost is not None:
+            return [ChangeResult(c.address, False, lost) for c in changes]
+        pipe = self.client.pipeline(transaction=False)
+        spans: list[tuple[Change, int]] = []
+        for change in changes:
+            before = len(pipe.command_stack)
+            self._queue(pipe, change)
+            spans.append((change, len(pipe.command_stack) - before))
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            failure = str(self._failure(exc, "applying changes"))
+            return [ChangeResult(c.address, False, failure) for c in changes]
+        results, position = [], 0
+        for change, count in spans:
+            replies = answers[position:position + count]
+            position += count
+            results.append(self._result(change, replies))
+        return results
+
+    def _result(self, change: Change, replies: list[Any]) -> ChangeResult:
+        errors = [a for a in replies if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
+        if errors:
+            return ChangeResult(change.address, False, f"Redis at {self.where}: {self._scrub(str(errors[0]))}")
+        if _guarded(change) and replies and isinstance(replies[0], int) and replies[0]:
+            return refused_not_empty(change, quantity(change.kind, replies[0]))
+        return ChangeResult(change.address, True)
+
+    def _queue(self, pipe: Any, change: Change) -> None:
+        """Queue `change`'s commands; a guarded (needs_empty) delete or replace is one script, queued first."""
+        after = change.after or {}
+        guarded = _guarded(change)
+        if change.kind == "redis.stream":
+            key = change.name
+            if change.action == "delete":
+                if guarded:
+                    self._scripts["delete_stream"](keys=[key], client=pipe)
+                else:
+                    pipe.delete(key)
+            elif change.action == "create":
+                pipe.xgroup_create(key, _PROBE_GROUP, id="$", mkstream=True)
+                pipe.xgroup_destroy(key, _PROBE_GROUP)
+                if "max_length" in after:
+                    pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
+            elif "max_length" in after:
+                pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
+        elif change.kind == "redis.group":
+            key = change.scope
+            if guarded:
+                start = after.get("start", "$") if change.action == "replace" else ""
+                self._scripts["destroy_group"](keys=[key], args=[change.name, start], client=pipe)
+                return
+            if change.action in ("delete", "replace"):
+                pipe.xgroup_destroy(key, change.name)
+            if change.action in ("create", "replace"):
+                pipe.xgroup_create(key, change.name, id=after.get("start", "$"), mkstream=True)
+        else:
+            raise BrokerError(f"the Redis driver does not manage {change.kind}")

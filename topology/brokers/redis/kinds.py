@@ -1,0 +1,14 @@
+"""What Redis's kinds of object are like: a stream's MAXLEN trims entries, a group's pending entries
+are data, and a group belongs to one stream for good."""
+
+from __future__ import annotations
+
+from topology.core.kinds import KindRules
+
+__all__ = ["KINDS"]
+
+KINDS: dict[str, KindRules] = {
+    "redis.stream": KindRules(at_most=frozenset({"max_length"}), holds_data=True, unit="entry"),
+    "redis.group": KindRules(immutable=frozenset({"stream"}), create_only=frozenset({"start"}), holds_data=True,
+                             hangs_off=True, unit="pending entry"),
+}

@@ -1,0 +1,72 @@
+"""`topology export`: a target's live state as a topology file (adoption) or a state file.
+
+A topology file of the live objects, planned against the same broker, gives no changes; a state
+file lets CI plan offline (`plan --offline --state FILE`). Secrets are never exported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from topology.brokers.base import Driver, Scope
+from topology.brokers.registry import BROKERS, broker, brokers, open_driver, open_state
+from topology.errors import InputError
+from topology.format.common import DEFAULT_STATE, STATE_FORMAT, TargetSpec
+from topology.format.compile import compile_topology
+from topology.format.document import target_variable
+
+__all__ = ["export_text"]
+
+def export_text(target: str, files: list[str], *, state: str | None, format: str, kind: str | None) -> str:
+    """The text to write for `topology export --target TARGET [FILES] --format FORMAT`."""
+    if format not in ("yaml", "state"):
+        raise InputError(f"--format {format}: choose yaml or state")
+    name, driver, kind = _export_target(target, files or [], state, kind)
+    with driver:
+        live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
+    if format == "state":
+        resources = {address: {"kind": item.kind, "name": item.name, "scope": item.scope,
+                               "attributes": item.attributes, "depends_on": list(item.depends_on),
+                               **({"messages": item.messages} if item.messages is not None else {})}
+                     for address, item in sorted(live.items())}
+        return json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
+    exporter = broker(kind)
+    if exporter.export is None or exporter.export_target is None:
+        raise InputError(f"--format yaml is not available for a {kind} target; use --format state")
+    declared = exporter.export_target(driver, f"${{{target_variable(name)}}}")
+    document = {"version": 1, "targets": {name: declared}, **exporter.export(live, name)}
+    return (f"# Exported from target `{name}` by `topology export`; secrets are not exported.\n"
+            + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+
+def _export_target(target: str, files: list[str], state: str | None, kind: str | None) -> tuple[str, Driver, str]:
+    """The driver to read: `local`, NAME=URL, a target the files declare, or TOPOLOGY_TARGET_<NAME>."""
+    name, _, url = target.partition("=")
+    if name == "local":
+        return name, open_state(Path(state or DEFAULT_STATE)), "local"
+    declared: TargetSpec | None = None
+    if not url and files:
+        topology = compile_topology(files)
+        topology.raise_for_errors()
+        declared = topology.targets.get(name)
+    if declared is None:
+        url = url or os.environ.get(target_variable(name), "")
+        if not url:
+            raise InputError(f"target `{name}` has no URL: pass --target {name}=URL, set "
+                             f"{target_variable(name)}, or name a file that declares it")
+        declared = _target_from_url(name, url, kind)
+    return name, open_driver(declared, name=name), declared.kind
+
+
+def _target_from_url(name: str, url: str, kind: str | None) -> TargetSpec:
+    """A target of `kind`, or of the broker whose URL scheme `url` has, at `url`."""
+    if kind is None:
+        kind = next((b.name for b in brokers() if b.url_schemes and url.startswith(b.url_schemes)), None)
+    chosen = broker(kind) if kind in BROKERS and kind != "local" else None
+    if chosen is None or chosen.target_from_url is None:
+        raise InputError(f"target `{name}`: say what it is with --kind rabbitmq, kafka, aws or redis")
+    return chosen.target_from_url(url)

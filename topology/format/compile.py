@@ -1,0 +1,125 @@
+"""Files -> one checked topology: load each file, expand it, merge the resources, run every check.
+
+Several files merge into one topology. The same address declared twice is an error naming both
+places; a vhost may be spread over several files; a generated object (a dead-letter queue, say)
+gives way to one declared by hand with the same address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from topology.brokers.registry import brokers, rules_for
+from topology.core.problems import Problem, dotted
+from topology.core.resource import Resource
+from topology.errors import ProblemsError
+from topology.format.check import check
+from topology.format.common import TargetSpec
+from topology.format.document import Expectation, Manage
+from topology.format.expand import expand_file
+from topology.format.load import LoadedFile, load_file
+
+__all__ = ["Topology", "compile_topology"]
+
+
+@dataclass
+class Topology:
+    files: list[LoadedFile]
+    resources: dict[str, Resource] = field(default_factory=dict)  # by address, sorted
+    targets: dict[str, TargetSpec] = field(default_factory=dict)
+    manage: Manage = field(default_factory=lambda: Manage())
+    manage_declared: bool = False
+    expectations: list[Expectation] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise ProblemsError(self.problems)
+
+
+def compile_topology(paths: Sequence[str], *, env: str | None = None, cli_vars: Mapping[str, Any] | None = None,
+                     environ: Mapping[str, str] | None = None) -> Topology:
+    """Read, expand, merge and check `paths`. Problems are collected in the result, not raised."""
+    files = [load_file(path, env=env, cli_vars=cli_vars, environ=environ) for path in paths]
+    topology = Topology(files)
+    for loaded in files:
+        topology.problems.extend(loaded.problems)
+    all_read = all(loaded.document is not None for loaded in files)
+    if env is not None and all_read and not any(
+            loaded.document is not None and env in loaded.document.environments for loaded in files):
+        known = sorted({name for f in files if f.document for name in f.document.environments})
+        topology.problems.append(Problem(
+            f"environment `{env}` is not defined in {', '.join(paths)}", None, "--env",
+            f"defined: {', '.join(known)}" if known else "add it under `environments:`"))
+
+    declared: dict[str, Resource] = {}
+    generated: dict[str, Resource] = {}
+    for loaded in files:
+        if loaded.document is None:
+            continue
+        resources, problems = expand_file(loaded)
+        topology.problems.extend(problems)
+        for resource in resources:
+            _merge(topology, declared if resource.generated_by is None else generated, resource)
+        _merge_settings(topology, loaded)
+
+    merged = dict(generated)
+    merged.update(declared)  # declared by hand wins over generated
+    for each in brokers():
+        if each.link is not None:
+            merged = each.link(merged)
+    topology.resources = {address: merged[address] for address in sorted(merged)}
+    if not topology.errors:
+        topology.problems.extend(check(files, topology.resources))
+    topology.problems.sort(key=_problem_order)
+    return topology
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
+    location = problem.location
+    return (location.file, location.line, location.column, problem.message) if location else ("", 0, 0, problem.message)
+
+
+def _merge(topology: Topology, table: dict[str, Resource], resource: Resource) -> None:
+    existing = table.get(resource.address)
+    if existing is None:
+        table[resource.address] = resource
+        return
+    same_generated = resource.generated_by is not None and existing.attributes == resource.attributes
+    if rules_for(resource.kind).is_container or same_generated:
+        table[resource.address] = replace(existing, protect=existing.protect or resource.protect)
+        return
+    first = f"{existing.origin}" if existing.origin else "another file"
+    what = "generates" if resource.generated_by else "declares"
+    topology.problems.append(Problem(
+        f"`{resource.address}` is declared twice: here and at {first}", resource.origin, dotted(resource.path),
+        f"this {what} the same {resource.kind.split('.', 1)[1].replace('_', ' ')} again; keep one of them"))
+
+
+def _merge_settings(topology: Topology, loaded: LoadedFile) -> None:
+    document = loaded.document
+    assert document is not None
+    for name, target in document.targets.items():
+        known = topology.targets.setdefault(name, target)
+        if known != target:
+            where = loaded.positions.at(("targets", name), key=True)
+            topology.problems.append(Problem(f"target `{name}` is declared differently in another file", where,
+                                             f"targets.{name}", "declare each target once"))
+    if "manage" in document.model_fields_set:
+        if topology.manage_declared and topology.manage != document.manage:
+            topology.problems.append(Problem(
+                "`manage` is declared differently in another file", loaded.positions.at(("manage",), key=True),
+                "manage", "declare it in one file"))
+        topology.manage = document.manage
+        topology.manage_declared = True
+    topology.expectations.extend(document.expectations)

@@ -1,0 +1,711 @@
+"""Reading topology files: vars -> jinja2 -> YAML with positions -> ${VAR} -> environment overlay -> models.
+
+Every problem found on the way is collected with its file, line and column, so `validate` can
+report all of them at once. Nothing here contacts a broker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import jinja2
+import yaml
+from jinja2.exceptions import SecurityError
+from pydantic import BaseModel, ValidationError
+
+from topology.core.problems import Location, PathPart, Problem, did_you_mean, dotted
+from topology.format.document import Document, document_model
+from topology.format.templating import SafeTemplate, TemplateLimitError
+
+__all__ = ["FILE_LIMIT", "VAR_LIMIT", "YAML_DEPTH_LIMIT", "YAML_VALUE_LIMIT", "LoadedFile", "Positions", "load_file",
+           "parse_var"]
+
+FILE_LIMIT = 8 * 1024 * 1024  # bytes in one topology file
+VAR_LIMIT = 64 * 1024  # characters in one --var value
+YAML_VALUE_LIMIT = 500_000  # values (scalars, lists, mappings) a file holds, each alias counting what it repeats
+YAML_DEPTH_LIMIT = 64  # lists and mappings inside each other
+
+Path_ = tuple[PathPart, ...]
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:")
+
+
+@dataclass
+class Positions:
+    """Where each node of a file's data came from: path -> (line, column) of its key and of its value.
+
+    Kept as plain 1-based tuples; a Location is made only when a problem asks for one."""
+
+    file: str
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path_, *, key: bool = False) -> Location | None:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end]) or (self.values.get(path[:end]) if key else None)
+            if found is not None:
+                return Location(self.file, *found)
+        return None
+
+
+@dataclass
+class LoadedFile:
+    path: str
+    document: Document | None  # None when the file has errors that stop it being read further
+    positions: Positions
+    problems: list[Problem]
+
+
+def parse_var(assignment: str) -> tuple[str, Any]:
+    """`KEY=VALUE` from --var, the value read as a YAML scalar (so 12 is a number, true a bool)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--var {_shown(assignment)!r} is not KEY=VALUE")
+    key = key.strip()
+    if len(raw) > VAR_LIMIT:
+        raise ValueError(f"--var {key} is {len(raw):,} characters long, over the {VAR_LIMIT // 1024} KiB limit")
+    if not raw.strip():
+        return key, ""
+    problems: list[Problem] = []
+    value = _parse_yaml(raw, "--var", Positions("--var"), problems)
+    bounded = [p for p in problems if p.hint in _BOUND_HINTS]
+    if bounded:
+        raise ValueError(f"--var {key}: {bounded[0].message}")
+    return key, raw if problems else value
+
+
+# ---------------------------------------------------------------------------------- YAML + marks
+
+
+def _mark(file: str, mark: yaml.Mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _point(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording every node's position."""
+
+    def __init__(self, loader: Any, positions: Positions, problems: list[Problem]) -> None:
+        self.loader = loader
+        self.positions = positions
+        self.problems = problems
+        self.merged: dict[int, int] = {}
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.positions.values[path] = _point(node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            merged = self._merge(node)
+            data: dict[Any, Any] = {}
+            from_merge: set[str] = set()
+            for index, (key_node, value_node) in enumerate(node.value):
+                key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    if key is not _UNREADABLE:
+                        self.problems.append(Problem(
+                            "a mapping key must be a plain word or number",
+                            _mark(self.positions.file, key_node.start_mark), dotted(path)))
+                    continue
+                key = str(key) if not isinstance(key, str) else key
+                child = (*path, key)
+                if key in from_merge:  # `<<` merges: a later merged value, or the node's own, wins
+                    from_merge.discard(key)
+                    del data[key]
+                elif key in data:
+                    self.problems.append(Problem(
+                        f"`{key}` is declared twice in the same mapping (first at line "
+                        f"{self.positions.keys[child][0]})", _mark(self.positions.file, key_node.start_mark),
+                        dotted(child), "remove or rename one of them"))
+                self.positions.keys[child] = _point(key_node.start_mark)
+                data[key] = self.build(value_node, child)
+                if index < merged:
+                    from_merge.add(key)
+            return data
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _merge(self, node: yaml.MappingNode) -> int:
+        """Apply `<<` merge keys (once per node, however many aliases repeat it): how many pairs they added."""
+        merged = self.merged.get(id(node))
+        if merged is None:
+            own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
+            self.loader.flatten_mapping(node)
+            merged = self.merged[id(node)] = len(node.value) - own
+        return merged
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR_TAG:  # the common case, without PyYAML's constructor machinery
+            return node.value
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            message = (f"this number has more than {sys.get_int_max_str_digits()} digits"
+                       if kind == "int" and "digits" in str(exc) else f"this is not a valid {kind}: {exc}")
+            self.problems.append(Problem(message, _mark(self.positions.file, node.start_mark), "",
+                                         "quote it to keep it as text"))
+            return _UNREADABLE
+
+
+_UNREADABLE = object()  # a scalar already reported as unreadable
+_COUNT_HINT = "an alias counts every value it repeats, each time; repeat less, or split the file"
+_DEPTH_HINT = "flatten the structure"
+_SELF_HINT = "an alias can only repeat a value whose anchor is complete"
+_BOUND_HINTS = (_COUNT_HINT, _DEPTH_HINT, _SELF_HINT)
+
+
+class _YamlBound(Exception):
+    def __init__(self, message: str, mark: yaml.Mark, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+        self.hint = hint
+
+
+class _Composer:
+    """PyYAML's composer over the parser's events, bounded: counts values as they are built (an alias
+    counts every value it repeats), refuses an alias inside its own anchor and nesting past the limit.
+
+    Keeps no recursion deeper than YAML_DEPTH_LIMIT levels, so an alias bomb, a recursive alias or
+    `[[[[...` stops with the line of the alias or bracket, in bounded time and memory."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.anchors: dict[str, yaml.Node] = {}
+        self.open: set[str] = set()
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (values it holds, its height)
+        self.total = 0
+
+    def single_node(self) -> yaml.Node | None:
+        loader = self.loader
+        loader.get_event()  # stream start
+        node = None
+        if not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()  # document start
+            node, _ = self.node(1)
+            loader.get_event()  # document end
+            if not loader.check_event(yaml.StreamEndEvent):
+                event = loader.get_event()
+                raise yaml.composer.ComposerError("expected a single document in the stream", node.start_mark,
+                                                  "but found another document", event.start_mark)
+        loader.get_event()  # stream end
+        return node
+
+    def count(self, values: int, mark: yaml.Mark, alias: str | None = None) -> None:
+        self.total += values
+        if self.total > YAML_VALUE_LIMIT:
+            what = f"the alias `*{alias}` makes the file hold" if alias else "the file holds"
+            raise _YamlBound(f"{what} more than {YAML_VALUE_LIMIT:,} values", mark, _COUNT_HINT)
+
+    def node(self, depth: int) -> tuple[yaml.Node, int]:
+        """The next node and its height, composed `depth` levels down."""
+        loader = self.loader
+        if loader.check_event(yaml.AliasEvent):
+            return self.alias(loader.get_event(), depth)
+        event = loader.peek_event()
+        anchor = event.anchor
+        if anchor is not None and anchor in self.anchors:
+            raise yaml.composer.ComposerError(f"found duplicate anchor {anchor!r}; first occurrence",
+                                              self.anchors[anchor].start_mark, "second occurrence", event.start_mark)
+        if depth > YAML_DEPTH_LIMIT:
+            raise _YamlBound(f"lists and mappings nest more than {YAML_DEPTH_LIMIT} deep here", event.start_mark,
+                             _DEPTH_HINT)
+        before = self.total
+        self.count(1, event.start_mark)
+        if loader.check_event(yaml.ScalarEvent):
+            event = loader.get_event()
+            tag = event.tag if event.tag not in (None, "!") else loader.resolve(yaml.ScalarNode, event.value,
+                                                                                event.implicit)
+            node: yaml.Node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+            height = 1
+            if anchor is not None:
+                self.anchors[anchor] = node
+        else:
+            node, height = self.collection(loader.get_event(), anchor, depth)
+        if anchor is not None:
+            self.sizes[id(node)] = (self.total - before, height)
+        return node, height
+
+    def collection(self, start: Any, anchor: str | None, depth: int) -> tuple[yaml.Node, int]:
+        loader = self.loader
+        mapping = isinstance(start, yaml.MappingStartEvent)
+        kind = yaml.MappingNode if mapping else yaml.SequenceNode
+        tag = start.tag if start.tag not in (None, "!") else loader.resolve(kind, None, start.implicit)
+        node = kind(tag, [], start.start_mark, None, flow_style=start.flow_style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+            self.open.add(anchor)
+        end = yaml.MappingEndEvent if mapping else yaml.SequenceEndEvent
+        height = 0
+        while not loader.check_event(end):
+            child, child_height = self.node(depth + 1)
+            if mapping:
+                value, value_height = self.node(depth + 1)
+                node.value.append((child, value))
+                child_height = max(child_height, value_height)
+            else:
+                node.value.append(child)
+            height = max(height, child_height)
+        node.end_mark = loader.get_event().end_mark
+        if anchor is not None:
+            self.open.discard(anchor)
+        return node, height + 1
+
+    def alias(self, event: Any, depth: int) -> tuple[yaml.Node, int]:
+        name = event.anchor
+        target = self.anchors.get(name)
+        if target is None:
+            raise yaml.composer.ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
+        if name in self.open:
+            raise _YamlBound(f"the alias `*{name}` is inside the value it repeats", event.start_mark, _SELF_HINT)
+        values, height = self.sizes[id(target)]
+        if depth + height - 1 > YAML_DEPTH_LIMIT:
+            raise _YamlBound(f"the alias `*{name}` nests lists and mappings more than {YAML_DEPTH_LIMIT} deep",
+                             event.start_mark, _DEPTH_HINT)
+        self.count(values, event.start_mark, name)
+        return target, height
+
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVED: dict[str, str] = {}  # plain scalar -> its implicit tag; topology files repeat most words
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml where available), with implicit tags of plain scalars cached."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str):
+            tag = _RESOLVED.get(value)
+            if tag is None:
+                if len(_RESOLVED) > 200_000:
+                    _RESOLVED.clear()
+                tag = _RESOLVED[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Problem]) -> Any:
+    loader = _Loader(text)
+    try:
+        node = _Composer(loader).single_node()
+        if node is None:
+            return None
+        return _Builder(loader, positions, problems).build(node, ())
+    except _YamlBound as exc:
+        problems.append(Problem(exc.message, _mark(file, exc.mark), "", exc.hint))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and mark is not None and not text[mark.index:].strip():
+            mark = exc.context_mark  # the file ended inside a construct: point at where it began
+        location = _mark(file, mark) if mark is not None else Location(file, 1, 1)
+        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        problems.append(Problem(f"this is not valid YAML: {what}", location, "",
+                                "check the indentation and quoting on this line and the one before"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(f"this is not valid YAML: {exc}", Location(file, 1, 1)))
+    finally:
+        loader.dispose()
+    return None
+
+
+# ------------------------------------------------------------------------------- vars and jinja2
+
+
+def _top_level_block(text: str, key: str) -> tuple[str, int] | None:
+    """The raw text of a top-level `key:` block (before any templating), and its first line index."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        match = _TOP_LEVEL_KEY.match(line)
+        if match and match.group(1) == key:
+            end = start + 1
+            while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#-"):
+                end += 1
+            return "\n".join(lines[start:end]), start
+    return None
+
+
+def _read_plain_block(text: str, key: str, file: str, problems: list[Problem]) -> Any:
+    block = _top_level_block(text, key)
+    if block is None:
+        return None
+    raw, first_line = block
+    positions = Positions(file)
+    local: list[Problem] = []
+    # Pad with empty lines so that marks keep the file's line numbers.
+    data = _parse_yaml("\n" * first_line + raw, file, positions, local)
+    if local:
+        problems.extend(local)
+        return None
+    if not isinstance(data, dict) or key not in data:
+        return None
+    value = data[key]
+    if value is not None and not isinstance(value, dict):
+        problems.append(Problem(f"`{key}` must be a mapping", positions.at((key,)), key))
+        return None
+    if isinstance(value, dict) and _has_template(value):
+        problems.append(Problem(f"`{key}` holds plain values; templates are not expanded there",
+                                positions.at((key,)), key, "write the value itself"))
+    return value or {}
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Mappings merge key by key, recursively; anything else in `overlay` replaces what `base` has."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+def _scrubbed(problems: list[Problem], cli_vars: Mapping[str, Any] | None, text: str) -> list[Problem]:
+    """Problems in the rendered text quote what a template put there: a --var value (a password, say)
+    is shown as `***` (values also written in the file itself are not secret and stay)."""
+    hidden = [str(v) for v in (cli_vars or {}).values()
+              if isinstance(v, str | int | float) and not isinstance(v, bool) and len(str(v)) >= 4
+              and str(v) not in text]
+    if not hidden:
+        return problems
+    hidden.sort(key=len, reverse=True)
+
+    def scrub(message: str | None) -> str | None:
+        """Hide every run of 4 or more characters that is part of a hidden value (YAML errors quote
+        tokens, which may be a piece of a value)."""
+        if not message:
+            return message
+        out, i = [], 0
+        while i < len(message):
+            j = i
+            while j < len(message) and any(message[i:j + 1] in value for value in hidden):
+                j += 1
+            if j - i >= 4:
+                out.append("***")
+                i = j
+            else:
+                out.append(message[i])
+                i += 1
+        return "".join(out)
+
+    return [Problem(scrub(p.message) or "", p.location, scrub(p.path) or "", scrub(p.hint), p.severity)
+            for p in problems]
+
+
+def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environment: str | None,
+                  problems: list[Problem]) -> str | None:
+    if "{{" not in text and "{%" not in text and "{#" not in text:
+        return text
+    text = _keep_naming_raw(text)
+    try:
+        return SafeTemplate(text, file).render(vars=dict(variables), environment=environment)
+    except TemplateLimitError as exc:
+        problems.append(Problem(exc.message or "", Location(file, exc.line or _template_line(exc, file), 1), "",
+                                exc.hint))
+    except jinja2.TemplateSyntaxError as exc:
+        problems.append(Problem(f"template error: {exc.message}", Location(file, exc.lineno or 1, 1), "",
+                                "check the {{ }} and {% %} on this line"))
+    except jinja2.UndefinedError as exc:
+        line = _template_line(exc, file)
+        known = ", ".join(sorted(variables)) or "none"
+        missing = re.match(r"'dict object' has no attribute '([^']+)'", exc.message or "")
+        message = f"`vars.{missing.group(1)}` is undefined" if missing else f"template error: {exc.message}"
+        problems.append(Problem(
+            message, Location(file, line, 1), "",
+            f"define it under `vars:` or pass --var NAME=VALUE; variables here: {known}"))
+    except SecurityError as exc:
+        problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1), "",
+                                "a template reads `vars` and uses filters; Python internals are out of reach"))
+    except jinja2.TemplateError as exc:
+        problems.append(Problem(f"template error: {exc}", Location(file, _template_line(exc, file), 1)))
+    except (RecursionError, MemoryError) as exc:  # every bound above should come first; never a traceback
+        problems.append(Problem("the template nests too deeply or needs too much memory",
+                                Location(file, _template_line(exc, file), 1), "", "simplify the template"))
+    except Exception as exc:  # what a filter or method raises on the values it is given
+        problems.append(Problem(f"template error: {_shown(str(exc) or type(exc).__name__, 200)}",
+                                Location(file, _template_line(exc, file), 1)))
+    return None
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters for a message."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
+def _keep_naming_raw(text: str) -> str:
+    """`naming:` holds templates for expansion (`{{ queue }}`): the file-level pass leaves them alone.
+
+    The markers go on the block's own first and last lines, so line numbers do not move."""
+    block = _top_level_block(text, "naming")
+    if block is None:
+        return text
+    raw, first = block
+    lines = text.split("\n")
+    last = first + len(raw.split("\n")) - 1
+    while last > first and not lines[last].strip():
+        last -= 1
+    lines[first] = "{% raw %}" + lines[first]
+    lines[last] = lines[last] + "{% endraw %}"
+    return "\n".join(lines)
+
+
+def _template_line(exc: BaseException, file: str) -> int:
+    line = 1
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == file:
+            line = lineno
+    return line
+
+
+# --------------------------------------------------------------------------------- ${VAR} values
+
+
+def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[str, str],
+                problems: list[Problem]) -> Any:
+    if isinstance(data, dict):
+        return {key: _substitute(value, (*path, key), positions, environ, problems) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_substitute(value, (*path, index), positions, environ, problems) for index, value in enumerate(data)]
+    if not isinstance(data, str) or "$" not in data:
+        return data
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append(Problem(
+            f"environment variable {name} is not set", positions.at(path), dotted(path),
+            f"export {name}, or write ${{{name}:-default}} to give a default"))
+        return ""
+
+    return _VAR.sub(replace, data)
+
+
+# ------------------------------------------------------------------------------------ the models
+
+
+def _model_problems(exc: ValidationError, data: Any, positions: Positions,
+                    already: set[str]) -> Iterator[Problem]:
+    """pydantic's errors as located problems: one per place, none where a problem is already reported."""
+    by_path: dict[Path_, list[Any]] = {}
+    for error in exc.errors(include_url=False):
+        by_path.setdefault(_real_path(data, tuple(error["loc"])), []).append(error)
+    for loc, errors in by_path.items():
+        if dotted(loc) in already:
+            continue
+        error = errors[0]
+        if len(errors) > 1 and all(e["msg"].startswith("Input should be a valid ") for e in errors):
+            kinds = [e["msg"].removeprefix("Input should be a valid ") for e in errors]
+            yield Problem(f"expected a {', '.join(kinds[:-1])} or {kinds[-1]}", positions.at(loc), dotted(loc))
+            continue
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1], data))
+            yield Problem(f"unknown key `{loc[-1]}`", positions.at(loc, key=True), dotted(loc),
+                          hint or "remove it; `topology schema` lists the keys allowed here")
+            continue
+        if kind == "missing":
+            yield Problem(f"`{loc[-1]}` is required", positions.at(loc[:-1], key=True), dotted(loc), "add it")
+            continue
+        message, hint = error["msg"], None
+        ctx = error.get("ctx", {})
+        if kind in ("literal_error", "enum"):
+            expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            hint = _did_you_mean(error["input"], expected) or f"use one of: {', '.join(expected)}"
+            message = f"{_shown(repr(error['input']))} is not allowed here"
+        elif kind == "string_pattern_mismatch" and loc and loc[-1] == "type":
+            hint = _did_you_mean(error["input"], ["direct", "fanout", "topic", "headers"]) or \
+                "use direct, fanout, topic, headers or an x- plugin type"
+            message = f"{_shown(repr(error['input']))} is not an exchange type"
+        elif kind == "union_tag_invalid":
+            tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+            hint = did_you_mean(str(ctx.get("tag", "")), tags) or f"use one of: {', '.join(tags)}"
+            message = f"unknown target kind {ctx.get('tag')!r}"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        yield Problem(message, positions.at(loc), dotted(loc), hint)
+
+
+def _did_you_mean(value: Any, choices: list[str]) -> str | None:
+    text = str(value)
+    return did_you_mean(text, choices) if len(text) <= 100 else None
+
+
+def _real_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """pydantic's error path without the union and tag names it inserts (`str`, `rabbitmq`, ...)."""
+    path: list[PathPart] = []
+    for part in loc:
+        if isinstance(data, dict):
+            if part not in data:
+                if path and len(path) == len(loc) - 1:
+                    path.append(part)  # a missing or unknown key: keep the last part
+                continue
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        elif isinstance(data, list | dict):
+            continue
+        else:
+            continue
+        path.append(part)
+    if loc and (not path or path[-1] != loc[-1]) and isinstance(loc[-1], str) and loc[-1] not in (
+            "str", "int", "float", "bool", "none"):
+        path.append(loc[-1])
+    return tuple(path)
+
+
+def _fields_at(path: Path_, data: Any) -> list[str]:
+    """The keys allowed at `path` of a document, for 'did you mean'."""
+    annotation: Any = document_model()
+    node = data
+    for part in path:
+        annotation = _unwrap(annotation, node)
+        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field_info = annotation.model_fields.get(str(part))
+            if field_info is None:
+                return []
+            annotation = field_info.annotation
+        elif get_origin(annotation) in (dict, list):
+            annotation = get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap(annotation, node)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any, node: Any) -> Any:
+    """`X | None` -> X; a union of models -> the one whose `kind` the data names."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        models = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for model in models:
+            default = model.model_fields.get("kind")
+            if default is not None and kind in get_args(default.annotation):
+                return model
+        return models[0] if len(models) == 1 else (options[0] if len(options) == 1 else annotation)
+    return annotation
+
+
+def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] | None = None,
+              environ: Mapping[str, str] | None = None) -> LoadedFile:
+    """Read one topology file through every stage; problems are collected, never raised."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    positions = Positions(path)
+    try:
+        with Path(path).open("rb") as stream:
+            raw = stream.read(FILE_LIMIT + 1)
+    except FileNotFoundError:
+        return LoadedFile(path, None, positions, [Problem("file not found", None, path, "check the path")])
+    except OSError as exc:
+        return LoadedFile(path, None, positions, [Problem(f"cannot read the file: {exc}", None, path)])
+    text = _decode(raw, path, problems)
+    if text is None:
+        return LoadedFile(path, None, positions, problems)
+
+    plain_vars = _read_plain_block(text, "vars", path, problems)
+    environments = _read_plain_block(text, "environments", path, problems)
+    variables: dict[str, Any] = dict(plain_vars or {})
+    if env is not None and environments and isinstance(environments.get(env), dict):
+        env_vars = environments[env].get("vars")
+        if isinstance(env_vars, dict):
+            variables = deep_merge(variables, env_vars)
+    variables.update(cli_vars or {})
+    if problems:
+        return LoadedFile(path, None, positions, problems)
+
+    rendered = _render_jinja(text, path, variables, env, problems)
+    if rendered is None:
+        return LoadedFile(path, None, positions, problems)
+    data = _parse_yaml(rendered, path, positions, problems)
+    if problems:
+        return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text))
+    if data is None:
+        return LoadedFile(path, None, positions, [Problem(
+            "the file is empty", Location(path, 1, 1), "", "start it with `version: 1`")])
+    if not isinstance(data, dict):
+        return LoadedFile(path, None, positions, [Problem(
+            "a topology file is a mapping of sections", Location(path, 1, 1), "", "start it with `version: 1`")])
+
+    data = _substitute(data, (), positions, environ, problems)
+    if env is not None:
+        data = _overlay_environment(data, env, positions, problems)
+    data["vars"] = variables
+    try:
+        document = document_model().model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_model_problems(exc, data, positions, {p.path for p in problems}))
+        return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text))
+    return LoadedFile(path, document, positions, _scrubbed(problems, cli_vars, text))
+
+
+def _decode(data: bytes, path: str, problems: list[Problem]) -> str | None:
+    """The file's text: UTF-8, at most FILE_LIMIT bytes; otherwise a problem at the place it goes wrong."""
+    if len(data) > FILE_LIMIT:
+        problems.append(Problem(f"the file is larger than {FILE_LIMIT // (1024 * 1024)} MiB", Location(path, 1, 1),
+                                "", "split it into several files"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        problems.append(Problem(
+            f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot be read", Location(path, line, column), "",
+            "save it as UTF-8, e.g. with `iconv -f latin1 -t utf-8`"))
+        return None
+
+
+def _overlay_environment(data: dict[str, Any], env: str, positions: Positions,
+                         problems: list[Problem]) -> dict[str, Any]:
+    environments = data.get("environments")
+    if not isinstance(environments, dict) or env not in environments:
+        return data
+    overlay = environments[env]
+    if not isinstance(overlay, dict):
+        problems.append(Problem(f"environment `{env}` must be a mapping", positions.at(("environments", env)),
+                                f"environments.{env}"))
+        return data
+    overlay = {key: value for key, value in overlay.items() if key != "vars"}
+    # Values that come from the overlay point at their lines inside `environments.<env>`.
+    prefix: Path_ = ("environments", env)
+    for table in (positions.values, positions.keys):
+        for source in [p for p in table if p[:2] == prefix and len(p) > 2 and p[2] != "vars"]:
+            table[source[2:]] = table[source]
+    merged: dict[str, Any] = deep_merge(data, overlay)
+    return merged

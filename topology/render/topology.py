@@ -1,0 +1,62 @@
+"""Text for people and JSON for machines about a compiled topology (before any plan exists)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from topology.errors import redact_url
+from topology.format.compile import Topology
+
+__all__ = ["problems_json", "topology_yaml"]
+
+PROBLEMS_FORMAT_VERSION = 1  # of `validate --format json` (plans have their own, in plan.py)
+_SECRET = re.compile(r"password|secret|jaas|token|key$", re.IGNORECASE)
+
+
+def topology_yaml(topology: Topology, *, env: str | None) -> str:
+    """The fully expanded topology: targets (passwords hidden) and every resource by address."""
+    targets: dict[str, Any] = {}
+    for name, target in sorted(topology.targets.items()):
+        data = target.model_dump(exclude_none=True)
+        for key in ("url", "endpoint_url", "amqp_url"):
+            if isinstance(data.get(key), str):
+                data[key] = redact_url(data[key])
+        if isinstance(data.get("config"), dict):
+            data["config"] = {k: "(sensitive)" if _SECRET.search(k) else v for k, v in data["config"].items()}
+        targets[name] = data
+    resources: dict[str, Any] = {}
+    for address, resource in topology.resources.items():
+        entry: dict[str, Any] = {"kind": resource.kind, "target": resource.target or "local"}
+        if resource.generated_by:
+            entry["generated_by"] = resource.generated_by
+        if resource.protect:
+            entry["protect"] = True
+        entry["attributes"] = {**resource.attributes, **{key: "(sensitive)" for key in resource.secrets}}
+        if resource.depends_on:
+            entry["depends_on"] = list(resource.depends_on)
+        resources[address] = entry
+    document: dict[str, Any] = {"version": 1}
+    if env:
+        document["environment"] = env
+    if targets:
+        document["targets"] = targets
+    document["manage"] = topology.manage.model_dump()
+    document["resources"] = resources
+    if topology.expectations:
+        document["expectations"] = [
+            e.model_dump(exclude_none=True, exclude_defaults=True) for e in topology.expectations]
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False, width=120)
+
+
+def problems_json(topology: Topology) -> str:
+    return json.dumps({
+        "format_version": PROBLEMS_FORMAT_VERSION,
+        "valid": not topology.errors,
+        "files": [f.path for f in topology.files],
+        "resources": len(topology.resources),
+        "problems": [p.as_json() for p in topology.problems],
+    }, indent=2, sort_keys=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import boto3
 import httpx
 
-from topology.engine import Engine
+from topology.engine.session import Engine
 
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
 

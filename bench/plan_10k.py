@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from validate_10k import generate
 
-from topology.compile import compile_topology
-from topology.engine import Engine
+from topology.engine.session import Engine
+from topology.format.compile import compile_topology
 
 
 def main() -> None:

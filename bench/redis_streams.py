@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from topology.engine import Engine
+from topology.engine.session import Engine
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 

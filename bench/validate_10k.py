@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from topology.compile import compile_topology
+from topology.format.compile import compile_topology
 
 
 def generate(queues: int) -> str:

@@ -109,7 +109,7 @@ def validate(files: Files, env: EnvOption = None, var: VarOption = None,
     """Check topology files without contacting a broker: schema, references, names, broker limits."""
     topology = _compile(files, env, var)
     if format is ReportFormat.json:
-        from topology.render.topology import problems_json
+        from topology.render.problems import problems_json
 
         typer.echo(problems_json(topology))
         raise typer.Exit(1 if topology.errors else 0)

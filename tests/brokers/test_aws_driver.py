@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, unique
 from topology.brokers.aws.driver import AwsDriver
-from topology.brokers.base import Scope
+from topology.brokers.base import Selection
 from topology.engine.plan import Change
 from topology.errors import BrokerUnavailable
 
@@ -89,7 +89,7 @@ def test_list_queues_follows_pages(aws_clients: tuple[Any, Any]) -> None:
         return page
 
     faulty = Faulty(sqs, list_queues=list_queues)
-    live = _driver(faulty, sns).inspect(Scope(frozenset(f"sqs/queue/{n}" for n in names)))
+    live = _driver(faulty, sns).inspect(Selection(frozenset(f"sqs/queue/{n}" for n in names)))
     assert sorted(live) == [f"sqs/queue/{n}" for n in names]
     assert faulty.calls.count("list_queues") >= 3
 
@@ -250,7 +250,7 @@ def test_redrive_allow_policy_as_aws_keeps_it(aws_clients: tuple[Any, Any]) -> N
     [written] = kept.values()
     assert json.loads(written) == {"redrivePermission": "byQueue",
                                    "sourceQueueArns": [f"arn:aws:sqs:us-east-1:123456789012:{source}"]}
-    live = driver.inspect(Scope(frozenset({f"sqs/queue/{name}"})))
+    live = driver.inspect(Selection(frozenset({f"sqs/queue/{name}"})))
     assert live[f"sqs/queue/{name}"].attributes["RedriveAllowPolicy"] == attributes["RedriveAllowPolicy"]
 
 

@@ -25,7 +25,7 @@ from tests.brokers.test_aws_driver import Faulty
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, SilentServer, unique
 from topology.brokers.aws.driver import LOCK_QUEUE, AwsDriver
-from topology.brokers.base import Scope
+from topology.brokers.base import Selection
 from topology.engine.plan import AttributeChange, Change
 from topology.errors import LockedError
 
@@ -117,7 +117,7 @@ def test_messages_in_flight_or_delayed_count_as_held(how: str, aws_clients: tupl
         _send(sqs, name, 1, DelaySeconds=300)
     assert _counts(sqs, name)["ApproximateNumberOfMessages"] == 0
     driver = _driver(sqs, sns)
-    live = driver.inspect(Scope(frozenset({f"sqs/queue/{name}"})))[f"sqs/queue/{name}"]
+    live = driver.inspect(Selection(frozenset({f"sqs/queue/{name}"})))[f"sqs/queue/{name}"]
     for action in ("delete", "replace"):
         change = Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action=action,
                         before=live.attributes, after=None if action == "delete" else live.attributes,
@@ -272,7 +272,7 @@ def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any])
 
     [created] = driver.apply([_subscription_change(prefix, "create", {"type": ["paid"]})], {})
     assert created.ok, created.error
-    driver.inspect(Scope(frozenset({f"sns/subscription/{prefix}-events->{prefix}-billing"})))
+    driver.inspect(Selection(frozenset({f"sns/subscription/{prefix}-events->{prefix}-billing"})))
     old = {"topic": f"{prefix}-events", "queue": f"{prefix}-billing", "RawMessageDelivery": False,
            "FilterPolicy": {"type": ["paid"]}, "FilterPolicyScope": "MessageAttributes"}
     [updated] = driver.apply([_subscription_change(prefix, "update", _TOO_COMPLEX, before=old)], {})
@@ -290,7 +290,7 @@ def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any])
         "after": {**(both.after or {}), "RawMessageDelivery": True},
         "attributes": (*both.attributes, AttributeChange(name="RawMessageDelivery", before=False, after=True))})
     losing = _driver(sqs, Faulty(sns, set_subscription_attributes=lost))
-    losing.inspect(Scope(frozenset({f"sns/subscription/{prefix}-events->{prefix}-billing"})))
+    losing.inspect(Selection(frozenset({f"sns/subscription/{prefix}-events->{prefix}-billing"})))
     [updated] = losing.apply([both], {})
     assert not updated.ok and "the subscription keeps its previous attributes" in (updated.error or "")
     [kept] = _subscriptions(sns, f"{prefix}-events")
@@ -342,7 +342,8 @@ def test_a_second_apply_waits_then_is_refused_naming_the_holder(aws_clients: tup
     second.lock("bob", 10)
     assert time.monotonic() - started < 3  # released at once, not after a lease
     second.close()
-    assert LOCK_QUEUE not in str(_driver(sqs, sns).inspect(Scope(frozenset(), prune=True, include=("sqs/queue/*",))))
+    everything = Selection(frozenset(), prune=True, include=("sqs/queue/*",))
+    assert LOCK_QUEUE not in str(_driver(sqs, sns).inspect(everything))
 
 
 def test_a_message_put_in_the_lock_queue_by_hand_is_no_token(aws_clients: tuple[Any, Any]) -> None:

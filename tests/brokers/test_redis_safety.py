@@ -22,7 +22,7 @@ import pytest
 
 from tests.cli import topology, with_file
 from tests.conftest import REDIS_URL, unique
-from topology.brokers.base import Scope
+from topology.brokers.base import Selection
 from topology.brokers.redis.driver import LOCK_KEY, RedisDriver
 from topology.core.secrets import parse_url
 from topology.engine.plan import Change
@@ -271,7 +271,7 @@ def test_lock_key_is_invisible_to_inspect_prune_and_export(tmp_path: Path, lock_
         holder.lock(f"{prefix}holder", 0)
         assert client.type(LOCK_KEY) == "string"
         with _driver() as reader:
-            live = reader.inspect(Scope(frozenset(), prune=True, include=("*",)))
+            live = reader.inspect(Selection(frozenset(), prune=True, include=("*",)))
         assert f"redis/stream/{prefix}orders" in live
         assert not [address for address in live if LOCK_KEY in address]
         exported = tmp_path / "exported.topology.yaml"

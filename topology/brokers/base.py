@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from topology.format.expand import Expansion
     from topology.format.load import LoadedFile
 
-__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Scope", "Section", "refused_not_empty"]
+__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Section", "Selection", "refused_not_empty"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def refused_not_empty(change: Change, what: str) -> ChangeResult:
 
 
 @dataclass(frozen=True)
-class Scope:
+class Selection:
     """What to inspect: the declared addresses, and with `prune` everything the include globs match."""
 
     addresses: frozenset[str]
@@ -129,7 +129,7 @@ class Driver(ABC):
         """Release connections."""
 
     @abstractmethod
-    def inspect(self, scope: Scope) -> dict[str, Live]:
+    def inspect(self, selection: Selection) -> dict[str, Live]:
         """Live state of everything in `scope`, by address: read-only, in bulk."""
 
     @abstractmethod

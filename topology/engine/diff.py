@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from topology.brokers.base import Live, Scope
+from topology.brokers.base import Live, Selection
 from topology.brokers.registry import rules_for
 from topology.core.kinds import plural
 from topology.core.problems import Problem
@@ -58,7 +58,7 @@ def _held(resource: Resource, current: Live | None, live: Mapping[str, Live]) ->
     return current.messages
 
 
-def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope,
+def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], selection: Selection,
          secret_matches: Callable[[Resource, Live], bool], *, target: str = "local") -> Diff:
     """The changes that make `live` (one target's) match `desired` (what the files give that target)."""
     result = Diff()
@@ -101,7 +101,7 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], scope: Scope
                 reasons=(f"re-created: `{gone[0]}` is replaced",)))
 
     for address, current in live.items():
-        if address in desired or not scope.prunable(address):
+        if address in desired or not selection.prunable(address):
             continue
         rules = rules_for(current.kind)
         holds = rules.holds_data

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from topology.brokers.base import Driver, Scope
+from topology.brokers.base import Driver, Selection
 from topology.brokers.registry import BROKERS, broker, brokers, open_driver, open_state
 from topology.errors import InputError
 from topology.format.common import DEFAULT_STATE, STATE_FORMAT, TargetSpec
@@ -27,7 +27,7 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
         raise InputError(f"--format {format}: choose yaml or state")
     name, driver, kind = _export_target(target, files or [], state, kind)
     with driver:
-        live = driver.inspect(Scope(frozenset(), prune=True, include=("*",)))
+        live = driver.inspect(Selection(frozenset(), prune=True, include=("*",)))
     if format == "state":
         resources = {address: {"kind": item.kind, "name": item.name, "scope": item.scope,
                                "attributes": item.attributes, "depends_on": list(item.depends_on),

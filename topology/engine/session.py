@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from topology.brokers.base import ChangeResult, Driver, Scope
+from topology.brokers.base import ChangeResult, Driver, Selection
 from topology.brokers.registry import broker, open_driver, open_state, rules_for
 from topology.core.problems import Problem
 from topology.core.resource import Live, Resource
@@ -86,7 +86,7 @@ class _Target:
     name: str
     driver: Driver
     desired: dict[str, Resource]
-    scope: Scope
+    selection: Selection
     live: dict[str, Live] = field(default_factory=dict)
 
 
@@ -147,14 +147,14 @@ class Engine:
             driver = self._driver(name, drivers)
             if lock and id(driver) not in locked:
                 locked.add(id(driver))
-                self.targets[name] = _Target(name, driver, desired, Scope(frozenset()))  # closed on failure
+                self.targets[name] = _Target(name, driver, desired, Selection(frozenset()))  # closed on failure
                 driver.lock(holder, self.lock_wait)
             containers = frozenset({r.scope for r in desired.values() if rules_for(r.kind).in_container and r.scope} |
                                    {r.name for r in desired.values() if rules_for(r.kind).is_container})
             measured = frozenset(a for a, r in desired.items() if rules_for(r.kind).at_most & r.attributes.keys())
-            scope = Scope(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude), containers,
-                          measured)
-            self.targets[name] = _Target(name, driver, desired, scope)
+            selection = Selection(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude),
+                                  containers, measured)
+            self.targets[name] = _Target(name, driver, desired, selection)
 
     def _driver(self, name: str, local: dict[Path, Driver]) -> Driver:
         path = self.state
@@ -184,7 +184,7 @@ class Engine:
         """Read every target's live state; returns the live digest per target."""
         digests = {}
         for target in self.targets.values():
-            target.live = target.driver.inspect(target.scope)
+            target.live = target.driver.inspect(target.selection)
             digests[target.name] = live_digest(target.live)
         return digests
 
@@ -212,7 +212,7 @@ class Engine:
 
     @staticmethod
     def _diff(target: _Target) -> Diff:
-        return diff(target.desired, target.live, target.scope, target.driver.secret_matches, target=target.name)
+        return diff(target.desired, target.live, target.selection, target.driver.secret_matches, target=target.name)
 
     def check_fresh(self, plan: Plan) -> Plan:
         """Refuse a saved plan whose files, secrets or live state changed since it was made, or whose

@@ -1,8 +1,7 @@
-"""Text for people and JSON for machines about a compiled topology (before any plan exists)."""
+"""`topology render`: the fully expanded topology as YAML, secrets hidden."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -11,9 +10,8 @@ import yaml
 from topology.errors import redact_url
 from topology.format.compile import Topology
 
-__all__ = ["problems_json", "topology_yaml"]
+__all__ = ["topology_yaml"]
 
-PROBLEMS_FORMAT_VERSION = 1  # of `validate --format json` (plans have their own, in plan.py)
 _SECRET = re.compile(r"password|secret|jaas|token|key$", re.IGNORECASE)
 
 
@@ -50,13 +48,3 @@ def topology_yaml(topology: Topology, *, env: str | None) -> str:
         document["expectations"] = [
             e.model_dump(exclude_none=True, exclude_defaults=True) for e in topology.expectations]
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False, width=120)
-
-
-def problems_json(topology: Topology) -> str:
-    return json.dumps({
-        "format_version": PROBLEMS_FORMAT_VERSION,
-        "valid": not topology.errors,
-        "files": [f.path for f in topology.files],
-        "resources": len(topology.resources),
-        "problems": [p.as_json() for p in topology.problems],
-    }, indent=2, sort_keys=True)

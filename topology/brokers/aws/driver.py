@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.core.resource import Resource, same
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, LockedError, redact_url
@@ -311,25 +311,25 @@ class AwsDriver(Driver):
             if not token:
                 return arns
 
-    def inspect(self, scope: Scope) -> dict[str, Live]:
+    def inspect(self, selection: Selection) -> dict[str, Live]:
         live: dict[str, Live] = {}
-        wants_sqs = scope.prune or any(a.startswith("sqs/") for a in scope.addresses)
+        wants_sqs = selection.prune or any(a.startswith("sqs/") for a in selection.addresses)
         if wants_sqs:
             self._urls = self._queue_urls()
-            names = [n for n in sorted(self._urls) if scope.wants(f"sqs/queue/{n}")]
+            names = [n for n in sorted(self._urls) if selection.wants(f"sqs/queue/{n}")]
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
                 for name, item in zip(names, pool.map(self._inspect_queue, names), strict=True):
                     if item is not None:
                         live[f"sqs/queue/{name}"] = item
-        wants_sns = scope.prune or any(a.startswith("sns/") for a in scope.addresses)
+        wants_sns = selection.prune or any(a.startswith("sns/") for a in selection.addresses)
         if wants_sns:
             self._topics = self._topic_arns()
-            names = [n for n in sorted(self._topics) if scope.wants(f"sns/topic/{n}")
-                     or any(a.startswith(f"sns/subscription/{n}->") for a in scope.addresses)]
+            names = [n for n in sorted(self._topics) if selection.wants(f"sns/topic/{n}")
+                     or any(a.startswith(f"sns/subscription/{n}->") for a in selection.addresses)]
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                for found in pool.map(lambda n: self._inspect_topic(n, scope), names):
+                for found in pool.map(lambda n: self._inspect_topic(n, selection), names):
                     live.update(found)
-        return {address: item for address, item in live.items() if scope.wants(address)}
+        return {address: item for address, item in live.items() if selection.wants(address)}
 
     def _inspect_queue(self, name: str) -> Live | None:
         url = self._urls[name]
@@ -349,7 +349,7 @@ class AwsDriver(Driver):
             if "RedrivePolicy" in attributes else ()
         return Live("sqs.queue", attributes, depends, messages, name=name)
 
-    def _inspect_topic(self, name: str, scope: Scope) -> dict[str, Live]:
+    def _inspect_topic(self, name: str, selection: Selection) -> dict[str, Live]:
         arn = self._topics[name]
         raw = self._call("sns", "GetTopicAttributes",
                          lambda: self.sns.get_topic_attributes(TopicArn=arn)).get("Attributes", {})
@@ -372,7 +372,7 @@ class AwsDriver(Driver):
                 endpoint = subscription["Endpoint"]
                 queue = endpoint.rsplit(":", 1)[-1]
                 address = f"sns/subscription/{name}->{endpoint}"
-                if address not in scope.addresses:
+                if address not in selection.addresses:
                     address, queue = f"sns/subscription/{name}->{queue}", queue
                 else:
                     queue = endpoint

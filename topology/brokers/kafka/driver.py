@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.kafka.config import ACL_FIELDS, TOPIC_CONFIG, acl_address
 from topology.core.resource import Resource
 from topology.engine.plan import Change
@@ -260,12 +260,12 @@ class KafkaDriver(Driver):
 
     # ---------------------------------------------------------------------------------- inspect
 
-    def inspect(self, scope: Scope) -> dict[str, Live]:
+    def inspect(self, selection: Selection) -> dict[str, Live]:
         # The metadata read on connecting is fresh enough for the first inspect; later ones re-read.
         metadata, self._metadata = (self._metadata, None) if self._metadata is not None else (self._refresh(), None)
         live: dict[str, Live] = {}
         topics = sorted(name for name in metadata.topics if not name.startswith("__")
-                        and scope.wants(f"kafka/topic/{name}"))
+                        and selection.wants(f"kafka/topic/{name}"))
         configs = self._topic_configs(topics)
         for name in topics:
             partitions = metadata.topics[name].partitions
@@ -273,12 +273,12 @@ class KafkaDriver(Driver):
             live[f"kafka/topic/{name}"] = Live("kafka.topic", {
                 "partitions": len(partitions), "replication_factor": replication,
                 "config": configs.get(name, {})}, name=name)
-        if scope.prune or any(a.startswith("kafka/acl/") for a in scope.addresses):
-            live.update(_adopt_flipped(self._acls(), scope))
-        groups = {a.removeprefix("kafka/group/") for a in scope.addresses if a.startswith("kafka/group/")}
-        if scope.prune:
+        if selection.prune or any(a.startswith("kafka/acl/") for a in selection.addresses):
+            live.update(_adopt_flipped(self._acls(), selection))
+        groups = {a.removeprefix("kafka/group/") for a in selection.addresses if a.startswith("kafka/group/")}
+        if selection.prune:
             groups |= self._group_ids()
-        live.update({a: item for a, item in self._groups(sorted(groups)).items() if scope.wants(a)})
+        live.update({a: item for a, item in self._groups(sorted(groups)).items() if selection.wants(a)})
         return live
 
     def _topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -755,16 +755,16 @@ def _binding_attributes(principal: str, host: str, resource_type: str, pattern: 
             "permission": permission.lower()}
 
 
-def _adopt_flipped(bindings: Mapping[str, Live], scope: Scope) -> dict[str, Live]:
+def _adopt_flipped(bindings: Mapping[str, Live], selection: Selection) -> dict[str, Live]:
     """Live bindings by address. A declared binding that is missing, where a binding that differs
     only in its permission exists undeclared, is reported as that binding (at the declared address),
     so the differ plans the flip as a replace (the old binding deleted) rather than a second binding."""
-    live = {a: item for a, item in bindings.items() if scope.wants(a)}
-    for address in sorted(a for a in scope.addresses if a.startswith("kafka/acl/") and a not in bindings):
+    live = {a: item for a, item in bindings.items() if selection.wants(a)}
+    for address in sorted(a for a in selection.addresses if a.startswith("kafka/acl/") and a not in bindings):
         for candidate, item in bindings.items():
             flipped = {**item.attributes, "permission": "deny" if item.attributes["permission"] == "allow" else
                        "allow"}
-            if acl_address(flipped) == address and candidate not in scope.addresses:
+            if acl_address(flipped) == address and candidate not in selection.addresses:
                 live.pop(candidate, None)
                 live[address] = item
                 break

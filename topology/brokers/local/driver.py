@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.registry import held_now, quantity, rules_for
 from topology.core.resource import Resource
 from topology.engine.plan import Change
@@ -128,9 +128,9 @@ class LocalDriver(Driver):
             self._lock.close()
             self._lock = None
 
-    def inspect(self, scope: Scope) -> dict[str, Live]:
+    def inspect(self, selection: Selection) -> dict[str, Live]:
         live = _live(LocalState(self.path).resources)
-        return {address: item for address, item in live.items() if scope.wants(address)}
+        return {address: item for address, item in live.items() if selection.wants(address)}
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         state = LocalState(self.path)

@@ -44,7 +44,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.rabbitmq.expand import binding_address
 from topology.brokers.registry import held_now
 from topology.core.resource import Resource
@@ -409,31 +409,31 @@ class RabbitMQDriver(Driver):
 
     # ------------------------------------------------------------------------------------ inspect
 
-    def _vhosts(self, scope: Scope) -> list[str]:
-        named = set(scope.containers)
-        if scope.prune:
+    def _vhosts(self, selection: Selection) -> list[str]:
+        named = set(selection.containers)
+        if selection.prune:
             named |= {v["name"] for v in self._json("/api/vhosts", columns="name")}
         return sorted(named)
 
-    def inspect(self, scope: Scope) -> dict[str, Live]:
+    def inspect(self, selection: Selection) -> dict[str, Live]:
         live: dict[str, Live] = {}
         existing = {v["name"] for v in self._json("/api/vhosts", columns="name")}
-        for vhost in self._vhosts(scope):
+        for vhost in self._vhosts(selection):
             if vhost in existing:
                 live.update(self._inspect_vhost(vhost))
-        wants_users = scope.prune or any(a.startswith("rabbitmq/user/") for a in scope.addresses)
+        wants_users = selection.prune or any(a.startswith("rabbitmq/user/") for a in selection.addresses)
         if wants_users:
             for user in self._json("/api/users"):
                 tags = user["tags"] if isinstance(user["tags"], list) else [t for t in user["tags"].split(",") if t]
                 self._hashes[user["name"]] = (user.get("password_hash", ""), user.get("hashing_algorithm", ""))
                 live[f"rabbitmq/user/{user['name']}"] = Live("rabbitmq.user", {"tags": sorted(tags)}, name=user["name"])
-        if wants_users or any("/topic-permission/" in a for a in scope.addresses):
+        if wants_users or any("/topic-permission/" in a for a in selection.addresses):
             for topic in self._json("/api/topic-permissions"):
                 vhost, user, exchange = topic["vhost"], topic["user"], topic["exchange"]
                 live[f"rabbitmq/{vhost}/topic-permission/{user}/{exchange}"] = Live("rabbitmq.topic_permission", {
                     "user": user, "exchange": exchange, "write": topic["write"], "read": topic["read"]},
                     (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"), name=user, scope=vhost)
-        if wants_users or any("/permission/" in a for a in scope.addresses):
+        if wants_users or any("/permission/" in a for a in selection.addresses):
             for permission in self._json("/api/permissions"):
                 vhost, user = permission["vhost"], permission["user"]
                 live[f"rabbitmq/{vhost}/permission/{user}"] = Live("rabbitmq.permission", {
@@ -443,7 +443,7 @@ class RabbitMQDriver(Driver):
         # Every policy of a vhost in scope is read, managed or not: which one applies to a queue (and so
         # which limits) depends on all of them; the differ uses them to see what a policy change discards.
         return {address: item for address, item in live.items()
-                if scope.wants(address) or item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy")}
+                if selection.wants(address) or item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy")}
 
     def _vhost_live(self, vhost: str, contents: Mapping[str, int | None]) -> Live:
         """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from topology.brokers.base import ChangeResult, Driver, Live, Scope, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.registry import quantity
 from topology.core.resource import Resource
 from topology.core.secrets import MASK, BrokerURL
@@ -310,9 +310,9 @@ class RedisDriver(Driver):
 
     # ---------------------------------------------------------------------------------- inspect
 
-    def _prunable_keys(self, scope: Scope) -> set[str]:
+    def _prunable_keys(self, selection: Selection) -> set[str]:
         patterns = set()
-        for glob in scope.include:
+        for glob in selection.include:
             if glob.startswith("redis/stream/"):
                 patterns.add(glob.removeprefix("redis/stream/"))
             elif glob.startswith("redis/") or glob in ("*", "redis*"):
@@ -322,25 +322,25 @@ class RedisDriver(Driver):
             keys.update(self.client.scan_iter(match=pattern, count=1000, _type="stream"))
         return keys
 
-    def inspect(self, scope: Scope) -> dict[str, Live]:
+    def inspect(self, selection: Selection) -> dict[str, Live]:
         import redis
 
         try:
-            return self._inspect(scope)
+            return self._inspect(selection)
         except redis.RedisError as exc:
             raise self._failure(exc, "reading streams") from None
 
-    def _inspect(self, scope: Scope) -> dict[str, Live]:
-        keys = {a.removeprefix("redis/stream/") for a in scope.addresses if a.startswith("redis/stream/")}
-        keys |= {a.removeprefix("redis/group/").rsplit("/", 1)[0] for a in scope.addresses
+    def _inspect(self, selection: Selection) -> dict[str, Live]:
+        keys = {a.removeprefix("redis/stream/") for a in selection.addresses if a.startswith("redis/stream/")}
+        keys |= {a.removeprefix("redis/group/").rsplit("/", 1)[0] for a in selection.addresses
                  if a.startswith("redis/group/")}
-        if scope.prune:
-            keys |= self._prunable_keys(scope)
+        if selection.prune:
+            keys |= self._prunable_keys(selection)
         ordered = sorted(keys)
         # XINFO GROUPS says whether the key is a stream and lists its groups with their pending
         # counts; the length (XLEN) is read only where `max_length` is declared, and just before a
         # stream is deleted (count_messages).
-        measured = {a.removeprefix("redis/stream/") for a in scope.measured if a.startswith("redis/stream/")}
+        measured = {a.removeprefix("redis/stream/") for a in selection.measured if a.startswith("redis/stream/")}
         pipe = self.client.pipeline(transaction=False)
         for key in ordered:
             pipe.xinfo_groups(key)
@@ -362,7 +362,7 @@ class RedisDriver(Driver):
                 address = f"redis/group/{key}/{group['name']}"
                 live[address] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),
                                      messages=int(group.get("pending", 0)), name=group["name"], scope=key)
-        return {address: item for address, item in live.items() if scope.wants(address)}
+        return {address: item for address, item in live.items() if selection.wants(address)}
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Entries of streams about to be deleted (groups already carry their pending counts)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from topology.brokers.base import Live, Selection
 from topology.brokers.registry import rules_for
-from topology.core.kinds import plural
+from topology.core.kinds import KindRules, plural
 from topology.core.problems import Problem
 from topology.core.resource import Resource, same
 from topology.engine.plan import AttributeChange, Change
@@ -62,66 +62,79 @@ def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], selection: S
          secret_matches: Callable[[Resource, Live], bool], *, target: str = "local") -> Diff:
     """The changes that make `live` (one target's) match `desired` (what the files give that target)."""
     result = Diff()
-    replaced: set[str] = set()
     for address, resource in desired.items():
-        target = resource.target or "local"
-        current = live.get(address)
-        discards = rules_for(resource.kind).discards
-        if current is None and discards is not None and discards(None, resource.attributes):
-            result.changes.append(_discarding_create(resource, discards(None, resource.attributes), live))
-            continue
-        if current is None:
-            # Built without validation: these are topology's own values, and a plan may hold 10,000+.
-            result.changes.append(Change.model_construct(
-                address=address, kind=resource.kind, target=target, name=resource.name, scope=resource.scope,
-                action="create", before=None, after=resource.attributes, reasons=(), messages=None,
-                loses_data=False,
-                attributes=tuple(AttributeChange.model_construct(
-                    name=k, before=None, after=v, forces_replacement=False, sensitive=False)
-                    for k, v in resource.attributes.items()) +
-                tuple(AttributeChange.model_construct(name=k, before=None, after=None, forces_replacement=False,
-                                                      sensitive=True) for k in sorted(resource.secrets)),
-                depends_on=resource.depends_on))
-            continue
-        change = _compare(resource, current, secret_matches, result.problems, live)
+        change = _desired_change(address, resource, live, secret_matches, result.problems)
         if change is not None:
             result.changes.append(change)
-            if change.action == "replace":
-                replaced.add(address)
+    result.changes += _recreated(desired, live, result.changes)
+    result.changes += [_pruned(address, current, live, target) for address, current in live.items()
+                       if address not in desired and selection.prunable(address)]
+    result.changes = order_changes(result.changes)
+    return result
 
-    # A replaced queue or exchange loses what hangs off it (its bindings): bring back the unchanged ones.
-    changed = {c.address for c in result.changes}
+
+def _desired_change(address: str, resource: Resource, live: Mapping[str, Live],
+                    secret_matches: Callable[[Resource, Live], bool], problems: list[Problem]) -> Change | None:
+    """What one declared resource needs: a create when it is missing, else an update, a replace or nothing."""
+    current = live.get(address)
+    if current is not None:
+        return _compare(resource, current, secret_matches, problems, live)
+    discards = rules_for(resource.kind).discards
+    discarded = discards(None, resource.attributes) if discards is not None else []
+    if discarded:
+        return _discarding_create(resource, discarded, live)
+    return _created(address, resource)
+
+
+def _created(address: str, resource: Resource) -> Change:
+    """A plain create. Built without validation: these are topology's own values, and a plan may hold 10,000+."""
+    return Change.model_construct(
+        address=address, kind=resource.kind, target=resource.target or "local", name=resource.name,
+        scope=resource.scope, action="create", before=None, after=resource.attributes, reasons=(), messages=None,
+        loses_data=False,
+        attributes=tuple(AttributeChange.model_construct(
+            name=k, before=None, after=v, forces_replacement=False, sensitive=False)
+            for k, v in resource.attributes.items()) +
+        tuple(AttributeChange.model_construct(name=k, before=None, after=None, forces_replacement=False,
+                                              sensitive=True) for k in sorted(resource.secrets)),
+        depends_on=resource.depends_on)
+
+
+def _recreated(desired: Mapping[str, Resource], live: Mapping[str, Live], changes: list[Change]) -> list[Change]:
+    """A replaced queue or exchange loses what hangs off it (its bindings): bring back the unchanged ones."""
+    replaced = {c.address for c in changes if c.action == "replace"}
+    changed = {c.address for c in changes}
+    recreated: list[Change] = []
     for address, resource in desired.items():
         gone = [d for d in resource.depends_on if d in replaced]
         if gone and address not in changed and address in live and rules_for(resource.kind).hangs_off:
-            result.changes.append(Change(
+            recreated.append(Change(
                 address=address, kind=resource.kind, target=resource.target or "local", name=resource.name,
                 scope=resource.scope, action="create", after=resource.attributes, depends_on=resource.depends_on,
                 attributes=tuple(AttributeChange(name=k, after=v) for k, v in resource.attributes.items()),
                 reasons=(f"re-created: `{gone[0]}` is replaced",)))
+    return recreated
 
-    for address, current in live.items():
-        if address in desired or not selection.prunable(address):
-            continue
-        rules = rules_for(current.kind)
-        holds = rules.holds_data
-        loses = holds and current.messages != 0
-        reasons = ("not declared; manage.prune is on",) + ((_messages_reason(current.messages, rules.unit),)
-                                                            if loses else ())
-        messages = current.messages if holds else None
-        needs_empty = holds and not loses
-        discarded = rules.discards(current.attributes, None) if rules.discards and not holds else []
-        if discarded and rules.held is not None:  # removing a policy can let another one's limits apply
-            messages = rules.held(address, current.scope, current.attributes, None, live)
-            loses, needs_empty = messages != 0, messages == 0
-            if loses:
-                reasons += (_messages_reason(messages, rules.unit, "; ".join(discarded)),)
-        result.changes.append(Change(
-            address=address, kind=current.kind, target=target, name=current.name, scope=current.scope,
-            action="delete", before=current.attributes, depends_on=current.depends_on, messages=messages,
-            loses_data=loses, needs_empty=needs_empty, reasons=reasons))
-    result.changes = order_changes(result.changes)
-    return result
+
+def _pruned(address: str, current: Live, live: Mapping[str, Live], target: str) -> Change:
+    """The delete of a live object the files do not declare (inside `manage:` with `prune: true`)."""
+    rules = rules_for(current.kind)
+    holds = rules.holds_data
+    loses = holds and current.messages != 0
+    reasons = ("not declared; manage.prune is on",) + ((_messages_reason(current.messages, rules.unit),)
+                                                        if loses else ())
+    messages = current.messages if holds else None
+    needs_empty = holds and not loses
+    discarded = rules.discards(current.attributes, None) if rules.discards and not holds else []
+    if discarded and rules.held is not None:  # removing a policy can let another one's limits apply
+        messages = rules.held(address, current.scope, current.attributes, None, live)
+        loses, needs_empty = messages != 0, messages == 0
+        if loses:
+            reasons += (_messages_reason(messages, rules.unit, "; ".join(discarded)),)
+    return Change(
+        address=address, kind=current.kind, target=target, name=current.name, scope=current.scope,
+        action="delete", before=current.attributes, depends_on=current.depends_on, messages=messages,
+        loses_data=loses, needs_empty=needs_empty, reasons=reasons)
 
 
 def _discarding_create(resource: Resource, discarded: list[str], live: Mapping[str, Live]) -> Change:
@@ -138,9 +151,46 @@ def _discarding_create(resource: Resource, discarded: list[str], live: Mapping[s
         messages=held, loses_data=loses, needs_empty=not loses and not new_container)
 
 
+@dataclass
+class _Stake:
+    """What an update or a replace acts on: the count it puts at risk, whether it loses it, and why."""
+
+    messages: int | None
+    loses: bool = False
+    needs_empty: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
 def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resource, Live], bool],
              problems: list[Problem], live: Mapping[str, Live]) -> Change | None:
+    """The update or replace that brings `current` to `resource`; None when they agree, or when the
+    change cannot be planned (a problem says why)."""
     rules = rules_for(resource.kind)
+    attributes, trimmed = _attribute_changes(resource, current, rules, problems)
+    if resource.secrets and not secret_matches(resource, current):
+        attributes.extend(AttributeChange(name=k, sensitive=True) for k in sorted(resource.secrets))
+    if not attributes:
+        return None
+    replace = any(a.forces_replacement for a in attributes)
+    if replace and resource.protect:
+        problems.append(Problem(
+            f"`{resource.address}` is protected, but changing "
+            f"{', '.join(a.name for a in attributes if a.forces_replacement)} would replace it",
+            resource.origin, "protect", "undo the change, or remove `protect: true` first"))
+        return None
+    stake = _replace_stake(current, rules) if replace else _update_stake(resource, current, rules, trimmed, live)
+    return Change(
+        address=resource.address, kind=resource.kind, target=resource.target or "local", name=resource.name,
+        scope=resource.scope, action="replace" if replace else "update", before=current.attributes,
+        after=resource.attributes,
+        attributes=tuple(attributes), reasons=tuple(stake.reasons), depends_on=resource.depends_on,
+        messages=stake.messages, loses_data=stake.loses, needs_empty=stake.needs_empty)
+
+
+def _attribute_changes(resource: Resource, current: Live, rules: KindRules,
+                       problems: list[Problem]) -> tuple[list[AttributeChange], list[int]]:
+    """The declared attributes (and those the kind compares whole) that differ, and what each lowered
+    at-most limit trims from what is held. A grow-only value asked to shrink is a problem, not a change."""
     attributes: list[AttributeChange] = []
     trimmed: list[int] = []
     keys = list(resource.attributes) + sorted(k for k in rules.whole if k not in resource.attributes)
@@ -149,11 +199,9 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             continue
         wanted = resource.attributes.get(key, {} if key in rules.whole else None)
         have = current.attributes.get(key, {} if key in rules.whole else None)
-        if same(wanted, have) or (key in rules.subset and _included(wanted, have)):
+        if _agrees(key, wanted, have, rules):
             continue
         if key in rules.at_most and isinstance(have, int) and isinstance(wanted, int):
-            if have <= wanted:
-                continue
             trimmed.append(have - wanted)
         if key in rules.grow_only and isinstance(have, int) and isinstance(wanted, int) and wanted < have:
             problems.append(Problem(
@@ -162,45 +210,48 @@ def _compare(resource: Resource, current: Live, secret_matches: Callable[[Resour
             continue
         attributes.append(AttributeChange(name=key, before=have, after=wanted,
                                           forces_replacement=key in rules.immutable))
-    if resource.secrets and not secret_matches(resource, current):
-        attributes.extend(AttributeChange(name=k, sensitive=True) for k in sorted(resource.secrets))
-    if not attributes:
-        return None
-    replace = any(a.forces_replacement for a in attributes)
-    reasons: list[str] = []
-    loses = needs_empty = False
-    messages = current.messages if rules.holds_data else None
-    if trimmed and not replace:
-        loses = True
-        messages = sum(trimmed)
-        reasons.append(f"loses data: {sum(trimmed):,} {plural(rules.unit, sum(trimmed))} (trimmed to max_length)")
-    discarded = rules.discards(current.attributes, resource.attributes) if rules.discards and not replace else []
-    if discarded and not loses:
+    return attributes, trimmed
+
+
+def _agrees(key: str, wanted: Any, have: Any, rules: KindRules) -> bool:
+    """The live value satisfies the declared one: equal, included (a subset attribute), or at or below
+    it (an at-most limit)."""
+    if same(wanted, have) or (key in rules.subset and _included(wanted, have)):
+        return True
+    return key in rules.at_most and isinstance(have, int) and isinstance(wanted, int) and have <= wanted
+
+
+def _update_stake(resource: Resource, current: Live, rules: KindRules, trimmed: list[int],
+                  live: Mapping[str, Live]) -> _Stake:
+    """An update loses data when it trims (an at-most limit lowered) or lowers a limit the broker then
+    enforces on what is held; lowering one on nothing held needs it to stay empty until applied."""
+    stake = _Stake(messages=current.messages if rules.holds_data else None)
+    if trimmed:
+        stake.loses = True
+        stake.messages = sum(trimmed)
+        stake.reasons.append(
+            f"loses data: {sum(trimmed):,} {plural(rules.unit, sum(trimmed))} (trimmed to max_length)")
+    discarded = rules.discards(current.attributes, resource.attributes) if rules.discards else []
+    if discarded and not stake.loses:
         held = _held(resource, current, live)
-        messages = held
+        stake.messages = held
         if held != 0:
-            loses = True
-            reasons.append(_messages_reason(held, rules.unit, "; ".join(discarded)))
+            stake.loses = True
+            stake.reasons.append(_messages_reason(held, rules.unit, "; ".join(discarded)))
         else:
-            needs_empty = True
-    if replace:
-        reasons.append("forces replacement")
-        if resource.protect:
-            problems.append(Problem(
-                f"`{resource.address}` is protected, but changing "
-                f"{', '.join(a.name for a in attributes if a.forces_replacement)} would replace it",
-                resource.origin, "protect", "undo the change, or remove `protect: true` first"))
-            return None
-        if rules.holds_data and current.messages != 0:
-            loses = True
-            reasons.append(_messages_reason(current.messages, rules.unit))
-        needs_empty = rules.holds_data and not loses
-    return Change(
-        address=resource.address, kind=resource.kind, target=resource.target or "local", name=resource.name,
-        scope=resource.scope, action="replace" if replace else "update", before=current.attributes,
-        after=resource.attributes,
-        attributes=tuple(attributes), reasons=tuple(reasons), depends_on=resource.depends_on,
-        messages=messages, loses_data=loses, needs_empty=needs_empty)
+            stake.needs_empty = True
+    return stake
+
+
+def _replace_stake(current: Live, rules: KindRules) -> _Stake:
+    """A replace (delete, then create) loses whatever the object holds; when it holds nothing, it needs
+    it to stay empty until applied."""
+    stake = _Stake(messages=current.messages if rules.holds_data else None, reasons=["forces replacement"])
+    if rules.holds_data and current.messages != 0:
+        stake.loses = True
+        stake.reasons.append(_messages_reason(current.messages, rules.unit))
+    stake.needs_empty = rules.holds_data and not stake.loses
+    return stake
 
 
 def order_changes(changes: list[Change]) -> list[Change]:

@@ -70,7 +70,7 @@ def main() -> None:
             path.write_text("\n".join(lines) + "\n")
             start = time.perf_counter()
             with Engine([str(path)], state=Path(folder) / "s.json", parallelism=args.parallelism) as engine:
-                report = engine.apply(engine.plan(), parallelism=args.parallelism)
+                report = engine.apply(engine.plan())
             elapsed = time.perf_counter() - start
             assert report.ok, list(report.failed.items())[:3]
             start = time.perf_counter()

@@ -34,7 +34,7 @@ def main() -> None:
         path.write_text(generate(args.queues))
         state = Path(folder) / "state.json"
         with Engine([str(path)], state=state) as engine:
-            report = engine.apply(engine.plan(), parallelism=10)
+            report = engine.apply(engine.plan())
         assert report.ok, report.failed
         compile_times, plan_times = [], []
         for _ in range(args.repeat):

@@ -17,6 +17,7 @@ from topology.errors import InputError, TopologyError
 
 if TYPE_CHECKING:
     from topology.brokers.base import ChangeResult
+    from topology.engine.apply import ApplyReport
     from topology.engine.plan import Change, Plan
     from topology.engine.session import Engine
     from topology.format.compile import Topology
@@ -301,25 +302,14 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
     """Carry out the plan (computed now, or a saved one), safely."""
     if not 1 <= parallelism <= 64:
         raise InputError(f"--parallelism {parallelism} is out of range; give 1 to 64")
-    from topology.core.units import parse_duration
-
-    try:
-        bare = lock_timeout.strip().replace(".", "", 1).isdigit()  # a bare number is seconds, as Terraform reads it
-        lock_wait = float(lock_timeout) if bare else parse_duration(lock_timeout) / 1000
-    except ValueError:
-        raise InputError(f"--lock-timeout {lock_timeout!r} is not a duration; write e.g. 30s or 5m") from None
+    lock_wait = _lock_wait(lock_timeout)
     saved = _saved_plan(files)
     variables = _variables(var)
-    sources = list(saved.files) if saved is not None else files
+    sources = files
     if saved is not None:
-        if env is not None and env != saved.environment:
-            raise InputError(f"this plan was made for environment {saved.environment or '(none)'!r}, not {env!r}; "
-                             "apply it without --env, or plan again with --env")
-        env = saved.environment
-        missing = sorted(set(saved.variables) - set(variables))
-        if missing:
-            raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
-                             "keeps no variable values (one may be a secret): pass the same --var values again")
+        from topology.engine.fresh import inputs_of
+
+        sources, env = inputs_of(saved, env=env, variables=variables)
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
                  targets=target, lock_wait=lock_wait) as engine:
         result = engine.check_fresh(saved) if saved is not None else engine.plan()
@@ -328,19 +318,45 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
             return
         engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         if not auto_approve:
-            if not sys.stdin.isatty():
-                raise InputError("apply needs --auto-approve when it is not run from a terminal")
-            typer.echo(_render_plan(result, PlanFormat.text), nl=False)
-            if typer.prompt("Apply these changes? Only 'yes' is accepted", default="") != "yes":
-                typer.echo("Apply cancelled; nothing was changed.")
-                raise typer.Exit(1)
-        report = engine.apply(result, parallelism=parallelism, progress=_progress, allow_delete=allow_delete,
-                              allow_data_loss=allow_data_loss)
-    # Each failure was printed once as it happened (_progress); the report only counts them.
+            _confirm(result)
+        report = engine.apply(result, progress=_progress, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
+    _report(report)
+
+
+def _lock_wait(lock_timeout: str) -> float:
+    """--lock-timeout in seconds."""
+    from topology.core.units import parse_duration
+
+    try:
+        bare = lock_timeout.strip().replace(".", "", 1).isdigit()  # a bare number is seconds, as Terraform reads it
+        return float(lock_timeout) if bare else parse_duration(lock_timeout) / 1000
+    except ValueError:
+        raise InputError(f"--lock-timeout {lock_timeout!r} is not a duration; write e.g. 30s or 5m") from None
+
+
+def _confirm(plan: Plan) -> None:
+    """Show the plan on the terminal and go on only on `yes`."""
+    if not sys.stdin.isatty():
+        raise InputError("apply needs --auto-approve when it is not run from a terminal")
+    typer.echo(_render_plan(plan, PlanFormat.text), nl=False)
+    if typer.prompt("Apply these changes? Only 'yes' is accepted", default="") != "yes":
+        typer.echo("Apply cancelled; nothing was changed.")
+        raise typer.Exit(1)
+
+
+def _report(report: ApplyReport) -> None:
+    """Count what apply did. Each failure was printed once as it happened (_progress); with --debug, the
+    traceback behind a failure a driver raised (a bug) follows."""
     typer.echo(f"Apply {'complete' if report.ok else 'failed'}: {len(report.applied)} applied, "
                f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted.")
     for address in report.not_attempted:
         typer.echo(f"  not attempted (depends on a failed change): {address}", err=True)
+    if _state["debug"]:
+        import traceback
+
+        for address, exc in report.exceptions.items():
+            typer.echo(f"Traceback behind the failure of {address}:", err=True)
+            typer.echo("".join(traceback.format_exception(exc)).rstrip("\n"), err=True)
     if not report.ok:
         raise typer.Exit(1)
 

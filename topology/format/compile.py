@@ -54,17 +54,35 @@ def compile_topology(paths: Sequence[str], *, env: str | None = None, cli_vars: 
     topology = Topology(files)
     for loaded in files:
         topology.problems.extend(loaded.problems)
-    all_read = all(loaded.document is not None for loaded in files)
-    if env is not None and all_read and not any(
-            loaded.document is not None and env in loaded.document.environments for loaded in files):
-        known = sorted({name for f in files if f.document for name in f.document.environments})
-        topology.problems.append(Problem(
-            f"environment `{env}` is not defined in {', '.join(paths)}", None, "--env",
-            f"defined: {', '.join(known)}" if known else "add it under `environments:`"))
+    if env is not None:
+        _check_environment(topology, env)
+    merged = _merged(topology)
+    topology.resources = {address: merged[address] for address in sorted(merged)}
+    if not topology.errors:
+        topology.problems.extend(check(files, topology.resources))
+    topology.problems.sort(key=_problem_order)
+    return topology
 
+
+def _check_environment(topology: Topology, env: str) -> None:
+    """`--env NAME` must name an environment some file defines (once every file could be read)."""
+    files = topology.files
+    if not all(loaded.document is not None for loaded in files):
+        return
+    if any(loaded.document is not None and env in loaded.document.environments for loaded in files):
+        return
+    known = sorted({name for f in files if f.document for name in f.document.environments})
+    topology.problems.append(Problem(
+        f"environment `{env}` is not defined in {', '.join(f.path for f in files)}", None, "--env",
+        f"defined: {', '.join(known)}" if known else "add it under `environments:`"))
+
+
+def _merged(topology: Topology) -> dict[str, Resource]:
+    """Every file's resources, expanded and merged (each broker then links its own), and the files'
+    targets, `manage` and expectations."""
     declared: dict[str, Resource] = {}
     generated: dict[str, Resource] = {}
-    for loaded in files:
+    for loaded in topology.files:
         if loaded.document is None:
             continue
         resources, problems = expand_file(loaded)
@@ -72,17 +90,12 @@ def compile_topology(paths: Sequence[str], *, env: str | None = None, cli_vars: 
         for resource in resources:
             _merge(topology, declared if resource.generated_by is None else generated, resource)
         _merge_settings(topology, loaded)
-
     merged = dict(generated)
     merged.update(declared)  # declared by hand wins over generated
     for each in brokers():
         if each.link is not None:
             merged = each.link(merged)
-    topology.resources = {address: merged[address] for address in sorted(merged)}
-    if not topology.errors:
-        topology.problems.extend(check(files, topology.resources))
-    topology.problems.sort(key=_problem_order)
-    return topology
+    return merged
 
 
 def _problem_order(problem: Problem) -> tuple[str, int, int, str]:

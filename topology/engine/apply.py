@@ -1,0 +1,165 @@
+"""Applying a plan: the gates first (no delete, no data loss unless allowed), then waves over the
+dependency graph, each target's share of a wave one driver batch, the batches of a wave at once.
+
+A failed change stops only what depends on it; everything else is still applied, and the report
+says what was applied, what failed and what was not attempted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from topology.brokers.base import ChangeResult
+from topology.engine.plan import Change, Plan
+from topology.engine.targets import Target
+from topology.errors import InputError
+
+__all__ = ["ApplyReport", "apply_plan", "check_gates"]
+
+Progress = Callable[[Change, ChangeResult], None]
+AfterBatch = Callable[[str, list[ChangeResult]], None]
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did: applied, failed (address -> why) and not attempted (behind a failure)."""
+
+    applied: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_attempted: list[str] = field(default_factory=list)
+    # The exception behind a failure a driver raised instead of reporting (a bug), with its traceback.
+    exceptions: dict[str, BaseException] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.not_attempted
+
+
+def check_gates(plan: Plan, *, allow_delete: bool, allow_data_loss: bool) -> None:
+    """Refuse a plan that deletes without `allow_delete` or loses messages without `allow_data_loss`."""
+    if not allow_delete:
+        _refuse_deletes(plan)
+    if not allow_data_loss:
+        _refuse_data_loss(plan)
+
+
+def _refuse_deletes(plan: Plan) -> None:
+    deletes = [c.address for c in plan.changes if c.action == "delete"]
+    if deletes:
+        shown = ", ".join(deletes[:3]) + (", ..." if len(deletes) > 3 else "")
+        count = f"{len(deletes)} resource{'' if len(deletes) == 1 else 's'}"
+        raise InputError(f"the plan deletes {count} ({shown}); re-run with --allow-delete to let it")
+
+
+def _refuse_data_loss(plan: Plan) -> None:
+    losing = [c for c in plan.changes if c.loses_data]
+    if losing:
+        first = losing[0]
+        more = f" (and {len(losing) - 1} more)" if len(losing) > 1 else ""
+        raise InputError(f"the plan loses data: {first.address} would be {first.action}d, losing "
+                         f"{_loss(first)}{more}; drain what it holds, or re-run with --allow-data-loss")
+
+
+def _loss(change: Change) -> str:
+    """What `change` loses, in words: `3 messages`."""
+    loss = next((r for r in change.reasons if r.startswith("loses data")), "loses data")
+    return loss.removeprefix("loses data: ")
+
+
+def apply_plan(plan: Plan, targets: Mapping[str, Target], *, parallelism: int = 10, progress: Progress | None = None,
+               after_batch: AfterBatch | None = None) -> ApplyReport:
+    """Carry out `plan` (its gates already checked) in order, independent changes together, at most
+    `parallelism` batches at once; stop what depends on a failure. `progress` hears of each change,
+    `after_batch` of each driver batch (a target's share of one wave) as it ends."""
+    waves = _Waves(plan)
+    while wave := waves.next():
+        for batch, results in _run(wave, targets, parallelism, waves.report):
+            if after_batch is not None:
+                after_batch(batch[0].target, results)
+            waves.record(results, progress)
+    return waves.report
+
+
+class _Waves:
+    """The changes still to do, handed out a wave at a time: those whose prerequisites are done."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.report = ApplyReport()
+        self.by_address = {c.address: c for c in plan.changes}
+        self.prerequisites = _prerequisites(plan.changes)
+        self.done: set[str] = set()
+        self.blocked: set[str] = set()
+        self.pending = list(plan.changes)
+
+    def next(self) -> list[Change]:
+        """The next wave; what waits on a failure is set aside as not attempted. Empty when all is done."""
+        while self.pending:
+            ready = [c for c in self.pending if self.prerequisites[c.address] <= self.done]
+            stuck = [c.address for c in self.pending if self.prerequisites[c.address] & self.blocked]
+            self.blocked.update(stuck)
+            self.report.not_attempted += stuck
+            finished = set(stuck) | {c.address for c in ready}
+            if not finished:  # only possible with a cycle; never leave work silently undone
+                self.report.not_attempted += [c.address for c in self.pending]
+                finished = {c.address for c in self.pending}
+            self.pending = [c for c in self.pending if c.address not in finished]
+            if ready:
+                return ready
+        return []
+
+    def record(self, results: Iterable[ChangeResult], progress: Progress | None) -> None:
+        for result in results:
+            if result.ok:
+                self.done.add(result.address)
+                self.report.applied.append(result.address)
+            else:
+                self.blocked.add(result.address)
+                self.report.failed[result.address] = result.error or "failed"
+            if progress is not None:
+                progress(self.by_address[result.address], result)
+
+
+def _run(wave: list[Change], targets: Mapping[str, Target], parallelism: int,
+         report: ApplyReport) -> Iterator[tuple[list[Change], list[ChangeResult]]]:
+    """Run a wave as one batch per target, at most `parallelism` at once; each batch's results in
+    target order, as it ends. A driver that raises fails its batch; the exception goes in `report`."""
+    batches: dict[str, list[Change]] = {}
+    for change in wave:
+        batches.setdefault(change.target, []).append(change)
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(batches)))) as pool:
+        futures = [(pool.submit(_apply_batch, targets[t], b), b) for t, b in sorted(batches.items())]
+        for future, batch in futures:
+            yield batch, _results(future, batch, report)
+
+
+def _apply_batch(target: Target, batch: list[Change]) -> list[ChangeResult]:
+    return target.driver.apply(batch, target.desired)
+
+
+def _results(future: Future[list[ChangeResult]], batch: list[Change], report: ApplyReport) -> list[ChangeResult]:
+    try:
+        return future.result()
+    except Exception as exc:  # a driver bug must not lose track of the plan; --debug shows its traceback
+        report.exceptions.update((c.address, exc) for c in batch)
+        return [ChangeResult(c.address, False, f"{type(exc).__name__}: {exc}") for c in batch]
+
+
+def _prerequisites(changes: Iterable[Change]) -> dict[str, set[str]]:
+    """What must be done before each change: its dependencies' changes; for a delete, every
+    create/update/replace and the deletes of what depends on it."""
+    changes = list(changes)
+    forward = {c.address for c in changes if c.action != "delete"}
+    dependents: dict[str, set[str]] = {}
+    for change in changes:
+        if change.action == "delete":
+            for dependency in change.depends_on:
+                dependents.setdefault(dependency, set()).add(change.address)
+    result: dict[str, set[str]] = {}
+    for change in changes:
+        if change.action == "delete":
+            result[change.address] = forward | (dependents.get(change.address, set()) - {change.address})
+        else:
+            result[change.address] = {d for d in change.depends_on if d in forward and d != change.address}
+    return result

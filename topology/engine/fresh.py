@@ -1,0 +1,83 @@
+"""The freshness check of a saved plan: apply carries out a saved plan only if the files, the secrets
+and the live state are what they were when it was made, and its changes are what they give now.
+
+Apply never re-diffs: the plan is the instruction. It re-reads the files and re-inspects the live
+state only to check that neither changed, and takes what it knows about data from the live state
+now, so an edit of the plan file cannot switch a guard off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from topology.brokers.registry import rules_for
+from topology.engine.digest import secrets_digest, settings, source_digest
+from topology.engine.plan import Change, Plan
+from topology.errors import InputError
+from topology.format.compile import Topology
+
+__all__ = ["check_fresh", "inputs_of"]
+
+
+def inputs_of(plan: Plan, *, env: str | None, variables: Collection[str]) -> tuple[list[str], str | None]:
+    """The files and environment to re-read for a saved `plan`, refusing what cannot match it: another
+    environment, a variable missing (a plan keeps only their names)."""
+    if env is not None and env != plan.environment:
+        raise InputError(f"this plan was made for environment {plan.environment or '(none)'!r}, not {env!r}; "
+                         "apply it without --env, or plan again with --env")
+    missing = sorted(set(plan.variables) - set(variables))
+    if missing:
+        raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
+                         "keeps no variable values (one may be a secret): pass the same --var values again")
+    return list(plan.files), plan.environment
+
+
+def check_fresh(plan: Plan, topology: Topology, replan: Callable[[], Plan]) -> Plan:
+    """Refuse a saved plan whose files, secrets or live state changed since it was made, or whose
+    changes are not what the files and live state give (an edited plan file); return it with what
+    it knows about data taken from the live state now (`replan` plans again, inspecting the targets)."""
+    _check_sources(plan, topology)
+    fresh = replan()
+    _check_live(plan, fresh.live_digests)
+    now = {c.address: c for c in fresh.changes}
+    _check_changes(plan, now)
+    # Approved as losing nothing, but holding data now (or marked so by an edit): the driver re-checks.
+    return plan.model_copy(update={"changes": tuple(
+        c.model_copy(update={"needs_empty": _needs_empty(c, now[c.address])}) for c in plan.changes)})
+
+
+def _check_sources(plan: Plan, topology: Topology) -> None:
+    source = source_digest(topology)
+    if source != plan.source_digest:
+        raise InputError("the topology files (or the variables they read) changed since this plan was made; "
+                         "run `topology plan` again")
+    if secrets_digest(topology, source) != plan.secrets_digest:
+        raise InputError("the secrets (passwords) the files, environment or --var give are not the ones this "
+                         "plan was made with; pass the same values, or run `topology plan` again")
+
+
+def _check_live(plan: Plan, now: Mapping[str, str]) -> None:
+    for name, expected in plan.live_digests.items():
+        if now.get(name) != expected:
+            raise InputError(f"the live state of target `{name}` changed since this plan was made "
+                             "(the plan is stale); run `topology plan` again")
+
+
+def _check_changes(plan: Plan, now: Mapping[str, Change]) -> None:
+    addresses = [c.address for c in plan.changes]
+    if sorted(addresses) != sorted(now) or [_core(c) for c in plan.changes] != [_core(now[a]) for a in addresses]:
+        raise InputError("this plan file's changes are not what the files and the live state give now (was it "
+                         "edited, or did a stream's length cross its max_length?); run `topology plan` again")
+
+
+def _needs_empty(saved: Change, now: Change) -> bool:
+    return saved.needs_empty or now.needs_empty or (now.loses_data and not saved.loses_data)
+
+
+def _core(change: Change) -> tuple[Any, ...]:
+    """What a change does (not what it was told about data): a saved plan must match a fresh one in this."""
+    measured = rules_for(change.kind).at_most
+    return (change.address, change.kind, change.target, change.action,
+            settings(change.kind, change.before) if change.before is not None else None, change.after,
+            tuple(a for a in change.attributes if a.name not in measured), change.depends_on)

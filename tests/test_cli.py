@@ -49,3 +49,13 @@ def test_a_hyphenated_target_is_read_from_one_variable_name_everywhere(tmp_path:
                                                                               "elsewhere.json"})
     assert applied.returncode == 0, applied.stderr
     assert (tmp_path / "elsewhere.json").exists() and not (tmp_path / "nowhere.json").exists()
+
+
+def test_the_product_reads_no_environment_variable_of_its_own_but_the_target_addresses() -> None:
+    """Test seams live in tests/ (tests/crash_apply.py kills an apply through Engine.apply's after_batch):
+    the only TOPOLOGY_ variables the package knows are the documented TOPOLOGY_TARGET_<NAME>."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "topology"
+    names = {name for path in package.rglob("*.py") for name in re.findall(r"TOPOLOGY_[A-Z_]*", path.read_text())}
+    assert names == {"TOPOLOGY_TARGET_"}

@@ -5,7 +5,8 @@ out. Users come without passwords, which leaves them unmanaged: secrets are neve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from topology.brokers.base import Driver
@@ -14,78 +15,132 @@ from topology.core.resource import Live
 
 __all__ = ["export_rabbitmq", "export_target"]
 
-_TYPED = {argument: field for field, (argument, _) in QUEUE_ARGUMENTS.items()}
+_TYPED = {argument: name for name, (argument, _) in QUEUE_ARGUMENTS.items()}
+
+
+@dataclass
+class _Section:
+    """The `rabbitmq:` section being filled: its vhosts and its users, by name."""
+
+    vhosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def vhost(self, name: str) -> dict[str, Any]:
+        return self.vhosts.setdefault(name, {})
+
+    def queue(self, scope: str, name: str) -> dict[str, Any]:
+        queues: dict[str, dict[str, Any]] = self.vhost(scope).setdefault("queues", {})
+        return queues.setdefault(name, {})
+
+    def user(self, name: str) -> dict[str, Any]:
+        return self.users.setdefault(name, {})
+
+
+def _non_default(attributes: Mapping[str, Any], defaults: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {key: attributes[key] for key, default in defaults if attributes[key] != default}
+
+
+def _routing(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A binding's routing key and arguments, when set."""
+    return {key: attributes[key] for key in ("routing_key", "arguments") if attributes[key]}
+
+
+def _vhost(section: _Section, item: Live) -> None:
+    section.vhost(item.name)
+
+
+def _exchange(section: _Section, item: Live) -> None:
+    attributes = item.attributes
+    exchange: dict[str, Any] = {"type": attributes["type"]}
+    arguments = dict(attributes["arguments"])
+    if "alternate-exchange" in arguments:
+        exchange["alternate_exchange"] = arguments.pop("alternate-exchange")
+    exchange.update(_non_default(attributes, (("durable", True), ("auto_delete", False), ("internal", False))))
+    if arguments:
+        exchange["arguments"] = arguments
+    section.vhost(item.scope).setdefault("exchanges", {})[item.name] = exchange
+
+
+def _queue(section: _Section, item: Live) -> None:
+    attributes = item.attributes
+    queue = section.queue(item.scope, item.name)
+    if attributes["type"] != "classic":
+        queue["type"] = attributes["type"]
+    queue.update(_non_default(attributes, (("durable", True), ("auto_delete", False))))
+    raw = {}
+    for key, value in attributes["arguments"].items():
+        if key in _TYPED:
+            queue[_TYPED[key]] = value
+        else:
+            raw[key] = value
+    if raw:
+        queue["arguments"] = raw
+
+
+def _binding(section: _Section, item: Live) -> None:
+    attributes = item.attributes
+    binding: dict[str, Any] = {"exchange": attributes["source"], **_routing(attributes)}
+    section.queue(item.scope, attributes["destination"]).setdefault("bindings", []).append(binding)
+
+
+def _exchange_binding(section: _Section, item: Live) -> None:
+    attributes = item.attributes
+    entry = {"source": attributes["source"], "destination": attributes["destination"], **_routing(attributes)}
+    section.vhost(item.scope).setdefault("exchange_bindings", []).append(entry)
+
+
+def _policy(key: str) -> Callable[[_Section, Live], None]:
+    """A policy or an operator policy, under `key` in its vhost."""
+
+    def export(section: _Section, item: Live) -> None:
+        attributes = item.attributes
+        section.vhost(item.scope).setdefault(key, {})[item.name] = {
+            "pattern": attributes["pattern"], "apply_to": attributes["apply-to"].replace("-", "_"),
+            "priority": attributes["priority"], "definition": attributes["definition"]}
+
+    return export
+
+
+def _user(section: _Section, item: Live) -> None:
+    section.user(item.name)["tags"] = item.attributes["tags"]
+
+
+def _topic_permission(section: _Section, item: Live) -> None:
+    attributes = item.attributes
+    section.user(item.name).setdefault("topic_permissions", {}).setdefault(item.scope, {})[
+        attributes["exchange"]] = {"write": attributes["write"], "read": attributes["read"]}
+
+
+def _permission(section: _Section, item: Live) -> None:
+    section.user(item.name).setdefault("permissions", {})[item.scope] = {
+        key: item.attributes[key] for key in ("configure", "write", "read")}
+
+
+_EXPORTERS: dict[str, Callable[[_Section, Live], None]] = {
+    "rabbitmq.vhost": _vhost,
+    "rabbitmq.exchange": _exchange,
+    "rabbitmq.queue": _queue,
+    "rabbitmq.binding": _binding,
+    "rabbitmq.exchange_binding": _exchange_binding,
+    "rabbitmq.policy": _policy("policies"),
+    "rabbitmq.operator_policy": _policy("operator_policies"),
+    "rabbitmq.user": _user,
+    "rabbitmq.topic_permission": _topic_permission,
+    "rabbitmq.permission": _permission,
+}
 
 
 def export_rabbitmq(live: Mapping[str, Live], target: str) -> dict[str, Any]:
-    vhosts: dict[str, dict[str, Any]] = {}
-    users: dict[str, dict[str, Any]] = {}
-
-    def vhost(name: str) -> dict[str, Any]:
-        return vhosts.setdefault(name, {})
-
+    """The `rabbitmq:` section for the live objects, in address order (a kind it does not know is left out)."""
+    section = _Section()
     for _address, item in sorted(live.items()):
-        attributes = item.attributes
-        if item.kind == "rabbitmq.vhost":
-            vhost(item.name)
-        elif item.kind == "rabbitmq.exchange":
-            exchange: dict[str, Any] = {"type": attributes["type"]}
-            arguments = dict(attributes["arguments"])
-            if "alternate-exchange" in arguments:
-                exchange["alternate_exchange"] = arguments.pop("alternate-exchange")
-            for key, default in (("durable", True), ("auto_delete", False), ("internal", False)):
-                if attributes[key] != default:
-                    exchange[key] = attributes[key]
-            if arguments:
-                exchange["arguments"] = arguments
-            vhost(item.scope).setdefault("exchanges", {})[item.name] = exchange
-        elif item.kind == "rabbitmq.queue":
-            queue = vhost(item.scope).setdefault("queues", {}).setdefault(item.name, {})
-            if attributes["type"] != "classic":
-                queue["type"] = attributes["type"]
-            for key, default in (("durable", True), ("auto_delete", False)):
-                if attributes[key] != default:
-                    queue[key] = attributes[key]
-            raw = {}
-            for key, value in attributes["arguments"].items():
-                if key in _TYPED:
-                    queue[_TYPED[key]] = value
-                else:
-                    raw[key] = value
-            if raw:
-                queue["arguments"] = raw
-        elif item.kind == "rabbitmq.binding":
-            binding: dict[str, Any] = {"exchange": attributes["source"]}
-            if attributes["routing_key"]:
-                binding["routing_key"] = attributes["routing_key"]
-            if attributes["arguments"]:
-                binding["arguments"] = attributes["arguments"]
-            queue = vhost(item.scope).setdefault("queues", {}).setdefault(attributes["destination"], {})
-            queue.setdefault("bindings", []).append(binding)
-        elif item.kind == "rabbitmq.exchange_binding":
-            entry = {"source": attributes["source"], "destination": attributes["destination"]}
-            if attributes["routing_key"]:
-                entry["routing_key"] = attributes["routing_key"]
-            if attributes["arguments"]:
-                entry["arguments"] = attributes["arguments"]
-            vhost(item.scope).setdefault("exchange_bindings", []).append(entry)
-        elif item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
-            kind = "policies" if item.kind == "rabbitmq.policy" else "operator_policies"
-            vhost(item.scope).setdefault(kind, {})[item.name] = {
-                "pattern": attributes["pattern"], "apply_to": attributes["apply-to"].replace("-", "_"),
-                "priority": attributes["priority"], "definition": attributes["definition"]}
-        elif item.kind == "rabbitmq.user":
-            users.setdefault(item.name, {})["tags"] = attributes["tags"]
-        elif item.kind == "rabbitmq.topic_permission":
-            users.setdefault(item.name, {}).setdefault("topic_permissions", {}).setdefault(item.scope, {})[
-                attributes["exchange"]] = {"write": attributes["write"], "read": attributes["read"]}
-        elif item.kind == "rabbitmq.permission":
-            users.setdefault(item.name, {}).setdefault("permissions", {})[item.scope] = {
-                key: attributes[key] for key in ("configure", "write", "read")}
-    section: dict[str, Any] = {"target": target, "vhosts": vhosts}
-    if users:
-        section["users"] = users
-    return {"rabbitmq": section}
+        exporter = _EXPORTERS.get(item.kind)
+        if exporter is not None:
+            exporter(section, item)
+    result: dict[str, Any] = {"target": target, "vhosts": section.vhosts}
+    if section.users:
+        result["users"] = section.users
+    return {"rabbitmq": result}
 
 
 def export_target(driver: Driver, reference: str) -> dict[str, Any]:

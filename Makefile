@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip uninstall -q -y topology 2>/dev/null || true  # the distribution's name before broker-topology
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 

@@ -19,14 +19,17 @@ message of a FIFO queue (see `lock`).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
@@ -34,7 +37,7 @@ from topology.core.resource import Resource, same
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, LockedError, redact_url
 
-__all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused"]
+__all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused", "translated"]
 
 _SID = "topology-sns-"  # statements topology writes into queue policies start with this
 _INTS = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
@@ -48,22 +51,20 @@ _READ_BACK_TRIES = 25
 _ATTEMPTS = 2  # tries per request (one retry, for a throttle or a dropped connection), so a silent endpoint
 #                costs at most 2 x the read timeout
 _NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
-_BAD_CREDENTIALS = ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
-                    "InvalidAccessKeyId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException")
-_DENIED = ("AccessDenied", "AccessDeniedException", "AuthorizationError")
-_THROTTLED = ("Throttling", "ThrottlingException", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
-              "TooManyRequestsException")
 
 LOCK_QUEUE = "topology-lock.fifo"  # never inspected, exported or pruned
 _LOCK_GROUP = "apply"
 _TOKEN_BODY = "topology apply lock"
+_LOCK_LEASE_S = 30  # how long a dead holder keeps the lock; renewed every 10 s while held
 
 
 def _is_token(message: Mapping[str, Any]) -> bool:
     """Only topology's own token is the lock: a message of another group (sent by hand, say) is not."""
     return message.get("Body") == _TOKEN_BODY and \
         message.get("Attributes", {}).get("MessageGroupId", _LOCK_GROUP) == _LOCK_GROUP
-_LOCK_LEASE_S = 30  # how long a dead holder keeps the lock; renewed every 10 s while held
+
+
+# ------------------------------------------------------------------------- errors at the boundary
 
 
 class AwsRefused(BrokerError):
@@ -74,16 +75,124 @@ class AwsRefused(BrokerError):
         self.code = code
 
 
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, AwsRefused):
-        return exc.code
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+# AWS's answers (error codes) that mean something particular, and the error and sentence each becomes;
+# any other code is "refused", with AWS's own message. The sentences' fields: {at} ("SQS at <endpoint>"),
+# {where}, {service}, {action} (the request: sqs:CreateQueue), {code}, {attempts}.
+_ANSWERS: tuple[tuple[frozenset[str], type[BrokerError], str], ...] = (
+    (frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "InvalidAccessKeyId",
+                "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException"}), BrokerUnavailable,
+     "{at} rejected the AWS credentials ({code}); check the access key, secret and session token of the "
+     "environment, profile or role"),
+    (frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError"}), AwsRefused,
+     "access denied for {service}:{action} at {where}; grant it to topology's role"),
+    (frozenset({"Throttling", "ThrottlingException", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
+                "TooManyRequestsException"}), AwsRefused,
+     "{at} throttled {service}:{action} ({code}) after {attempts} tries; run again with a lower --parallelism"),
+)
+_REFUSED = "{at} refused {service}:{action}: {code}{detail}"
 
 
-def _error_message(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Message", "")).strip().rstrip(".")
+@functools.cache
+def _failures() -> tuple[tuple[type[Exception], type[BrokerError], str], ...]:
+    """botocore's errors that are no answer from AWS, most particular first, and the sentence each becomes.
+    Fields as in `_ANSWERS`, and {tries}, {read_timeout}, {connect_timeout}, {name} (the error's class),
+    {kwargs[...]} (what botocore says of it: never a secret, only names of variables and providers)."""
+    import botocore.exceptions as e
+
+    unavailable: list[tuple[type[Exception], str]] = [
+        (e.ReadTimeoutError, "{at} accepted the connection but did not answer {service}:{action} within "
+                             "{read_timeout:g} s ({tries}); check that endpoint_url points at an SQS/SNS endpoint, "
+                             "or raise the target's `timeout`"),
+        (e.ConnectTimeoutError, "{at} did not accept a connection within {connect_timeout:g} s ({tries}); check "
+                                "endpoint_url, the network and firewalls, or raise the target's `connect_timeout`"),
+        (e.SSLError, "{at}: the TLS handshake failed; if the endpoint speaks plain HTTP write http:// in "
+                     "endpoint_url, else check its certificate"),
+        (e.ProxyConnectionError, "{at} is not reachable through the configured HTTPS proxy; check HTTPS_PROXY and "
+                                 "NO_PROXY"),
+        (e.ConnectionError, "{at} is not reachable ({name}); check endpoint_url and the network"),
+        (e.HTTPClientError, "{at} is not reachable ({name}); check endpoint_url and the network"),
+        (e.PartialCredentialsError, "the AWS credentials for {at} are incomplete: {kwargs[cred_var]} is missing "
+                                    "from {kwargs[provider]}; set the access key and the secret together, or use "
+                                    "a profile"),
+        (e.NoCredentialsError, "no AWS credentials for {at}: set them in the environment, a profile or an "
+                               "instance role"),
+        (e.ProfileNotFound, "AWS profile `{kwargs[profile]}` for {at} is not configured; check `profile` in the "
+                            "target and ~/.aws/config"),
+        (e.CredentialRetrievalError, "the AWS credentials for {at} could not be loaded from {kwargs[provider]}; "
+                                     "check that credential source"),
+        (e.NoRegionError, "no AWS region for {at}; set `region` in the target"),
+    ]
+    return (*((kind, BrokerUnavailable, sentence) for kind, sentence in unavailable),
+            (e.BotoCoreError, BrokerError, "{at} failed {service}:{action} ({name}); run again, and report it if "
+                                           "it persists"))
+
+
+@dataclass(frozen=True)
+class _Boundary:
+    """Where requests go and how long they may take: all that the sentences for their failures need."""
+
+    where: str
+    connect_timeout: float
+    read_timeout: float
+
+    @contextmanager
+    def translating(self, service: str, action: str) -> Iterator[None]:
+        """The one translation: any botocore error raised inside leaves as topology's, in one sentence
+        naming where and what to do, the original chained."""
+        import botocore.exceptions
+
+        try:
+            yield
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self.error(service, action, exc) from exc
+
+    def error(self, service: str, action: str, exc: Exception) -> BrokerError:
+        response = getattr(exc, "response", None) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
+        message = str(response.get("Error", {}).get("Message", "")).strip().rstrip(".")
+        fields = {"at": f"{service.upper()} at {self.where}", "where": self.where, "service": service,
+                  "action": action, "code": code, "attempts": _ATTEMPTS, "name": type(exc).__name__,
+                  "tries": f"{_ATTEMPTS} tries" if _ATTEMPTS > 1 else "1 try", "read_timeout": self.read_timeout,
+                  "connect_timeout": self.connect_timeout, "detail": f" ({message})" if message else "",
+                  "kwargs": defaultdict(lambda: "?", getattr(exc, "kwargs", None) or {})}
+        if response:  # an answer from AWS
+            kind, sentence = next(((k, s) for codes, k, s in _ANSWERS if code in codes), (AwsRefused, _REFUSED))
+            return kind(sentence.format(**fields), code) if issubclass(kind, AwsRefused) else \
+                kind(sentence.format(**fields))
+        kind, sentence = next((k, s) for failure, k, s in _failures() if isinstance(exc, failure))
+        return kind(sentence.format(**fields))
+
+
+class _Client:
+    """A boto3 client whose every request runs inside its boundary's translation."""
+
+    def __init__(self, client: Any, boundary: _Boundary) -> None:
+        self.client = client
+        self.boundary = boundary
+        self.service = str(client.meta.service_model.service_name)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        action = self.client.meta.method_to_api_mapping.get(name)
+        if action is None:  # not a request (meta, exceptions, ...)
+            return attribute
+
+        def request(**kwargs: Any) -> Any:
+            with self.boundary.translating(self.service, action):
+                return attribute(**kwargs)
+        return request
+
+
+def translated(client: Any) -> Any:
+    """`client` (a boto3 client) with topology's errors at its boundary; a translated one as it is."""
+    if isinstance(client, _Client):
+        return client
+    meta = client.meta
+    where = redact_url(meta.endpoint_url) if meta.endpoint_url else f"AWS region {meta.region_name}"
+    return _Client(client, _Boundary(where, float(meta.config.connect_timeout), float(meta.config.read_timeout)))
+
+
+# ------------------------------------------------------------------------------------------ driver
 
 
 class AwsDriver(Driver):
@@ -94,110 +203,59 @@ class AwsDriver(Driver):
         """`clients`: an (sqs, sns) pair to use instead of making them (tests wrap the real ones)."""
         self.region = region
         self.endpoint_url = endpoint_url or None
+        self.profile = profile
         self.where = redact_url(endpoint_url) if endpoint_url else f"AWS region {region}"
         self.parallelism = max(1, parallelism)
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.lock_lease = max(1, round(lock_lease))
+        self._boundary = _Boundary(self.where, connect_timeout, read_timeout)
         self._session: Any = None
-        self._config: Any = None
+        self._clients: dict[str, _Client] = {}
+        self._connecting = threading.Lock()
         if clients is not None:  # tests pass fault-injecting wrappers around real clients
-            self.sqs, self.sns = clients
-        else:
-            self.sqs, self.sns = self._call("sqs", "CreateClient", partial(self._clients, profile))
+            self._clients = {"sqs": _Client(clients[0], self._boundary), "sns": _Client(clients[1], self._boundary)}
+            self.endpoint_url = clients[0].meta.endpoint_url
         self._urls: dict[str, str] = {}
         self._arns: dict[str, str] = {}  # queue name -> ARN
         self._topics: dict[str, str] = {}  # topic name -> ARN
         self._account: str | None = None
         self._subscriptions: dict[str, str] = {}  # subscription address -> ARN
         self._lease: _Lease | None = None
-        self._call("sqs", "ListQueues", lambda: self.sqs.list_queues(MaxResults=1))
+        self.sqs.list_queues(MaxResults=1)
 
-    def _clients(self, profile: str | None) -> tuple[Any, Any]:
+    @property
+    def sqs(self) -> Any:
+        return self._client("sqs")
+
+    @property
+    def sns(self) -> Any:
+        return self._client("sns")
+
+    def _client(self, service: str) -> _Client:
+        """The client for `service`, made on first use (once, whichever thread asks first)."""
+        with self._connecting:
+            if service not in self._clients:
+                with self._boundary.translating(service, "CreateClient"):
+                    self._clients[service] = _Client(self._new_client(service), self._boundary)
+            return self._clients[service]
+
+    def _new_client(self, service: str) -> Any:
+        """A boto3 client for `service` with the target's endpoint, timeouts and tries."""
         import boto3
         import botocore.config
 
-        self._session = boto3.session.Session(profile_name=profile, region_name=self.region)
-        self._config = botocore.config.Config(
+        if self._session is None:
+            self._session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+        config = botocore.config.Config(
             connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
             retries={"total_max_attempts": _ATTEMPTS, "mode": "standard"},
             max_pool_connections=self.parallelism * 2 + 2)
-        return (self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config),
-                self._session.client("sns", endpoint_url=self.endpoint_url, config=self._config))
+        return self._session.client(service, endpoint_url=self.endpoint_url, config=config)
 
     def close(self) -> None:
         lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
-
-    # ---------------------------------------------------------------------------- calling AWS
-
-    def _call(self, service: str, action: str, function: Callable[[], Any]) -> Any:
-        """`function()`, with any botocore error turned into one sentence naming where and what to do."""
-        import botocore.exceptions
-
-        try:
-            return function()
-        except botocore.exceptions.ClientError as exc:
-            raise self._refused(service, action, exc) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise self._failed(service, action, exc) from exc
-
-    def _refused(self, service: str, action: str, exc: Exception) -> BrokerError:
-        code = _error_code(exc)
-        at = f"{service.upper()} at {self.where}"
-        if code in _BAD_CREDENTIALS:
-            return BrokerUnavailable(f"{at} rejected the AWS credentials ({code}); check the access key, secret "
-                                     "and session token of the environment, profile or role")
-        if code in _DENIED:
-            return AwsRefused(f"access denied for {service}:{action} at {self.where}; grant it to topology's role",
-                              code)
-        if code in _THROTTLED:
-            return AwsRefused(f"{at} throttled {service}:{action} ({code}) after {_ATTEMPTS} tries; run again with "
-                              "a lower --parallelism", code)
-        message = _error_message(exc)
-        return AwsRefused(f"{at} refused {service}:{action}: {code}" + (f" ({message})" if message else ""), code)
-
-    def _failed(self, service: str, action: str, exc: Exception) -> BrokerError:
-        """A botocore error that is not an answer from AWS: where, what happened, what to do."""
-        import botocore.exceptions as e
-
-        at = f"{service.upper()} at {self.where}"
-        tries = f"{_ATTEMPTS} tries" if _ATTEMPTS > 1 else "1 try"
-        if isinstance(exc, e.ReadTimeoutError):
-            return BrokerUnavailable(f"{at} accepted the connection but did not answer {service}:{action} within "
-                                     f"{self.read_timeout:g} s ({tries}); check that endpoint_url points at an "
-                                     "SQS/SNS endpoint, or raise the target's `timeout`")
-        if isinstance(exc, e.ConnectTimeoutError):
-            return BrokerUnavailable(f"{at} did not accept a connection within {self.connect_timeout:g} s "
-                                     f"({tries}); check endpoint_url, the network and firewalls, or raise the "
-                                     "target's `connect_timeout`")
-        if isinstance(exc, e.SSLError):
-            return BrokerUnavailable(f"{at}: the TLS handshake failed; if the endpoint speaks plain HTTP write "
-                                     "http:// in endpoint_url, else check its certificate")
-        if isinstance(exc, e.ProxyConnectionError):
-            return BrokerUnavailable(f"{at} is not reachable through the configured HTTPS proxy; check HTTPS_PROXY "
-                                     "and NO_PROXY")
-        if isinstance(exc, e.EndpointConnectionError | e.ConnectionClosedError | e.ConnectionError
-                      | e.HTTPClientError):
-            return BrokerUnavailable(f"{at} is not reachable ({type(exc).__name__}); check endpoint_url and the "
-                                     "network")
-        if isinstance(exc, e.PartialCredentialsError):
-            return BrokerUnavailable(f"the AWS credentials for {at} are incomplete: {exc.kwargs.get('cred_var')} "
-                                     f"is missing from {exc.kwargs.get('provider')}; set the access key and the "
-                                     "secret together, or use a profile")
-        if isinstance(exc, e.NoCredentialsError):
-            return BrokerUnavailable(f"no AWS credentials for {at}: set them in the environment, a profile or an "
-                                     "instance role")
-        if isinstance(exc, e.ProfileNotFound):
-            return BrokerUnavailable(f"AWS profile `{exc.kwargs.get('profile')}` for {at} is not configured; "
-                                     "check `profile` in the target and ~/.aws/config")
-        if isinstance(exc, e.CredentialRetrievalError):
-            return BrokerUnavailable(f"the AWS credentials for {at} could not be loaded from "
-                                     f"{exc.kwargs.get('provider')}; check that credential source")
-        if isinstance(exc, e.NoRegionError):
-            return BrokerUnavailable(f"no AWS region for {at}; set `region` in the target")
-        return BrokerError(f"{at} failed {service}:{action} ({type(exc).__name__}); run again, and report it if it "
-                           "persists")
 
     # ------------------------------------------------------------------------------------ lock
 
@@ -219,23 +277,20 @@ class AwsDriver(Driver):
             # The first receive does not wait: an empty queue (no token yet) is seeded at once.
             poll = max(0, min(20, int(remaining), int(self.read_timeout) - 1)) if polled else 0
             polled = True
-            answer = self._call("sqs", "ReceiveMessage", partial(
-                self.sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=self.lock_lease,
-                WaitTimeSeconds=poll, MessageSystemAttributeNames=["SentTimestamp", "MessageGroupId"]))
+            answer = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=self.lock_lease, WaitTimeSeconds=poll,
+                MessageSystemAttributeNames=["SentTimestamp", "MessageGroupId"])
             messages = answer.get("Messages", [])
             if messages and not _is_token(messages[0]):  # the queue is reserved: anything else is thrown away
-                self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
-                                                           ReceiptHandle=messages[0]["ReceiptHandle"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
                 continue
             if messages and self._token_is_old(messages[0]):
                 self._send_token(url)  # queued behind the old token, whose delete then frees the group
-                self._call("sqs", "DeleteMessage", partial(self.sqs.delete_message, QueueUrl=url,
-                                                           ReceiptHandle=messages[0]["ReceiptHandle"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
                 continue
             if messages:
                 self._lease = _Lease(self, url, messages[0]["ReceiptHandle"])
-                self._call("sqs", "TagQueue", partial(self.sqs.tag_queue, QueueUrl=url,
-                                                      Tags={"holder": _tag_value(holder)}))
+                self.sqs.tag_queue(QueueUrl=url, Tags={"holder": _tag_value(holder)})
                 return
             if not seeded and self._lock_queue_is_empty(url):
                 self._send_token(url)  # the first apply ever on this account and region, or the token expired
@@ -250,14 +305,12 @@ class AwsDriver(Driver):
 
     def _lock_queue(self) -> str:
         try:
-            return str(self._call("sqs", "GetQueueUrl", partial(self.sqs.get_queue_url, QueueName=LOCK_QUEUE))[
-                "QueueUrl"])
+            return str(self.sqs.get_queue_url(QueueName=LOCK_QUEUE)["QueueUrl"])
         except AwsRefused as exc:
             if exc.code not in _NO_QUEUE:
                 raise
-        return str(self._call("sqs", "CreateQueue", partial(
-            self.sqs.create_queue, QueueName=LOCK_QUEUE, tags={"managed-by": "topology"},
-            Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"}))["QueueUrl"])
+        return str(self.sqs.create_queue(QueueName=LOCK_QUEUE, tags={"managed-by": "topology"}, Attributes={
+            "FifoQueue": "true", "MessageRetentionPeriod": "1209600"})["QueueUrl"])
 
     def _token_is_old(self, message: Mapping[str, Any]) -> bool:
         """A token older than 7 days is replaced, so that SQS's 14-day retention never drops a held one."""
@@ -265,18 +318,16 @@ class AwsDriver(Driver):
         return bool(sent) and time.time() - sent > 7 * 86_400
 
     def _send_token(self, url: str) -> None:
-        self._call("sqs", "SendMessage", partial(
-            self.sqs.send_message, QueueUrl=url, MessageBody=_TOKEN_BODY, MessageGroupId=_LOCK_GROUP,
-            MessageDeduplicationId=uuid.uuid4().hex))
+        self.sqs.send_message(QueueUrl=url, MessageBody=_TOKEN_BODY, MessageGroupId=_LOCK_GROUP,
+                              MessageDeduplicationId=uuid.uuid4().hex)
 
     def _lock_queue_is_empty(self, url: str) -> bool:
-        raw = self._call("sqs", "GetQueueAttributes", partial(
-            self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=list(_COUNTS))).get("Attributes", {})
+        raw = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_COUNTS)).get("Attributes", {})
         return all(int(raw.get(k, 0)) == 0 for k in _COUNTS)
 
     def _lock_holder(self, url: str) -> str:
         try:
-            tags = self._call("sqs", "ListQueueTags", partial(self.sqs.list_queue_tags, QueueUrl=url))
+            tags = self.sqs.list_queue_tags(QueueUrl=url)
         except BrokerError:
             return "holder unknown"
         return str(tags.get("Tags", {}).get("holder") or "holder unknown")
@@ -290,7 +341,7 @@ class AwsDriver(Driver):
             kwargs: dict[str, Any] = {"MaxResults": 1000}
             if token:
                 kwargs["NextToken"] = token
-            page = self._call("sqs", "ListQueues", partial(self.sqs.list_queues, **kwargs))
+            page = self.sqs.list_queues(**kwargs)
             for url in page.get("QueueUrls", []):
                 name = url.rstrip("/").rsplit("/", 1)[-1]
                 if name != LOCK_QUEUE:  # the apply lock is topology's own, never a declared queue
@@ -304,7 +355,7 @@ class AwsDriver(Driver):
         token = None
         while True:
             kwargs: dict[str, Any] = {"NextToken": token} if token else {}
-            page = self._call("sns", "ListTopics", partial(self.sns.list_topics, **kwargs))
+            page = self.sns.list_topics(**kwargs)
             for topic in page.get("Topics", []):
                 arns[topic["TopicArn"].rsplit(":", 1)[-1]] = topic["TopicArn"]
             token = page.get("NextToken")
@@ -334,9 +385,8 @@ class AwsDriver(Driver):
     def _inspect_queue(self, name: str) -> Live | None:
         url = self._urls[name]
         try:
-            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["All"])).get("Attributes", {})
-            tags = self._call("sqs", "ListQueueTags", lambda: self.sqs.list_queue_tags(QueueUrl=url)).get("Tags", {})
+            raw = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get("Attributes", {})
+            tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
         except AwsRefused as exc:
             if exc.code in _NO_QUEUE:
                 return None  # deleted since it was listed
@@ -351,9 +401,8 @@ class AwsDriver(Driver):
 
     def _inspect_topic(self, name: str, selection: Selection) -> dict[str, Live]:
         arn = self._topics[name]
-        raw = self._call("sns", "GetTopicAttributes",
-                         lambda: self.sns.get_topic_attributes(TopicArn=arn)).get("Attributes", {})
-        tags = self._call("sns", "ListTagsForResource", lambda: self.sns.list_tags_for_resource(ResourceArn=arn))
+        raw = self.sns.get_topic_attributes(TopicArn=arn).get("Attributes", {})
+        tags = self.sns.list_tags_for_resource(ResourceArn=arn)
         attributes: dict[str, Any] = {"FifoTopic": raw.get("FifoTopic", "false") == "true"}
         if "ContentBasedDeduplication" in raw:
             attributes["ContentBasedDeduplication"] = raw["ContentBasedDeduplication"] == "true"
@@ -364,8 +413,7 @@ class AwsDriver(Driver):
         token = None
         while True:
             kwargs: dict[str, Any] = {"TopicArn": arn, **({"NextToken": token} if token else {})}
-            page = self._call("sns", "ListSubscriptionsByTopic",
-                              partial(self.sns.list_subscriptions_by_topic, **kwargs))
+            page = self.sns.list_subscriptions_by_topic(**kwargs)
             for subscription in page.get("Subscriptions", []):
                 if subscription.get("Protocol") != "sqs" or subscription["SubscriptionArn"] == "PendingConfirmation":
                     continue
@@ -382,8 +430,7 @@ class AwsDriver(Driver):
                 return found
 
     def _inspect_subscription(self, arn: str, topic: str, queue: str) -> Live:
-        raw = self._call("sns", "GetSubscriptionAttributes",
-                         lambda: self.sns.get_subscription_attributes(SubscriptionArn=arn)).get("Attributes", {})
+        raw = self.sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
         attributes: dict[str, Any] = {"topic": topic, "queue": queue,
                                       "RawMessageDelivery": raw.get("RawMessageDelivery", "false") == "true"}
         if raw.get("FilterPolicy"):
@@ -427,8 +474,8 @@ class AwsDriver(Driver):
         """What the queue holds now by SQS's three approximate counts (visible, in flight, delayed);
         0 for a queue that no longer exists. An unreadable count raises: the change is not made."""
         try:
-            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
-                QueueUrl=self._url(name), AttributeNames=list(_COUNTS))).get("Attributes", {})
+            raw = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=list(_COUNTS)).get(
+                "Attributes", {})
         except AwsRefused as exc:
             if exc.code in _NO_QUEUE:
                 return 0
@@ -436,23 +483,16 @@ class AwsDriver(Driver):
         return sum(int(raw.get(k, 0)) for k in _COUNTS)
 
     def _account_id(self) -> str:
+        """The account the ARNs name: from an ARN already seen, else from STS (once)."""
         if self._account is None:
             known = next((arn for arn in self._arns.values() if arn), None) or \
-                next(iter(self._topics.values()), None)
-            if known is None:
-                known = self._call("sts", "GetCallerIdentity", self._caller_arn)
-            self._account = known.split(":")[4]
+                next(iter(self._topics.values()), None) or str(self._client("sts").get_caller_identity()["Arn"])
+            parts = known.split(":")
+            if len(parts) < 6 or not parts[4]:
+                raise BrokerError(f"{self.where} answered with `{known}` where an ARN naming the account was "
+                                  "expected; check that endpoint_url points at an SQS/SNS endpoint")
+            self._account = parts[4]
         return self._account
-
-    def _caller_arn(self) -> str:
-        if self._session is None:  # clients given by a test: an STS client for the same endpoint
-            import boto3
-
-            sts = boto3.client("sts", region_name=self.region, endpoint_url=getattr(self.sqs.meta, "endpoint_url",
-                                                                                    None))
-        else:
-            sts = self._session.client("sts", endpoint_url=self.endpoint_url, config=self._config)
-        return str(sts.get_caller_identity()["Arn"])
 
     def _queue_arn(self, name: str) -> str:
         return self._arns.get(name) or f"arn:aws:sqs:{self.region}:{self._account_id()}:{name}"
@@ -462,8 +502,7 @@ class AwsDriver(Driver):
 
     def _url(self, name: str) -> str:
         if name not in self._urls:
-            self._urls[name] = self._call("sqs", "GetQueueUrl", lambda: self.sqs.get_queue_url(QueueName=name))[
-                "QueueUrl"]
+            self._urls[name] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
         return self._urls[name]
 
     def _wire(self, name: str, attributes: Mapping[str, Any], *, policy_base: str | None) -> dict[str, str]:
@@ -494,7 +533,7 @@ class AwsDriver(Driver):
         name = change.name
         if change.action in ("delete", "replace"):
             try:
-                self._call("sqs", "DeleteQueue", lambda: self.sqs.delete_queue(QueueUrl=self._url(name)))
+                self.sqs.delete_queue(QueueUrl=self._url(name))
             except AwsRefused as exc:
                 if exc.code not in _NO_QUEUE:
                     raise
@@ -514,24 +553,22 @@ class AwsDriver(Driver):
         if "Policy" in after:
             # Always send the policy with any attribute change: moto's SetQueueAttributes drops a policy it
             # is not given (AWS keeps it); sending it back, merged, is right on both.
-            base = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
-                QueueUrl=self._url(name), AttributeNames=["Policy"])).get("Attributes", {}).get("Policy")
+            base = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=["Policy"]).get(
+                "Attributes", {}).get("Policy")
             changed.add("Policy")
         wire = self._wire(name, {k: v for k, v in after.items() if k in changed}, policy_base=base)
         if wire:
-            self._call("sqs", "SetQueueAttributes", lambda: self.sqs.set_queue_attributes(
-                QueueUrl=self._url(name), Attributes=wire))
+            self.sqs.set_queue_attributes(QueueUrl=self._url(name), Attributes=wire)
             self._read_back(name, {k: after[k] for k in changed if k != "tags"})
         if "tags" in changed:
-            self._call("sqs", "TagQueue", lambda: self.sqs.tag_queue(QueueUrl=self._url(name), Tags=after["tags"]))
+            self.sqs.tag_queue(QueueUrl=self._url(name), Tags=after["tags"])
 
     def _create_queue(self, name: str, wire: dict[str, str], tags: dict[str, str]) -> None:
         deadline = time.monotonic() + _DELETED_RECENTLY_WAIT_S
         told = False
         while True:
             try:
-                url = self._call("sqs", "CreateQueue", lambda: self.sqs.create_queue(
-                    QueueName=name, Attributes=wire, tags=tags))["QueueUrl"]
+                url = self.sqs.create_queue(QueueName=name, Attributes=wire, tags=tags)["QueueUrl"]
                 break
             except AwsRefused as exc:
                 code = exc.code
@@ -551,8 +588,8 @@ class AwsDriver(Driver):
     def _read_back(self, name: str, expected: Mapping[str, Any]) -> None:
         """SQS applies attribute changes eventually: read them back until they agree (bounded)."""
         for _ in range(_READ_BACK_TRIES):
-            raw = self._call("sqs", "GetQueueAttributes", lambda: self.sqs.get_queue_attributes(
-                QueueUrl=self._url(name), AttributeNames=list(expected) or ["All"])).get("Attributes", {})
+            raw = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=list(expected) or [
+                "All"]).get("Attributes", {})
             parsed = _parse_queue(raw)
             if all(same(parsed.get(k), v) for k, v in expected.items()):
                 return
@@ -564,7 +601,7 @@ class AwsDriver(Driver):
         name = change.name
         if change.action in ("delete", "replace"):
             try:
-                self._call("sns", "DeleteTopic", lambda: self.sns.delete_topic(TopicArn=self._topic_arn(name)))
+                self.sns.delete_topic(TopicArn=self._topic_arn(name))
             except AwsRefused as exc:
                 if exc.code != "NotFound":
                     raise
@@ -576,20 +613,18 @@ class AwsDriver(Driver):
             attributes = {k: ("true" if v else "false") if isinstance(v, bool) else str(v)
                           for k, v in after.items() if k != "tags" and not (k == "FifoTopic" and v is False)}
             tags = [{"Key": k, "Value": v} for k, v in after.get("tags", {}).items()]
-            arn = self._call("sns", "CreateTopic", lambda: self.sns.create_topic(
-                Name=name, Attributes=attributes, Tags=tags))["TopicArn"]
+            arn = self.sns.create_topic(Name=name, Attributes=attributes, Tags=tags)["TopicArn"]
             self._topics[name] = arn
             return
         arn = self._topic_arn(name)
         for attribute in change.attributes:
             if attribute.name == "tags":
                 tags = [{"Key": k, "Value": v} for k, v in after["tags"].items()]
-                self._call("sns", "TagResource", partial(self.sns.tag_resource, ResourceArn=arn, Tags=tags))
+                self.sns.tag_resource(ResourceArn=arn, Tags=tags)
             else:
                 value = attribute.after
                 text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-                self._call("sns", "SetTopicAttributes", partial(
-                    self.sns.set_topic_attributes, TopicArn=arn, AttributeName=attribute.name, AttributeValue=text))
+                self.sns.set_topic_attributes(TopicArn=arn, AttributeName=attribute.name, AttributeValue=text)
 
     def _apply_subscription(self, change: Change) -> None:
         after = change.after or {}
@@ -597,7 +632,7 @@ class AwsDriver(Driver):
         if change.action in ("delete", "replace"):
             arn = self._subscriptions.get(change.address)
             if arn:
-                self._call("sns", "Unsubscribe", lambda: self.sns.unsubscribe(SubscriptionArn=arn))
+                self.sns.unsubscribe(SubscriptionArn=arn)
             if change.action == "delete":
                 return
         if change.action in ("create", "replace"):
@@ -625,9 +660,8 @@ class AwsDriver(Driver):
         endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
         arn: str | None = None
         try:
-            arn = self._call("sns", "Subscribe", lambda: self.sns.subscribe(
-                TopicArn=topic_arn, Protocol="sqs", Endpoint=endpoint, Attributes=dict(wire),
-                ReturnSubscriptionArn=True))["SubscriptionArn"]
+            arn = self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=endpoint, Attributes=dict(wire),
+                                     ReturnSubscriptionArn=True)["SubscriptionArn"]
             if "FilterPolicy" in wire:
                 self._check_filter(arn, wire)
         except BrokerError as exc:
@@ -638,8 +672,7 @@ class AwsDriver(Driver):
         self._subscriptions[address] = arn
 
     def _check_filter(self, arn: str, wire: Mapping[str, str]) -> None:
-        raw = self._call("sns", "GetSubscriptionAttributes", lambda: self.sns.get_subscription_attributes(
-            SubscriptionArn=arn)).get("Attributes", {})
+        raw = self.sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
         policy = json.loads(raw["FilterPolicy"]) if raw.get("FilterPolicy") else None
         if policy != json.loads(wire["FilterPolicy"]) or \
                 raw.get("FilterPolicyScope", "MessageAttributes") != wire["FilterPolicyScope"]:
@@ -653,7 +686,7 @@ class AwsDriver(Driver):
                                       if s.get("Endpoint") == endpoint and s.get("Protocol") == "sqs"
                                       and s["SubscriptionArn"].startswith("arn:")]
             for found in made:
-                self._call("sns", "Unsubscribe", partial(self.sns.unsubscribe, SubscriptionArn=found))
+                self.sns.unsubscribe(SubscriptionArn=found)
         except BrokerError as exc:
             return (f"the subscription may exist without its filter, and removing it failed too ({exc}); "
                     "delete it by hand")
@@ -664,8 +697,7 @@ class AwsDriver(Driver):
         token = None
         while True:
             kwargs: dict[str, Any] = {"TopicArn": topic_arn, **({"NextToken": token} if token else {})}
-            page = self._call("sns", "ListSubscriptionsByTopic", partial(self.sns.list_subscriptions_by_topic,
-                                                                         **kwargs))
+            page = self.sns.list_subscriptions_by_topic(**kwargs)
             found += page.get("Subscriptions", [])
             token = page.get("NextToken")
             if not token:
@@ -696,8 +728,7 @@ class AwsDriver(Driver):
             done.append(name)
 
     def _set_subscription_attribute(self, arn: str, name: str, value: str) -> None:
-        self._call("sns", "SetSubscriptionAttributes", partial(
-            self.sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value))
+        self.sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName=name, AttributeValue=value)
 
     def _restore_subscription(self, arn: str, done: Sequence[str], before: Mapping[str, str]) -> str:
         try:
@@ -774,9 +805,8 @@ class _Lease:
         while not self._stop.wait(max(0.5, lease / 3)):
             started = time.monotonic()
             try:
-                self._driver._call("sqs", "ChangeMessageVisibility", partial(
-                    self._driver.sqs.change_message_visibility, QueueUrl=self._url, ReceiptHandle=self._receipt,
-                    VisibilityTimeout=lease))
+                self._driver.sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=self._receipt,
+                                                           VisibilityTimeout=lease)
             except BrokerError:
                 continue  # not renewed: `held` turns false when the lease runs out, and apply stops
             self._held_until = started + lease
@@ -785,9 +815,8 @@ class _Lease:
         self._stop.set()
         self._thread.join()
         try:
-            self._driver._call("sqs", "ChangeMessageVisibility", partial(
-                self._driver.sqs.change_message_visibility, QueueUrl=self._url, ReceiptHandle=self._receipt,
-                VisibilityTimeout=0))
+            self._driver.sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=self._receipt,
+                                                       VisibilityTimeout=0)
         except BrokerError as exc:
             print(f"warning: {exc}; the apply lock frees itself within {self._driver.lock_lease} s",
                   file=sys.stderr)

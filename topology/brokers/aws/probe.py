@@ -7,29 +7,43 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from topology.brokers.aws.driver import translated
+from topology.errors import BrokerError
+
 __all__ = ["SnsProbe"]
 
 
 class SnsProbe:
     """Live SNS filter checks that never touch the real queues: a temporary topic, and one temporary
-    queue per SQS subscription of the real topic with the same filter policy, scope and raw delivery."""
+    queue per SQS subscription of the real topic with the same filter policy, scope and raw delivery.
+
+    Every request goes through the AWS driver's error translation, so a failure is one of topology's
+    errors; what the probe made is removed again if making the rest fails, and on close."""
 
     def __init__(self, sqs: Any, sns: Any, topic: str, subscriptions: Sequence[Mapping[str, Any]], *,
                  wait_seconds: int = 1) -> None:
-        self.sqs, self.sns = sqs, sns
+        self.sqs, self.sns = translated(sqs), translated(sns)
         self.wait_seconds = wait_seconds  # SNS delivers to SQS asynchronously on AWS
         self.prefix = f"topology-probe-{uuid.uuid4().hex[:10]}"
-        self.topic_arn = sns.create_topic(Name=f"{self.prefix}-{topic}"[:256])["TopicArn"]
+        self.topic_arn: str | None = None
         self.queues: dict[str, str] = {}  # probe queue URL -> declared queue
-        for index, subscription in enumerate(subscriptions):
-            url = sqs.create_queue(QueueName=f"{self.prefix}-{index}")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            attributes = {"RawMessageDelivery": "true"}
-            if subscription.get("FilterPolicy") is not None:
-                attributes["FilterPolicy"] = json.dumps(subscription["FilterPolicy"])
-                attributes["FilterPolicyScope"] = subscription.get("FilterPolicyScope", "MessageAttributes")
-            sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
-            self.queues[url] = subscription["queue"]
+        try:
+            self.topic_arn = str(self.sns.create_topic(Name=f"{self.prefix}-{topic}"[:256])["TopicArn"])
+            for index, subscription in enumerate(subscriptions):
+                self._subscribe(index, subscription)
+        except BrokerError:
+            self._remove()
+            raise
+
+    def _subscribe(self, index: int, subscription: Mapping[str, Any]) -> None:
+        url = str(self.sqs.create_queue(QueueName=f"{self.prefix}-{index}")["QueueUrl"])
+        self.queues[url] = subscription["queue"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"RawMessageDelivery": "true"}
+        if subscription.get("FilterPolicy") is not None:
+            attributes["FilterPolicy"] = json.dumps(subscription["FilterPolicy"])
+            attributes["FilterPolicyScope"] = subscription.get("FilterPolicyScope", "MessageAttributes")
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
 
     def __enter__(self) -> SnsProbe:
         return self
@@ -56,6 +70,29 @@ class SnsProbe:
         return reached
 
     def close(self) -> None:
-        for url in self.queues:
-            self.sqs.delete_queue(QueueUrl=url)
-        self.sns.delete_topic(TopicArn=self.topic_arn)
+        """Remove the probe's queues and topic; raises the first failure after trying every one."""
+        failure = self._remove()
+        if failure is not None:
+            raise failure
+
+    def _remove(self) -> BrokerError | None:
+        """Remove what the probe made, each even when another fails; the first failure, or None."""
+        failures: list[BrokerError] = []
+        for url in list(self.queues):
+            try:
+                self.sqs.delete_queue(QueueUrl=url)
+                del self.queues[url]
+            except BrokerError as exc:
+                failures.append(exc)
+        if self.topic_arn is not None:
+            try:
+                self.sns.delete_topic(TopicArn=self.topic_arn)
+                self.topic_arn = None
+            except BrokerError as exc:
+                failures.append(exc)
+        if not failures:
+            return None
+        error = BrokerError(f"{failures[0]}; the probe's temporary queues and topic ({self.prefix}-*) may be left "
+                            "behind: delete them by hand")
+        error.__cause__ = failures[0]
+        return error

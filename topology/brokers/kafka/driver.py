@@ -16,11 +16,14 @@ group no committed offsets. Kafka has no conditional delete, so this is a check 
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.kafka.config import ACL_FIELDS, TOPIC_CONFIG, acl_address
@@ -38,6 +41,72 @@ _RETRIABLE = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC
               "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REBALANCE_IN_PROGRESS")
 # Kafka calls the cluster resource type CLUSTER; librdkafka's enum calls it BROKER.
 _RESOURCE_TYPES = {"cluster": "BROKER"}
+_T = TypeVar("_T")
+
+# ------------------------------------------------------------------------- errors at the boundary
+
+# Kafka's answers (error names, as either client gives them) that mean something particular, and the
+# error and sentence each becomes. {where}: "Kafka at <bootstrap>"; {doing}: what topology was doing.
+_AUTHENTICATION = (BrokerUnavailable, "{where} rejected topology's credentials while {doing} (authentication "
+                                      "failed); check sasl.mechanism, sasl.username and sasl.password")
+_AUTHORIZATION = (BrokerError, "{where} denied topology's principal while {doing} (authorization failed); grant it "
+                               "the needed ACLs")
+_ANSWERS: dict[str, tuple[type[BrokerError], str]] = {
+    "SASL_AUTHENTICATION_FAILED": _AUTHENTICATION, "_AUTHENTICATION": _AUTHENTICATION,
+    "TOPIC_AUTHORIZATION_FAILED": _AUTHORIZATION, "CLUSTER_AUTHORIZATION_FAILED": _AUTHORIZATION,
+    "GROUP_AUTHORIZATION_FAILED": _AUTHORIZATION,
+    "SECURITY_DISABLED": (BrokerError, "the Kafka cluster at {bootstrap} has no authorizer, so ACLs cannot be "
+                                       "managed: set authorizer.class.name on the brokers, or remove the `acls:` "
+                                       "section"),
+    "NON_EMPTY_GROUP": (BrokerError, "{where}: {doing} failed: the group still has members; stop them first"),
+}
+# Errors that mean the cluster was not reached, or did not answer as Kafka: what librdkafka saw of its
+# connections says why (see _Events). librdkafka's names, then kafka-python's (class names).
+_UNREACHED = frozenset({"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "_SSL", "REQUEST_TIMED_OUT",
+                        "KafkaConnectionError", "NodeNotReadyError", "NoBrokersAvailable", "KafkaTimeoutError",
+                        "OSError", "TimeoutError", "ConnectionError"})
+_TIMED_OUT = frozenset({"_TIMED_OUT", "REQUEST_TIMED_OUT", "KafkaTimeoutError", "TimeoutError"})
+
+
+@functools.cache
+def _client_errors() -> tuple[type[Exception], ...]:
+    """What the two client libraries raise when Kafka fails or refuses (socket errors included)."""
+    import kafka.errors
+    from confluent_kafka import KafkaException
+
+    return KafkaException, kafka.errors.KafkaError, OSError
+
+
+def _error_name(exc: Exception) -> tuple[str | None, str]:
+    """The error's name (TOPIC_ALREADY_EXISTS, _TRANSPORT, KafkaConnectionError), None when the client
+    gave none, and its details for a sentence."""
+    import kafka.errors
+    from confluent_kafka import KafkaError
+
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError):
+        return str(error.name()), f"{error.name()}: {error.str()}"
+    if isinstance(exc, kafka.errors.BrokerResponseError):
+        return str(exc.message), f"{exc.message}: {exc.description}"
+    if isinstance(exc, kafka.errors.KafkaError | OSError):
+        return type(exc).__name__, f"{type(exc).__name__}: {exc}"
+    return None, str(exc)
+
+
+def _settled(first: Callable[[], _T], again: Callable[[], _T], deadline: float) -> _T:
+    """`first()`, then `again()` while Kafka says the error will pass (a coordinator still loading, a
+    leader being elected), until `deadline`; the last error is raised as the client raised it."""
+    from confluent_kafka import KafkaException
+
+    call = first
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            if not _retriable(exc.args[0] if exc.args else None) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.3)
+        call = again
 
 
 def _normalise_live_config(config: Mapping[str, str]) -> dict[str, str]:
@@ -171,8 +240,9 @@ class KafkaDriver(Driver):
             "socket.connection.setup.timeout.ms": max(1000, int(connect_timeout * 1000)),
             "socket.timeout.ms": max(10, int(read_timeout * 1000)),
             "logger": self._events.logger, "error_cb": self._events.error}
+        self._admin: Any = None
         try:
-            self.admin = AdminClient(self.settings)
+            self._admin = AdminClient(self.settings)
         except (KafkaException, ValueError, TypeError) as exc:
             raise InputError(f"the config of the Kafka target at {bootstrap_servers} is not valid "
                              f"({self._scrub(str(exc.args[0] if exc.args else exc))}); fix its `config:`") from None
@@ -180,6 +250,11 @@ class KafkaDriver(Driver):
         self._nodes: _Nodes | None = None
         self._lock: _Lock | None = None
         self._check()
+
+    @property
+    def admin(self) -> Any:
+        """confluent-kafka's AdminClient on the cluster."""
+        return self._admin
 
     def close(self) -> None:
         if self._lock is not None:
@@ -196,58 +271,81 @@ class KafkaDriver(Driver):
             text = text.replace(secret, "***")
         return text
 
-    def _fail(self, exc: BaseException, doing: str) -> BrokerError:
-        from confluent_kafka import KafkaError
+    @contextmanager
+    def _translating(self, doing: str, *, expected: Collection[str] = ()) -> Iterator[None]:
+        """The one translation: a client error raised inside leaves as one of topology's, in one sentence
+        naming the cluster and what topology was `doing`, the original chained. An error named in
+        `expected` (an answer that means "already so", say TOPIC_ALREADY_EXISTS) ends the block quietly."""
+        try:
+            yield
+        except Exception as exc:
+            if not isinstance(exc, _client_errors()):
+                raise
+            name, detail = _error_name(exc)
+            if name in expected:
+                return
+            raise self._error(name, detail, doing) from exc
 
-        self.admin.poll(0)  # serve the client's error and log events, which say why
-        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        code = error.code() if error is not None else None
+    def _error(self, name: str | None, detail: str, doing: str) -> BrokerError:
         where = f"Kafka at {self.bootstrap}"
-        if code in (KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION):
-            return BrokerUnavailable(f"{where} rejected topology's credentials while {doing} (authentication "
-                                     "failed); check sasl.mechanism, sasl.username and sasl.password")
-        if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-                    KafkaError.GROUP_AUTHORIZATION_FAILED):
-            return BrokerError(f"{where} denied topology's principal while {doing} (authorization failed); "
-                               "grant it the needed ACLs")
-        if code in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
-                    KafkaError._SSL, KafkaError.REQUEST_TIMED_OUT) or error is None:
-            advice = self._events.diagnosis(self.connect_timeout)
-            if advice is not None and advice.startswith(("the connection was refused", "no broker answered",
-                                                         "the host name")):
-                return BrokerUnavailable(self._scrub(f"{where} is not reachable ({doing} failed): {advice}"))
-            if advice is not None:  # it answered, but not as the target's settings expect
-                return BrokerUnavailable(self._scrub(f"{where}: {doing} failed: {advice}"))
-            if code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
-                return BrokerUnavailable(f"{where} did not answer within {self.read_timeout:g}s while {doing}; "
-                                         "check the cluster's health, or raise the target's `timeout`")
-            if error is not None:
-                return BrokerUnavailable(f"{where} is not reachable ({doing} failed); check bootstrap_servers and "
-                                         "that the cluster is running")
-        detail = f"{error.name()}: {error.str()}" if error is not None else str(exc)
+        if name in _ANSWERS:
+            kind, sentence = _ANSWERS[name]
+            return kind(self._scrub(sentence.format(where=where, bootstrap=self.bootstrap, doing=doing)))
+        if name is None or name in _UNREACHED:
+            unreached = self._unreached(name, doing)
+            if unreached is not None:
+                return unreached
         return BrokerError(self._scrub(f"{where}: {doing} failed ({detail})"))
+
+    def _unreached(self, name: str | None, doing: str) -> BrokerUnavailable | None:
+        """Why the cluster was not reached, from what the client saw of its connections."""
+        if self._admin is not None:
+            self._admin.poll(0)  # serve the client's error and log events, which say why
+        where = f"Kafka at {self.bootstrap}"
+        advice = self._events.diagnosis(self.connect_timeout)
+        if advice is not None and advice.startswith(("the connection was refused", "no broker answered",
+                                                     "the host name")):
+            return BrokerUnavailable(self._scrub(f"{where} is not reachable ({doing} failed): {advice}"))
+        if advice is not None:  # it answered, but not as the target's settings expect
+            return BrokerUnavailable(self._scrub(f"{where}: {doing} failed: {advice}"))
+        if name in _TIMED_OUT:
+            return BrokerUnavailable(f"{where} did not answer within {self.read_timeout:g}s while {doing}; check "
+                                     "the cluster's health, or raise the target's `timeout`")
+        if name is not None:
+            return BrokerUnavailable(f"{where} is not reachable ({doing} failed); check bootstrap_servers and that "
+                                     "the cluster is running")
+        return None
+
+    def _failures(self, futures: Mapping[str, Any], doing: Callable[[str], str],
+                  expected: Collection[str] = ()) -> dict[str, str]:
+        """The sentence for each of a batch request's futures that failed, by name."""
+        errors: dict[str, str] = {}
+        for name, future in futures.items():
+            try:
+                with self._translating(doing(name), expected=expected):
+                    future.result()
+            except BrokerError as exc:
+                errors[name] = str(exc)
+        return errors
 
     def _check(self) -> None:
         """Connect, bounded by the connect and read timeouts, and say why not as soon as that is clear."""
         from confluent_kafka import KafkaException
 
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
-        while True:
-            try:
-                self._metadata = self.admin.list_topics(timeout=0.25)
-                return
-            except KafkaException as exc:
-                self.admin.poll(0)
-                if self._events.decisive() or time.monotonic() > deadline:
-                    raise self._fail(exc, "reading cluster metadata") from None
+        with self._translating("reading cluster metadata"):
+            while True:
+                try:
+                    self._metadata = self._admin.list_topics(timeout=0.25)
+                    return
+                except KafkaException:
+                    self._admin.poll(0)
+                    if self._events.decisive() or time.monotonic() > deadline:
+                        raise
 
     def _refresh(self) -> Any:
-        from confluent_kafka import KafkaException
-
-        try:
+        with self._translating("reading cluster metadata"):
             self._metadata = self.admin.list_topics(timeout=self.read_timeout)
-        except KafkaException as exc:
-            raise self._fail(exc, "reading cluster metadata") from None
         return self._metadata
 
     def _kwargs(self) -> dict[str, float]:
@@ -282,29 +380,21 @@ class KafkaDriver(Driver):
         return live
 
     def _topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
-        from confluent_kafka import KafkaException
         from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
         if not topics:
             return {}
         resources = [ConfigResource(ResourceType.TOPIC, name) for name in topics]
         found: dict[str, dict[str, str]] = {}
-        try:
+        with self._translating("describing topic configs"):
             for resource, future in self.admin.describe_configs(resources, **self._kwargs()).items():
                 entries = future.result()
                 found[resource.name] = _normalise_live_config({
                     key: entry.value for key, entry in entries.items()
                     if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None})
-        except KafkaException as exc:
-            raise self._fail(exc, "describing topic configs") from None
         return found
 
-    def _no_authorizer(self) -> BrokerError:
-        return BrokerError(f"the Kafka cluster at {self.bootstrap} has no authorizer, so ACLs cannot be managed: "
-                           "set authorizer.class.name on the brokers, or remove the `acls:` section")
-
     def _acls(self) -> dict[str, Live]:
-        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import (
             AclBindingFilter,
             AclOperation,
@@ -315,13 +405,8 @@ class KafkaDriver(Driver):
 
         query = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
                                  AclPermissionType.ANY)
-        try:
+        with self._translating("describing ACLs"):
             bindings = self.admin.describe_acls(query, **self._kwargs()).result()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.code() == KafkaError.SECURITY_DISABLED:
-                raise self._no_authorizer() from None
-            raise self._fail(exc, "describing ACLs") from None
         live = {}
         for binding in bindings:
             attributes = _binding_attributes(binding.principal, binding.host, binding.restype.name,
@@ -332,50 +417,37 @@ class KafkaDriver(Driver):
         return live
 
     def _group_ids(self) -> set[str]:
-        from confluent_kafka import KafkaException
-
-        try:
+        with self._translating("listing consumer groups"):
             result = self.admin.list_consumer_groups(**self._kwargs()).result()
-        except KafkaException as exc:
-            raise self._fail(exc, "listing consumer groups") from None
         return {group.group_id for group in result.valid if not group.group_id.startswith("__topology")}
 
     def _describe_groups(self, ids: Sequence[str]) -> dict[str, Any]:
-        from confluent_kafka import KafkaError, KafkaException
-
+        """Each group's description (a group that never existed has none), asked at once; a cluster that
+        just started may still be loading its group coordinator, so a group is asked again (bounded)."""
         described: dict[str, Any] = {}
-        pending, deadline = list(ids), time.monotonic() + _WAIT_S
-        while pending:  # a cluster that just started may still be loading its group coordinator
-            retry = []
-            for group, future in self.admin.describe_consumer_groups(pending, **self._kwargs()).items():
-                try:
-                    described[group] = future.result()
-                except KafkaException as exc:
-                    error = exc.args[0]
-                    if isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
-                        continue  # never existed: nothing live
-                    if _retriable(error) and time.monotonic() < deadline:
-                        retry.append(group)
-                        continue
-                    raise self._fail(exc, f"describing consumer group {group}") from None
-            pending = retry
-            if pending:
-                time.sleep(0.5)
+        deadline = time.monotonic() + _WAIT_S
+        with self._translating("describing consumer groups"):
+            futures = self.admin.describe_consumer_groups(list(ids), **self._kwargs())
+        for group, future in futures.items():
+            def again(group: str = group) -> Any:
+                return self.admin.describe_consumer_groups([group], **self._kwargs())[group].result()
+
+            with self._translating(f"describing consumer group {group}", expected=("GROUP_ID_NOT_FOUND",)):
+                described[group] = _settled(future.result, again, deadline)
         return described
 
     def _committed(self, ids: Sequence[str]) -> dict[str, list[Any]]:
         """Each group's committed offsets (partitions with an offset), all groups asked at once."""
-        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+        from confluent_kafka import ConsumerGroupTopicPartitions
 
         # The admin API takes one group per request; sending them all before waiting makes it one round trip.
-        futures = {group: self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
-                                                                 **self._kwargs())[group] for group in ids}
+        with self._translating("reading the offsets of consumer groups"):
+            futures = {group: self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
+                                                                     **self._kwargs())[group] for group in ids}
         committed: dict[str, list[Any]] = {}
         for group, future in futures.items():
-            try:
+            with self._translating(f"reading the offsets of consumer group {group}"):
                 result = future.result()
-            except KafkaException as exc:
-                raise self._fail(exc, f"reading the offsets of consumer group {group}") from None
             committed[group] = [tp for tp in result.topic_partitions or [] if tp.offset >= 0]
         return committed
 
@@ -397,7 +469,7 @@ class KafkaDriver(Driver):
 
     def _topic_messages(self, names: Sequence[str]) -> dict[str, int]:
         """Messages each topic holds now: the sum over its partitions of end minus beginning offset."""
-        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
         topics = self._refresh().topics
@@ -405,13 +477,11 @@ class KafkaDriver(Driver):
         counts = dict.fromkeys(names, 0)
         if not partitions:
             return counts
-        try:
+        with self._translating("reading topic offsets"):
             low = self.admin.list_offsets({tp: OffsetSpec.earliest() for tp in partitions}, **self._kwargs())
             high = self.admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, **self._kwargs())
             for tp in partitions:
                 counts[tp.topic] += high[tp].result().offset - low[tp].result().offset
-        except KafkaException as exc:
-            raise self._fail(exc, "reading topic offsets") from None
         return counts
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
@@ -495,7 +565,6 @@ class KafkaDriver(Driver):
         return sorted(pending)
 
     def _create_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import NewTopic
 
         if not changes:
@@ -506,35 +575,21 @@ class KafkaDriver(Driver):
             new.append(NewTopic(change.name, num_partitions=after.get("partitions", -1),
                                 replication_factor=after.get("replication_factor", -1),
                                 config=dict(after.get("config", {}))))
-        futures = self.admin.create_topics(new, operation_timeout=self.read_timeout, **self._kwargs())
-        errors: dict[str, str] = {}
-        for topic, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not (isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                    errors[topic] = str(self._fail(exc, f"creating topic {topic}"))
+        with self._translating("creating topics"):
+            futures = self.admin.create_topics(new, operation_timeout=self.read_timeout, **self._kwargs())
+        errors = self._failures(futures, lambda topic: f"creating topic {topic}", expected=("TOPIC_ALREADY_EXISTS",))
         late = self._wait_for_metadata([c.name for c in changes if c.name not in errors], present=True)
         for topic in late:
             errors[topic] = f"topic {topic} was created but not every broker listed it within {_WAIT_S:.0f}s"
         return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
 
     def _delete_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        from confluent_kafka import KafkaError, KafkaException
-
         if not changes:
             return []
-        errors: dict[str, str] = {}
-        futures = self.admin.delete_topics([c.name for c in changes], operation_timeout=self.read_timeout,
-                                           **self._kwargs())
-        for topic, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not (isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    errors[topic] = str(self._fail(exc, f"deleting topic {topic}"))
+        with self._translating("deleting topics"):
+            futures = self.admin.delete_topics([c.name for c in changes], operation_timeout=self.read_timeout,
+                                               **self._kwargs())
+        errors = self._failures(futures, lambda topic: f"deleting topic {topic}", expected=("UNKNOWN_TOPIC_OR_PART",))
         for topic in self._wait_for_metadata([c.name for c in changes if c.name not in errors], present=False):
             errors[topic] = f"topic {topic} is still listed by a broker {_WAIT_S:.0f}s after its deletion"
         return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
@@ -565,23 +620,16 @@ class KafkaDriver(Driver):
         return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
 
     def _grow(self, grow: Mapping[str, int]) -> dict[str, str]:
-        from confluent_kafka import KafkaException
         from confluent_kafka.admin import NewPartitions
 
         if not grow:
             return {}
-        errors = {}
-        futures = self.admin.create_partitions([NewPartitions(n, count) for n, count in grow.items()],
-                                               operation_timeout=self.read_timeout, **self._kwargs())
-        for name, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                errors[name] = str(self._fail(exc, f"growing topic {name} to {grow[name]} partitions"))
-        return errors
+        with self._translating("growing topics"):
+            futures = self.admin.create_partitions([NewPartitions(n, count) for n, count in grow.items()],
+                                                   operation_timeout=self.read_timeout, **self._kwargs())
+        return self._failures(futures, lambda name: f"growing topic {name} to {grow[name]} partitions")
 
     def _alter_configs(self, changes: Sequence[Change]) -> dict[str, str]:
-        from confluent_kafka import KafkaException
         from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
         if not changes:
@@ -594,13 +642,10 @@ class KafkaDriver(Driver):
             entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE)
                         for k in old if k not in new]
             resources.append(ConfigResource(ResourceType.TOPIC, change.name, incremental_configs=entries))
-        errors = {}
-        for resource, future in self.admin.incremental_alter_configs(resources, **self._kwargs()).items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                errors[resource.name] = str(self._fail(exc, f"changing the config of topic {resource.name}"))
-        return errors
+        with self._translating("changing topic configs"):
+            futures = {resource.name: future for resource, future in
+                       self.admin.incremental_alter_configs(resources, **self._kwargs()).items()}
+        return self._failures(futures, lambda name: f"changing the config of topic {name}")
 
     def _reassign(self, topic: str, replication: int) -> None:
         """Move every partition to `replication` replicas, spread evenly, and wait for it to finish."""
@@ -618,11 +663,12 @@ class KafkaDriver(Driver):
             replicas += [b for b in rotation if b not in replicas][:replication - len(replicas)]
             plan[TopicPartition(topic, partition)] = replicas
         client = self._node_probe().client
-        errors = {tp: err for tp, err in client.alter_partition_reassignments(plan).items() if err}
+        with self._translating(f"reassigning topic {topic} to {replication} replicas"):
+            errors = {tp: err for tp, err in client.alter_partition_reassignments(plan).items() if err}
         if errors:
             raise BrokerError(f"topic {topic}: the reassignment was refused: {errors}")
         deadline = time.monotonic() + _WAIT_S * 5
-        while client.list_partition_reassignments(list(plan)):
+        while self._reassigning(client, topic, list(plan)):
             if time.monotonic() > deadline:
                 raise BrokerError(f"topic {topic}: the reassignment to {replication} replicas is still running")
             time.sleep(0.5)
@@ -634,46 +680,44 @@ class KafkaDriver(Driver):
             time.sleep(0.3)
         raise BrokerError(f"topic {topic}: metadata does not show {replication} replicas yet")
 
+    def _reassigning(self, client: Any, topic: str, partitions: list[Any]) -> bool:
+        with self._translating(f"following the reassignment of topic {topic}"):
+            return bool(client.list_partition_reassignments(partitions))
+
     def _apply_group(self, change: Change) -> None:
-        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+        """A group is deleted, or made (and later extended) by committing its initial offsets."""
+        if change.action == "delete":
+            with self._translating(f"deleting consumer group {change.name}", expected=("GROUP_ID_NOT_FOUND",)):
+                self.admin.delete_consumer_groups([change.name], **self._kwargs())[change.name].result()
+            return
+        from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
-        group = change.name
-        if change.action == "delete":
-            try:
-                self.admin.delete_consumer_groups([group], **self._kwargs())[group].result()
-            except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.code() == KafkaError.NON_EMPTY_GROUP:
-                    raise BrokerError(f"consumer group {group} still has members; stop them before deleting it")\
-                        from None
-                if not (isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND):
-                    raise self._fail(exc, f"deleting consumer group {group}") from None
-            return
         after = change.after or {}
         have = set((change.before or {}).get("topics", []))
         missing = [t for t in after.get("topics", []) if t not in have]
-        metadata = self._refresh()
-        spec = OffsetSpec.earliest() if after.get("initial_offset") == "earliest" else OffsetSpec.latest()
-        partitions = [TopicPartition(t, p) for t in missing if t in metadata.topics
-                      for p in metadata.topics[t].partitions]
-        absent = [t for t in missing if t not in metadata.topics]
+        topics = self._refresh().topics
+        absent = [t for t in missing if t not in topics]
         if absent:
-            raise BrokerError(f"consumer group {group}: topic {absent[0]} does not exist")
-        if not partitions:
-            return
-        deadline = time.monotonic() + _WAIT_S
-        while True:  # a topic created a moment ago may still be electing leaders: retry what is retriable
-            try:
-                offsets = self.admin.list_offsets({tp: spec for tp in partitions}, **self._kwargs())
-                committed = [TopicPartition(tp.topic, tp.partition, offsets[tp].result().offset) for tp in partitions]
-                request = ConsumerGroupTopicPartitions(group, committed)
-                self.admin.alter_consumer_group_offsets([request], **self._kwargs())[group].result()
-                return
-            except KafkaException as exc:
-                if not _retriable(exc.args[0]) or time.monotonic() > deadline:
-                    raise self._fail(exc, f"committing the initial offsets of consumer group {group}") from None
-                time.sleep(0.3)
+            raise BrokerError(f"consumer group {change.name}: topic {absent[0]} does not exist")
+        partitions = [TopicPartition(t, p) for t in missing for p in topics[t].partitions]
+        if partitions:
+            spec = OffsetSpec.earliest() if after.get("initial_offset") == "earliest" else OffsetSpec.latest()
+            self._commit_offsets(change.name, partitions, spec)
+
+    def _commit_offsets(self, group: str, partitions: Sequence[Any], spec: Any) -> None:
+        """Commit, for `group`, each partition's offset at `spec` (its earliest or latest)."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+        def commit() -> None:
+            offsets = self.admin.list_offsets({tp: spec for tp in partitions}, **self._kwargs())
+            committed = [TopicPartition(tp.topic, tp.partition, offsets[tp].result().offset) for tp in partitions]
+            request = ConsumerGroupTopicPartitions(group, committed)
+            self.admin.alter_consumer_group_offsets([request], **self._kwargs())[group].result()
+
+        # A topic created a moment ago may still be electing leaders: what is retriable is asked again.
+        with self._translating(f"committing the initial offsets of consumer group {group}"):
+            _settled(commit, commit, time.monotonic() + _WAIT_S)
 
     # ------------------------------------------------------------------------------------- ACLs
 
@@ -704,7 +748,6 @@ class KafkaDriver(Driver):
         return [ChangeResult(c.address, c.address not in errors, errors.get(c.address)) for c in changes]
 
     def _acl_call(self, step: str, binding: Mapping[str, Any]) -> None:
-        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import (
             AclBinding,
             AclBindingFilter,
@@ -718,18 +761,13 @@ class KafkaDriver(Driver):
         fields = (ResourceType[resource_type], binding["resource_name"],
                   ResourcePatternType[binding["pattern_type"].upper()], binding["principal"], binding["host"],
                   AclOperation[binding["operation"].upper()], AclPermissionType[binding["permission"].upper()])
-        try:
+        with self._translating(f"{'deleting' if step == 'delete' else 'creating'} an ACL"):
             if step == "delete":
                 query = AclBindingFilter(*fields)
                 self.admin.delete_acls([query], **self._kwargs())[query].result()
             else:
                 created = AclBinding(*fields)
                 self.admin.create_acls([created], **self._kwargs())[created].result()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.code() == KafkaError.SECURITY_DISABLED:
-                raise self._no_authorizer() from None
-            raise self._fail(exc, f"{'deleting' if step == 'delete' else 'creating'} an ACL") from None
 
     # ------------------------------------------------------------------------------------- lock
 
@@ -797,12 +835,8 @@ class _Nodes:
         from kafka import KafkaAdminClient
 
         self.driver = driver
-        try:
+        with driver._translating("connecting to each broker"):
             self.client = KafkaAdminClient(**_kafka_python_settings(driver))
-        except Exception as exc:  # kafka-python raises many kinds; all mean "not reachable"
-            raise BrokerUnavailable(driver._scrub(f"Kafka at {driver.bootstrap} is not reachable for the per-broker "
-                                                  f"checks ({type(exc).__name__}: {exc}); check bootstrap_servers "
-                                                  "and the target's config")) from None
 
     def close(self) -> None:
         self.client.close()
@@ -813,12 +847,9 @@ class _Nodes:
         async def send(node: int) -> Any:
             return await manager.send(request, node_id=node)
 
-        try:
+        with self.driver._translating("asking each broker"):
             nodes = [broker.node_id for broker in self.client._client.cluster.brokers()]
             return [manager.run(send, node).to_dict() for node in nodes]
-        except Exception as exc:  # see __init__
-            raise BrokerUnavailable(self.driver._scrub(f"Kafka at {self.driver.bootstrap}: asking each broker "
-                                                       f"failed ({type(exc).__name__}: {exc})")) from None
 
     def _metadata(self, names: Iterable[str]) -> list[dict[str, dict[str, Any]]]:
         from kafka.protocol.metadata import MetadataRequest
@@ -902,34 +933,42 @@ class _Lock:
         self.thread: threading.Thread | None = None
 
     def _topic(self) -> None:
-        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import NewTopic
 
         driver = self.driver
         if _ready(driver._refresh().topics, _LOCK):
             return
-        future = driver.admin.create_topics([NewTopic(_LOCK, num_partitions=1)], **driver._kwargs())[_LOCK]
-        try:
-            future.result()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not (isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                raise driver._fail(exc, f"creating the lock topic {_LOCK}") from None
+        with driver._translating(f"creating the lock topic {_LOCK}", expected=("TOPIC_ALREADY_EXISTS",)):
+            driver.admin.create_topics([NewTopic(_LOCK, num_partitions=1)], **driver._kwargs())[_LOCK].result()
         if driver._wait_for_metadata([_LOCK], present=True):
             raise BrokerError(f"Kafka at {driver.bootstrap}: the lock topic {_LOCK} has no leader yet; try again")
 
     def take(self, wait: float) -> None:
-        from confluent_kafka import Consumer
-
         if self.thread is not None:
             return
         self._topic()
+        try:
+            with self.driver._translating(f"joining the lock group {_LOCK}"):
+                self._join()
+                self._wait_for_assignment(wait)
+        except BrokerError:
+            self.release()
+            raise
+        self.thread = threading.Thread(target=self._serve, name="topology-kafka-lock", daemon=True)
+        self.thread.start()
+
+    def _join(self) -> None:
+        from confluent_kafka import Consumer
+
         settings = {key: value for key, value in self.driver.settings.items() if key != "error_cb"}
         self.consumer = Consumer({
             **settings, "group.id": _LOCK, "client.id": self.holder[:200], "enable.auto.commit": False,
             "session.timeout.ms": _LOCK_SESSION_MS, "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": 86_400_000, "partition.assignment.strategy": "cooperative-sticky"})
         self.consumer.subscribe([_LOCK])
+
+    def _wait_for_assignment(self, wait: float) -> None:
+        """Until the group assigns the lock partition to us; LockedError naming the holder after `wait`."""
         start = time.monotonic()
         settle = start + self.driver.read_timeout  # joining a free lock's group takes a few round trips
         checked = start
@@ -941,13 +980,10 @@ class _Lock:
             checked = now
             holder = self._current_holder()
             if (holder is not None and now > start + wait) or now > max(settle, start + wait):
-                self.release()
                 raise LockedError(f"another apply holds the lock of Kafka at {self.driver.bootstrap}: "
                                   f"{holder or 'a holder the group is still settling on'}; waited {wait:g}s. Try "
                                   f"again when it is done (a holder that died frees it within "
                                   f"{_LOCK_SESSION_MS // 1000}s)")
-        self.thread = threading.Thread(target=self._serve, name="topology-kafka-lock", daemon=True)
-        self.thread.start()
 
     def _held(self) -> bool:
         return any(tp.topic == _LOCK for tp in self.consumer.assignment())
@@ -958,11 +994,11 @@ class _Lock:
 
     def _current_holder(self) -> str | None:
         """Who else holds the lock partition now, as the group reports it; None when nobody else does."""
-        from confluent_kafka import KafkaException
-
+        driver = self.driver
         try:
-            group = self.driver.admin.describe_consumer_groups([_LOCK], **self.driver._kwargs())[_LOCK].result()
-        except KafkaException:
+            with driver._translating(f"describing the lock group {_LOCK}"):
+                group = driver.admin.describe_consumer_groups([_LOCK], **driver._kwargs())[_LOCK].result()
+        except BrokerError:
             return None
         ours = self.consumer.memberid() if self.consumer is not None else None
         for member in group.members:
@@ -976,6 +1012,12 @@ class _Lock:
         if self.thread is not None:
             self.thread.join(timeout=5)
             self.thread = None
-        if self.consumer is not None:
-            self.consumer.close()  # leaves the group at once, so the next apply gets the lock now
-            self.consumer = None
+        consumer, self.consumer = self.consumer, None
+        if consumer is None:
+            return
+        try:
+            with self.driver._translating(f"leaving the lock group {_LOCK}"):
+                consumer.close()  # leaves the group at once, so the next apply gets the lock now
+        except BrokerError as exc:
+            print(f"warning: {exc}; the apply lock frees itself within {_LOCK_SESSION_MS // 1000}s",
+                  file=sys.stderr)

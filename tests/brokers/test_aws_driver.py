@@ -1,7 +1,8 @@
 """The SQS/SNS driver on moto's server, with a thin fault-injecting layer for what AWS does and moto
 does not: the 60-second QueueDeletedRecently rule, ListQueues pages of at most 1,000, eventual
-consistency of SetQueueAttributes, access denied and bad credentials. The wrapper changes only the
-answers AWS would give; every call still goes to the real server."""
+consistency of SetQueueAttributes, access denied and bad credentials. The wrapper (tests/aws_clients.py,
+around the clients the driver makes) changes only the answers AWS would give; every call still goes
+to the real server."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, unique
-from topology.brokers.aws.driver import AwsDriver
 from topology.brokers.base import Selection
 from topology.engine.plan import Change
 from topology.errors import BrokerUnavailable
@@ -26,36 +27,13 @@ def _error(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": code}}, operation)
 
 
-class Faulty:
-    """Passes every call to the real client, except the ones a test overrides in `faults`."""
-
-    def __init__(self, client: Any, **faults: Any) -> None:
-        self._client = client
-        self._faults = faults
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self._client, name)
-        if name not in self._faults:
-            return real
-
-        def call(**kwargs: Any) -> Any:
-            self.calls.append(name)
-            return self._faults[name](real, **kwargs)
-        return call
-
-
-def _driver(sqs: Any, sns: Any) -> AwsDriver:
-    return AwsDriver(region="us-east-1", clients=(sqs, sns))
-
-
 def _create(name: str, attributes: dict[str, Any]) -> Change:
     return Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action="create",
                   after=attributes)
 
 
-def test_create_waits_out_queue_deleted_recently(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+def test_create_waits_out_queue_deleted_recently(aws_clients: tuple[Any, Any], aws_driver: AwsDrivers) -> None:
+    sqs, _sns = aws_clients
     refusals = [2]
 
     def create_queue(real: Any, **kwargs: Any) -> Any:
@@ -64,9 +42,9 @@ def test_create_waits_out_queue_deleted_recently(aws_clients: tuple[Any, Any]) -
             raise _error("AWS.SimpleQueueService.QueueDeletedRecently", "CreateQueue")
         return real(**kwargs)
 
-    faulty = Faulty(sqs, create_queue=create_queue)
+    faulty = Faulty(create_queue=create_queue)
     name = unique("recent")
-    [result] = _driver(faulty, sns).apply([_create(name, {"FifoQueue": False, "VisibilityTimeout": 40})], {})
+    [result] = aws_driver(sqs=faulty).apply([_create(name, {"FifoQueue": False, "VisibilityTimeout": 40})], {})
     assert result.ok, result.error
     assert faulty.calls == ["create_queue"] * 3
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -74,8 +52,8 @@ def test_create_waits_out_queue_deleted_recently(aws_clients: tuple[Any, Any]) -
         "VisibilityTimeout": "40"}
 
 
-def test_list_queues_follows_pages(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+def test_list_queues_follows_pages(aws_clients: tuple[Any, Any], aws_driver: AwsDrivers) -> None:
+    sqs, _sns = aws_clients
     names = sorted(unique(f"page{i}") for i in range(7))
     for name in names:
         sqs.create_queue(QueueName=name)
@@ -88,14 +66,15 @@ def test_list_queues_follows_pages(aws_clients: tuple[Any, Any]) -> None:
             page["NextToken"] = str(start + 3)
         return page
 
-    faulty = Faulty(sqs, list_queues=list_queues)
-    live = _driver(faulty, sns).inspect(Selection(frozenset(f"sqs/queue/{n}" for n in names)))
+    faulty = Faulty(list_queues=list_queues)
+    live = aws_driver(sqs=faulty).inspect(Selection(frozenset(f"sqs/queue/{n}" for n in names)))
     assert sorted(live) == [f"sqs/queue/{n}" for n in names]
     assert faulty.calls.count("list_queues") >= 3
 
 
-def test_attribute_changes_are_read_back_until_they_agree(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+def test_attribute_changes_are_read_back_until_they_agree(aws_clients: tuple[Any, Any],
+                                                          aws_driver: AwsDrivers) -> None:
+    sqs, _sns = aws_clients
     name = unique("consistent")
     sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})
     stale = [2]
@@ -107,44 +86,38 @@ def test_attribute_changes_are_read_back_until_they_agree(aws_clients: tuple[Any
             answer["Attributes"]["VisibilityTimeout"] = "30"
         return answer
 
-    faulty = Faulty(sqs, get_queue_attributes=get_queue_attributes)
+    faulty = Faulty(get_queue_attributes=get_queue_attributes)
     change = Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action="update",
                     before={"FifoQueue": False, "VisibilityTimeout": 30},
                     after={"FifoQueue": False, "VisibilityTimeout": 60},
                     attributes=({"name": "VisibilityTimeout", "before": 30, "after": 60},))  # type: ignore[arg-type]
-    [result] = _driver(faulty, sns).apply([change], {})
+    [result] = aws_driver(sqs=faulty).apply([change], {})
     assert result.ok, result.error
     assert stale[0] == 0 and faulty.calls.count("get_queue_attributes") >= 3
 
     stale[0] = 10_000  # never agrees: a clear failure, not a hang
     again = change.model_copy(update={"after": {"FifoQueue": False, "VisibilityTimeout": 90}})
-    [result] = _driver(faulty, sns).apply([again], {})
+    [result] = aws_driver(sqs=faulty).apply([again], {})
     assert not result.ok and "does not show it yet" in (result.error or "")
 
 
-def test_access_denied_names_the_action(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
-
+def test_access_denied_names_the_action(aws_driver: AwsDrivers) -> None:
     def denied(real: Any, **kwargs: Any) -> Any:
         raise _error("AccessDenied", "CreateQueue")
 
-    [result] = _driver(Faulty(sqs, create_queue=denied), sns).apply([_create(unique("denied"), {})], {})
+    [result] = aws_driver(sqs=Faulty(create_queue=denied)).apply([_create(unique("denied"), {})], {})
     assert not result.ok and "access denied for sqs:CreateQueue" in (result.error or "")
 
 
-def test_bad_credentials_and_unreachable_endpoints_are_one_sentence(aws_clients: tuple[Any, Any],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    sqs, sns = aws_clients
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
+def test_bad_credentials_and_unreachable_endpoints_are_one_sentence(aws_driver: AwsDrivers) -> None:
     def rejected(real: Any, **kwargs: Any) -> Any:
         raise _error("InvalidClientTokenId", "ListQueues")
 
+    queues = Selection(frozenset({"sqs/queue/billing"}))
     with pytest.raises(BrokerUnavailable, match=r"rejected the AWS credentials \(InvalidClientTokenId\)"):
-        _driver(Faulty(sqs, list_queues=rejected), sns)
+        aws_driver(sqs=Faulty(list_queues=rejected)).inspect(queues)
     with pytest.raises(BrokerUnavailable, match=r"SQS at http://127\.0\.0\.1:1 is not reachable"):
-        AwsDriver(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+        aws_driver(endpoint_url="http://127.0.0.1:1").inspect(queues)
 
 
 def test_subscription_policy_is_merged_into_the_queue_policy(tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
@@ -222,10 +195,9 @@ sns:
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
-def test_redrive_allow_policy_as_aws_keeps_it(aws_clients: tuple[Any, Any]) -> None:
+def test_redrive_allow_policy_as_aws_keeps_it(aws_driver: AwsDrivers) -> None:
     """moto drops RedriveAllowPolicy; the wrapper keeps it as AWS does, so what topology writes and
     reads back can be checked."""
-    sqs, sns = aws_clients
     kept: dict[str, str] = {}
 
     def create_queue(real: Any, **kwargs: Any) -> Any:
@@ -240,11 +212,11 @@ def test_redrive_allow_policy_as_aws_keeps_it(aws_clients: tuple[Any, Any]) -> N
             answer.setdefault("Attributes", {})["RedriveAllowPolicy"] = kept[kwargs["QueueUrl"]]
         return answer
 
-    faulty = Faulty(sqs, create_queue=create_queue, get_queue_attributes=get_queue_attributes)
+    faulty = Faulty(create_queue=create_queue, get_queue_attributes=get_queue_attributes)
     name, source = unique("allow"), unique("source")
     attributes = {"FifoQueue": False, "RedriveAllowPolicy": {"redrivePermission": "byQueue",
                                                              "sourceQueues": [source]}}
-    driver = _driver(faulty, sns)
+    driver = aws_driver(sqs=faulty)
     [result] = driver.apply([_create(name, attributes)], {})
     assert result.ok, result.error
     [written] = kept.values()

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.brokers.test_aws_driver import Faulty
+from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
 from tests.cli import topology
 from tests.conftest import AWS_ENDPOINT_URL, SilentServer, unique
-from topology.brokers.aws.driver import LOCK_QUEUE, AwsDriver
+from topology.brokers.aws.driver import LOCK_QUEUE
 from topology.brokers.base import Selection
 from topology.engine.plan import AttributeChange, Change
 from topology.errors import LockedError
@@ -32,10 +32,6 @@ from topology.errors import LockedError
 pytestmark = pytest.mark.aws
 
 TARGET = f'  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}\n'
-
-
-def _driver(sqs: Any, sns: Any, **options: Any) -> AwsDriver:
-    return AwsDriver(region="us-east-1", clients=(sqs, sns), **options)
 
 
 def _counts(sqs: Any, name: str) -> dict[str, int]:
@@ -105,9 +101,10 @@ def test_saved_plan_made_while_empty_does_not_delete_a_queue_that_filled(
 
 
 @pytest.mark.parametrize("how", ["in flight", "delayed"])
-def test_messages_in_flight_or_delayed_count_as_held(how: str, aws_clients: tuple[Any, Any]) -> None:
+def test_messages_in_flight_or_delayed_count_as_held(how: str, aws_clients: tuple[Any, Any],
+                                                     aws_driver: AwsDrivers) -> None:
     """ApproximateNumberOfMessages is 0 for a received (in-flight) or delayed message; they are still held."""
-    sqs, sns = aws_clients
+    sqs, _sns = aws_clients
     name = unique("held")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     if how == "in flight":
@@ -116,7 +113,7 @@ def test_messages_in_flight_or_delayed_count_as_held(how: str, aws_clients: tupl
     else:
         _send(sqs, name, 1, DelaySeconds=300)
     assert _counts(sqs, name)["ApproximateNumberOfMessages"] == 0
-    driver = _driver(sqs, sns)
+    driver = aws_driver()
     live = driver.inspect(Selection(frozenset({f"sqs/queue/{name}"})))[f"sqs/queue/{name}"]
     for action in ("delete", "replace"):
         change = Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action=action,
@@ -257,13 +254,13 @@ def _subscription_change(prefix: str, action: str, policy: dict[str, Any],
                   attributes=changed)
 
 
-def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any]) -> None:
+def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any], aws_driver: AwsDrivers) -> None:
     sqs, sns = aws_clients
     prefix = unique("complex")
     sqs.create_queue(QueueName=f"{prefix}-billing")
     sns.create_topic(Name=f"{prefix}-events")
-    faulty = Faulty(sns, subscribe=_aws_refuses_complex, set_subscription_attributes=_aws_refuses_complex)
-    driver = _driver(sqs, faulty)
+    faulty = Faulty(subscribe=_aws_refuses_complex, set_subscription_attributes=_aws_refuses_complex)
+    driver = aws_driver(sns=faulty)
 
     [created] = driver.apply([_subscription_change(prefix, "create", _TOO_COMPLEX)], {})
     assert not created.ok and "Filter policy is too complex" in (created.error or "")
@@ -272,7 +269,6 @@ def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any])
 
     [created] = driver.apply([_subscription_change(prefix, "create", {"type": ["paid"]})], {})
     assert created.ok, created.error
-    driver.inspect(Selection(frozenset({f"sns/subscription/{prefix}-events->{prefix}-billing"})))
     old = {"topic": f"{prefix}-events", "queue": f"{prefix}-billing", "RawMessageDelivery": False,
            "FilterPolicy": {"type": ["paid"]}, "FilterPolicyScope": "MessageAttributes"}
     [updated] = driver.apply([_subscription_change(prefix, "update", _TOO_COMPLEX, before=old)], {})
@@ -289,15 +285,14 @@ def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any])
     both = both.model_copy(update={
         "after": {**(both.after or {}), "RawMessageDelivery": True},
         "attributes": (*both.attributes, AttributeChange(name="RawMessageDelivery", before=False, after=True))})
-    losing = _driver(sqs, Faulty(sns, set_subscription_attributes=lost))
-    losing.inspect(Selection(frozenset({f"sns/subscription/{prefix}-events->{prefix}-billing"})))
+    losing = aws_driver(sns=Faulty(set_subscription_attributes=lost))  # no inspect first: apply finds it
     [updated] = losing.apply([both], {})
     assert not updated.ok and "the subscription keeps its previous attributes" in (updated.error or "")
     [kept] = _subscriptions(sns, f"{prefix}-events")
     assert json.loads(kept["filter"]) == {"type": ["paid"]}  # put back: not half of the change
 
 
-def test_a_lost_subscribe_answer_is_cleaned_up(aws_clients: tuple[Any, Any]) -> None:
+def test_a_lost_subscribe_answer_is_cleaned_up(aws_clients: tuple[Any, Any], aws_driver: AwsDrivers) -> None:
     """SNS made the subscription but its answer never came: what it made for the queue is removed."""
     sqs, sns = aws_clients
     prefix = unique("lost")
@@ -308,7 +303,7 @@ def test_a_lost_subscribe_answer_is_cleaned_up(aws_clients: tuple[Any, Any]) -> 
         real(**kwargs)
         raise ReadTimeoutError(endpoint_url=AWS_ENDPOINT_URL)
 
-    [result] = _driver(sqs, Faulty(sns, subscribe=subscribe)).apply(
+    [result] = aws_driver(sns=Faulty(subscribe=subscribe)).apply(
         [_subscription_change(prefix, "create", {"type": ["paid"]})], {})
     assert not result.ok and "did not answer sns:Subscribe" in (result.error or "")
     assert "the subscription was removed again" in (result.error or "")
@@ -328,9 +323,8 @@ time.sleep(600)
 """
 
 
-def test_a_second_apply_waits_then_is_refused_naming_the_holder(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
-    first, second = _driver(sqs, sns, lock_lease=2), _driver(sqs, sns, lock_lease=2)
+def test_a_second_apply_waits_then_is_refused_naming_the_holder(aws_driver: AwsDrivers) -> None:
+    first, second = aws_driver(lock_lease=2), aws_driver(lock_lease=2)
     first.lock("alice@build-1 pid 42 since 2026-01-01T00:00:00Z", 0)
     started = time.monotonic()
     with pytest.raises(LockedError, match=r"holds the lock at .* \(alice@build-1 pid 42 since 2026-01-01T00:00:00Z\); "
@@ -343,12 +337,13 @@ def test_a_second_apply_waits_then_is_refused_naming_the_holder(aws_clients: tup
     assert time.monotonic() - started < 3  # released at once, not after a lease
     second.close()
     everything = Selection(frozenset(), prune=True, include=("sqs/queue/*",))
-    assert LOCK_QUEUE not in str(_driver(sqs, sns).inspect(everything))
+    assert LOCK_QUEUE not in str(aws_driver().inspect(everything))
 
 
-def test_a_message_put_in_the_lock_queue_by_hand_is_no_token(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
-    first, second = _driver(sqs, sns), _driver(sqs, sns)
+def test_a_message_put_in_the_lock_queue_by_hand_is_no_token(aws_clients: tuple[Any, Any],
+                                                              aws_driver: AwsDrivers) -> None:
+    sqs, _sns = aws_clients
+    first, second = aws_driver(), aws_driver()
     first.lock("alice", 0)
     try:
         url = sqs.get_queue_url(QueueName=LOCK_QUEUE)["QueueUrl"]
@@ -383,8 +378,9 @@ def test_a_second_apply_is_refused_and_a_dead_holders_lock_frees_itself(tmp_path
     assert time.monotonic() - started < 10  # within the dead holder's 3 s lease (and a poll, and startup)
 
 
-def test_an_old_token_is_replaced_before_retention_could_drop_it(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+def test_an_old_token_is_replaced_before_retention_could_drop_it(aws_clients: tuple[Any, Any],
+                                                                  aws_driver: AwsDrivers) -> None:
+    sqs, _sns = aws_clients
     aged = [1]
     received: list[str] = []
 
@@ -397,8 +393,7 @@ def test_an_old_token_is_replaced_before_retention_could_drop_it(aws_clients: tu
                 int((time.time() - 8 * 86_400) * 1000))
         return answer
 
-    faulty = Faulty(sqs, receive_message=receive_message)
-    driver = _driver(faulty, sns)
+    driver = aws_driver(sqs=Faulty(receive_message=receive_message))
     driver.lock("second", 35)
     assert aged == [0] and len(received) == 2 and received[0] != received[1]  # the held token is a new one
     assert _counts(sqs, LOCK_QUEUE)["ApproximateNumberOfMessages"] == 0  # the old token is gone, one held
@@ -406,15 +401,16 @@ def test_an_old_token_is_replaced_before_retention_could_drop_it(aws_clients: tu
     driver.close()
 
 
-def test_apply_stops_when_the_lock_could_not_be_renewed(aws_clients: tuple[Any, Any]) -> None:
-    sqs, sns = aws_clients
+def test_apply_stops_when_the_lock_could_not_be_renewed(aws_clients: tuple[Any, Any],
+                                                        aws_driver: AwsDrivers) -> None:
+    sqs, _sns = aws_clients
 
     def unreachable(real: Any, **kwargs: Any) -> Any:
         if kwargs.get("VisibilityTimeout"):  # renewals fail; the release (0) goes through
             raise ReadTimeoutError(endpoint_url=AWS_ENDPOINT_URL)
         return real(**kwargs)
 
-    driver = _driver(Faulty(sqs, change_message_visibility=unreachable), sns, lock_lease=2)
+    driver = aws_driver(sqs=Faulty(change_message_visibility=unreachable), lock_lease=2)
     driver.lock("me", 0)
     lease = driver._lease
     assert lease is not None and _within(5, lambda: not lease.held())

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -195,12 +195,54 @@ def translated(client: Any) -> Any:
 # ------------------------------------------------------------------------------------------ driver
 
 
+class _Known:
+    """Names the driver has learnt (queue URLs, ARNs): put there by listings, or looked up one at a time
+    when a change needs one, so apply never depends on an inspect before it; shared by apply's threads."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, look_up: Callable[[], str]) -> str:
+        """The value for `key`, looked up (outside the lock, so lookups of other keys run meanwhile) and
+        kept when not known yet; an empty answer (nothing found) is not kept."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+        value = look_up()
+        if not value:
+            return value
+        with self._lock:
+            return self._values.setdefault(key, value)
+
+    def peek(self, key: str) -> str | None:
+        with self._lock:
+            return self._values.get(key)
+
+    def first(self) -> str | None:
+        with self._lock:
+            return next((v for v in self._values.values() if v), None)
+
+    def put(self, key: str, value: str) -> None:
+        with self._lock:
+            self._values[key] = value
+
+    def update(self, values: Mapping[str, str]) -> None:
+        with self._lock:
+            self._values.update(values)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+
 class AwsDriver(Driver):
+    """SQS and SNS of one account and region (or endpoint). Connects lazily: no request is made until
+    a call needs one, and each client is made on first use."""
 
     def __init__(self, *, region: str, endpoint_url: str | None = None, profile: str | None = None,
                  parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                 lock_lease: float = _LOCK_LEASE_S, clients: Any = None) -> None:
-        """`clients`: an (sqs, sns) pair to use instead of making them (tests wrap the real ones)."""
+                 lock_lease: float = _LOCK_LEASE_S) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or None
         self.profile = profile
@@ -212,16 +254,12 @@ class AwsDriver(Driver):
         self._session: Any = None
         self._clients: dict[str, _Client] = {}
         self._connecting = threading.Lock()
-        if clients is not None:  # tests pass fault-injecting wrappers around real clients
-            self._clients = {"sqs": _Client(clients[0], self._boundary), "sns": _Client(clients[1], self._boundary)}
-            self.endpoint_url = clients[0].meta.endpoint_url
-        self._urls: dict[str, str] = {}
-        self._arns: dict[str, str] = {}  # queue name -> ARN
-        self._topics: dict[str, str] = {}  # topic name -> ARN
-        self._account: str | None = None
-        self._subscriptions: dict[str, str] = {}  # subscription address -> ARN
+        self._urls = _Known()  # queue name -> URL
+        self._queue_arns = _Known()  # queue name -> ARN
+        self._topic_arns = _Known()  # topic name -> ARN
+        self._subscription_arns = _Known()  # subscription address -> ARN
+        self._account = _Known()  # "id" -> the account's id
         self._lease: _Lease | None = None
-        self.sqs.list_queues(MaxResults=1)
 
     @property
     def sqs(self) -> Any:
@@ -350,7 +388,7 @@ class AwsDriver(Driver):
             if not token:
                 return urls
 
-    def _topic_arns(self) -> dict[str, str]:
+    def _list_topics(self) -> dict[str, str]:
         arns: dict[str, str] = {}
         token = None
         while True:
@@ -366,24 +404,25 @@ class AwsDriver(Driver):
         live: dict[str, Live] = {}
         wants_sqs = selection.prune or any(a.startswith("sqs/") for a in selection.addresses)
         if wants_sqs:
-            self._urls = self._queue_urls()
-            names = [n for n in sorted(self._urls) if selection.wants(f"sqs/queue/{n}")]
+            urls = self._queue_urls()
+            self._urls.update(urls)
+            names = [n for n in sorted(urls) if selection.wants(f"sqs/queue/{n}")]
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                for name, item in zip(names, pool.map(self._inspect_queue, names), strict=True):
+                for name, item in zip(names, pool.map(lambda n: self._inspect_queue(n, urls[n]), names), strict=True):
                     if item is not None:
                         live[f"sqs/queue/{name}"] = item
         wants_sns = selection.prune or any(a.startswith("sns/") for a in selection.addresses)
         if wants_sns:
-            self._topics = self._topic_arns()
-            names = [n for n in sorted(self._topics) if selection.wants(f"sns/topic/{n}")
+            arns = self._list_topics()
+            self._topic_arns.update(arns)
+            names = [n for n in sorted(arns) if selection.wants(f"sns/topic/{n}")
                      or any(a.startswith(f"sns/subscription/{n}->") for a in selection.addresses)]
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                for found in pool.map(lambda n: self._inspect_topic(n, selection), names):
+                for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection), names):
                     live.update(found)
         return {address: item for address, item in live.items() if selection.wants(address)}
 
-    def _inspect_queue(self, name: str) -> Live | None:
-        url = self._urls[name]
+    def _inspect_queue(self, name: str, url: str) -> Live | None:
         try:
             raw = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get("Attributes", {})
             tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
@@ -391,7 +430,7 @@ class AwsDriver(Driver):
             if exc.code in _NO_QUEUE:
                 return None  # deleted since it was listed
             raise
-        self._arns[name] = raw.get("QueueArn", "")
+        self._queue_arns.put(name, raw.get("QueueArn", ""))
         attributes = _parse_queue(raw)
         attributes["tags"] = dict(tags)
         messages = sum(int(raw.get(k, 0)) for k in _COUNTS)
@@ -399,8 +438,7 @@ class AwsDriver(Driver):
             if "RedrivePolicy" in attributes else ()
         return Live("sqs.queue", attributes, depends, messages, name=name)
 
-    def _inspect_topic(self, name: str, selection: Selection) -> dict[str, Live]:
-        arn = self._topics[name]
+    def _inspect_topic(self, name: str, arn: str, selection: Selection) -> dict[str, Live]:
         raw = self.sns.get_topic_attributes(TopicArn=arn).get("Attributes", {})
         tags = self.sns.list_tags_for_resource(ResourceArn=arn)
         attributes: dict[str, Any] = {"FifoTopic": raw.get("FifoTopic", "false") == "true"}
@@ -441,7 +479,7 @@ class AwsDriver(Driver):
             attributes["RedrivePolicy"] = {"deadLetterQueue": target.rsplit(":", 1)[-1]}
         depends = (f"sns/topic/{topic}",) if queue.startswith("arn:") else (f"sns/topic/{topic}", f"sqs/queue/{queue}")
         live = Live("sns.subscription", attributes, depends, name=f"{topic}->{queue}")
-        self._subscriptions[f"sns/subscription/{topic}->{queue}"] = arn
+        self._subscription_arns.put(f"sns/subscription/{topic}->{queue}", arn)
         return live
 
     # ----------------------------------------------------------------------------------- apply
@@ -483,27 +521,42 @@ class AwsDriver(Driver):
         return sum(int(raw.get(k, 0)) for k in _COUNTS)
 
     def _account_id(self) -> str:
-        """The account the ARNs name: from an ARN already seen, else from STS (once)."""
-        if self._account is None:
-            known = next((arn for arn in self._arns.values() if arn), None) or \
-                next(iter(self._topics.values()), None) or str(self._client("sts").get_caller_identity()["Arn"])
-            parts = known.split(":")
-            if len(parts) < 6 or not parts[4]:
-                raise BrokerError(f"{self.where} answered with `{known}` where an ARN naming the account was "
-                                  "expected; check that endpoint_url points at an SQS/SNS endpoint")
-            self._account = parts[4]
-        return self._account
+        """The account the ARNs name: from an ARN already seen, else from STS (asked once)."""
+        return self._account.get("id", self._look_up_account)
+
+    def _look_up_account(self) -> str:
+        known = self._queue_arns.first() or self._topic_arns.first() or \
+            str(self._client("sts").get_caller_identity()["Arn"])
+        parts = known.split(":")
+        if len(parts) < 6 or not parts[4]:
+            raise BrokerError(f"{self.where} answered with `{known}` where an ARN naming the account was expected; "
+                              "check that endpoint_url points at an SQS/SNS endpoint")
+        return parts[4]
 
     def _queue_arn(self, name: str) -> str:
-        return self._arns.get(name) or f"arn:aws:sqs:{self.region}:{self._account_id()}:{name}"
+        return self._queue_arns.peek(name) or f"arn:aws:sqs:{self.region}:{self._account_id()}:{name}"
 
     def _topic_arn(self, name: str) -> str:
-        return self._topics.get(name) or f"arn:aws:sns:{self.region}:{self._account_id()}:{name}"
+        return self._topic_arns.peek(name) or f"arn:aws:sns:{self.region}:{self._account_id()}:{name}"
 
     def _url(self, name: str) -> str:
-        if name not in self._urls:
-            self._urls[name] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        return self._urls[name]
+        return self._urls.get(name, lambda: str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"]))
+
+    def _subscription_arn(self, address: str, topic: str, queue: str) -> str | None:
+        """The ARN of the subscription at `address` (seen by inspect, made here, or looked up on its
+        topic); None when the topic has no such subscription, or is gone."""
+        def look_up() -> str:
+            endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
+            try:
+                subscriptions = self._list_subscriptions(self._topic_arn(topic))
+            except AwsRefused as exc:
+                if exc.code == "NotFound":
+                    return ""
+                raise
+            return next((s["SubscriptionArn"] for s in subscriptions if s.get("Protocol") == "sqs"
+                         and s.get("Endpoint") == endpoint and s["SubscriptionArn"].startswith("arn:")), "")
+
+        return self._subscription_arns.get(address, look_up) or None
 
     def _wire(self, name: str, attributes: Mapping[str, Any], *, policy_base: str | None) -> dict[str, str]:
         """Our attributes as the strings SQS takes."""
@@ -537,7 +590,7 @@ class AwsDriver(Driver):
             except AwsRefused as exc:
                 if exc.code not in _NO_QUEUE:
                     raise
-            self._urls.pop(name, None)
+            self._urls.forget(name)
             if change.action == "delete":
                 return
         after = change.after or {}
@@ -583,7 +636,7 @@ class AwsDriver(Driver):
                 if code in ("QueueAlreadyExists", "QueueNameExists"):
                     raise BrokerError(f"sqs/queue/{name} exists with other attributes; plan again") from exc
                 raise
-        self._urls[name] = url
+        self._urls.put(name, url)
 
     def _read_back(self, name: str, expected: Mapping[str, Any]) -> None:
         """SQS applies attribute changes eventually: read them back until they agree (bounded)."""
@@ -605,7 +658,7 @@ class AwsDriver(Driver):
             except AwsRefused as exc:
                 if exc.code != "NotFound":
                     raise
-            self._topics.pop(name, None)
+            self._topic_arns.forget(name)
             if change.action == "delete":
                 return
         after = change.after or {}
@@ -614,7 +667,7 @@ class AwsDriver(Driver):
                           for k, v in after.items() if k != "tags" and not (k == "FifoTopic" and v is False)}
             tags = [{"Key": k, "Value": v} for k, v in after.get("tags", {}).items()]
             arn = self.sns.create_topic(Name=name, Attributes=attributes, Tags=tags)["TopicArn"]
-            self._topics[name] = arn
+            self._topic_arns.put(name, arn)
             return
         arn = self._topic_arn(name)
         for attribute in change.attributes:
@@ -630,9 +683,10 @@ class AwsDriver(Driver):
         after = change.after or {}
         data = after or change.before or {}
         if change.action in ("delete", "replace"):
-            arn = self._subscriptions.get(change.address)
+            arn = self._subscription_arn(change.address, data["topic"], data["queue"])
             if arn:
                 self.sns.unsubscribe(SubscriptionArn=arn)
+                self._subscription_arns.forget(change.address)
             if change.action == "delete":
                 return
         if change.action in ("create", "replace"):
@@ -669,7 +723,7 @@ class AwsDriver(Driver):
                 raise  # someone else's subscription: not ours to remove
             removed = self._unsubscribe_made(topic_arn, endpoint, arn)
             raise BrokerError(f"{exc}; {removed}") from exc
-        self._subscriptions[address] = arn
+        self._subscription_arns.put(address, arn)
 
     def _check_filter(self, arn: str, wire: Mapping[str, str]) -> None:
         raw = self.sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
@@ -708,7 +762,11 @@ class AwsDriver(Driver):
         policy and its scope first, in the order SNS accepts (a nested policy needs the MessageBody
         scope first; back to MessageAttributes, the flat policy goes first). When SNS refuses one, those
         already set go back to what they were, so a refused filter leaves the old one in place."""
-        arn = self._subscriptions[change.address]
+        data = change.after or {}
+        arn = self._subscription_arn(change.address, data["topic"], data["queue"])
+        if arn is None:
+            raise BrokerError(f"SNS at {self.where} has no subscription {change.address.removeprefix('sns/')} any "
+                              "more; run `topology plan` again")
         after = self._subscription_wire(change.after or {})
         before = self._subscription_wire(change.before or {})
         to_body = after.get("FilterPolicyScope") == "MessageBody"

@@ -16,13 +16,15 @@ from topology.engine.digest import secrets_digest, settings, source_digest
 from topology.engine.plan import Change, Plan
 from topology.errors import InputError
 from topology.format.compile import Topology
+from topology.format.load import DOCUMENT
 
 __all__ = ["check_fresh", "inputs_of"]
 
 
-def inputs_of(plan: Plan, *, env: str | None, variables: Collection[str]) -> tuple[list[str], str | None]:
+def inputs_of(plan: Plan, *, env: str | None, variables: Collection[str],
+              document: bool = False) -> tuple[list[str], str | None]:
     """The files and environment to re-read for a saved `plan`, refusing what cannot match it: another
-    environment, a variable missing (a plan keeps only their names)."""
+    environment, a variable missing (a plan keeps only their names), an in-memory document not given."""
     if env is not None and env != plan.environment:
         raise InputError(f"this plan was made for environment {plan.environment or '(none)'!r}, not {env!r}; "
                          "apply it without --env, or plan again with --env")
@@ -30,7 +32,10 @@ def inputs_of(plan: Plan, *, env: str | None, variables: Collection[str]) -> tup
     if missing:
         raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
                          "keeps no variable values (one may be a secret): pass the same --var values again")
-    return list(plan.files), plan.environment
+    if DOCUMENT in plan.files and not document:
+        raise InputError("this plan was made from an in-memory document; apply it from Python with the same "
+                         "document: topology.apply(plan, document=...)")
+    return [f for f in plan.files if f != DOCUMENT], plan.environment
 
 
 def check_fresh(plan: Plan, topology: Topology, replan: Callable[[], Plan]) -> Plan:

@@ -20,23 +20,27 @@ from topology.engine.planner import inspect, make_plan
 from topology.engine.targets import Connections, Target, close_targets, open_targets
 from topology.format.common import DEFAULT_STATE
 from topology.format.compile import compile_topology
+from topology.format.load import DOCUMENT, InMemoryDocument
 
 __all__ = ["Engine"]
 
 
 class Engine:
-    """One run of plan or apply over a set of files; a context manager that closes its drivers.
-    `parallelism` bounds the driver batches run at once and each driver's own concurrent requests."""
+    """One run of plan or apply over a set of files (and an in-memory `document`); a context manager
+    that closes its drivers. `parallelism` bounds the driver batches run at once and each driver's own
+    concurrent requests."""
 
-    def __init__(self, files: Sequence[str], *, env: str | None = None, variables: Mapping[str, Any] | None = None,
-                 state: Path | None = None, offline: bool = False, lock: bool = False,
-                 environ: Mapping[str, str] | None = None, parallelism: int = 10,
+    def __init__(self, files: Sequence[str] = (), *, document: InMemoryDocument | None = None, env: str | None = None,
+                 variables: Mapping[str, Any] | None = None, state: Path | None = None, offline: bool = False,
+                 lock: bool = False, environ: Mapping[str, str] | None = None, parallelism: int = 10,
                  target_urls: Mapping[str, str] | None = None, lock_wait: float = 0.0) -> None:
         self.files = list(files)
+        self.sources = (*self.files, DOCUMENT) if document is not None else tuple(self.files)
         self.env = env
         self.variables = dict(variables or {})
         self.parallelism = parallelism
-        self.topology = compile_topology(self.files, env=env, cli_vars=self.variables, environ=environ)
+        self.topology = compile_topology(self.files, document=document, env=env, cli_vars=self.variables,
+                                         environ=environ)
         self.topology.raise_for_errors()
         connections = Connections(state or Path(DEFAULT_STATE), offline, parallelism, dict(target_urls or {}),
                                   os.environ if environ is None else environ)
@@ -57,7 +61,7 @@ class Engine:
         return inspect(self.targets)
 
     def plan(self) -> Plan:
-        return make_plan(self.topology, self.targets, files=self.files, environment=self.env,
+        return make_plan(self.topology, self.targets, files=self.sources, environment=self.env,
                          variables=list(self.variables))
 
     def check_fresh(self, plan: Plan) -> Plan:

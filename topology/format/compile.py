@@ -19,7 +19,7 @@ from topology.format.check import check
 from topology.format.common import TargetSpec
 from topology.format.document import Expectation, Manage
 from topology.format.expand import expand_file
-from topology.format.load import LoadedFile, load_file
+from topology.format.load import InMemoryDocument, LoadedFile, load_document, load_file
 
 __all__ = ["Topology", "compile_topology"]
 
@@ -47,10 +47,13 @@ class Topology:
             raise ProblemsError(self.problems)
 
 
-def compile_topology(paths: Sequence[str], *, env: str | None = None, cli_vars: Mapping[str, Any] | None = None,
-                     environ: Mapping[str, str] | None = None) -> Topology:
-    """Read, expand, merge and check `paths`. Problems are collected in the result, not raised."""
+def compile_topology(paths: Sequence[str], *, document: InMemoryDocument | None = None, env: str | None = None,
+                     cli_vars: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Topology:
+    """Read, expand, merge and check `paths` and an in-memory `document` (read after them, as the file
+    `<document>`). Problems are collected in the result, not raised."""
     files = [load_file(path, env=env, cli_vars=cli_vars, environ=environ) for path in paths]
+    if document is not None:
+        files.append(load_document(document, env=env, cli_vars=cli_vars, environ=environ))
     topology = Topology(files)
     for loaded in files:
         topology.problems.extend(loaded.problems)

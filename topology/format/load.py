@@ -25,13 +25,16 @@ from topology.core.problems import Location, PathPart, Problem, did_you_mean, do
 from topology.format.document import Document, document_model
 from topology.format.templating import SafeTemplate, TemplateLimitError
 
-__all__ = ["FILE_LIMIT", "VAR_LIMIT", "YAML_DEPTH_LIMIT", "YAML_VALUE_LIMIT", "LoadedFile", "Positions", "load_file",
-           "parse_var"]
+__all__ = ["DOCUMENT", "FILE_LIMIT", "VAR_LIMIT", "YAML_DEPTH_LIMIT", "YAML_VALUE_LIMIT", "InMemoryDocument",
+           "LoadedFile", "Positions", "load_document", "load_file", "parse_var"]
 
 FILE_LIMIT = 8 * 1024 * 1024  # bytes in one topology file
 VAR_LIMIT = 64 * 1024  # characters in one --var value
 YAML_VALUE_LIMIT = 500_000  # values (scalars, lists, mappings) a file holds, each alias counting what it repeats
 YAML_DEPTH_LIMIT = 64  # lists and mappings inside each other
+DOCUMENT = "<document>"  # what problems in an in-memory document name as their file
+
+InMemoryDocument = str | Mapping[str, Any]  # YAML text, or the mapping it would hold
 
 Path_ = tuple[PathPart, ...]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -623,16 +626,52 @@ def _unwrap(annotation: Any, node: Any) -> Any:
 def load_file(path: str, *, env: str | None = None, cli_vars: Mapping[str, Any] | None = None,
               environ: Mapping[str, str] | None = None) -> LoadedFile:
     """Read one topology file through every stage; problems are collected, never raised."""
-    environ = os.environ if environ is None else environ
-    problems: list[Problem] = []
-    positions = Positions(path)
     try:
         with Path(path).open("rb") as stream:
             raw = stream.read(FILE_LIMIT + 1)
     except FileNotFoundError:
-        return LoadedFile(path, None, positions, [Problem("file not found", None, path, "check the path")])
+        return LoadedFile(path, None, Positions(path), [Problem("file not found", None, path, "check the path")])
     except OSError as exc:
-        return LoadedFile(path, None, positions, [Problem(f"cannot read the file: {exc}", None, path)])
+        return LoadedFile(path, None, Positions(path), [Problem(f"cannot read the file: {exc}", None, path)])
+    return _load(raw, path, env=env, cli_vars=cli_vars, environ=environ)
+
+
+def load_document(document: InMemoryDocument, *, env: str | None = None,
+                  cli_vars: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> LoadedFile:
+    """Read an in-memory document through the same stages as a file, its problems located at
+    `<document>:line:col`. YAML text is read as a file's text; a mapping as the YAML that
+    `yaml.safe_dump(document, sort_keys=False)` writes for it (so its problems point at lines of that)."""
+    if isinstance(document, str):
+        return _load(document.encode("utf-8", "surrogatepass"), DOCUMENT, env=env, cli_vars=cli_vars, environ=environ)
+    try:
+        text = yaml.safe_dump(_plain(document), sort_keys=False, allow_unicode=True, width=2**16)
+    except yaml.YAMLError as exc:
+        return _unwritable(f"the document holds a value YAML cannot write: {_shown(str(exc), 200)}",
+                           "use mappings, lists, text, numbers, booleans and None")
+    except RecursionError:
+        return _unwritable("the document nests too deeply, or holds itself", _DEPTH_HINT)
+    return _load(text.encode(), DOCUMENT, env=env, cli_vars=cli_vars, environ=environ)
+
+
+def _unwritable(message: str, hint: str) -> LoadedFile:
+    return LoadedFile(DOCUMENT, None, Positions(DOCUMENT), [Problem(message, Location(DOCUMENT, 1, 1), "", hint)])
+
+
+def _plain(data: Any) -> Any:
+    """`data` with every mapping a dict and every sequence but text a list, as YAML writes them."""
+    if isinstance(data, Mapping):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(value) for value in data]
+    return data
+
+
+def _load(raw: bytes, path: str, *, env: str | None, cli_vars: Mapping[str, Any] | None,
+          environ: Mapping[str, str] | None) -> LoadedFile:
+    """A file's bytes (at most FILE_LIMIT + 1 of them) through every stage."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    positions = Positions(path)
     text = _decode(raw, path, problems)
     if text is None:
         return LoadedFile(path, None, positions, problems)

@@ -4,11 +4,11 @@ The Python API, the same steps as the command line:
 
     import topology
 
-    plan = topology.plan("shop.topology.yaml")                  # paths: one, or a list
-    plan = topology.plan(document={"version": 1, "kafka": {"topics": {"orders": {}}}})
-    plan = topology.plan(document="version: 1\\nkafka:\\n  topics:\\n    orders: {}\\n")
+    shop = {"version": 1, "kafka": {"topics": {"orders": {"partitions": 3}}}}
+    plan = topology.plan(document=shop)            # or topology.plan("shop.topology.yaml"), or a list of paths
     print(plan.summary())
-    report = topology.apply(plan, document=...)                 # or topology.apply("shop.topology.yaml")
+    report = topology.apply(plan, document=shop)   # checked fresh against the same document first
+    assert report.ok and topology.plan(document=shop).is_empty
 
 Paths are given positionally (`str` or `os.PathLike`); an in-memory document only as `document=`,
 a mapping or YAML text, whose problems are located at `<document>:line:col`. Errors are the ones

@@ -217,12 +217,11 @@ _SET_BY_TARGET = {"bootstrap.servers": "bootstrap_servers", "socket.connection.s
 
 
 class KafkaDriver(Driver):
+    """One Kafka cluster. Connects lazily: the first call that needs the cluster connects (bounded by
+    the connect and read timeouts), so opening the driver makes no connection."""
 
     def __init__(self, bootstrap_servers: str, *, config: Mapping[str, str] | None = None,
                  parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
-        from confluent_kafka import KafkaException
-        from confluent_kafka.admin import AdminClient
-
         self.bootstrap = bootstrap_servers
         self.config = {str(k): str(v) for k, v in (config or {}).items()}
         taken = sorted(set(self.config) & set(_SET_BY_TARGET))
@@ -240,20 +239,23 @@ class KafkaDriver(Driver):
             "socket.connection.setup.timeout.ms": max(1000, int(connect_timeout * 1000)),
             "socket.timeout.ms": max(10, int(read_timeout * 1000)),
             "logger": self._events.logger, "error_cb": self._events.error}
+        self._connecting = threading.Lock()
         self._admin: Any = None
-        try:
-            self._admin = AdminClient(self.settings)
-        except (KafkaException, ValueError, TypeError) as exc:
-            raise InputError(f"the config of the Kafka target at {bootstrap_servers} is not valid "
-                             f"({self._scrub(str(exc.args[0] if exc.args else exc))}); fix its `config:`") from None
-        self._metadata: Any = None
+        self._metadata: Any = None  # read on connecting, for the first inspect
         self._nodes: _Nodes | None = None
         self._lock: _Lock | None = None
-        self._check()
 
     @property
     def admin(self) -> Any:
-        """confluent-kafka's AdminClient on the cluster."""
+        """confluent-kafka's AdminClient on the cluster, connected on first use (once, whichever thread
+        asks first; a failed connection is tried again by the next call)."""
+        with self._connecting:
+            return self._connected()
+
+    def _connected(self) -> Any:
+        """The AdminClient, connecting first if not yet (called with `_connecting` held)."""
+        if self._admin is None:
+            self._admin = self._connect()
         return self._admin
 
     def close(self) -> None:
@@ -328,39 +330,56 @@ class KafkaDriver(Driver):
                 errors[name] = str(exc)
         return errors
 
-    def _check(self) -> None:
-        """Connect, bounded by the connect and read timeouts, and say why not as soon as that is clear."""
+    def _connect(self) -> Any:
+        """A connected AdminClient: the cluster answered within the connect and read timeouts, and said
+        what it holds; why not is said as soon as that is clear."""
         from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
 
+        try:
+            admin = AdminClient(self.settings)
+        except (KafkaException, ValueError, TypeError) as exc:
+            raise InputError(f"the config of the Kafka target at {self.bootstrap} is not valid "
+                             f"({self._scrub(str(exc.args[0] if exc.args else exc))}); fix its `config:`") from None
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
         with self._translating("reading cluster metadata"):
             while True:
                 try:
-                    self._metadata = self._admin.list_topics(timeout=0.25)
-                    return
+                    self._metadata = admin.list_topics(timeout=0.25)
+                    return admin
                 except KafkaException:
-                    self._admin.poll(0)
+                    admin.poll(0)  # serve the client's error and log events, which say why
                     if self._events.decisive() or time.monotonic() > deadline:
                         raise
 
+    def _connect_metadata(self) -> Any:
+        """The metadata read on connecting (connecting now if not yet), once: fresh enough for the first
+        inspect; None afterwards, when it is read again."""
+        with self._connecting:
+            self._connected()
+            metadata, self._metadata = self._metadata, None
+            return metadata
+
     def _refresh(self) -> Any:
+        admin = self.admin
         with self._translating("reading cluster metadata"):
-            self._metadata = self.admin.list_topics(timeout=self.read_timeout)
-        return self._metadata
+            return admin.list_topics(timeout=self.read_timeout)
 
     def _kwargs(self) -> dict[str, float]:
         return {"request_timeout": self.read_timeout}
 
     def _node_probe(self) -> _Nodes:
-        if self._nodes is None:
-            self._nodes = _Nodes(self)
-        return self._nodes
+        """kafka-python's connection to each broker, made on first use."""
+        with self._connecting:
+            self._connected()  # first: its failure says best why the cluster is not reachable
+            if self._nodes is None:
+                self._nodes = _Nodes(self)
+            return self._nodes
 
     # ---------------------------------------------------------------------------------- inspect
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
-        # The metadata read on connecting is fresh enough for the first inspect; later ones re-read.
-        metadata, self._metadata = (self._metadata, None) if self._metadata is not None else (self._refresh(), None)
+        metadata = self._connect_metadata() or self._refresh()
         live: dict[str, Live] = {}
         topics = sorted(name for name in metadata.topics if not name.startswith("__")
                         and selection.wants(f"kafka/topic/{name}"))

@@ -8,7 +8,6 @@ file leaves out is removed). A live object the files do not declare is deleted o
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +17,10 @@ from topology.brokers.registry import rules_for
 from topology.core.kinds import KindRules, plural
 from topology.core.problems import Problem
 from topology.core.resource import Resource, same
+from topology.engine.order import order_changes
 from topology.engine.plan import AttributeChange, Change
 
-__all__ = ["Diff", "diff", "order_changes"]
+__all__ = ["Diff", "diff"]
 
 
 @dataclass
@@ -252,40 +252,3 @@ def _replace_stake(current: Live, rules: KindRules) -> _Stake:
         stake.reasons.append(_messages_reason(current.messages, rules.unit))
     stake.needs_empty = rules.holds_data and not stake.loses
     return stake
-
-
-def order_changes(changes: list[Change]) -> list[Change]:
-    """Dependencies first, ties by address; deletes last, dependents before what they hang off."""
-    forward = [c for c in changes if c.action != "delete"]
-    deletes = [c for c in changes if c.action == "delete"]
-    ordered = _topological(forward, lambda c: c.depends_on)
-    # A delete waits for the deletes of everything that depends on it: reverse the edges.
-    dependents: dict[str, list[str]] = {}
-    for change in deletes:
-        for dependency in change.depends_on:
-            dependents.setdefault(dependency, []).append(change.address)
-    return ordered + _topological(deletes, lambda c: tuple(dependents.get(c.address, ())))
-
-
-def _topological(changes: list[Change], edges: Callable[[Change], tuple[str, ...]]) -> list[Change]:
-    by_address = {c.address: c for c in changes}
-    waiting: dict[str, set[str]] = {c.address: {d for d in edges(c) if d in by_address and d != c.address}
-                                    for c in changes}
-    unlocks: dict[str, list[str]] = {}
-    for address, needs in waiting.items():
-        for need in needs:
-            unlocks.setdefault(need, []).append(address)
-    ready = [address for address, needs in waiting.items() if not needs]
-    heapq.heapify(ready)
-    ordered: list[Change] = []
-    while ready:
-        address = heapq.heappop(ready)
-        ordered.append(by_address[address])
-        for follower in unlocks.get(address, ()):
-            waiting[follower].discard(address)
-            if not waiting[follower]:
-                heapq.heappush(ready, follower)
-    if len(ordered) < len(changes):  # a cycle: keep the rest in address order rather than lose them
-        done = {c.address for c in ordered}
-        ordered += sorted((c for c in changes if c.address not in done), key=lambda c: c.address)
-    return ordered

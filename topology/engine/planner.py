@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from topology.core.problems import Problem
-from topology.engine.diff import Diff, diff, order_changes
+from topology.engine.diff import Diff, diff
 from topology.engine.digest import live_digest, secrets_digest, source_digest
+from topology.engine.order import order_changes
 from topology.engine.plan import Change, Plan
 from topology.engine.targets import Target
 from topology.errors import ProblemsError

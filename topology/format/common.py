@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from topology.core.units import parse_duration, parse_size
 
 __all__ = ["DEFAULT_STATE", "STATE_FORMAT", "Arguments", "Duration", "Protectable", "RemoteTarget", "Retry", "Size",
-           "Spec", "TargetSpec"]
+           "Spec", "TargetSpec", "not_one_of"]
 
 DEFAULT_STATE = ".topology/state.json"  # the embedded local target's state file, unless told otherwise
 STATE_FORMAT = 1  # of that state file, which `export --format state` writes too
@@ -65,3 +67,10 @@ class RemoteTarget(TargetSpec):
 
     connect_timeout: Duration = Field(5000, description="How long to wait for a connection to the broker.")
     timeout: Duration = Field(30000, description="How long to wait for any one answer from the broker.")
+
+
+def not_one_of(value: Any, what: str, choices: Sequence[str], hint: str) -> PydanticCustomError:
+    """The error a broker's model raises for a value outside its choices (`topc` for an exchange type):
+    the loader reports "'topc' is not an exchange type" with "did you mean `topic`?", else `hint`."""
+    return PydanticCustomError("not_one_of", "{value} is not {what}",
+                               {"value": repr(value), "what": what, "choices": list(choices), "hint": hint})

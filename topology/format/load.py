@@ -544,10 +544,9 @@ def _model_problems(exc: ValidationError, data: Any, positions: Positions,
             expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
             hint = _did_you_mean(error["input"], expected) or f"use one of: {', '.join(expected)}"
             message = f"{_shown(repr(error['input']))} is not allowed here"
-        elif kind == "string_pattern_mismatch" and loc and loc[-1] == "type":
-            hint = _did_you_mean(error["input"], ["direct", "fanout", "topic", "headers"]) or \
-                "use direct, fanout, topic, headers or an x- plugin type"
-            message = f"{_shown(repr(error['input']))} is not an exchange type"
+        elif kind == "not_one_of":  # a broker's choices (format/common.py not_one_of)
+            hint = _did_you_mean(error["input"], list(ctx["choices"])) or str(ctx["hint"])
+            message = f"{_shown(repr(error['input']))} is not {ctx['what']}"
         elif kind == "union_tag_invalid":
             tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
             hint = did_you_mean(str(ctx.get("tag", "")), tags) or f"use one of: {', '.join(tags)}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from topology.core.secrets import Secret
-from topology.format.common import Arguments, Duration, Protectable, RemoteTarget, Retry, Size, Spec
+from topology.format.common import Arguments, Duration, Protectable, RemoteTarget, Retry, Size, Spec, not_one_of
 
 __all__ = [
     "QUEUE_ARGUMENTS",
@@ -39,9 +40,19 @@ QUEUE_ARGUMENTS: dict[str, tuple[str, type]] = {
 }
 
 
+_EXCHANGE_TYPE = r"^(direct|fanout|topic|headers|x-[A-Za-z0-9_.-]+)$"
+
+
+def _exchange_type(value: Any) -> Any:
+    if isinstance(value, str) and not re.match(_EXCHANGE_TYPE, value):
+        raise not_one_of(value, "an exchange type", ("direct", "fanout", "topic", "headers"),
+                         "use direct, fanout, topic, headers or an x- plugin type")
+    return value
+
+
 class Exchange(Protectable):
-    type: str = Field(
-        pattern=r"^(direct|fanout|topic|headers|x-[A-Za-z0-9_.-]+)$",
+    type: Annotated[str, BeforeValidator(_exchange_type)] = Field(
+        pattern=_EXCHANGE_TYPE,
         description="direct, fanout, topic, headers, or a plugin type such as x-delayed-message. Immutable.")
     durable: bool = Field(True, description="Survives a broker restart. Immutable.")
     auto_delete: bool = Field(False, description="Deleted when its last binding goes. Immutable.")

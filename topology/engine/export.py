@@ -68,5 +68,6 @@ def _target_from_url(name: str, url: str, kind: str | None) -> TargetSpec:
         kind = next((b.name for b in brokers() if b.url_schemes and url.startswith(b.url_schemes)), None)
     chosen = broker(kind) if kind in BROKERS and kind != "local" else None
     if chosen is None or chosen.target_from_url is None:
-        raise InputError(f"target `{name}`: say what it is with --kind rabbitmq, kafka, aws or redis")
+        kinds = [b.name for b in brokers() if b.target_from_url is not None]
+        raise InputError(f"target `{name}`: say what it is with --kind {', '.join(kinds[:-1])} or {kinds[-1]}")
     return chosen.target_from_url(url)

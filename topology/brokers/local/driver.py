@@ -8,7 +8,8 @@ brokers. It keeps a message count per data-holding resource, so the data-loss ga
 
 The file is written atomically (a temporary file, fsync, rename) after each batch of changes and
 locked against a concurrent apply, so an apply killed at any point leaves a readable state that a
-re-run converges from.
+re-run converges from. A state file that cannot be read, written or locked is a topology error
+naming it (`_file_errors`), never an OSError.
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused
 from topology.brokers.registry import held_now, quantity, rules_for
 from topology.core.resource import Resource
 from topology.engine.plan import Change
-from topology.errors import BrokerError, InputError, LockedError
+from topology.errors import BrokerError, InputError, LockedError, TopologyError
 from topology.format.common import STATE_FORMAT
 
 __all__ = ["LocalDriver", "LocalState", "password_hash"]
-
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -48,22 +48,74 @@ def _password_matches(password: str, stored: str) -> bool:
     return password_hash(password, raw[:4]) == stored
 
 
+# ------------------------------------------------------------------------------------- errors
+#
+# The local target's one error boundary: whatever the file system refuses (an OSError) or a file
+# that cannot be read as a state file (a ValueError: not UTF-8, not JSON, not base64) leaves
+# `_file_errors(path, doing)` as the topology error `_FILE_ERRORS` names for what was being done,
+# with the original chained for --debug.
+
+_FILE_ERRORS: dict[str, tuple[type[TopologyError], str]] = {
+    "read": (InputError, "{path} is not a topology state file ({exc}); move it away or fix it"),
+    "write": (BrokerError, "{path} could not be written ({exc}); check that its folder exists and may be "
+                           "written, and that the disk is not full"),
+    "lock": (BrokerError, "{path} could not be locked ({exc}); check that its folder exists and may be written"),
+}
+
+
+@contextlib.contextmanager
+def _file_errors(path: Path, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except TopologyError:
+        raise
+    except (OSError, ValueError) as exc:
+        error, sentence = _FILE_ERRORS[doing]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise error(sentence.format(path=path, exc=reason)) from exc
+
+
+def _shape_problem(resources: Any) -> str | None:
+    """What makes `resources` not the resources of a state file (None if nothing does)."""
+    if not isinstance(resources, dict):
+        return "its resources are not a mapping"
+    return next((f"its entry {address} {problem}" for address, entry in resources.items()
+                 if (problem := _entry_problem(entry))), None)
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+        return "has no kind"
+    expected = {"attributes": dict, "secrets": dict, "depends_on": list, "messages": int | None,
+                "name": str, "scope": str}
+    wrong = [key for key, kind in expected.items() if key in entry and not isinstance(entry[key], kind)]
+    if "attributes" not in entry or wrong:
+        return f"has no {', '.join(wrong or ['attributes'])} of the right type"
+    return None
+
+
 class LocalState:
     """The state file: read, change in memory, write atomically."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.resources: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InputError(f"{path} is not a topology state file ({exc}); move it away or fix it") from None
+        with _file_errors(path, "read"):
+            if not path.exists():
+                return
+            data = json.loads(path.read_text())
             if not isinstance(data, dict) or data.get("format_version") != STATE_FORMAT:
                 raise InputError(f"{path} is not a topology state file of format version {STATE_FORMAT}")
+            problem = _shape_problem(data.get("resources", {}))
+            if problem:
+                raise InputError(f"{path} is not a topology state file ({problem}); move it away or fix it")
             self.resources = data.get("resources", {})
 
     def write(self) -> None:
+        with _file_errors(self.path, "write"):
+            self._write()
+
+    def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"format_version": STATE_FORMAT, "resources": self.resources}, indent=1, sort_keys=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
@@ -120,7 +172,8 @@ class LocalDriver(Driver):
         """Hold the state file's lock until close(): an apply calls this before reading."""
         if self._lock is None:
             stack = contextlib.ExitStack()
-            stack.enter_context(_locked(self.path, holder, wait))
+            with _file_errors(self.path, "lock"):
+                stack.enter_context(_locked(self.path, holder, wait))
             self._lock = stack
 
     def close(self) -> None:
@@ -135,12 +188,16 @@ class LocalDriver(Driver):
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         state = LocalState(self.path)
         stored = state.resources.get(desired.address, {}).get("secrets", {})
-        return all(key in stored and _password_matches(value.reveal(), stored[key])
-                   for key, value in desired.secrets.items())
+        with _file_errors(self.path, "read"):  # a stored hash that is not base64
+            return all(key in stored and _password_matches(value.reveal(), stored[key])
+                       for key, value in desired.secrets.items())
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         with self._writing:  # two targets kept in one file run in parallel waves: one read-change-write at a time
-            return self._apply(changes, desired)
+            try:
+                return self._apply(changes, desired)
+            except TopologyError as exc:  # the state file could not be read or written: nothing was kept
+                return [ChangeResult(c.address, False, str(exc)) for c in changes]
 
     def _apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         state = LocalState(self.path)

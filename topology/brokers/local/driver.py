@@ -238,12 +238,12 @@ def _live(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, Live]:
 
 
 def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Resource | None) -> None:
-    rules = rules_for(change.kind)
-    current = resources.get(change.address)
+    """Carry out one change on the state, refusing what the broker it stands for would refuse."""
     if change.action == "delete":
         _delete(resources, change.address)
         return
     assert change.after is not None
+    current = resources.get(change.address)
     if change.action == "replace":
         _delete(resources, change.address)
         current = None
@@ -252,16 +252,31 @@ def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Re
         raise BrokerError(f"{change.address}: {', '.join(missing)} does not exist")
     secrets = {key: password_hash(value.reveal()) for key, value in (desired.secrets if desired else {}).items()}
     if current is None:
-        entry: dict[str, Any] = {"kind": change.kind, "name": change.name, "scope": change.scope,
-                                 "attributes": dict(change.after), "depends_on": list(change.depends_on)}
-        if rules.holds_data:
-            entry["messages"] = 0
-        if secrets:
-            entry["secrets"] = secrets
-        resources[change.address] = entry
+        resources[change.address] = _created(change, secrets)
         return
-    before = current["attributes"]
-    for key, value in change.after.items():
+    _refuse_update(change, current["attributes"])
+    current["attributes"] = {**current["attributes"], **change.after}
+    current["depends_on"] = list(change.depends_on)
+    if secrets:
+        current["secrets"] = secrets
+
+
+def _created(change: Change, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The state entry of a new object: no messages yet where it holds any."""
+    assert change.after is not None
+    entry: dict[str, Any] = {"kind": change.kind, "name": change.name, "scope": change.scope,
+                             "attributes": dict(change.after), "depends_on": list(change.depends_on)}
+    if rules_for(change.kind).holds_data:
+        entry["messages"] = 0
+    if secrets:
+        entry["secrets"] = dict(secrets)
+    return entry
+
+
+def _refuse_update(change: Change, before: Mapping[str, Any]) -> None:
+    """Raise what the broker would say to changing `before` into `change.after` in place, if anything."""
+    rules = rules_for(change.kind)
+    for key, value in (change.after or {}).items():
         if key in rules.create_only or before.get(key) == value:
             continue
         if key in rules.immutable and change.action == "create":
@@ -271,10 +286,6 @@ def _apply_one(resources: dict[str, dict[str, Any]], change: Change, desired: Re
             raise BrokerError(f"{change.address}: {key} is immutable; a change needs a replace")
         if key in rules.grow_only and isinstance(before.get(key), int) and value < before[key]:
             raise BrokerError(f"{change.address}: {key} can only grow ({before[key]} -> {value})")
-    current["attributes"] = {**before, **change.after}
-    current["depends_on"] = list(change.depends_on)
-    if secrets:
-        current["secrets"] = secrets
 
 
 def _implicit(address: str) -> bool:

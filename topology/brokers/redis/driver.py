@@ -19,18 +19,22 @@ at once if the holder's connection is gone from CLIENT LIST (the holder was kill
 holder that stopped renewing loses it when the lease runs out. SCAN with TYPE stream never lists the
 key, so inspect, prune and export never see it.
 
-Connections have the target's connect and read timeouts and no retries, so a failure takes at most
-those; every failure is one sentence naming host:port, never the password.
+The connection is opened (and pinged) by the first call that needs it, not by the constructor. It
+has the target's connect and read timeouts and no retries, so a failure takes at most those; every
+redis-py error passes through one boundary (`_errors`, over the table `_error_map()`) and leaves as
+one sentence naming host:port, never the password.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +43,7 @@ from topology.brokers.registry import quantity
 from topology.core.resource import Resource
 from topology.core.secrets import MASK, BrokerURL
 from topology.engine.plan import Change
-from topology.errors import BrokerError, BrokerUnavailable, LockedError
+from topology.errors import BrokerError, BrokerUnavailable, LockedError, TopologyError
 
 __all__ = ["LOCK_KEY", "RedisDriver"]
 
@@ -93,7 +97,90 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
+# ------------------------------------------------------------------------------------- errors
+#
+# The driver's one error boundary: every redis-py call runs inside `RedisDriver._errors(doing)`, and a
+# client exception raised there leaves as the topology error of the first row of `_error_map()` it
+# matches (with the original chained, for --debug); an error a pipeline answers with instead of
+# raising is put in words by the same rows.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Failure:
+    """One redis-py error, and what its sentence may name (the password scrubbed from any text)."""
+
+    exc: BaseException
+    where: str
+    doing: str
+    tls: bool
+    scrub: Callable[[str], str]
+
+    @property
+    def cause(self) -> BaseException | None:
+        return self.exc.__context__ or self.exc.__cause__
+
+    def timed_out(self) -> bool:
+        import redis
+
+        return isinstance(self.exc, redis.TimeoutError) or isinstance(self.cause, TimeoutError)
+
+    def facts(self, connect: float, read: float) -> dict[str, Any]:
+        cause = self.cause
+        return {"where": self.where, "doing": self.doing, "connect": _seconds(connect), "read": _seconds(read),
+                "accepted": "accepted the connection but " if self.doing == "connecting" else "",
+                "text": self.scrub(str(self.exc)),
+                "tls_reason": getattr(cause, "reason", None) or self.scrub(str(cause or self.exc)),
+                "why": self.scrub(str(getattr(cause, "strerror", None) or cause or self.exc)).rstrip("."),
+                "grant": f"access to the key {LOCK_KEY} (~{LOCK_KEY})" if "lock" in self.doing else "what it needs"}
+
+
+_Row = tuple[tuple[type[BaseException], ...], Callable[[_Failure], bool] | None, type[BrokerError], str]
+
+
+@functools.cache
+def _error_map() -> tuple[_Row, ...]:
+    """Client exception classes (first match wins), a further test, the topology error and its sentence."""
+    import ssl
+
+    import redis
+
+    def is_or_says(kind: type[BaseException] | None, word: str) -> Callable[[_Failure], bool]:
+        return lambda failure: (kind is not None and isinstance(failure.exc, kind)) or word in str(failure.exc)
+
+    return (
+        ((redis.RedisError,), is_or_says(redis.AuthenticationError, "WRONGPASS"), BrokerUnavailable,
+         "Redis at {where} refused the user name or password; check the credentials in the target's URL "
+         "(percent-encode reserved characters such as # / ? @ %)"),
+        ((redis.RedisError,), is_or_says(None, "NOAUTH"), BrokerUnavailable,
+         "Redis at {where} needs a password; put it in the URL (redis://:PASSWORD@host:port/db, percent-encoded)"),
+        ((redis.RedisError,), lambda f: f.timed_out() and f.tls and "handshake" in str(f.cause), BrokerUnavailable,
+         "Redis at {where} did not complete a TLS handshake within {read} while {doing}; if that port does not "
+         "speak TLS, use redis:// instead of rediss://"),
+        ((redis.RedisError,), lambda f: f.timed_out() and "connecting" in str(f.exc), BrokerUnavailable,
+         "Redis at {where} did not accept a connection within {connect} while {doing}; check the host and port "
+         "and any firewall in between, or raise the target's connect_timeout"),
+        ((redis.RedisError,), _Failure.timed_out, BrokerUnavailable,
+         "Redis at {where} {accepted}did not answer within {read} while {doing}; check that {where} is a Redis "
+         "server and not overloaded, or raise the target's timeout"),
+        ((redis.RedisError, OSError),
+         lambda f: isinstance(f.cause, ssl.SSLError) or (f.tls and isinstance(f.exc, redis.ConnectionError | OSError)),
+         BrokerUnavailable,
+         "Redis at {where}: TLS failed while {doing} ({tls_reason}); check that the port speaks TLS (else use "
+         "redis://) and that its certificate is trusted"),
+        ((redis.ConnectionError, OSError), None, BrokerUnavailable,
+         "Redis at {where} is not reachable ({why}) while {doing}; check the URL's host and port (rediss:// for a "
+         "TLS port) and that the server is running"),
+        ((redis.exceptions.InvalidResponse,), None, BrokerUnavailable,
+         "Redis at {where} answered with something that is not Redis while {doing}; check that the URL names a "
+         "Redis server's port"),
+        ((redis.RedisError,), is_or_says(redis.exceptions.NoPermissionError, "NOPERM"), BrokerError,
+         "Redis at {where} denied the user while {doing} ({text}); grant it {grant} with ACL SETUSER"),
+        ((redis.RedisError,), None, BrokerError, "Redis at {where}: {doing} failed ({text})"),
+    )
+
+
 class RedisDriver(Driver):
+    """Connects lazily: the first call that needs Redis opens the connection (and pings it)."""
 
     def __init__(self, url: BrokerURL, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                  lock_lease: float = LOCK_LEASE) -> None:
@@ -117,21 +204,28 @@ class RedisDriver(Driver):
             raise BrokerError(f"Redis at {self.where}: topology does not read options from the URL's query; put "
                               "the database in the path (/2) and the timeouts in the target's connect_timeout and "
                               "timeout")
-        try:
-            self.client = redis.Redis.from_url(url.reveal(), decode_responses=True,
+        try:  # no connection yet: redis-py connects on the first command
+            self._redis = redis.Redis.from_url(url.reveal(), decode_responses=True,
                                                socket_connect_timeout=connect_timeout, socket_timeout=read_timeout,
                                                retry=Retry(NoBackoff(), 0))
         except (ValueError, TypeError) as exc:
             raise BrokerError(f"Redis at {self.where}: the URL is not a Redis URL ({self._scrub(str(exc))}); write "
-                              "redis://[user:password@]host:port/db, or rediss:// for TLS") from None
-        self._scripts = {name: self.client.register_script(text) for name, text in (
+                              "redis://[user:password@]host:port/db, or rediss:// for TLS") from exc
+        self._scripts = {name: self._redis.register_script(text) for name, text in (
             ("delete_stream", _DELETE_STREAM_IF_EMPTY), ("destroy_group", _DESTROY_GROUP_IF_NO_PENDING),
             ("renew", _RENEW_LOCK), ("release", _RELEASE_LOCK))}
-        try:
-            self.client.ping()
-        except redis.RedisError as exc:
-            self.client.close()
-            raise self._failure(exc, "connecting") from None
+        self._opening = threading.Lock()
+        self._opened = False
+
+    @property
+    def client(self) -> Any:
+        """The Redis client, its connection opened and pinged by the first call that needs it."""
+        with self._opening:
+            if not self._opened:
+                with self._errors("connecting"):
+                    self._redis.ping()
+                self._opened = True
+        return self._redis
 
     # ----------------------------------------------------------------------------------- errors
 
@@ -143,46 +237,26 @@ class RedisDriver(Driver):
                 text = text.replace(form, MASK)
         return text
 
-    def _failure(self, exc: Exception, doing: str) -> BrokerError:
-        """One sentence for a redis-py error: where, what happened, what to do."""
-        import ssl
+    def _translated(self, exc: BaseException, doing: str) -> BrokerError | None:
+        """The topology error for a redis-py error, by the first row of the map it matches; None for others."""
+        failure = _Failure(exc, self.where, doing, self.url.scheme == "rediss", self._scrub)
+        for classes, test, error, sentence in _error_map():
+            if isinstance(exc, classes) and (test is None or test(failure)):
+                return error(sentence.format_map(failure.facts(self.connect_timeout, self.read_timeout)))
+        return None
 
-        import redis
-
-        where, cause = self.where, exc.__context__ or exc.__cause__
-        tls = self.url.scheme == "rediss"
-        if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in str(exc):
-            return BrokerUnavailable(f"Redis at {where} refused the user name or password; check the credentials "
-                                     "in the target's URL (percent-encode reserved characters such as # / ? @ %)")
-        if "NOAUTH" in str(exc):
-            return BrokerUnavailable(f"Redis at {where} needs a password; put it in the URL "
-                                     "(redis://:PASSWORD@host:port/db, percent-encoded)")
-        if isinstance(exc, redis.TimeoutError) or isinstance(cause, TimeoutError):
-            if tls and "handshake" in str(cause):
-                return BrokerUnavailable(f"Redis at {where} did not complete a TLS handshake within "
-                                         f"{_seconds(self.read_timeout)} while {doing}; if that port does not speak "
-                                         "TLS, use redis:// instead of rediss://")
-            if "connecting" in str(exc):
-                return BrokerUnavailable(f"Redis at {where} did not accept a connection within "
-                                         f"{_seconds(self.connect_timeout)} while {doing}; check the host and port "
-                                         "and any firewall in between, or raise the target's connect_timeout")
-            accepted = "accepted the connection but " if doing == "connecting" else ""
-            return BrokerUnavailable(f"Redis at {where} {accepted}did not answer within {_seconds(self.read_timeout)} "
-                                     f"while {doing}; check that {where} is a Redis server and not overloaded, or "
-                                     "raise the target's timeout")
-        if isinstance(cause, ssl.SSLError) or (tls and isinstance(exc, redis.ConnectionError)):
-            reason = getattr(cause, "reason", None) or self._scrub(str(cause or exc))
-            return BrokerUnavailable(f"Redis at {where}: TLS failed while {doing} ({reason}); check that the port "
-                                     "speaks TLS (else use redis://) and that its certificate is trusted")
-        if isinstance(exc, redis.ConnectionError):
-            why = self._scrub(str(getattr(cause, "strerror", None) or cause or exc)).rstrip(".")
-            return BrokerUnavailable(f"Redis at {where} is not reachable ({why}) while {doing}; check the URL's "
-                                     "host and port (rediss:// for a TLS port) and that the server is running")
-        if isinstance(exc, redis.exceptions.NoPermissionError) or "NOPERM" in str(exc):
-            grant = f"access to the key {LOCK_KEY} (~{LOCK_KEY})" if "lock" in doing else "what it needs"
-            return BrokerError(f"Redis at {where} denied the user while {doing} ({self._scrub(str(exc))}); "
-                               f"grant it {grant} with ACL SETUSER")
-        return BrokerError(f"Redis at {where}: {doing} failed ({self._scrub(str(exc))})")
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """The error boundary: a redis-py exception raised inside leaves as a topology error, chained."""
+        try:
+            yield
+        except TopologyError:
+            raise
+        except Exception as exc:
+            error = self._translated(exc, doing)
+            if error is None:
+                raise
+            raise error from exc
 
     # ------------------------------------------------------------------------------------- lock
 
@@ -190,36 +264,41 @@ class RedisDriver(Driver):
         """SET the lock key NX with a lease, from a connection of its own whose CLIENT ID is in the
         value; wait up to `wait` seconds for another holder to release it, to die (its connection
         gone from CLIENT LIST) or to stop renewing (its lease runs out)."""
-        import redis
-
         if self._lock_value is not None:
             return
+        with self._errors("taking the apply lock"):
+            value = self._take_lock(holder, wait)
+        if value is None:
+            return  # this process already holds it, for another target on the same database
+        self._lock_value = value
+        self._renewer = threading.Thread(target=self._renew_while_held, name="topology-redis-lock", daemon=True)
+        self._renewer.start()
+
+    def _take_lock(self, holder: str, wait: float) -> str | None:
+        """The value this apply set the lock key to; None if this process held it already."""
+        import redis
+
         deadline = time.monotonic() + wait
+        self._lock_client = self._connect_lock_client()
+        value = f"{holder} #{self._lock_client.client_id()}-{uuid.uuid4().hex[:12]}"
         try:
-            self._lock_client = self._connect_lock_client()
-            value = f"{holder} #{self._lock_client.client_id()}-{uuid.uuid4().hex[:12]}"
             while not self._lock_client.set(LOCK_KEY, value, nx=True, px=int(self.lock_lease * 1000)):
                 other = self.client.get(LOCK_KEY)
                 if other is None or self._freed_if_dead(str(other)):
                     continue  # released just now, or its holder is gone: try again at once
                 other_holder = str(other).rsplit(" #", 1)[0]
                 if other_holder == holder:
-                    return  # this process already holds it, for another target on the same database
+                    return None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise self._locked(other_holder, wait)
                 time.sleep(min(_LOCK_POLL, left))
         except redis.ResponseError as exc:
-            if "WRONGTYPE" in str(exc):
-                kind = self.client.type(LOCK_KEY)
-                raise BrokerError(f"Redis at {self.where}: the key {LOCK_KEY} is reserved for topology's apply lock "
-                                  f"but holds a {kind!s}; rename or delete that key") from None
-            raise self._failure(exc, "taking the apply lock") from None
-        except redis.RedisError as exc:
-            raise self._failure(exc, "taking the apply lock") from None
-        self._lock_value = value
-        self._renewer = threading.Thread(target=self._renew_while_held, name="topology-redis-lock", daemon=True)
-        self._renewer.start()
+            if "WRONGTYPE" not in str(exc):
+                raise
+            raise BrokerError(f"Redis at {self.where}: the key {LOCK_KEY} is reserved for topology's apply lock "
+                              f"but holds a {self.client.type(LOCK_KEY)!s}; rename or delete that key") from exc
+        return value
 
     def _connect_lock_client(self) -> Any:
         """One connection kept for the lock's life: when this process dies, Redis drops it."""
@@ -272,15 +351,14 @@ class RedisDriver(Driver):
 
     def _check_lock(self) -> str | None:
         """Before a wave of writes: None if this apply still holds the lock (lease renewed), else why not."""
-        import redis
-
         if self._lock_value is None:
             return None
         try:
-            held = not self._lock_lost.is_set() and self._scripts["renew"](
-                keys=[LOCK_KEY], args=[self._lock_value, int(self.lock_lease * 1000)])
-        except redis.RedisError as exc:
-            return str(self._failure(exc, "renewing the apply lock"))
+            with self._errors("renewing the apply lock"):
+                held = not self._lock_lost.is_set() and self._scripts["renew"](
+                    keys=[LOCK_KEY], args=[self._lock_value, int(self.lock_lease * 1000)], client=self.client)
+        except BrokerError as exc:
+            return str(exc)
         if held:
             return None
         self._lock_lost.set()
@@ -303,10 +381,11 @@ class RedisDriver(Driver):
             self._lock_client = None
 
     def close(self) -> None:
+        """Release the lock if held and close the connections, whether or not any was opened."""
         try:
             self._release()
         finally:
-            self.client.close()
+            self._redis.close()
 
     # ---------------------------------------------------------------------------------- inspect
 
@@ -323,12 +402,8 @@ class RedisDriver(Driver):
         return keys
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
-        import redis
-
-        try:
+        with self._errors("reading streams"):
             return self._inspect(selection)
-        except redis.RedisError as exc:
-            raise self._failure(exc, "reading streams") from None
 
     def _inspect(self, selection: Selection) -> dict[str, Live]:
         keys = {a.removeprefix("redis/stream/") for a in selection.addresses if a.startswith("redis/stream/")}
@@ -356,27 +431,18 @@ class RedisDriver(Driver):
                     raise BrokerError(f"Redis at {self.where}: key {key!r} holds a {self.client.type(key)!s}, not a "
                                       "stream; rename the stream in the file or move that key away")
                 continue  # no such key
-            attributes = {"max_length": int(length)} if length is not None else {}
-            live[f"redis/stream/{key}"] = Live("redis.stream", attributes, messages=length, name=key)
-            for group in groups:
-                address = f"redis/group/{key}/{group['name']}"
-                live[address] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),
-                                     messages=int(group.get("pending", 0)), name=group["name"], scope=key)
+            live.update(_live_stream(key, groups, length))
         return {address: item for address, item in live.items() if selection.wants(address)}
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Entries of streams about to be deleted (groups already carry their pending counts)."""
-        import redis
-
         counts: dict[str, int | None] = {a: item.messages for a, item in live.items()}
         streams = [a for a, item in live.items() if item.kind == "redis.stream"]
-        pipe = self.client.pipeline(transaction=False)
-        for address in streams:
-            pipe.xlen(live[address].name)
-        try:
+        with self._errors("counting entries"):
+            pipe = self.client.pipeline(transaction=False)
+            for address in streams:
+                pipe.xlen(live[address].name)
             answers = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
-            raise self._failure(exc, "counting entries") from None
         for address, length in zip(streams, answers, strict=True):
             counts[address] = int(length) if isinstance(length, int) else None
         return counts
@@ -384,22 +450,20 @@ class RedisDriver(Driver):
     # ------------------------------------------------------------------------------------ apply
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
-        import redis
-
         lost = self._check_lock()
         if lost is not None:
             return [ChangeResult(c.address, False, lost) for c in changes]
-        pipe = self.client.pipeline(transaction=False)
         spans: list[tuple[Change, int]] = []
-        for change in changes:
-            before = len(pipe.command_stack)
-            self._queue(pipe, change)
-            spans.append((change, len(pipe.command_stack) - before))
         try:
-            answers = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
-            failure = str(self._failure(exc, "applying changes"))
-            return [ChangeResult(c.address, False, failure) for c in changes]
+            with self._errors("applying changes"):
+                pipe = self.client.pipeline(transaction=False)
+                for change in changes:
+                    before = len(pipe.command_stack)
+                    self._queue(pipe, change)
+                    spans.append((change, len(pipe.command_stack) - before))
+                answers = pipe.execute(raise_on_error=False)
+        except BrokerError as exc:
+            return [ChangeResult(c.address, False, str(exc)) for c in changes]
         results, position = [], 0
         for change, count in spans:
             replies = answers[position:position + count]
@@ -410,38 +474,54 @@ class RedisDriver(Driver):
     def _result(self, change: Change, replies: list[Any]) -> ChangeResult:
         errors = [a for a in replies if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
         if errors:
-            return ChangeResult(change.address, False, f"Redis at {self.where}: {self._scrub(str(errors[0]))}")
+            error = self._translated(errors[0], f"changing {change.address}")
+            return ChangeResult(change.address, False,
+                                str(error or f"Redis at {self.where}: {self._scrub(str(errors[0]))}"))
         if _guarded(change) and replies and isinstance(replies[0], int) and replies[0]:
             return refused_not_empty(change, quantity(change.kind, replies[0]))
         return ChangeResult(change.address, True)
 
     def _queue(self, pipe: Any, change: Change) -> None:
         """Queue `change`'s commands; a guarded (needs_empty) delete or replace is one script, queued first."""
-        after = change.after or {}
-        guarded = _guarded(change)
         if change.kind == "redis.stream":
-            key = change.name
-            if change.action == "delete":
-                if guarded:
-                    self._scripts["delete_stream"](keys=[key], client=pipe)
-                else:
-                    pipe.delete(key)
-            elif change.action == "create":
-                pipe.xgroup_create(key, _PROBE_GROUP, id="$", mkstream=True)
-                pipe.xgroup_destroy(key, _PROBE_GROUP)
-                if "max_length" in after:
-                    pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
-            elif "max_length" in after:
-                pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
+            self._queue_stream(pipe, change)
         elif change.kind == "redis.group":
-            key = change.scope
-            if guarded:
-                start = after.get("start", "$") if change.action == "replace" else ""
-                self._scripts["destroy_group"](keys=[key], args=[change.name, start], client=pipe)
-                return
-            if change.action in ("delete", "replace"):
-                pipe.xgroup_destroy(key, change.name)
-            if change.action in ("create", "replace"):
-                pipe.xgroup_create(key, change.name, id=after.get("start", "$"), mkstream=True)
+            self._queue_group(pipe, change)
         else:
             raise BrokerError(f"the Redis driver does not manage {change.kind}")
+
+    def _queue_stream(self, pipe: Any, change: Change) -> None:
+        key, after = change.name, change.after or {}
+        if change.action == "delete":
+            if _guarded(change):
+                self._scripts["delete_stream"](keys=[key], client=pipe)
+            else:
+                pipe.delete(key)
+            return
+        if change.action == "create":
+            pipe.xgroup_create(key, _PROBE_GROUP, id="$", mkstream=True)
+            pipe.xgroup_destroy(key, _PROBE_GROUP)
+        if "max_length" in after:
+            pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
+
+    def _queue_group(self, pipe: Any, change: Change) -> None:
+        key, after = change.scope, change.after or {}
+        if _guarded(change):
+            start = after.get("start", "$") if change.action == "replace" else ""
+            self._scripts["destroy_group"](keys=[key], args=[change.name, start], client=pipe)
+            return
+        if change.action in ("delete", "replace"):
+            pipe.xgroup_destroy(key, change.name)
+        if change.action in ("create", "replace"):
+            pipe.xgroup_create(key, change.name, id=after.get("start", "$"), mkstream=True)
+
+
+def _live_stream(key: str, groups: Sequence[Mapping[str, Any]], length: int | None) -> dict[str, Live]:
+    """A stream and its groups, as XINFO GROUPS (and XLEN, where read) answered."""
+    attributes = {"max_length": int(length)} if length is not None else {}
+    live = {f"redis/stream/{key}": Live("redis.stream", attributes, messages=length, name=key)}
+    for group in groups:
+        live[f"redis/group/{key}/{group['name']}"] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),
+                                                          messages=int(group.get("pending", 0)), name=group["name"],
+                                                          scope=key)
+    return live

@@ -25,7 +25,10 @@ the broker must then use that vhost). The broker deletes it when the connection 
 dies; it carries the holder in its arguments and is never inspected, exported or pruned (in any vhost:
 the name is reserved).
 
-Every HTTP request and AMQP connection has the target's connect and read timeouts.
+Every HTTP request and AMQP connection has the target's connect and read timeouts. The management
+API is opened (and checked) by the first call that needs it, never by the constructor. Every httpx
+and pika call runs inside one error boundary (`errors`, over the table `_error_map()`), so a failure
+leaves as one topology error naming the endpoint (password as ***), the client's exception chained.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
+import json
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -50,14 +55,14 @@ from topology.brokers.registry import held_now
 from topology.core.resource import Resource
 from topology.core.secrets import BrokerURL, Secret, parse_url
 from topology.engine.plan import Change
-from topology.errors import BrokerError, BrokerUnavailable, LockedError
+from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError, TopologyError
 
 if TYPE_CHECKING:
     import pika
     from pika.adapters.blocking_connection import BlockingConnection
 
-__all__ = ["LOCK_QUEUE", "RabbitMQDriver", "amqp_connection_errors", "amqp_parameters", "amqp_unavailable",
-           "default_amqp_url"]
+__all__ = ["LOCK_QUEUE", "RabbitMQDriver", "Where", "amqp_parameters", "close_quietly", "default_amqp_url", "errors",
+           "translated"]
 
 _IMPORTED = {"rabbitmq.queue": "queues", "rabbitmq.exchange": "exchanges", "rabbitmq.binding": "bindings",
              "rabbitmq.exchange_binding": "bindings", "rabbitmq.policy": "policies"}
@@ -93,7 +98,10 @@ def amqp_parameters(url: BrokerURL, vhost: str | None = None, *, connect_timeout
     connect, the whole handshake (TCP, TLS, AMQP) and, through heartbeats, any silent broker."""
     import pika
 
-    parameters = pika.URLParameters(_at(url, vhost if vhost is not None else _vhost_of(url)).reveal())
+    try:
+        parameters = pika.URLParameters(_at(url, vhost if vhost is not None else _vhost_of(url)).reveal())
+    except ValueError as exc:  # an option in the URL's query; the message names the option, never the password
+        raise InputError(f"the amqp_url {url} has an option pika cannot read ({exc})") from exc
     parameters.virtual_host = vhost if vhost is not None else _vhost_of(url)
     parameters.credentials = pika.PlainCredentials(url.username or "guest",
                                                    url.password.reveal() if url.password is not None else "guest")
@@ -117,34 +125,60 @@ def _tls_context(verify: bool | str) -> Any:
     return context
 
 
-def amqp_unavailable(exc: BaseException, where: BrokerURL, doing: str, timeouts: tuple[float, float]) -> BrokerError:
-    """One sentence for an AMQP connection that failed at `where` while trying `doing`."""
-    import pika.exceptions
+# ------------------------------------------------------------------------------------- errors
+#
+# The one error boundary of the driver (and of the live probe): every httpx and pika call runs inside
+# `errors(where)`, and a client exception raised there leaves as the topology error of the first row
+# of `_error_map()` it matches, with the original chained for --debug. A management API answer of 400 or
+# more is an exception too (`raise_for_status`), unless the caller said it expects that status.
 
-    at = f"RabbitMQ over AMQP at {where}"
-    text = str(exc)
-    if isinstance(exc, pika.exceptions.ProbableAuthenticationError):
-        return BrokerUnavailable(f"{at} refused the credentials of user {where.username or 'guest'!r} {doing}; "
-                                 "check the user and password in the target's amqp_url (or url)")
-    if isinstance(exc, pika.exceptions.ProbableAccessDeniedError):
-        return BrokerUnavailable(f"{at} refused user {where.username or 'guest'!r} access to the vhost {doing} "
-                                 "(it is missing, or the user has no permissions there); grant permissions, or set "
-                                 "the target's amqp_url")
-    if "SSL" in text or "certificate" in text.lower():
-        found = re.search(r"\[SSL: ([A-Z_]+)\]", text)
-        return BrokerUnavailable(f"{at}: the TLS handshake failed {doing} ({found.group(1) if found else 'TLS'}); "
-                                 "use amqp:// if that port does not speak TLS, else check verify and ca_file")
-    if "Timeout" in type(exc).__name__ or "timed out" in text:
-        return BrokerUnavailable(f"{at} did not complete a connection within {timeouts[0] + timeouts[1]:g}s "
-                                 f"{doing}; check that the amqp_url names the AMQP port (5672, or 5671 for TLS) "
-                                 "and that the broker is not overloaded, or raise the target's timeout")
-    if isinstance(exc, pika.exceptions.ConnectionClosed | pika.exceptions.StreamLostError):
-        return BrokerUnavailable(f"{at} closed the connection {doing} ({_closed_reason(exc)}); check the broker's "
-                                 "log, then run the command again")
-    reason = "the host name is unknown" if "Name or service" in text or "not known" in text else (
-        "connection refused" if "refused" in text.lower() else type(exc).__name__)
-    return BrokerUnavailable(f"{at} is not reachable {doing} ({reason}); check the target's amqp_url (or url) and "
-                             "that the broker is running")
+
+@dataclasses.dataclass(frozen=True)
+class Where:
+    """What a failing call's sentence names: the broker (passwords shown as ***), the users, what was
+    being done, and the timeouts that bounded it."""
+
+    api: BrokerURL | None  # the management API
+    amqp: BrokerURL  # AMQP, at the vhost the call used
+    doing: str  # "GET /api/vhosts", "to take the apply lock"
+    timeouts: tuple[float, float]  # connect, read
+
+    def facts(self, exc: BaseException) -> dict[str, Any]:
+        """Everything a row's sentence may name."""
+        text = str(exc)
+        response = exc.response if isinstance(exc, httpx.HTTPStatusError) else None
+        code = response.status_code if response is not None else 0
+        tls = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+        connect, read = self.timeouts
+        return {
+            "api": f"RabbitMQ at {self.api}", "user": (self.api.username if self.api else None) or "guest",
+            "amqp": f"RabbitMQ over AMQP at {self.amqp}", "amqp_user": self.amqp.username or "guest",
+            "doing": self.doing, "connect": connect, "read": read, "total": connect + read,
+            "code": code, "answer": _reason(response) if response is not None else "",
+            "todo": ("grant the user the permission (or the management tag) it needs" if code in (401, 403) else
+                     "check the broker's log, then apply again" if code >= 500 else
+                     "check the value in the topology file"),
+            "tls": tls.group(1) if tls else "TLS error",
+            "reason": "the host name is unknown" if "Name or service" in text or "not known" in text else (
+                "connection refused" if "refused" in text.lower() else type(exc).__name__),
+            "closed": _closed_reason(exc),
+        }
+
+
+def _tls(exc: BaseException) -> bool:
+    return "SSL" in str(exc) or "certificate" in str(exc).lower()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return "Timeout" in type(exc).__name__ or "timed out" in str(exc)
+
+
+def _unauthorised(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 401
+
+
+def _hung_up(exc: BaseException) -> bool:
+    return "disconnected" in str(exc).lower()
 
 
 def _closed_reason(exc: BaseException) -> str:
@@ -152,11 +186,95 @@ def _closed_reason(exc: BaseException) -> str:
     return f"{code} {text}" if code is not None else type(exc).__name__
 
 
-def amqp_connection_errors() -> tuple[type[BaseException], ...]:
-    import pika.exceptions
+_Row = tuple[tuple[type[BaseException], ...], Callable[[BaseException], bool] | None, type[BrokerError], str]
+
+
+@functools.cache
+def _pika_errors() -> tuple[type[BaseException], ...]:
+    """Every exception pika raises for a broker that fails or refuses."""
+    import pika.exceptions as amqp
     from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-    return (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
+    return (amqp.AMQPError, amqp.ChannelError, amqp.ReentrancyError, AMQPConnectorException, OSError)
+
+
+@functools.cache
+def _error_map() -> tuple[_Row, ...]:
+    """Client exception classes (first match wins), a further test, the topology error and its sentence."""
+    import pika.exceptions as amqp
+
+    any_amqp = _pika_errors()
+    return (
+        # the management API (httpx)
+        ((httpx.ConnectTimeout,), None, BrokerUnavailable,
+         "{api} did not accept a connection within {connect:g}s; check the host and port in the target URL, or "
+         "raise the target's connect_timeout"),
+        ((httpx.TimeoutException,), None, BrokerUnavailable,
+         "{api} accepted the connection but did not answer within {read:g}s; check that the URL names the "
+         "management API's port (15672, or 15671 for TLS) and that the broker is not overloaded, or raise the "
+         "target's timeout"),
+        ((httpx.HTTPStatusError,), _unauthorised, BrokerUnavailable,
+         "{api} refused the credentials of user {user!r} (401); check the user and password in the target URL"),
+        ((httpx.HTTPStatusError,), None, BrokerError, "{api} refused {doing} with HTTP {code} ({answer}); {todo}"),
+        ((httpx.HTTPError,), _tls, BrokerUnavailable,
+         "{api}: the TLS handshake failed ({tls}); use http:// if that port does not speak TLS, else check the "
+         "target's verify and ca_file"),
+        ((httpx.RemoteProtocolError,), _hung_up, BrokerUnavailable,
+         "{api} closed the connection without answering {doing}; check the broker's log, then run the command "
+         "again"),
+        ((httpx.RemoteProtocolError,), None, BrokerUnavailable,
+         "{api} answered with something that is not HTTP; check that the URL names the management API's port "
+         "(15672), not the AMQP port"),
+        ((json.JSONDecodeError, UnicodeDecodeError), None, BrokerUnavailable,
+         "{api} answered {doing} with something that is not JSON; check that the URL names the management API"),
+        ((httpx.HTTPError,), None, BrokerUnavailable,
+         "{api} is not reachable ({reason}); check the URL and that the broker is running"),
+        # AMQP (pika)
+        ((amqp.ProbableAuthenticationError,), None, BrokerUnavailable,
+         "{amqp} refused the credentials of user {amqp_user!r} {doing}; check the user and password in the "
+         "target's amqp_url (or url)"),
+        ((amqp.ProbableAccessDeniedError,), None, BrokerUnavailable,
+         "{amqp} refused user {amqp_user!r} access to the vhost {doing} (it is missing, or the user has no "
+         "permissions there); grant permissions, or set the target's amqp_url"),
+        (any_amqp, _tls, BrokerUnavailable,
+         "{amqp}: the TLS handshake failed {doing} ({tls}); use amqp:// if that port does not speak TLS, else "
+         "check verify and ca_file"),
+        ((amqp.AMQPHeartbeatTimeout,), None, BrokerUnavailable,
+         "{amqp} stopped answering {doing} (no heartbeat); check that the broker is not overloaded, then run the "
+         "command again, or raise the target's timeout"),
+        (any_amqp, _timed_out, BrokerUnavailable,
+         "{amqp} did not complete a connection within {total:g}s {doing}; check that the amqp_url names the AMQP "
+         "port (5672, or 5671 for TLS) and that the broker is not overloaded, or raise the target's timeout"),
+        ((amqp.AMQPChannelError,), None, BrokerError, "{amqp} refused a request {doing} ({closed}); check the "
+                                                       "broker's log"),
+        ((amqp.ConnectionClosed, amqp.StreamLostError), None, BrokerUnavailable,
+         "{amqp} closed the connection {doing} ({closed}); check the broker's log, then run the command again"),
+        (any_amqp, None, BrokerUnavailable,
+         "{amqp} is not reachable {doing} ({reason}); check the target's amqp_url (or url) and that the broker "
+         "is running"),
+    )
+
+
+def translated(exc: BaseException, where: Where) -> BrokerError | None:
+    """The topology error for a client exception, by the first row of the map it matches; None for others."""
+    for classes, test, error, sentence in _error_map():
+        if isinstance(exc, classes) and (test is None or test(exc)):
+            return error(sentence.format_map(where.facts(exc)))
+    return None
+
+
+@contextlib.contextmanager
+def errors(where: Where) -> Iterator[None]:
+    """The error boundary: a client exception raised inside leaves as a topology error, chained."""
+    try:
+        yield
+    except TopologyError:
+        raise
+    except Exception as exc:
+        error = translated(exc, where)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _q(name: str) -> str:
@@ -188,6 +306,8 @@ def _queue_messages(ready: int, consumers: int, statistics: Mapping[str, Any] | 
 
 
 class RabbitMQDriver(Driver):
+    """Connects lazily: the management API is opened (and checked) by the first call that needs it, an
+    AMQP connection by each call that counts messages or takes the lock."""
 
     def __init__(self, url: str | BrokerURL, *, amqp_url: str | BrokerURL | None = None, verify: bool | str = True,
                  parallelism: int = 10, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
@@ -199,91 +319,80 @@ class RabbitMQDriver(Driver):
         self.verify = verify
         self.parallelism = parallelism
         self.timeouts = (connect_timeout, read_timeout)
-        base = f"{self.url.scheme}://{self.url.netloc}{self.url.path.rstrip('/')}"
-        password = self.url.password.reveal() if self.url.password is not None else ""
-        self._client = httpx.Client(base_url=base, auth=(self.user, password), verify=verify,
-                                    timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-                                    headers={"content-type": "application/json"})
-        self._hashes: dict[str, tuple[str, str]] = {}  # user -> (password_hash, algorithm); never shown
+        self._client: httpx.Client | None = None
+        self._opening = threading.Lock()  # one thread opens the management API client
+        # user -> (password_hash, algorithm), never shown: filled by inspect, or read on first need
+        self._hashes: dict[str, tuple[str, str]] = {}
+        self._hashes_lock = threading.Lock()
         self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
-        self._check()
 
     def close(self) -> None:
         self._release_lock()
-        self._client.close()
+        with self._opening:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     # ------------------------------------------------------------------------------------ the API
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        if response.status_code == 401:
-            raise BrokerUnavailable(f"RabbitMQ at {self.where} refused the credentials of user {self.user!r} (401); "
-                                    "check the user and password in the target URL")
-        return response
+    def _errors(self, doing: str, vhost: str | None = None) -> contextlib.AbstractContextManager[None]:
+        """The error boundary for one call: `doing` names it, `vhost` is where an AMQP call goes."""
+        amqp = _at(self.amqp_url, vhost if vhost is not None else self._lock_vhost)
+        return errors(Where(self.url, amqp, doing, self.timeouts))
 
-    def _unreachable(self, exc: httpx.HTTPError) -> BrokerUnavailable:
-        at, (connect, read) = f"RabbitMQ at {self.where}", self.timeouts
-        text = str(exc)
-        if isinstance(exc, httpx.ConnectTimeout):
-            return BrokerUnavailable(f"{at} did not accept a connection within {connect:g}s; check the host and port "
-                                     "in the target URL, or raise the target's connect_timeout")
-        if isinstance(exc, httpx.TimeoutException):
-            return BrokerUnavailable(f"{at} accepted the connection but did not answer within {read:g}s; check that "
-                                     "the URL names the management API's port (15672, or 15671 for TLS) and that "
-                                     "the broker is not overloaded, or raise the target's timeout")
-        if "SSL" in text or "CERTIFICATE" in text.upper():
-            found = re.search(r"\[SSL: ([A-Z_]+)\]", text)
-            reason = found.group(1) if found else "TLS error"
-            return BrokerUnavailable(f"{at}: the TLS handshake failed ({reason}); use http:// if that port does not "
-                                     "speak TLS, else check the target's verify and ca_file")
-        if isinstance(exc, httpx.RemoteProtocolError):
-            return BrokerUnavailable(f"{at} answered with something that is not HTTP; check that the URL names the "
-                                     "management API's port (15672), not the AMQP port")
-        reason = "the host name is unknown" if "Name or service" in text or "not known" in text else (
-            "connection refused" if "refused" in text.lower() else type(exc).__name__)
-        return BrokerUnavailable(f"{at} is not reachable ({reason}); check the URL and that the broker is running")
+    def _api(self) -> httpx.Client:
+        """The management API client, opened and checked (GET /api/overview) by the first call."""
+        with self._opening:
+            if self._client is None:
+                connect, read = self.timeouts
+                base = f"{self.url.scheme}://{self.url.netloc}{self.url.path.rstrip('/')}"
+                password = self.url.password.reveal() if self.url.password is not None else ""
+                client = httpx.Client(base_url=base, auth=(self.user, password), verify=self.verify,
+                                      timeout=httpx.Timeout(read, connect=connect),
+                                      headers={"content-type": "application/json"})
+                try:
+                    self._check(client)
+                except BaseException:
+                    client.close()
+                    raise
+                self._client = client
+            return self._client
 
-    def _failed(self, request: str, response: httpx.Response) -> BrokerError:
-        """One sentence for a request the management API refused: what, why, and what to do."""
-        code = response.status_code
-        todo = ("grant the user the permission (or the management tag) it needs" if code in (401, 403) else
-                "check the broker's log, then apply again" if code >= 500 else "check the value in the topology file")
-        return BrokerError(f"RabbitMQ at {self.where} refused {request} with HTTP {code} ({_reason(response)}); {todo}")
-
-    def _check(self) -> None:
-        response = self._request("GET", "/api/overview")
+    def _check(self, client: httpx.Client) -> None:
+        with self._errors("GET /api/overview"):
+            response = client.get("/api/overview")
+            if response.status_code == 401:
+                response.raise_for_status()
         if response.status_code == 404:
             raise BrokerUnavailable(f"no management API at {self.where} (404): enable it with "
                                     "`rabbitmq-plugins enable rabbitmq_management`")
         if response.status_code >= 400:
             raise BrokerUnavailable(f"RabbitMQ at {self.where} answered HTTP {response.status_code} to /api/overview")
 
+    def _request(self, method: str, path: str, *, expect: Collection[int] = (), **kwargs: Any) -> httpx.Response:
+        """One management API request; an answer of 400 or more fails, unless its status is in `expect`."""
+        with self._errors(f"{method} {path}"):
+            response = self._api().request(method, path, **kwargs)
+            if response.status_code >= 400 and response.status_code not in expect:
+                response.raise_for_status()
+        return response
+
     def _json(self, path: str, *, missing_ok: bool = False, **params: Any) -> Any:
-        response = self._request("GET", path, params=params or None)
+        expect = (404, 500) if missing_ok else (500,)
+        response = self._request("GET", path, expect=expect, params=params or None)
         for pause in (0.1, 0.3, 0.6):  # a listing can answer 500 while queues in it are being declared
             if response.status_code != 500:
                 break
             time.sleep(pause)
-            response = self._request("GET", path, params=params or None)
-        if response.status_code == 404 and missing_ok:
+            response = self._request("GET", path, expect=expect, params=params or None)
+        if response.status_code == 404:
             return None
-        if response.status_code >= 400:
-            raise self._failed(f"GET {path}", response)
-        try:
+        with self._errors(f"GET {path}"):
+            response.raise_for_status()
             return response.json()
-        except ValueError:
-            raise BrokerUnavailable(f"RabbitMQ at {self.where} answered GET {path} with something that is not "
-                                    "JSON; check that the URL names the management API") from None
 
     def _send(self, method: str, path: str, body: Any = None, *, gone_ok: bool = False, **params: Any) -> None:
-        response = self._request(method, path, json=body, params=params or None)
-        if response.status_code == 404 and gone_ok:
-            return
-        if response.status_code >= 400:
-            raise self._failed(f"{method} {path}", response)
+        self._request(method, path, expect=(404,) if gone_ok else (), json=body, params=params or None)
 
     def _queues(self, vhost: str) -> dict[str, dict[str, Any]]:
         """The vhost's queues with their statistics; empty if the vhost is gone. An apply lock (in whichever
@@ -300,12 +409,9 @@ class RabbitMQDriver(Driver):
     def _amqp(self, vhost: str, doing: str) -> BlockingConnection:
         import pika
 
-        where = _at(self.amqp_url, vhost)
-        try:
-            return pika.BlockingConnection(amqp_parameters(where, vhost, connect_timeout=self.timeouts[0],
+        with self._errors(doing, vhost):
+            return pika.BlockingConnection(amqp_parameters(self.amqp_url, vhost, connect_timeout=self.timeouts[0],
                                                            read_timeout=self.timeouts[1], verify=self.verify))
-        except amqp_connection_errors() as exc:
-            raise amqp_unavailable(exc, where, doing, self.timeouts) from exc
 
     def _exact(self, vhost: str, names: Sequence[str], doing: str) -> dict[str, tuple[int, int]]:
         """(ready messages, consumers) of each queue by a passive declare: exact, now. Gone queues are left out."""
@@ -316,20 +422,19 @@ class RabbitMQDriver(Driver):
             return found
         connection = self._amqp(vhost, doing)
         try:
-            channel = connection.channel()
-            for name in names:
-                try:
-                    method = channel.queue_declare(name, passive=True).method
-                except pika.exceptions.ChannelClosedByBroker as exc:
-                    if exc.reply_code != 404:
-                        raise
-                    channel = connection.channel()
-                    continue
-                found[name] = (method.message_count, method.consumer_count)
-        except amqp_connection_errors() as exc:
-            raise amqp_unavailable(exc, _at(self.amqp_url, vhost), doing, self.timeouts) from exc
+            with self._errors(doing, vhost):
+                channel = connection.channel()
+                for name in names:
+                    try:
+                        method = channel.queue_declare(name, passive=True).method
+                    except pika.exceptions.ChannelClosedByBroker as exc:
+                        if exc.reply_code != 404:
+                            raise
+                        channel = connection.channel()
+                        continue
+                    found[name] = (method.message_count, method.consumer_count)
         finally:
-            _close(connection)
+            close_quietly(connection)
         return found
 
     def _held(self, vhost: str, statistics: Mapping[str, Mapping[str, Any]], doing: str, *,
@@ -344,36 +449,38 @@ class RabbitMQDriver(Driver):
 
     def lock(self, holder: str, wait: float) -> None:
         """An exclusive queue in the AMQP URL's vhost, held by one connection until close()."""
-        import pika.exceptions
-
         if self._lock is not None:
             return
         vhost, doing = self._lock_vhost, "to take the apply lock"
-        deadline = time.monotonic() + max(0.0, wait)
         connection = self._amqp(vhost, doing)
         try:
-            while True:
-                try:
-                    connection.channel().queue_declare(LOCK_QUEUE, exclusive=True, auto_delete=True,
-                                                       arguments={_HOLDER: holder})
-                    break
-                except pika.exceptions.ChannelClosedByBroker as exc:
-                    if exc.reply_code != 405:  # 405 RESOURCE_LOCKED: another connection holds it
-                        raise self._lock_refused(exc, vhost) from exc
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise self._locked(vhost, wait)
-                connection.sleep(min(_LOCK_POLL, remaining))
-        except amqp_connection_errors() as exc:
-            _close(connection)
-            raise amqp_unavailable(exc, _at(self.amqp_url, vhost), doing, self.timeouts) from exc
+            with self._errors(doing, vhost):
+                self._declare_lock(connection, vhost, holder, wait)
         except BaseException:
-            _close(connection)
+            close_quietly(connection)
             raise
         stop = threading.Event()
         keeper = threading.Thread(target=_keep_alive, args=(connection, stop), name="rabbitmq-apply-lock", daemon=True)
         keeper.start()
         self._lock = (connection, stop, keeper)
+
+    def _declare_lock(self, connection: BlockingConnection, vhost: str, holder: str, wait: float) -> None:
+        """Declare the lock queue, again every _LOCK_POLL seconds while another connection holds it."""
+        import pika.exceptions
+
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            try:
+                connection.channel().queue_declare(LOCK_QUEUE, exclusive=True, auto_delete=True,
+                                                   arguments={_HOLDER: holder})
+                return
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 405:  # 405 RESOURCE_LOCKED: another connection holds it
+                    raise self._lock_refused(exc, vhost) from exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._locked(vhost, wait)
+            connection.sleep(min(_LOCK_POLL, remaining))
 
     def _locked(self, vhost: str, wait: float) -> LockedError:
         queue = self._json(f"/api/queues/{_q(vhost)}/{_q(LOCK_QUEUE)}", missing_ok=True) or {}
@@ -402,10 +509,10 @@ class RabbitMQDriver(Driver):
         connection, stop, keeper = self._lock
         self._lock = None
         stop.set()
-        with contextlib.suppress(*amqp_connection_errors()):
+        with contextlib.suppress(*_pika_errors()):  # the connection is gone already: the keeper has stopped
             connection.add_callback_threadsafe(lambda: None)  # wake the keeper now
         keeper.join()
-        _close(connection)  # the broker deletes the exclusive queue with its connection
+        close_quietly(connection)  # the broker deletes the exclusive queue with its connection
 
     # ------------------------------------------------------------------------------------ inspect
 
@@ -423,27 +530,24 @@ class RabbitMQDriver(Driver):
                 live.update(self._inspect_vhost(vhost))
         wants_users = selection.prune or any(a.startswith("rabbitmq/user/") for a in selection.addresses)
         if wants_users:
-            for user in self._json("/api/users"):
-                tags = user["tags"] if isinstance(user["tags"], list) else [t for t in user["tags"].split(",") if t]
-                self._hashes[user["name"]] = (user.get("password_hash", ""), user.get("hashing_algorithm", ""))
-                live[f"rabbitmq/user/{user['name']}"] = Live("rabbitmq.user", {"tags": sorted(tags)}, name=user["name"])
+            live.update(self._inspect_users())
         if wants_users or any("/topic-permission/" in a for a in selection.addresses):
-            for topic in self._json("/api/topic-permissions"):
-                vhost, user, exchange = topic["vhost"], topic["user"], topic["exchange"]
-                live[f"rabbitmq/{vhost}/topic-permission/{user}/{exchange}"] = Live("rabbitmq.topic_permission", {
-                    "user": user, "exchange": exchange, "write": topic["write"], "read": topic["read"]},
-                    (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"), name=user, scope=vhost)
+            live.update(_live_topic_permissions(self._json("/api/topic-permissions")))
         if wants_users or any("/permission/" in a for a in selection.addresses):
-            for permission in self._json("/api/permissions"):
-                vhost, user = permission["vhost"], permission["user"]
-                live[f"rabbitmq/{vhost}/permission/{user}"] = Live("rabbitmq.permission", {
-                    "user": user, "configure": permission["configure"], "write": permission["write"],
-                    "read": permission["read"]}, (f"rabbitmq/user/{user}", f"rabbitmq/vhost/{vhost}"),
-                    name=user, scope=vhost)
+            live.update(_live_permissions(self._json("/api/permissions")))
         # Every policy of a vhost in scope is read, managed or not: which one applies to a queue (and so
         # which limits) depends on all of them; the differ uses them to see what a policy change discards.
         return {address: item for address, item in live.items()
                 if selection.wants(address) or item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy")}
+
+    def _inspect_users(self) -> dict[str, Live]:
+        live: dict[str, Live] = {}
+        for user in self._json("/api/users"):
+            tags = user["tags"] if isinstance(user["tags"], list) else [t for t in user["tags"].split(",") if t]
+            with self._hashes_lock:
+                self._hashes[user["name"]] = (user.get("password_hash", ""), user.get("hashing_algorithm", ""))
+            live[f"rabbitmq/user/{user['name']}"] = Live("rabbitmq.user", {"tags": sorted(tags)}, name=user["name"])
+        return live
 
     def _vhost_live(self, vhost: str, contents: Mapping[str, int | None]) -> Live:
         """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""
@@ -465,47 +569,11 @@ class RabbitMQDriver(Driver):
     def _inspect_vhost(self, vhost: str) -> dict[str, Live]:
         definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True) or {}
         counts = self._listed_counts(vhost)
-        prefix = f"rabbitmq/{vhost}"
-        vaddress = f"rabbitmq/vhost/{vhost}"
-        live: dict[str, Live] = {vaddress: self._vhost_live(vhost, counts)}
-        for exchange in definitions.get("exchanges", []):
-            if exchange["name"].startswith("amq.") or not exchange["name"]:
-                continue
-            live[f"{prefix}/exchange/{exchange['name']}"] = Live("rabbitmq.exchange", {
-                "type": exchange["type"], "durable": exchange["durable"], "auto_delete": exchange["auto_delete"],
-                "internal": exchange["internal"], "arguments": exchange.get("arguments") or {}}, (vaddress,),
-                name=exchange["name"], scope=vhost)
-        for queue in definitions.get("queues", []):
-            if queue["name"].startswith("amq.") or queue["name"] == LOCK_QUEUE:
-                continue
-            arguments = dict(queue.get("arguments") or {})
-            queue_type = arguments.pop("x-queue-type", "classic")
-            live[f"{prefix}/queue/{queue['name']}"] = Live("rabbitmq.queue", {
-                "type": queue_type, "durable": queue["durable"], "auto_delete": queue["auto_delete"],
-                "arguments": arguments}, (vaddress,), counts.get(queue["name"]), name=queue["name"], scope=vhost)
-        for binding in definitions.get("bindings", []):
-            source, destination = binding["source"], binding["destination"]
-            if not source or destination.startswith("amq.gen-"):
-                continue
-            to_queue = binding["destination_type"] == "queue"
-            kind = "binding" if to_queue else "exchange-binding"
-            arguments = binding.get("arguments") or {}
-            address = binding_address(vhost, kind, source, destination, binding["routing_key"], arguments)
-            depends = [vaddress, f"{prefix}/{'queue' if to_queue else 'exchange'}/{destination}"]
-            if not source.startswith("amq."):
-                depends.append(f"{prefix}/exchange/{source}")
-            live[address] = Live("rabbitmq.binding" if to_queue else "rabbitmq.exchange_binding", {
-                "source": source, "destination": destination, "destination_type": binding["destination_type"],
-                "routing_key": binding["routing_key"], "arguments": arguments}, tuple(depends),
-                name=f"{source}->{destination}", scope=vhost)
-        for policy in definitions.get("policies", []):
-            live[f"{prefix}/policy/{policy['name']}"] = Live("rabbitmq.policy", _policy(policy), (vaddress,),
-                                                             name=policy["name"], scope=vhost)
-        for parameter in definitions.get("parameters", []):
-            if parameter.get("component") == "operator_policy":
-                live[f"{prefix}/operator-policy/{parameter['name']}"] = Live(
-                    "rabbitmq.operator_policy", _policy(parameter["value"]), (vaddress,), name=parameter["name"],
-                    scope=vhost)
+        live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts)}
+        live.update(_live_exchanges(vhost, definitions.get("exchanges", [])))
+        live.update(_live_queues(vhost, definitions.get("queues", []), counts))
+        live.update(_live_bindings(vhost, definitions.get("bindings", [])))
+        live.update(_live_policies(vhost, definitions.get("policies", []), definitions.get("parameters", [])))
         return live
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
@@ -529,11 +597,22 @@ class RabbitMQDriver(Driver):
                     self._vhost_live(vhost, held).messages
         return counts
 
+    def _stored_password(self, user: str) -> tuple[str, str]:
+        """The user's (password_hash, hashing_algorithm) as inspect last read it, else read now."""
+        with self._hashes_lock:
+            known = self._hashes.get(user)
+        if known is None:
+            found = self._json(f"/api/users/{_q(user)}", missing_ok=True) or {}
+            known = (found.get("password_hash", ""), found.get("hashing_algorithm", ""))
+            with self._hashes_lock:
+                self._hashes.setdefault(user, known)
+        return known
+
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         password = desired.secrets.get("password")
         if password is None:
             return True  # no password in the file: the password is not managed
-        stored, algorithm = self._hashes.get(desired.name, ("", ""))
+        stored, algorithm = self._stored_password(desired.name)
         if not stored:
             return False
         raw = base64.b64decode(stored)
@@ -578,64 +657,40 @@ class RabbitMQDriver(Driver):
             live = self._inspect_vhost(vhost)
         except BrokerError as exc:
             return [ChangeResult(c.address, False, str(exc)) for c in batch]
-        results = []
-        for change in batch:
-            found = live.get(change.address)
-            if found is None:
-                results.append(ChangeResult(change.address, False, "the definitions import did not create it"))
-            elif change.after and any(found.attributes.get(k) != v for k, v in change.after.items()):
-                differing = [k for k, v in change.after.items() if found.attributes.get(k) != v]
-                results.append(ChangeResult(change.address, False, "it already exists with other "
-                                            f"{', '.join(differing)}; plan again to replace it"))
-            else:
-                results.append(ChangeResult(change.address, True))
-        return results
+        return [_imported(change, live.get(change.address)) for change in batch]
 
     def _apply_one(self, change: Change, desired: Resource | None) -> None:
-        kind, address, vhost, name = change.kind, change.address, change.scope, change.name
-        if kind == "rabbitmq.vhost":
-            if change.action == "delete":
-                if change.needs_empty:
-                    self._check_vhost_empty(name)
-                self._send("DELETE", f"/api/vhosts/{_q(name)}", gone_ok=True)
-            else:
-                self._send("PUT", f"/api/vhosts/{_q(name)}", {})
+        if change.kind not in _PUTS:
+            raise BrokerError(f"{change.address}: the RabbitMQ driver does not manage {change.kind}")
+        if change.kind == "rabbitmq.vhost":
+            self._apply_vhost(change)
             return
+        put = self._put(change, desired) if change.action != "delete" else None  # read before a replace deletes
         if change.action in ("delete", "replace"):
-            self._delete(change, vhost, name)
-        if change.action == "delete":
+            self._delete(change)
+        if put is None:
             return
-        after = change.after or {}
-        v = _q(vhost)
-        if kind == "rabbitmq.queue":
-            self._send("PUT", f"/api/queues/{v}/{_q(name)}", _definition(kind, name, after))
-        elif kind == "rabbitmq.exchange":
-            self._send("PUT", f"/api/exchanges/{v}/{_q(name)}", _definition(kind, name, after))
-        elif kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
-            to = "q" if after["destination_type"] == "queue" else "e"
-            self._send("POST", f"/api/bindings/{v}/e/{_q(after['source'])}/{to}/{_q(after['destination'])}",
-                       {"routing_key": after["routing_key"], "arguments": after["arguments"]})
-        elif kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
-            if change.needs_empty:
-                self._check_policy_empty(change)
-            path = "policies" if kind == "rabbitmq.policy" else "operator-policies"
-            self._send("PUT", f"/api/{path}/{v}/{_q(name)}", _policy(after))
-        elif kind == "rabbitmq.user":
-            body: dict[str, Any] = {"tags": ",".join(after.get("tags", []))}
-            password = desired.secrets.get("password") if desired else None
-            if password is not None:
-                body["password"] = password.reveal()
-            else:
-                body["password_hash"] = self._hashes.get(name, ("", ""))[0]
-            self._send("PUT", f"/api/users/{_q(name)}", body)
-        elif kind == "rabbitmq.permission":
-            self._send("PUT", f"/api/permissions/{v}/{_q(after['user'])}",
-                       {k: after[k] for k in ("configure", "write", "read")})
-        elif kind == "rabbitmq.topic_permission":
-            self._send("PUT", f"/api/topic-permissions/{v}/{_q(after['user'])}",
-                       {k: after[k] for k in ("exchange", "write", "read")})
-        else:
-            raise BrokerError(f"{address}: the RabbitMQ driver does not manage {kind}")
+        if change.needs_empty and change.kind in _POLICIES:
+            self._check_policy_empty(change)
+        self._send(*put)
+
+    def _put(self, change: Change, desired: Resource | None) -> tuple[str, str, dict[str, Any]]:
+        """The request that creates or updates the object; a user without a password in the file keeps
+        the one it has."""
+        method, path, body = _PUTS[change.kind](change, desired)
+        if change.kind == "rabbitmq.user" and "password" not in body:
+            found = self._json(f"/api/users/{_q(change.name)}", missing_ok=True) or {}
+            body["password_hash"] = str(found.get("password_hash", ""))
+        return method, path, body
+
+    def _apply_vhost(self, change: Change) -> None:
+        path = f"/api/vhosts/{_q(change.name)}"
+        if change.action != "delete":
+            self._send("PUT", path, {})
+            return
+        if change.needs_empty:
+            self._check_vhost_empty(change.name)
+        self._send("DELETE", path, gone_ok=True)
 
     # ---------------------------------------------------------------- planned empty: still empty?
 
@@ -673,37 +728,37 @@ class RabbitMQDriver(Driver):
         if exact != 0:
             raise _NotEmpty(f"{_count(exact)} in the queues it applies to")
 
-    def _delete(self, change: Change, vhost: str, name: str) -> None:
-        v, kind = _q(vhost), change.kind
-        if kind == "rabbitmq.queue":
-            self._delete_queue(change, vhost, name)
-        elif kind == "rabbitmq.exchange":
-            self._send("DELETE", f"/api/exchanges/{v}/{_q(name)}", gone_ok=True)
-        elif kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
-            before = change.before or {}
-            to = "q" if before.get("destination_type") == "queue" else "e"
-            path = f"/api/bindings/{v}/e/{_q(before['source'])}/{to}/{_q(before['destination'])}"
-            for binding in self._json(path, missing_ok=True) or []:
-                if binding["routing_key"] == before["routing_key"] and (binding.get("arguments") or {}) == \
-                        before.get("arguments", {}):
-                    self._send("DELETE", f"{path}/{_q(binding['properties_key'])}", gone_ok=True)
-        elif kind in ("rabbitmq.policy", "rabbitmq.operator_policy"):
-            if change.action == "delete" and change.needs_empty:
+    # ----------------------------------------------------------------------------------- delete
+
+    def _delete(self, change: Change) -> None:
+        if change.kind == "rabbitmq.queue":
+            self._delete_queue(change, change.scope, change.name)
+        elif change.kind in ("rabbitmq.binding", "rabbitmq.exchange_binding"):
+            self._delete_binding(change)
+        elif change.kind == "rabbitmq.topic_permission":
+            self._delete_topic_permission(change)
+        else:
+            if change.kind in _POLICIES and change.action == "delete" and change.needs_empty:
                 self._check_policy_empty(change)  # its removal can let another policy's limits apply
-            path = "policies" if kind == "rabbitmq.policy" else "operator-policies"
-            self._send("DELETE", f"/api/{path}/{v}/{_q(name)}", gone_ok=True)
-        elif kind == "rabbitmq.user":
-            self._send("DELETE", f"/api/users/{_q(name)}", gone_ok=True)
-        elif kind == "rabbitmq.permission":
-            self._send("DELETE", f"/api/permissions/{v}/{_q(name)}", gone_ok=True)
-        elif kind == "rabbitmq.topic_permission":
-            # The API deletes a user's topic permissions in a vhost all at once: put back the others.
-            path = f"/api/topic-permissions/{v}/{_q(name)}"
-            others = [t for t in self._json(path, missing_ok=True) or []
-                      if t["exchange"] != (change.before or {}).get("exchange")]
-            self._send("DELETE", path, gone_ok=True)
-            for other in others:
-                self._send("PUT", path, {k: other[k] for k in ("exchange", "write", "read")})
+            self._send("DELETE", _object_path(change.kind, change.scope, change.name), gone_ok=True)
+
+    def _delete_binding(self, change: Change) -> None:
+        """Every binding between the two with the change's routing key and arguments."""
+        before = change.before or {}
+        path = _binding_path(change.scope, before)
+        for binding in self._json(path, missing_ok=True) or []:
+            if binding["routing_key"] == before["routing_key"] and \
+                    (binding.get("arguments") or {}) == before.get("arguments", {}):
+                self._send("DELETE", f"{path}/{_q(binding['properties_key'])}", gone_ok=True)
+
+    def _delete_topic_permission(self, change: Change) -> None:
+        """The API deletes a user's topic permissions in a vhost all at once: put back the others."""
+        path = f"/api/topic-permissions/{_q(change.scope)}/{_q(change.name)}"
+        others = [t for t in self._json(path, missing_ok=True) or []
+                  if t["exchange"] != (change.before or {}).get("exchange")]
+        self._send("DELETE", path, gone_ok=True)
+        for other in others:
+            self._send("PUT", path, {k: other[k] for k in ("exchange", "write", "read")})
 
     def _delete_queue(self, change: Change, vhost: str, name: str) -> None:
         """Unconditionally when the user allowed the loss; else only if it holds nothing: the
@@ -719,12 +774,13 @@ class RabbitMQDriver(Driver):
             if unacknowledged:
                 raise _NotEmpty(f"{_count(unacknowledged)} unacknowledged by its consumers")
         params = {"if-empty": "true", "if-unused": "true"} if guarded else None
-        response = self._request("DELETE", path, params=params)
+        response = self._request("DELETE", path, expect=range(400, 600), params=params)
         reason = _reason(response) if response.status_code == 400 else ""
         if guarded and ("not empty" in reason or "in use" in reason):
             raise _NotEmpty(self._refusal(vhost, name, reason))
-        if response.status_code >= 400 and response.status_code != 404:
-            raise self._failed(f"DELETE queue {name!r} in vhost {vhost!r}", response)
+        if response.status_code != 404:
+            with self._errors(f"DELETE queue {name!r} in vhost {vhost!r}"):
+                response.raise_for_status()
 
     def _refusal(self, vhost: str, name: str, reason: str) -> str:
         """What a queue the broker would not delete holds, as exactly as it can be said."""
@@ -737,6 +793,156 @@ class RabbitMQDriver(Driver):
             of = f"{consumers} consumer{'' if consumers == 1 else 's'}" if consumers else "its consumers"
             return f"{_count(ready) + ' and ' if ready else ''}unacknowledged messages of {of} (how many is unknown)"
         return _count(ready or None)
+
+
+def _imported(change: Change, found: Live | None) -> ChangeResult:
+    """Whether a definitions import made the object `change` asks for."""
+    if found is None:
+        return ChangeResult(change.address, False, "the definitions import did not create it")
+    differing = [k for k, v in (change.after or {}).items() if found.attributes.get(k) != v]
+    if differing:
+        return ChangeResult(change.address, False, f"it already exists with other {', '.join(differing)}; plan "
+                            "again to replace it")
+    return ChangeResult(change.address, True)
+
+
+# ------------------------------------------------------------------------------- request shapes
+
+_POLICIES = ("rabbitmq.policy", "rabbitmq.operator_policy")
+
+
+def _binding_path(vhost: str, binding: Mapping[str, Any]) -> str:
+    to = "q" if binding.get("destination_type") == "queue" else "e"
+    return f"/api/bindings/{_q(vhost)}/e/{_q(binding['source'])}/{to}/{_q(binding['destination'])}"
+
+
+def _object_path(kind: str, vhost: str, name: str) -> str:
+    """The management API path of one object (not of a binding: bindings have no one path)."""
+    v, n = _q(vhost), _q(name)
+    return {"rabbitmq.vhost": f"/api/vhosts/{n}", "rabbitmq.queue": f"/api/queues/{v}/{n}",
+            "rabbitmq.exchange": f"/api/exchanges/{v}/{n}", "rabbitmq.policy": f"/api/policies/{v}/{n}",
+            "rabbitmq.operator_policy": f"/api/operator-policies/{v}/{n}", "rabbitmq.user": f"/api/users/{n}",
+            "rabbitmq.permission": f"/api/permissions/{v}/{n}",
+            "rabbitmq.topic_permission": f"/api/topic-permissions/{v}/{n}"}[kind]
+
+
+def _put_user(change: Change, desired: Resource | None) -> tuple[str, str, dict[str, Any]]:
+    body: dict[str, Any] = {"tags": ",".join((change.after or {}).get("tags", []))}
+    password = desired.secrets.get("password") if desired else None
+    if password is not None:
+        body["password"] = password.reveal()
+    return "PUT", _object_path(change.kind, change.scope, change.name), body
+
+
+def _put_binding(change: Change, desired: Resource | None) -> tuple[str, str, dict[str, Any]]:
+    after = change.after or {}
+    return "POST", _binding_path(change.scope, after), {"routing_key": after["routing_key"],
+                                                        "arguments": after["arguments"]}
+
+
+def _put_object(change: Change, desired: Resource | None) -> tuple[str, str, dict[str, Any]]:
+    return "PUT", _object_path(change.kind, change.scope, change.name), _definition(change.kind, change.name,
+                                                                                   change.after or {})
+
+
+def _put_fields(*fields: str) -> Callable[[Change, Resource | None], tuple[str, str, dict[str, Any]]]:
+    """A permission's request: its fields, at the path of the user it is for."""
+
+    def put(change: Change, desired: Resource | None) -> tuple[str, str, dict[str, Any]]:
+        after = change.after or {}
+        return "PUT", _object_path(change.kind, change.scope, after["user"]), {k: after[k] for k in fields}
+    return put
+
+
+# kind -> the request that creates or updates it: (method, path, body)
+_PUTS: dict[str, Callable[[Change, Resource | None], tuple[str, str, dict[str, Any]]]] = {
+    "rabbitmq.vhost": lambda change, desired: ("PUT", _object_path(change.kind, "", change.name), {}),
+    "rabbitmq.queue": _put_object,
+    "rabbitmq.exchange": _put_object,
+    "rabbitmq.binding": _put_binding,
+    "rabbitmq.exchange_binding": _put_binding,
+    "rabbitmq.policy": lambda change, desired: ("PUT", _object_path(change.kind, change.scope, change.name),
+                                                _policy(change.after or {})),
+    "rabbitmq.operator_policy": lambda change, desired: ("PUT", _object_path(change.kind, change.scope, change.name),
+                                                         _policy(change.after or {})),
+    "rabbitmq.user": _put_user,
+    "rabbitmq.permission": _put_fields("configure", "write", "read"),
+    "rabbitmq.topic_permission": _put_fields("exchange", "write", "read"),
+}
+
+
+# ------------------------------------------------------------------------------ live objects
+
+
+def _live_exchanges(vhost: str, exchanges: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
+    vaddress = f"rabbitmq/vhost/{vhost}"
+    return {f"rabbitmq/{vhost}/exchange/{exchange['name']}": Live("rabbitmq.exchange", {
+        "type": exchange["type"], "durable": exchange["durable"], "auto_delete": exchange["auto_delete"],
+        "internal": exchange["internal"], "arguments": exchange.get("arguments") or {}}, (vaddress,),
+        name=exchange["name"], scope=vhost)
+        for exchange in exchanges if exchange["name"] and not exchange["name"].startswith("amq.")}
+
+
+def _live_queues(vhost: str, queues: Sequence[Mapping[str, Any]], counts: Mapping[str, int | None]) -> dict[str, Live]:
+    live: dict[str, Live] = {}
+    for queue in queues:
+        if queue["name"].startswith("amq.") or queue["name"] == LOCK_QUEUE:
+            continue
+        arguments = dict(queue.get("arguments") or {})
+        queue_type = arguments.pop("x-queue-type", "classic")
+        live[f"rabbitmq/{vhost}/queue/{queue['name']}"] = Live("rabbitmq.queue", {
+            "type": queue_type, "durable": queue["durable"], "auto_delete": queue["auto_delete"],
+            "arguments": arguments}, (f"rabbitmq/vhost/{vhost}",), counts.get(queue["name"]), name=queue["name"],
+            scope=vhost)
+    return live
+
+
+def _live_bindings(vhost: str, bindings: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
+    prefix, live = f"rabbitmq/{vhost}", {}
+    for binding in bindings:
+        source, destination = binding["source"], binding["destination"]
+        if not source or destination.startswith("amq.gen-"):
+            continue
+        to_queue = binding["destination_type"] == "queue"
+        arguments = binding.get("arguments") or {}
+        address = binding_address(vhost, "binding" if to_queue else "exchange-binding", source, destination,
+                                  binding["routing_key"], arguments)
+        depends = [f"rabbitmq/vhost/{vhost}", f"{prefix}/{'queue' if to_queue else 'exchange'}/{destination}"]
+        if not source.startswith("amq."):
+            depends.append(f"{prefix}/exchange/{source}")
+        live[address] = Live("rabbitmq.binding" if to_queue else "rabbitmq.exchange_binding", {
+            "source": source, "destination": destination, "destination_type": binding["destination_type"],
+            "routing_key": binding["routing_key"], "arguments": arguments}, tuple(depends),
+            name=f"{source}->{destination}", scope=vhost)
+    return live
+
+
+def _live_policies(vhost: str, policies: Sequence[Mapping[str, Any]],
+                   parameters: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
+    vaddress = f"rabbitmq/vhost/{vhost}"
+    live = {f"rabbitmq/{vhost}/policy/{policy['name']}": Live("rabbitmq.policy", _policy(policy), (vaddress,),
+                                                               name=policy["name"], scope=vhost)
+            for policy in policies}
+    live.update({f"rabbitmq/{vhost}/operator-policy/{parameter['name']}": Live(
+        "rabbitmq.operator_policy", _policy(parameter["value"]), (vaddress,), name=parameter["name"], scope=vhost)
+        for parameter in parameters if parameter.get("component") == "operator_policy"})
+    return live
+
+
+def _live_topic_permissions(listing: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
+    return {f"rabbitmq/{t['vhost']}/topic-permission/{t['user']}/{t['exchange']}": Live(
+        "rabbitmq.topic_permission",
+        {"user": t["user"], "exchange": t["exchange"], "write": t["write"], "read": t["read"]},
+        (f"rabbitmq/user/{t['user']}", f"rabbitmq/vhost/{t['vhost']}"), name=t["user"], scope=t["vhost"])
+        for t in listing}
+
+
+def _live_permissions(listing: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
+    return {f"rabbitmq/{p['vhost']}/permission/{p['user']}": Live(
+        "rabbitmq.permission",
+        {"user": p["user"], "configure": p["configure"], "write": p["write"], "read": p["read"]},
+        (f"rabbitmq/user/{p['user']}", f"rabbitmq/vhost/{p['vhost']}"), name=p["user"], scope=p["vhost"])
+        for p in listing}
 
 
 def _refuse_if_any(counts: Mapping[str, int | None], where: str) -> None:
@@ -752,16 +958,15 @@ def _keep_alive(connection: BlockingConnection, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             connection.process_data_events(time_limit=0.5)
-        except amqp_connection_errors():
+        except _pika_errors():
             return  # the broker closed it: the lock is gone with it
 
 
-def _close(connection: BlockingConnection) -> None:
-    try:
+def close_quietly(connection: BlockingConnection) -> None:
+    """Close an AMQP connection, saying nothing if it is already broken."""
+    with contextlib.suppress(*_pika_errors()):  # closing what is already broken: nothing to report
         if connection.is_open:
             connection.close()
-    except amqp_connection_errors():
-        pass
 
 
 def _definition(kind: str, name: str, after: Mapping[str, Any]) -> dict[str, Any]:

@@ -393,9 +393,9 @@ class KafkaDriver(Driver):
         if selection.prune or any(a.startswith("kafka/acl/") for a in selection.addresses):
             live.update(_adopt_flipped(self._acls(), selection))
         groups = {a.removeprefix("kafka/group/") for a in selection.addresses if a.startswith("kafka/group/")}
-        if selection.prune:
-            groups |= self._group_ids()
-        live.update({a: item for a, item in self._groups(sorted(groups)).items() if selection.wants(a)})
+        if selection.prune:  # only the groups pruning may remove are described: not every group of the cluster
+            groups |= {g for g in self._group_ids() if selection.wants(f"kafka/group/{g}")}
+        live.update(self._groups(sorted(groups)))
         return live
 
     def _topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:

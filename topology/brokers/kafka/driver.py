@@ -142,6 +142,30 @@ def _plural(count: int, unit: str) -> str:
     return f"{count:,} {unit}" + ("" if count == 1 else "s")
 
 
+def _changes(change: Change, attribute: str) -> bool:
+    return any(a.name == attribute for a in change.attributes)
+
+
+def _growth(changes: Iterable[Change]) -> dict[str, int]:
+    """The topics whose partition count grows, and to how many (a count never shrinks: check refuses it)."""
+    return {c.name: int((c.after or {})["partitions"]) for c in changes if _changes(c, "partitions")
+            and (c.after or {}).get("partitions", 0) > (c.before or {}).get("partitions", 0)}
+
+
+def _batches(changes: Iterable[Change]) -> dict[str, list[Change]]:
+    """Changes by how apply makes them: topics created, deleted and updated in batches, ACLs together,
+    the rest (consumer groups) one by one; each batch in plan order."""
+    batches: dict[str, list[Change]] = {"create topics": [], "delete topics": [], "update topics": [], "ACLs": [],
+                                        "one by one": []}
+    for change in changes:
+        if change.kind == "kafka.topic":
+            batches[{"create": "create topics", "delete": "delete topics"}.get(change.action, "update topics")]\
+                .append(change)
+        else:
+            batches["ACLs" if change.kind == "kafka.acl" else "one by one"].append(change)
+    return batches
+
+
 # ----------------------------------------------------------------------------- what the client saw
 
 
@@ -516,28 +540,22 @@ class KafkaDriver(Driver):
     # ------------------------------------------------------------------------------------ apply
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        """Topics created, deleted and updated in batches, ACLs together, groups one by one; a change
+        planned as losing nothing whose object holds something now is refused first."""
         refused = self._still_empty([c for c in changes if c.needs_empty and not c.loses_data])
-        results = list(refused.values())
-        changes = [c for c in changes if c.address not in refused]
-        creates = [c for c in changes if c.kind == "kafka.topic" and c.action == "create"]
-        deletes = [c for c in changes if c.kind == "kafka.topic" and c.action == "delete"]
-        acls = [c for c in changes if c.kind == "kafka.acl"]
-        updates = [c for c in changes if c.kind == "kafka.topic" and c.action in ("update", "replace")]
-        results += self._create_topics(creates) + self._delete_topics(deletes) + self._apply_acls(acls)
-        results += self._update_topics(updates)
-        batched = {c.address for c in (*creates, *deletes, *acls, *updates)}
-        for change in changes:
-            if change.address in batched:
-                continue
-            try:
-                if change.kind == "kafka.group":
-                    self._apply_group(change)
-                else:
-                    raise BrokerError(f"the Kafka driver does not manage {change.kind}")
-                results.append(ChangeResult(change.address, True))
-            except BrokerError as exc:
-                results.append(ChangeResult(change.address, False, str(exc)))
-        return results
+        batches = _batches(c for c in changes if c.address not in refused)
+        return [*refused.values(), *self._create_topics(batches["create topics"]),
+                *self._delete_topics(batches["delete topics"]), *self._apply_acls(batches["ACLs"]),
+                *self._update_topics(batches["update topics"]), *map(self._apply_one, batches["one by one"])]
+
+    def _apply_one(self, change: Change) -> ChangeResult:
+        try:
+            if change.kind != "kafka.group":
+                raise BrokerError(f"the Kafka driver does not manage {change.kind}")
+            self._apply_group(change)
+        except BrokerError as exc:
+            return ChangeResult(change.address, False, str(exc))
+        return ChangeResult(change.address, True)
 
     def _still_empty(self, changes: Sequence[Change]) -> dict[str, ChangeResult]:
         """Refusals for the changes planned as losing nothing whose object now holds something."""
@@ -614,29 +632,31 @@ class KafkaDriver(Driver):
         return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
 
     def _update_topics(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        """Grow partitions and alter configs, each in one request, then wait until every broker agrees."""
-        errors: dict[str, str] = {}
-        grow = {c.name: int((c.after or {})["partitions"]) for c in changes
-                if any(a.name == "partitions" for a in c.attributes)
-                and (c.after or {}).get("partitions", 0) > (c.before or {}).get("partitions", 0)}
-        configs = {c.name: c for c in changes if any(a.name == "config" for a in c.attributes)}
-        errors.update(self._grow(grow))
-        errors.update(self._alter_configs([c for n, c in configs.items() if n not in errors]))
+        """Grow partitions and alter configs, each in one request, wait until every broker agrees, then
+        move the topics whose replication factor changes (one by one)."""
+        grow = _growth(changes)
+        configs = [c for c in changes if _changes(c, "config")]
+        errors = self._grow(grow)
+        errors.update(self._alter_configs([c for c in configs if c.name not in errors]))
         done_grow = {n: count for n, count in grow.items() if n not in errors}
-        done_config = {n: _normalise_live_config((c.after or {}).get("config", {}))
-                       for n, c in configs.items() if n not in errors}
+        done_config = {c.name: _normalise_live_config((c.after or {}).get("config", {}))
+                       for c in configs if c.name not in errors}
         for name in self._converge(set(done_grow) | set(done_config),
                                    lambda node: node.topics_differ(done_grow, done_config)):
             errors[name] = (f"topic {name} was changed but not every broker reports the change within "
                             f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
         for change in changes:
-            if change.name in errors or not any(a.name == "replication_factor" for a in change.attributes):
-                continue
-            try:
-                self._reassign(change.name, int((change.after or {})["replication_factor"]))
-            except BrokerError as exc:
-                errors[change.name] = str(exc)
+            if change.name not in errors and _changes(change, "replication_factor"):
+                errors.update(self._reassigned(change))
         return [ChangeResult(c.address, c.name not in errors, errors.get(c.name)) for c in changes]
+
+    def _reassigned(self, change: Change) -> dict[str, str]:
+        """{topic: why not} when moving the topic to its new replication factor failed; {} when done."""
+        try:
+            self._reassign(change.name, int((change.after or {})["replication_factor"]))
+        except BrokerError as exc:
+            return {change.name: str(exc)}
+        return {}
 
     def _grow(self, grow: Mapping[str, int]) -> dict[str, str]:
         from confluent_kafka.admin import NewPartitions

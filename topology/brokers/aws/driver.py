@@ -15,6 +15,12 @@ refused if they are not all zero; a subscription never exists without its declar
 every request has the target's connect and read timeouts and at most `_ATTEMPTS` tries, and every
 botocore error becomes one sentence at this boundary. The apply lock is a lease on the one token
 message of a FIFO queue (see `lock`).
+
+Errors at the boundary, one way: every request goes through a `_Client`, which runs it inside
+`_Boundary.translating`: AWS's answers become topology's errors by the `_ANSWERS` table (error
+codes), botocore's own failures by `_failures()` (exception classes), the original chained. Clients
+are made on first use, and names (queue URLs, ARNs) are looked up when a change needs them, so
+opening the driver makes no request and apply needs no inspect before it.
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@ so the very next plan is empty: brokers apply metadata changes one after the oth
 Changes planned as losing nothing (`needs_empty`) are re-checked at the moment they are carried
 out: a topic must still hold no messages (end minus beginning offset over its partitions), a
 group no committed offsets. Kafka has no conditional delete, so this is a check just before.
+
+Errors at the boundary, one way: every request of either client runs inside `_translating`, which
+turns what the client raises into one of topology's errors by the `_ANSWERS` table (Kafka's error
+names) or, when the cluster was not reached, by what librdkafka saw of its connections (`_Events`);
+one sentence naming the cluster and what topology was doing, the original chained. The driver
+connects lazily: the first call that needs the cluster connects.
 """
 
 from __future__ import annotations
@@ -283,12 +289,17 @@ class KafkaDriver(Driver):
         return self._admin
 
     def close(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-        if self._nodes is not None:
-            self._nodes.close()
-            self._nodes = None
+        """Leave the lock group and close the per-broker connections, whatever was opened."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+        nodes, self._nodes = self._nodes, None
+        if nodes is not None:
+            try:
+                with self._translating("closing the per-broker connections"):
+                    nodes.close()
+            except BrokerError:
+                pass  # nothing is held on them; the broker drops them
 
     # ----------------------------------------------------------------------------- connection
 

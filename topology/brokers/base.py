@@ -17,7 +17,7 @@ import fnmatch
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from topology.core.kinds import KindRules
 from topology.core.resource import Live, Resource
@@ -119,7 +119,7 @@ class ChangeResult:
 class Driver(ABC):
     """One broker target. Use as a context manager."""
 
-    def __enter__(self) -> Driver:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,13 +10,14 @@ sentence that never echoes the value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from topology.errors import InputError
 
-__all__ = ["MASK", "BrokerURL", "Secret", "parse_url"]
+__all__ = ["MASK", "BrokerURL", "Secret", "parse_url", "scrub"]
 
 MASK = "***"
 
@@ -152,3 +153,12 @@ def _valid_escapes(text: str) -> bool:
             return False
         index = text.find("%", index + 3)
     return True
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every one of `secrets` (as given and percent-encoded, the longest first) replaced by
+    `***`: for messages a broker's client wrote, which may quote a password or a URL holding one."""
+    forms = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote(secret))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text

@@ -102,10 +102,10 @@ def route_expectation(topology: Topology, publish: Publish, *, live: bool, probe
     target: Any = topology.targets.get(resource.target or "") if resource else None
     if target is None or target.kind != "aws":
         raise InputError(f"`topology test --live` needs SNS topic `{topic}` on an aws target")
-    driver = AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None, profile=target.profile,
-                       connect_timeout=target.connect_timeout / 1000, read_timeout=target.timeout / 1000)
     subscriptions = [r.attributes for r in topology.resources.values()
                      if r.kind == "sns.subscription" and r.attributes["topic"] == topic]
-    with SnsProbe(driver.sqs, driver.sns, topic, subscriptions) as probe:
+    with AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None, profile=target.profile,
+                   connect_timeout=target.connect_timeout / 1000, read_timeout=target.timeout / 1000) as driver, \
+            SnsProbe(driver.sqs, driver.sns, topic, subscriptions) as probe:
         found: set[str] = probe.route(publish.attributes, publish.body)
         return found

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.kafka.config import ACL_FIELDS, TOPIC_CONFIG, acl_address
 from topology.core.resource import Resource
+from topology.core.secrets import scrub
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError
 
@@ -304,9 +305,7 @@ class KafkaDriver(Driver):
     # ----------------------------------------------------------------------------- connection
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
     @contextmanager
     def _translating(self, doing: str, *, expected: Collection[str] = ()) -> Iterator[None]:

@@ -36,12 +36,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.brokers.registry import quantity
 from topology.core.resource import Resource
-from topology.core.secrets import MASK, BrokerURL
+from topology.core.secrets import BrokerURL, scrub
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, LockedError, TopologyError
 
@@ -231,11 +230,7 @@ class RedisDriver(Driver):
 
     def _scrub(self, text: str) -> str:
         """`text` with the password (as given and percent-encoded) replaced by ***."""
-        if self.url.password is not None and self.url.password.reveal():
-            secret = self.url.password.reveal()
-            for form in {secret, quote(secret, safe=""), quote(secret)}:
-                text = text.replace(form, MASK)
-        return text
+        return scrub(text, [self.url.password.reveal()] if self.url.password is not None else [])
 
     def _translated(self, exc: BaseException, doing: str) -> BrokerError | None:
         """The topology error for a redis-py error, by the first row of the map it matches; None for others."""

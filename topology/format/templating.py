@@ -241,39 +241,87 @@ def _check_method(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
     owner = obj.__self__
     if isinstance(owner, type | types.ModuleType):
         raise SecurityError(f"calling `{obj.__name__}()` is not allowed in a template")
+    if _plain_kind(obj, owner) is not str:
+        return args
+    text: str = owner
+    _budget().charge(1 + len(text) // 64)
+    name = obj.__name__
+    check = _STR_CHECKS.get(name)
+    return args if check is None else check(name, text, args, kwargs)
+
+
+def _plain_kind(obj: Any, owner: Any) -> type | None:
+    """The plain type `obj` is a method of (None for any other object); a method not allowed is refused."""
     kind = next((k for k in _PLAIN_METHODS if isinstance(owner, k)), None)
     if kind is None:
         if isinstance(owner, str | bytes | bool | int | float | complex | list | tuple | dict | set | frozenset):
             raise SecurityError(f"calling `.{obj.__name__}()` on a {type(owner).__name__} is not allowed "
                                 "in a template")
-        return args
+        return None
     name = obj.__name__
     if name not in _PLAIN_METHODS[kind]:
         raise SecurityError(f"calling `.{name}()` on a {kind.__name__} is not allowed in a template")
-    if kind is not str:
-        return args
-    text: str = owner
-    _budget().charge(1 + len(text) // 64)
-    first = args[0] if args else None
-    if name in ("center", "ljust", "rjust", "zfill") and isinstance(first, int):
+    return kind
+
+
+def _first(args: tuple[Any, ...]) -> Any:
+    return args[0] if args else None
+
+
+def _str_padding(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """`.center()`, `.ljust()`, `.rjust()`, `.zfill()`: the width is the size of the result."""
+    first = _first(args)
+    if isinstance(first, int):
         _within(first, f"`.{name}()`")
-    elif name == "expandtabs":
-        tab = first if isinstance(first, int) else kwargs.get("tabsize", 8)
-        _within(len(text) + text.count("\t") * max(int(tab), 0), "`.expandtabs()`")
-    elif name == "replace" and len(args) >= 2:
-        _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count", -1))
-    elif name == "join" and args:
-        items = list(_bounded(args[0]))
-        _within(sum(size_of(i) for i in items) + len(text) * len(items), "`.join()`")
-        return (items, *args[1:])
-    elif name in ("split", "rsplit"):
-        sep = first if isinstance(first, str) else kwargs.get("sep")
-        parts = (text.count(sep) if sep else len(text) // 2) + 1
-        _within(len(text) + parts * _ITEM_WEIGHT, f"`.{name}()`")
-    elif name == "splitlines":
-        parts = sum(text.count(c) for c in _LINE_BREAKS) + 1
-        _within(len(text) + parts * _ITEM_WEIGHT, "`.splitlines()`")
     return args
+
+
+def _str_expandtabs(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    first = _first(args)
+    tab = first if isinstance(first, int) else kwargs.get("tabsize", 8)
+    _within(len(text) + text.count("\t") * max(int(tab), 0), "`.expandtabs()`")
+    return args
+
+
+def _str_replace(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    if len(args) >= 2:
+        _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count", -1))
+    return args
+
+
+def _str_join(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """`.join()`: its items are gathered (one step each) and sized before they are joined."""
+    if not args:
+        return args
+    items = list(_bounded(args[0]))
+    _within(sum(size_of(i) for i in items) + len(text) * len(items), "`.join()`")
+    return (items, *args[1:])
+
+
+def _str_split(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """`.split()`, `.rsplit()`: every part is an item of the result."""
+    first = _first(args)
+    sep = first if isinstance(first, str) else kwargs.get("sep")
+    parts = (text.count(sep) if sep else len(text) // 2) + 1
+    _within(len(text) + parts * _ITEM_WEIGHT, f"`.{name}()`")
+    return args
+
+
+def _str_splitlines(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    parts = sum(text.count(c) for c in _LINE_BREAKS) + 1
+    _within(len(text) + parts * _ITEM_WEIGHT, "`.splitlines()`")
+    return args
+
+
+# The str methods whose result can be far larger than the text: name, text, args, kwargs -> the args to call with.
+_STR_CHECKS: dict[str, Callable[[str, str, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]] = {
+    "center": _str_padding, "ljust": _str_padding, "rjust": _str_padding, "zfill": _str_padding,
+    "expandtabs": _str_expandtabs,
+    "replace": _str_replace,
+    "join": _str_join,
+    "split": _str_split, "rsplit": _str_split,
+    "splitlines": _str_splitlines,
+}
 
 
 def _check_replace(text: Any, old: Any, new: Any, count: Any) -> None:
@@ -302,40 +350,91 @@ def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, name: str
 
 def _check_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Filters whose output can be far larger than their input, checked before they run."""
-    if name == "center":
-        width = _arg(args, kwargs, 0, "width", 80)
-        if isinstance(width, int):
-            _within(width, "`center`")
-    elif name == "indent" and isinstance(value, str):
-        width = _arg(args, kwargs, 0, "width", 4)
-        pad = len(width) if isinstance(width, str) else int(width)
-        _within(len(value) + (value.count("\n") + 1) * max(pad, 0), "`indent`")
-    elif name == "wordwrap" and isinstance(value, str):
-        width = _arg(args, kwargs, 0, "width", 79)
-        wrap = _arg(args, kwargs, 2, "wrapstring", None) or "\n"
-        lines = len(value) // max(int(width), 1) + value.count("\n") + 1
-        _within(len(value) + lines * len(str(wrap)), "`wordwrap`")
-        _budget().charge(16 * (lines + value.count(" ")))  # textwrap works word by word, in Python
-    elif name == "format" and isinstance(value, str):
+    check = _FILTER_CHECKS.get(name)
+    if check is not None:
+        check(value, args, kwargs)
+
+
+def _filter_center(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    width = _arg(args, kwargs, 0, "width", 80)
+    if isinstance(width, int):
+        _within(width, "`center`")
+
+
+def _filter_indent(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if not isinstance(value, str):
+        return
+    width = _arg(args, kwargs, 0, "width", 4)
+    pad = len(width) if isinstance(width, str) else int(width)
+    _within(len(value) + (value.count("\n") + 1) * max(pad, 0), "`indent`")
+
+
+def _filter_wordwrap(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if not isinstance(value, str):
+        return
+    width = _arg(args, kwargs, 0, "width", 79)
+    wrap = _arg(args, kwargs, 2, "wrapstring", None) or "\n"
+    lines = len(value) // max(int(width), 1) + value.count("\n") + 1
+    _within(len(value) + lines * len(str(wrap)), "`wordwrap`")
+    _budget().charge(16 * (lines + value.count(" ")))  # textwrap works word by word, in Python
+
+
+def _filter_format(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if isinstance(value, str):
         _check_percent(value, kwargs or tuple(args))
-    elif name == "round":  # round(int, -10**9) computes 10**(10**9) in C, where no budget is charged
-        precision = _arg(args, kwargs, 0, "precision", 0)
-        if not isinstance(precision, int) or abs(precision) > 100:
-            raise TemplateLimitError("`round` takes a precision of -100 to 100", "use a smaller precision")
-    elif name == "tojson":
-        indent = _arg(args, kwargs, 0, "indent", None)
-        if indent is not None and (not isinstance(indent, int) or not 0 <= indent <= 16):
-            raise TemplateLimitError("`tojson` takes an indent of 0 to 16", "use a smaller indent")
-    elif name == "replace":
-        _check_replace(value, _arg(args, kwargs, 0, "old", None), _arg(args, kwargs, 1, "new", None),
-                       _arg(args, kwargs, 2, "count", None))
-    elif name in ("batch", "slice"):
-        count = _arg(args, kwargs, 0, "linecount" if name == "batch" else "slices", 1)
-        if isinstance(count, int) and count > 100_000:
-            raise TemplateLimitError(f"`{name}` may make at most 100,000 groups", "use a smaller count")
-    elif name == "join" and isinstance(value, list | tuple):
+
+
+def _filter_round(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """round(int, -10**9) computes 10**(10**9) in C, where no budget is charged."""
+    precision = _arg(args, kwargs, 0, "precision", 0)
+    if not isinstance(precision, int) or abs(precision) > 100:
+        raise TemplateLimitError("`round` takes a precision of -100 to 100", "use a smaller precision")
+
+
+def _filter_tojson(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    indent = _arg(args, kwargs, 0, "indent", None)
+    if indent is not None and (not isinstance(indent, int) or not 0 <= indent <= 16):
+        raise TemplateLimitError("`tojson` takes an indent of 0 to 16", "use a smaller indent")
+
+
+def _filter_replace(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    _check_replace(value, _arg(args, kwargs, 0, "old", None), _arg(args, kwargs, 1, "new", None),
+                   _arg(args, kwargs, 2, "count", None))
+
+
+def _check_groups(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    count = _arg(args, kwargs, 0, keyword, 1)
+    if isinstance(count, int) and count > 100_000:
+        raise TemplateLimitError(f"`{name}` may make at most 100,000 groups", "use a smaller count")
+
+
+def _filter_batch(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    _check_groups("batch", "linecount", args, kwargs)
+
+
+def _filter_slice(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    _check_groups("slice", "slices", args, kwargs)
+
+
+def _filter_join(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if isinstance(value, list | tuple):
         joiner = _arg(args, kwargs, 0, "d", "")
         _within(size_of(value) + len(str(joiner)) * len(value), "`join`")
+
+
+# The filters whose output can be far larger than their input: value, args, kwargs -> None, or raises.
+_FILTER_CHECKS: dict[str, Callable[[Any, tuple[Any, ...], dict[str, Any]], None]] = {
+    "center": _filter_center,
+    "indent": _filter_indent,
+    "wordwrap": _filter_wordwrap,
+    "format": _filter_format,
+    "round": _filter_round,
+    "tojson": _filter_tojson,
+    "replace": _filter_replace,
+    "batch": _filter_batch,
+    "slice": _filter_slice,
+    "join": _filter_join,
+}
 
 
 def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:

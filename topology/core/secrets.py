@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from topology.errors import InputError
 
@@ -117,32 +117,58 @@ def parse_url(value: str | BrokerURL, *, what: str, schemes: tuple[str, ...] = (
     `what` says where the URL comes from, e.g. "the url of target `rabbit`"."""
     if isinstance(value, BrokerURL):
         return value
+    _refuse_control_characters(value, what)
+    parts, port = _split(value, what)
+    _refuse_fragment(parts, value, what)
+    if parts.scheme == "unix" and parts.path:  # a Unix socket: no host
+        return BrokerURL("unix", "", None, *_credentials(parts), parts.path, parts.query)
+    host = _checked_host(parts, what, schemes)
+    _check_escapes(parts, what)
+    return BrokerURL(parts.scheme, host, port, *_credentials(parts), parts.path, parts.query)
+
+
+def _refuse_control_characters(value: str, what: str) -> None:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):  # urlsplit would drop a tab or newline silently
         raise InputError(f"{what} contains a control character (a tab or a line break); {_ENCODE_HINT}")
+
+
+def _split(value: str, what: str) -> tuple[SplitResult, int | None]:
+    """The URL's parts and its port; a URL urlsplit cannot read (e.g. a port that is not a number) is refused."""
     try:
         parts = urlsplit(value.strip())
-        port = parts.port
+        return parts, parts.port
     except ValueError:
         raise InputError(f"{what} is not a valid URL; {_ENCODE_HINT}") from None
+
+
+def _refuse_fragment(parts: SplitResult, value: str, what: str) -> None:
     if parts.fragment or "#" in value:
         raise InputError(f"{what} contains `#`, which ends a URL; {_ENCODE_HINT}")
-    if parts.scheme == "unix" and parts.path:  # a Unix socket: no host
-        return BrokerURL("unix", "", None, unquote(parts.username) if parts.username is not None else None,
-                         Secret(unquote(parts.password)) if parts.password is not None else None, parts.path,
-                         parts.query)
-    if not parts.scheme or not parts.hostname:
+
+
+def _checked_host(parts: SplitResult, what: str, schemes: tuple[str, ...]) -> str:
+    """The host of a URL of the form scheme://[user:password@]host[:port], its scheme one of `schemes` (any
+    when empty), with no `@` after the host."""
+    host = parts.hostname
+    if not parts.scheme or not host:
         raise InputError(f"{what} is not a URL of the form scheme://[user:password@]host[:port]; {_ENCODE_HINT}")
     if schemes and parts.scheme not in schemes:
         raise InputError(f"{what} starts with `{parts.scheme}://`; use {' or '.join(s + '://' for s in schemes)}")
     if "@" in (parts.path + parts.query):
         raise InputError(f"{what} has `@` after the host; {_ENCODE_HINT}")
-    password = parts.password
-    for text in (parts.username, password):
+    return host
+
+
+def _check_escapes(parts: SplitResult, what: str) -> None:
+    for text in (parts.username, parts.password):
         if text is not None and "%" in text and not _valid_escapes(text):
             raise InputError(f"{what} has a `%` that is not a percent-escape in its credentials; {_ENCODE_HINT}")
-    return BrokerURL(parts.scheme, parts.hostname, port,
-                     unquote(parts.username) if parts.username is not None else None,
-                     Secret(unquote(password)) if password is not None else None, parts.path, parts.query)
+
+
+def _credentials(parts: SplitResult) -> tuple[str | None, Secret | None]:
+    """The user name and the password (a Secret), percent-escapes decoded."""
+    return (unquote(parts.username) if parts.username is not None else None,
+            Secret(unquote(parts.password)) if parts.password is not None else None)
 
 
 def _valid_escapes(text: str) -> bool:

@@ -60,17 +60,32 @@ def policy_held(address: str, scope: str, before: Attributes | None, after: Attr
     vhost = live.get(f"rabbitmq/vhost/{scope}")
     if vhost is None:
         return 0  # a new vhost holds nothing yet
-    others = any(item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy") and other != address
-                 and item.scope == scope and _limits(item.attributes) for other, item in live.items())
-    sides = [side for side in ((after,) if _limits(after) else ()) + ((before, after) if others else ())
-             if side is not None and side.get("apply-to") != "exchanges"]
-    patterns = [_pattern(side) for side in sides]
+    sides = _queue_sides(before, after, _others_limit(address, scope, live))
     if not sides:
         return 0
+    patterns = [_pattern(side) for side in sides]
     if None in patterns:  # a pattern Python cannot match as RabbitMQ does: unknown, unless nothing is held
         return 0 if all(messages == 0 for messages in vhost.contents.values()) else None
+    return _held_matching(vhost.contents, patterns)
+
+
+def _others_limit(address: str, scope: str, live: Mapping[str, Live]) -> bool:
+    """Whether another policy (or operator policy) in vhost `scope` sets limits."""
+    return any(item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy") and other != address
+               and item.scope == scope and _limits(item.attributes) for other, item in live.items())
+
+
+def _queue_sides(before: Attributes | None, after: Attributes | None, others: bool) -> list[Attributes]:
+    """The sides of the change whose pattern counts, policies for exchanges left out: the new one when it sets
+    limits; and both when another policy sets limits."""
+    return [side for side in ((after,) if _limits(after) else ()) + ((before, after) if others else ())
+            if side is not None and side.get("apply-to") != "exchanges"]
+
+
+def _held_matching(contents: Mapping[str, int | None], patterns: list[re.Pattern[str] | None]) -> int | None:
+    """Messages in the queues one of `patterns` matches; None when one of those queues' count is unknown."""
     total = 0
-    for queue, messages in vhost.contents.items():
+    for queue, messages in contents.items():
         if any(pattern is not None and pattern.search(queue) for pattern in patterns):
             if messages is None:
                 return None

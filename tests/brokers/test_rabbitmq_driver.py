@@ -231,3 +231,25 @@ def test_pruning_one_topic_permission_keeps_the_others(tmp_path: Path, vhost: st
     topic = rabbitmq_api.get(f"/api/topic-permissions/{quote(vhost, safe='')}/{vhost}-svc").json()
     assert [t["exchange"] for t in topic] == ["amq.topic"]
     assert "No changes" in _topology(tmp_path, fewer, "plan").stdout
+
+
+def test_a_vhost_deleted_after_it_was_listed_reads_as_gone(vhost: str, rabbitmq_api: Any) -> None:
+    """On a shared broker another team may delete a vhost between the listing and the read of its
+    definitions (RabbitMQ answers that read 400 `vhost_not_found`, not 404): inspect sees it gone."""
+    from topology.brokers.base import Selection
+    from topology.brokers.rabbitmq.driver import RabbitMQDriver
+
+    doomed = unique("doomed")
+    for name in (vhost, doomed):
+        rabbitmq_api.put(f"/api/vhosts/{quote(name, safe='')}").raise_for_status()
+
+    class DeletedMeanwhile(RabbitMQDriver):
+        def _vhosts(self, selection: Selection) -> list[str]:
+            names = super()._vhosts(selection)
+            rabbitmq_api.delete(f"/api/vhosts/{quote(doomed, safe='')}").raise_for_status()
+            return names
+
+    wanted = frozenset({f"rabbitmq/vhost/{doomed}", f"rabbitmq/vhost/{vhost}"})
+    with DeletedMeanwhile(RABBITMQ_URL, amqp_url=AMQP_URL) as driver:
+        live = driver.inspect(Selection(wanted, containers=frozenset({doomed, vhost})))
+    assert sorted(live) == [f"rabbitmq/vhost/{vhost}"]

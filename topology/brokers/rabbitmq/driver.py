@@ -378,14 +378,16 @@ class RabbitMQDriver(Driver):
         return response
 
     def _json(self, path: str, *, missing_ok: bool = False, **params: Any) -> Any:
-        expect = (404, 500) if missing_ok else (500,)
+        """The JSON at `path`; with `missing_ok`, None when what it names is gone (a vhost deleted since it
+        was listed: most endpoints answer 404, the definitions endpoint 400 `vhost_not_found`)."""
+        expect = (400, 404, 500) if missing_ok else (500,)
         response = self._request("GET", path, expect=expect, params=params or None)
         for pause in (0.1, 0.3, 0.6):  # a listing can answer 500 while queues in it are being declared
             if response.status_code != 500:
                 break
             time.sleep(pause)
             response = self._request("GET", path, expect=expect, params=params or None)
-        if response.status_code == 404:
+        if response.status_code == 404 or (response.status_code == 400 and '"vhost_not_found"' in response.text):
             return None
         with self._errors(f"GET {path}"):
             response.raise_for_status()
@@ -567,7 +569,9 @@ class RabbitMQDriver(Driver):
         return counts
 
     def _inspect_vhost(self, vhost: str) -> dict[str, Live]:
-        definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True) or {}
+        definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True)
+        if definitions is None:  # deleted since the vhosts were listed (on a shared broker): gone
+            return {}
         counts = self._listed_counts(vhost)
         live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts)}
         live.update(_live_exchanges(vhost, definitions.get("exchanges", [])))

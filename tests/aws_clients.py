@@ -1,7 +1,7 @@
 """AWS drivers on moto's server whose clients a test can wrap: the driver makes its clients as it always
 does, and the fixture wraps the real (moto-backed) ones it made, passing every call through except
-the few a test overrides, where AWS answers differently from moto or a failure is injected. And a TCP
-proxy to a real broker that hangs up or goes silent when told (used for Kafka too).
+the few a test overrides, where AWS answers differently from moto or a failure is injected. (Faults at
+the socket, in front of moto, are tests/faults.py's.)
 
     from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the fixture
 
@@ -12,10 +12,6 @@ proxy to a real broker that hangs up or goes silent when told (used for Kafka to
 
 from __future__ import annotations
 
-import contextlib
-import select
-import socket
-import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,7 +21,7 @@ import pytest
 from tests.conftest import AWS_ENDPOINT_URL
 from topology.brokers.aws.driver import AwsDriver
 
-__all__ = ["AwsDrivers", "FaultProxy", "Faulty", "aws_driver_fixture"]
+__all__ = ["AwsDrivers", "Faulty", "aws_driver_fixture"]
 
 
 class Faulty:
@@ -97,94 +93,3 @@ def aws_driver_fixture(aws_clients: tuple[Any, Any], monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(AwsDriver, "_new_client", new_client)
     yield drivers
 
-
-# ------------------------------------------------------------------------------ a TCP fault proxy
-
-
-class FaultProxy:
-    """A TCP proxy to a real broker that relays until told (`mode`) to hang up (close every connection,
-    and each new one as soon as it is accepted) or to go silent (keep every connection, forward nothing
-    more). `relayed_replies` counts the chunks the broker sent back; `break_after` switches to `then`
-    once that many were relayed (a conversation broken after its first answer, say)."""
-
-    def __init__(self, host: str, port: int, *, break_after: int | None = None, then: str = "hang-up") -> None:
-        self.target = (host, port)
-        self.mode = "relay"
-        self.break_after, self.then = break_after, then
-        self.relayed_replies = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port = int(self._listener.getsockname()[1])
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _keep(self, *sockets: socket.socket) -> None:
-        with self._lock:
-            self._sockets.extend(sockets)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                continue
-            if self.mode == "hang-up":
-                client.close()
-                continue
-            self._keep(client)
-            if self.mode == "silent":
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            self._keep(upstream)
-            for source, sink, replies in ((client, upstream, False), (upstream, client, True)):
-                thread = threading.Thread(target=self._pipe, args=(source, sink, replies), daemon=True)
-                thread.start()
-                self._threads.append(thread)
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([source], [], [], 0.1)
-                if not ready:
-                    continue
-                data = source.recv(65536)
-            except (OSError, ValueError):
-                return
-            if self.mode == "silent":
-                continue  # swallowed: the other side waits for an answer that never comes
-            if not data or self.mode == "hang-up":
-                break
-            try:
-                sink.sendall(data)
-            except OSError:
-                break
-            if replies:
-                self.relayed_replies += 1
-                if self.break_after is not None and self.relayed_replies >= self.break_after:
-                    self.mode = self.then
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
-        with self._lock:
-            for end in self._sockets:
-                end.close()
-        self._listener.close()

@@ -7,16 +7,15 @@ answering fails, naming the command that starts it; it is never skipped.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+
+from tests.faults import SilentServer
 
 START_HINT = "start the brokers with `scripts/brokers up` (or run the whole suite with `make test`)"
 
@@ -169,35 +168,8 @@ def redis_prefix() -> Iterator[tuple[Any, str]]:
 # ------------------------------------------------------------------------------- silent endpoints
 
 
-@dataclasses.dataclass
-class SilentServer:
-    """A TCP port that accepts connections (and keeps them) but never answers a byte."""
-
-    port: int
-    accepted: list[socket.socket]
-
-
 @pytest.fixture
 def silent_server() -> Iterator[SilentServer]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    silent = SilentServer(server.getsockname()[1], [])
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                silent.accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield silent
-    stop.set()
-    thread.join(5)
-    for connection in silent.accepted:
-        connection.close()
-    server.close()
+    """A local port that accepts connections (and keeps them) but never answers a byte."""
+    with SilentServer() as server:
+        yield server

@@ -1,10 +1,19 @@
 """Thin fault injection in front of the real brokers, for the tests that drive driver calls into failure.
 
-`FaultProxy` is a TCP proxy to a real broker that relays until told to hang up (it closes every
-connection, and every new one as soon as it is accepted) or to go silent (it keeps every connection
-and forwards nothing more, either way). `BadServer` is a TCP endpoint that answers every request with
-a canned reply: an HTTP 500, an HTML page, JSON cut short, bytes of no protocol. Nothing here knows
-a broker's protocol beyond that one reply.
+The one home of the socket-level faults; none knows a broker's protocol beyond one canned reply:
+
+- `closed_port()`: a local port nothing listens on; `full_backlog()`: one that never accepts.
+- `SilentServer`: an endpoint that accepts every connection, keeps it, and never answers a byte (the
+  `silent_server` fixture of tests/conftest.py is one).
+- `FaultProxy`: a TCP proxy to a real broker that relays until it hangs up (closes every connection,
+  and every new one as soon as it is accepted) or goes silent (keeps every connection and forwards
+  nothing more, either way): from the start, when the test switches its `mode`, or by itself once the
+  broker has answered N times.
+- `BadServer`: an endpoint that answers every request with a canned reply (`http_reply` makes an HTTP
+  one): an HTTP 500, an HTML page, JSON cut short, bytes of no protocol.
+
+Each server is a context manager: leaving it stops the server, joins its threads and closes its sockets.
+And `failures_of(call)` reads what a driver call failed with, as the error tests assert on it.
 """
 
 from __future__ import annotations
@@ -13,12 +22,18 @@ import contextlib
 import select
 import socket
 import threading
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, Self
 
-__all__ = ["BadServer", "FaultProxy", "closed_port", "http_reply", "serving"]
+from topology.brokers.base import ChangeResult
+from topology.errors import TopologyError
+
+__all__ = ["BadServer", "FaultProxy", "Mode", "SilentServer", "closed_port", "failures_of", "full_backlog",
+           "http_reply"]
 
 Mode = Literal["relay", "hang-up", "silent"]
+
+_TICK = 0.05  # how often the serving threads look again at what the test switched, or at stopping
 
 
 def closed_port() -> int:
@@ -28,20 +43,69 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@contextlib.contextmanager
+def full_backlog() -> Iterator[int]:
+    """A local port whose accept queue is full, so a new connection is never accepted (Linux drops the SYN)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def _close(*ends: socket.socket | None) -> None:
+    """Hang up: the peer hears the end at once, whoever else holds the socket."""
+    for end in ends:
+        if end is None:
+            continue
+        with contextlib.suppress(OSError):
+            end.shutdown(socket.SHUT_RDWR)
+        end.close()
+
+
+def _receive(source: socket.socket) -> bytes:
+    """What `source` sent (b"" when it left or broke)."""
+    try:
+        return source.recv(65536)
+    except OSError:
+        return b""
+
+
+def _send(sink: socket.socket, data: bytes) -> bool:
+    """Whether `data` reached `sink`."""
+    try:
+        sink.sendall(data)
+    except OSError:
+        return False
+    return True
+
+
 class _Server:
-    """A listening socket served by one thread until `stop()`."""
+    """A listening local socket whose connections `_serve` takes, until `stop()`."""
 
     def __init__(self) -> None:
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self._listener.settimeout(0.1)
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._listener.settimeout(_TICK)
         self.port = int(self._listener.getsockname()[1])
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self._threads = [threading.Thread(target=self._accept_loop, daemon=True)]
-        self._threads[0].start()
+        self._threads: list[threading.Thread] = []
+        self._spawn(self._accept_loop)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _accept_loop(self) -> None:
         while not self._stopping.is_set():
@@ -50,69 +114,105 @@ class _Server:
             except OSError:
                 continue
             self._keep(connection)
-            self.accepted(connection)
+            self._serve(connection)
 
     def _keep(self, connection: socket.socket) -> None:
         with self._lock:
             self._sockets.append(connection)
 
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         with self._lock:
             self._threads.append(thread)
         thread.start()
 
-    def accepted(self, connection: socket.socket) -> None:
+    def _serve(self, connection: socket.socket) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
         self._stopping.set()
+        self._threads[0].join(5)  # accepts no more: the lists below are complete
         with self._lock:
-            threads, sockets = list(self._threads), list(self._sockets)
+            threads, sockets = self._threads[1:], list(self._sockets)
         for thread in threads:
             thread.join(5)
-        for connection in sockets:
-            with contextlib.suppress(OSError):
-                connection.close()
+        _close(*sockets)
         self._listener.close()
 
 
-class FaultProxy(_Server):
-    """A TCP proxy to `upstream` whose `mode` the test switches: relay, hang up, go silent."""
+class SilentServer(_Server):
+    """An endpoint that accepts every connection and keeps it, never answering a byte; `accepted` holds
+    the connections it took (none: nothing tried to connect)."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.mode: Mode = "relay"
+    def __init__(self) -> None:
+        self.accepted: list[socket.socket] = []
         super().__init__()
 
-    def accepted(self, connection: socket.socket) -> None:
-        if self.mode == "hang-up":
-            connection.close()
-        elif self.mode == "relay":
-            upstream = socket.create_connection(self.upstream, timeout=5)
-            self._keep(upstream)
-            self._spawn(self._relay, connection, upstream)
-        # silent: kept open, never answered
+    def _serve(self, connection: socket.socket) -> None:
+        self.accepted.append(connection)
 
-    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
-        peers = {client: upstream, upstream: client}
-        while not self._stopping.is_set() and self.mode != "hang-up":
-            readable, _, _ = select.select(list(peers), [], [], 0.05)
+
+class FaultProxy(_Server):
+    """A TCP proxy to the broker at `upstream`, in `mode`: relaying, hanging up, or silent. The test
+    switches `mode` when it likes (from a hook before a client's N-th request, say: a TCP chunk is not a
+    request); with `after_answers`, the proxy switches itself to `then` once it has relayed that many
+    answers (chunks the broker sent back), breaking a conversation that had begun. `answers` counts them.
+
+    A connection accepted while silent is never carried to the broker; one the broker leaves while the
+    proxy is silent stays open, silent, to the client."""
+
+    def __init__(self, upstream: tuple[str, int], *, mode: Mode = "relay", after_answers: int | None = None,
+                 then: Mode = "hang-up") -> None:
+        self.upstream = upstream
+        self.mode: Mode = mode
+        self.after_answers, self.then = after_answers, then
+        self.answers = 0
+        super().__init__()
+
+    def _serve(self, client: socket.socket) -> None:
+        if self.mode == "hang-up":
+            _close(client)
+            return
+        upstream = None
+        if self.mode == "relay":
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                _close(client)
+                return
+            self._keep(upstream)
+        self._spawn(self._carry, client, upstream)
+
+    def _carry(self, client: socket.socket, upstream: socket.socket | None) -> None:
+        """One connection, until the client leaves, the proxy hangs up or stops."""
+        sources = [client] if upstream is None else [client, upstream]
+        while client in sources and not self._stopping.is_set() and self.mode != "hang-up":
+            readable, _, _ = select.select(sources, [], [], _TICK)
             for source in readable:
-                try:
-                    data = source.recv(65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                if self.mode == "relay":
-                    peers[source].sendall(data)  # silent: what arrives is dropped
-            else:
-                continue
-            break
-        for end in (client, upstream):
-            with contextlib.suppress(OSError):
-                end.close()
+                if source in sources:
+                    self._pass_on(source, client, upstream, sources)
+        _close(client, upstream)
+
+    def _pass_on(self, source: socket.socket, client: socket.socket, upstream: socket.socket | None,
+                 sources: list[socket.socket]) -> None:
+        """What `source` sent, relayed or dropped as the mode says; `sources` loses what is done with."""
+        data = _receive(source)
+        if not data and source is upstream and self.mode == "silent":
+            sources.remove(source)  # the broker left; the client still hears nothing
+        elif not data:
+            sources.clear()
+        elif self.mode == "relay" and upstream is not None:
+            if not _send(client if source is upstream else upstream, data):
+                sources.clear()
+            elif source is upstream:
+                self._answered()
+        # otherwise (silent, or hanging up) what arrived is dropped
+
+    def _answered(self) -> None:
+        with self._lock:
+            self.answers += 1
+            if self.after_answers is not None and self.answers >= self.after_answers and self.mode == "relay":
+                self.mode = self.then
 
 
 class BadServer(_Server):
@@ -125,7 +225,7 @@ class BadServer(_Server):
         self.reply, self.http, self.healthy, self.healthy_reply = reply, http, healthy, healthy_reply
         super().__init__()
 
-    def accepted(self, connection: socket.socket) -> None:
+    def _serve(self, connection: socket.socket) -> None:
         self._spawn(self._answer, connection)
 
     def _answer(self, connection: socket.socket) -> None:
@@ -141,7 +241,7 @@ class BadServer(_Server):
             if not data:
                 return
             if not self.http:
-                self._send(connection, self.reply)
+                _send(connection, self.reply)
                 continue
             skipped = min(body_left, len(data))
             pending, body_left = pending + data[skipped:], body_left - skipped
@@ -151,12 +251,7 @@ class BadServer(_Server):
                 skipped = min(body_left, len(pending))
                 pending, body_left = pending[skipped:], body_left - skipped
                 first = head.split(b"\r\n", 1)[0].decode("latin-1")
-                self._send(connection, self.healthy_reply if any(p in first for p in self.healthy) else self.reply)
-
-    @staticmethod
-    def _send(connection: socket.socket, reply: bytes) -> None:
-        with contextlib.suppress(OSError):
-            connection.sendall(reply)
+                _send(connection, self.healthy_reply if any(p in first for p in self.healthy) else self.reply)
 
 
 def _content_length(head: bytes) -> int:
@@ -172,9 +267,13 @@ def http_reply(status: str, body: bytes, content_type: str = "application/json")
             + body)
 
 
-@contextlib.contextmanager
-def serving(server: _Server) -> Iterator[_Server]:
+def failures_of(call: Callable[[], Any]) -> list[BaseException | str]:
+    """What `call` failed with: the topology error it raised, or the error of each change result that
+    failed (none: it worked). Any other exception propagates and fails the test."""
     try:
-        yield server
-    finally:
-        server.stop()
+        outcome = call()
+    except TopologyError as exc:
+        return [exc]
+    if isinstance(outcome, list) and all(isinstance(r, ChangeResult) for r in outcome):
+        return [r.error or "" for r in outcome if not r.ok]
+    return []

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from topology.brokers.base import ChangeResult, Live, Selection
+from tests.faults import failures_of
+from topology.brokers.base import Live, Selection
 from topology.brokers.local.driver import LocalDriver
 from topology.core.resource import Resource
 from topology.core.secrets import Secret
 from topology.engine.plan import Change
-from topology.errors import TopologyError
 from topology.format.common import STATE_FORMAT
 
 _PASSWORD = "local-secret-pw"
@@ -83,16 +83,6 @@ _FAILS = {
 }
 
 
-def _failures(call: Callable[[], Any]) -> list[BaseException | str]:
-    try:
-        outcome = call()
-    except TopologyError as exc:
-        return [exc]
-    if isinstance(outcome, list) and all(isinstance(r, ChangeResult) for r in outcome):
-        return [r.error or "" for r in outcome if not r.ok]
-    return []
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_every_call_fails_as_a_topology_error(tmp_path: Path, name: str, fault: str) -> None:
@@ -100,7 +90,7 @@ def test_every_call_fails_as_a_topology_error(tmp_path: Path, name: str, fault: 
     path.parent.mkdir()
     FAULTS[fault](path)
     with LocalDriver(path) as driver:
-        failures = _failures(lambda: CALLS[name](driver))
+        failures = failures_of(lambda: CALLS[name](driver))
     expected = _FAILS.get(fault, set(CALLS) - {"lock"})
     assert bool(failures) == (name in expected), failures
     for failure in failures:

@@ -2,11 +2,12 @@
 topology's errors: one sentence naming the endpoint, never the secret key, in bounded time.
 
 The failures are real ones, or injected thinly around the real clients: a closed port; a silent
-endpoint (tests/conftest.py); a TCP proxy in front of moto that hangs up or goes silent from the N-th
-request on; and the N-th request answered with an error AWS gives (access denied, throttling, bad
-credentials, an internal error) or failed as botocore fails (no credentials, a lost answer). Each call
-kind is run with the failure at its first request, then its second, and so on, until it completes
-before the failure: so every request it makes is failed once, and the run without failure succeeds."""
+endpoint; a TCP proxy in front of moto that hangs up or goes silent from the N-th request on (those
+three are tests/faults.py's); and the N-th request answered with an error AWS gives (access denied,
+throttling, bad credentials, an internal error) or failed as botocore fails (no credentials, a lost
+answer). Each call kind is run with the failure at its first request, then its second, and so on, until
+it completes before the failure: so every request it makes is failed once, and the run without failure
+succeeds."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 
-from tests.aws_clients import AwsDrivers, FaultProxy, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
-from tests.conftest import AWS_ENDPOINT_URL, SilentServer, unique
+from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
+from tests.conftest import AWS_ENDPOINT_URL, unique
+from tests.faults import FaultProxy, Mode, SilentServer, closed_port
 from topology.brokers.aws.driver import LOCK_QUEUE, AwsDriver
 from topology.brokers.aws.probe import SnsProbe
 from topology.brokers.base import ChangeResult, Selection
@@ -184,17 +186,9 @@ def _forget_the_lock(sqs: Any) -> None:
 # ----------------------------------------------------------------------------------- the tests
 
 
-def _closed_port() -> str:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
-
 @pytest.mark.parametrize("kind", CALLS, ids=[c.name for c in CALLS])
 def test_a_closed_port_is_one_sentence_for_every_call(kind: CallKind, aws: AwsDrivers) -> None:
-    endpoint = _closed_port()
+    endpoint = f"http://127.0.0.1:{closed_port()}"
     driver = aws(endpoint_url=endpoint, **TIMEOUTS)
     [error] = _errors(kind, driver, unique("closed"), endpoint, seconds=10)
     assert "is not reachable" in error
@@ -240,7 +234,7 @@ def _raise(error: Exception) -> Callable[[str], None]:
     return fail
 
 
-def _proxy(proxy: FaultProxy, mode: str) -> Callable[[str], None]:
+def _proxy(proxy: FaultProxy, mode: Mode) -> Callable[[str], None]:
     def fail(operation: str) -> None:
         proxy.mode = mode  # this request and every later one meet a broker that hangs up or is silent
     return fail
@@ -264,7 +258,7 @@ def test_every_request_of_every_call_failed_in_turn_gives_only_topology_errors(
     for at in range(1, 40):
         prefix = unique("fail")
         kind.prepare(sqs, sns, prefix)
-        with FaultProxy(moto.hostname or "127.0.0.1", moto.port or 80) as proxy:
+        with FaultProxy((moto.hostname or "127.0.0.1", moto.port or 80)) as proxy:
             endpoint = f"http://127.0.0.1:{proxy.port}"
             ways = _failures(proxy)  # in turn, from a different one for each call kind
             name, how = ways[(at + CALLS.index(kind)) % len(ways)]
@@ -302,7 +296,7 @@ def test_the_probe_removes_what_it_made_when_it_fails(aws: AwsDrivers, aws_clien
 def test_the_probe_on_clients_of_its_own_gives_topology_errors(aws_clients: tuple[Any, Any]) -> None:
     import boto3
 
-    endpoint = _closed_port()
+    endpoint = f"http://127.0.0.1:{closed_port()}"
     settings = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "testing",
                 "aws_secret_access_key": SECRET}
     with pytest.raises(BrokerUnavailable, match=rf"SNS at {endpoint} is not reachable"):

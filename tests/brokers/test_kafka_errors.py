@@ -2,18 +2,17 @@
 topology's errors: one sentence naming the cluster, never a password, in bounded time.
 
 The failures are real ones, or injected thinly around the real clients: a closed port; a silent
-endpoint (tests/conftest.py); a TCP proxy in front of the broker that hangs up or goes silent after
-its first answer; and the real clients (librdkafka's AdminClient and Consumer, kafka-python's
-per-broker client), wrapped so that their N-th request fails as Kafka fails: its answer lost to a
-transport error or a timeout, an authorization refused, a policy violation, a coordinator still
-loading (which the driver asks again), a connection dropped. Each call kind is run with the failure
-at its first request, then its second, and so on, until it completes before the failure: so every
-request it makes is failed once, and the run without failure succeeds."""
+endpoint; a TCP proxy in front of the broker that hangs up or goes silent after its first answer (those
+three are tests/faults.py's); and the real clients (librdkafka's AdminClient and Consumer,
+kafka-python's per-broker client), wrapped so that their N-th request fails as Kafka fails: its answer
+lost to a transport error or a timeout, an authorization refused, a policy violation, a coordinator
+still loading (which the driver asks again), a connection dropped. Each call kind is run with the
+failure at its first request, then its second, and so on, until it completes before the failure: so
+every request it makes is failed once, and the run without failure succeeds."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.aws_clients import FaultProxy
-from tests.conftest import KAFKA_BOOTSTRAP, SilentServer, unique
+from tests.conftest import KAFKA_BOOTSTRAP, unique
+from tests.faults import FaultProxy, Mode, SilentServer, closed_port
 from topology.brokers.base import ChangeResult, Live, Selection
 from topology.brokers.kafka.config import acl_address
 from topology.brokers.kafka.driver import KafkaDriver
@@ -181,12 +180,6 @@ def _errors(kind: CallKind, driver: KafkaDriver, prefix: str, seconds: float) ->
     return errors
 
 
-def _closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 @pytest.fixture
 def principals(kafka_admin: Any) -> Iterator[list[str]]:
     """Principals whose ACLs are deleted after the test."""
@@ -212,7 +205,8 @@ def principals(kafka_admin: Any) -> Iterator[list[str]]:
 
 @pytest.mark.parametrize("kind", CALLS, ids=[c.name for c in CALLS])
 def test_a_closed_port_is_one_sentence_for_every_call(kind: CallKind) -> None:
-    driver = KafkaDriver(_closed_port(), config=CONFIG, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+    driver = KafkaDriver(f"127.0.0.1:{closed_port()}", config=CONFIG, connect_timeout=CONNECT_TIMEOUT,
+                         read_timeout=READ_TIMEOUT)
     [error] = _errors(kind, driver, "closed.", seconds=10)
     assert "is not reachable" in error and "the connection was refused" in error
 
@@ -229,13 +223,13 @@ def test_a_silent_endpoint_is_one_sentence_in_bounded_time(kind: CallKind, silen
 @pytest.mark.parametrize("then", ["hang-up", "silent"])
 @pytest.mark.parametrize("kind", [c for c in CALLS if c.name in ("inspect", "count messages", "create topic",
                                                                  "lock")], ids=lambda c: c.name)
-def test_a_broker_that_stops_after_its_first_answer_is_one_sentence(kind: CallKind, then: str,
+def test_a_broker_that_stops_after_its_first_answer_is_one_sentence(kind: CallKind, then: Mode,
                                                                    kafka_prefix: str) -> None:
     host, port = KAFKA_BOOTSTRAP.rsplit(":", 1)
-    with FaultProxy(host, int(port), break_after=1, then=then) as proxy:
+    with FaultProxy((host, int(port)), after_answers=1, then=then) as proxy:
         driver = KafkaDriver(f"127.0.0.1:{proxy.port}", config=CONFIG, connect_timeout=1, read_timeout=2)
         [error] = _errors(kind, driver, kafka_prefix, seconds=15)
-    assert proxy.relayed_replies >= 1  # the conversation had begun
+    assert proxy.answers >= 1  # the conversation had begun
     assert error.startswith(f"Kafka at 127.0.0.1:{proxy.port}")
 
 

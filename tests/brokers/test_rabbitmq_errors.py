@@ -15,8 +15,8 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.conftest import AMQP_URL, RABBITMQ_URL, SilentServer, unique
-from tests.faults import BadServer, FaultProxy, closed_port, http_reply, serving
+from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
+from tests.faults import BadServer, FaultProxy, Mode, SilentServer, closed_port, failures_of, http_reply
 from topology.brokers.base import ChangeResult, Live, Selection
 from topology.brokers.rabbitmq.driver import RabbitMQDriver
 from topology.brokers.rabbitmq.expand import binding_address
@@ -272,15 +272,14 @@ def management(request: pytest.FixtureRequest, silent_server: SilentServer) -> I
     elif fault == "silent":
         yield Endpoint(fault, silent_server.port)
     elif fault in ("hangs up mid-conversation", "goes silent mid-conversation"):
-        with serving(FaultProxy((_API.hostname or "127.0.0.1", _API.port or 15672))) as proxy:
-            assert isinstance(proxy, FaultProxy)
-            mode = "hang-up" if fault.startswith("hangs") else "silent"
+        with FaultProxy((_API.hostname or "127.0.0.1", _API.port or 15672)) as proxy:
+            mode: Mode = "hang-up" if fault.startswith("hangs") else "silent"
             yield Endpoint(fault, proxy.port, lambda: setattr(proxy, "mode", mode))
     else:
         reply = {"HTTP 500": http_reply("500 Internal Server Error", b'{"error": "boom", "reason": "boom"}'),
                  "HTML": http_reply("200 OK", b"<html><body>a login page</body></html>", "text/html"),
                  "JSON cut short": http_reply("200 OK", b'[{"name": "q", "messages": 1')}[fault]
-        with serving(BadServer(reply, healthy=("/api/overview",), healthy_reply=_healthy_overview())) as server:
+        with BadServer(reply, healthy=("/api/overview",), healthy_reply=_healthy_overview()) as server:
             yield Endpoint(fault, server.port)
 
 
@@ -297,9 +296,7 @@ def amqp(request: pytest.FixtureRequest, silent_server: SilentServer) -> Iterato
     elif fault == "silent":
         yield Endpoint(fault, silent_server.port)
     else:  # hangs up: accepts every connection and closes it before the handshake ends
-        with serving(FaultProxy((_AMQP.hostname or "127.0.0.1", _AMQP.port or 5672))) as proxy:
-            assert isinstance(proxy, FaultProxy)
-            proxy.mode = "hang-up"
+        with FaultProxy((_AMQP.hostname or "127.0.0.1", _AMQP.port or 5672), mode="hang-up") as proxy:
             yield Endpoint(fault, proxy.port)
 
 
@@ -307,18 +304,6 @@ AMQP_FAULTS = ["refused", "silent", "hangs up"]
 
 
 # ------------------------------------------------------------------------------------ the outcome
-
-
-def _failures(call: Callable[[], Any]) -> list[BaseException | str]:
-    """What failed when `call` ran: the topology error it raised, or the error of each change result
-    that failed. Any other exception propagates and fails the test."""
-    try:
-        outcome = call()
-    except TopologyError as exc:
-        return [exc]
-    if isinstance(outcome, list) and all(isinstance(r, ChangeResult) for r in outcome):
-        return [r.error or "" for r in outcome if not r.ok]
-    return []
 
 
 def _assert_sentence(failure: BaseException | str, scene: Scene, port: int) -> None:
@@ -336,7 +321,7 @@ def _run(call: Call, scene: Scene, url: str, amqp_url: str, endpoint: Endpoint) 
             driver.inspect(Selection(frozenset()))  # connected through the proxy, which still relays
             endpoint.switch()
         started = time.monotonic()
-        failures = _failures(lambda: call(driver, scene))
+        failures = failures_of(lambda: call(driver, scene))
         return failures, time.monotonic() - started
 
 
@@ -371,8 +356,7 @@ def test_an_amqp_fault_leaves_every_call_as_a_topology_error(name: str, scene: S
 
 
 def test_a_lock_whose_connection_breaks_is_released_quietly(scene: Scene) -> None:
-    with serving(FaultProxy((_AMQP.hostname or "127.0.0.1", _AMQP.port or 5672))) as proxy:
-        assert isinstance(proxy, FaultProxy)
+    with FaultProxy((_AMQP.hostname or "127.0.0.1", _AMQP.port or 5672)) as proxy:
         driver = RabbitMQDriver(scene.url(_API.port or 15672), amqp_url=scene.amqp(proxy.port), **_TIMEOUTS)
         driver.lock("errors test", 0)
         proxy.mode = "hang-up"
@@ -411,10 +395,8 @@ PROBE_FAULTS = ["none", "refused", "silent", "hangs up", "hangs up mid-conversat
 @pytest.mark.parametrize("fault", PROBE_FAULTS)
 def test_a_live_probe_fault_is_a_topology_error(fault: str, scene: Scene, silent_server: SilentServer) -> None:
     upstream = (_AMQP.hostname or "127.0.0.1", _AMQP.port or 5672)
-    with serving(FaultProxy(upstream)) as proxy:
-        assert isinstance(proxy, FaultProxy)
+    with FaultProxy(upstream, mode="hang-up" if fault == "hangs up" else "relay") as proxy:
         port = {"refused": closed_port(), "silent": silent_server.port}.get(fault, proxy.port)
-        proxy.mode = "hang-up" if fault == "hangs up" else "relay"
         resources = _declared(scene, "x-no-such-type" if fault == "refuses a mirror" else "direct")
         started = time.monotonic()
 

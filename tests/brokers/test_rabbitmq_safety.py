@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 
 from tests.cli import topology, with_file
 from tests.conftest import AMQP_URL, RABBITMQ_URL, unique
+from tests.faults import SilentServer
 from topology.brokers.rabbitmq.driver import LOCK_QUEUE, default_amqp_url
 from topology.core.secrets import parse_url
 
@@ -400,37 +399,6 @@ def test_a_killed_holder_frees_the_lock(tmp_path: Path, vhost: str, rabbitmq_api
 # ------------------------------------------------------------------------------ bounded in time
 
 
-class _Silent:
-    """A TCP server that accepts connections and never answers."""
-
-    def __init__(self) -> None:
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(16)
-        self.port = self.server.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                self.accepted.append(self.server.accept()[0])
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.server.close()
-        for connection in self.accepted:
-            connection.close()
-
-
-@pytest.fixture
-def silent() -> Iterator[_Silent]:
-    server = _Silent()
-    yield server
-    server.close()
-
-
 def _one_sentence(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
@@ -438,15 +406,15 @@ def _one_sentence(stderr: str) -> str:
 
 
 def test_a_management_endpoint_that_never_answers_fails_within_the_timeout(tmp_path: Path, vhost: str,
-                                                                           silent: _Silent) -> None:
-    url = f"http://ops:s3cret-pass@127.0.0.1:{silent.port}"
+                                                                           silent_server: SilentServer) -> None:
+    url = f"http://ops:s3cret-pass@127.0.0.1:{silent_server.port}"
     document = _document(vhost, target=_target(vhost, url, ", connect_timeout: 1s, timeout: 2s"))
     started = time.monotonic()
     result = _run(tmp_path, document, "plan")
     elapsed = time.monotonic() - started
     assert result.returncode == 1 and elapsed < 15, elapsed
     line = _one_sentence(result.stderr)
-    assert f"RabbitMQ at http://ops:***@127.0.0.1:{silent.port}" in line and "did not answer within 2s" in line
+    assert f"RabbitMQ at http://ops:***@127.0.0.1:{silent_server.port}" in line and "did not answer within 2s" in line
     assert "s3cret-pass" not in result.stdout + result.stderr
 
 
@@ -460,9 +428,9 @@ def test_https_against_the_plain_management_port_is_one_sentence(tmp_path: Path,
 
 
 def test_an_amqp_port_that_never_answers_during_a_replace_fails_within_the_timeout(
-        tmp_path: Path, vhost: str, silent: _Silent) -> None:
+        tmp_path: Path, vhost: str, silent_server: SilentServer) -> None:
     assert _run(tmp_path, _document(vhost, "q: {max_length: 100}"), "apply", "--auto-approve").returncode == 0
-    amqp = f"amqp://{_PARTS.username}:{_PARTS.password}@127.0.0.1:{silent.port}/"
+    amqp = f"amqp://{_PARTS.username}:{_PARTS.password}@127.0.0.1:{silent_server.port}/"
     target = (f'targets:\n  rabbit: {{kind: rabbitmq, url: "${{RABBITMQ_URL}}", amqp_url: "{amqp}", '
               "connect_timeout: 1s, timeout: 2s}\n")
     started = time.monotonic()
@@ -470,7 +438,7 @@ def test_an_amqp_port_that_never_answers_during_a_replace_fails_within_the_timeo
     elapsed = time.monotonic() - started
     assert result.returncode == 1 and elapsed < 15, elapsed
     line = _one_sentence(result.stderr)
-    assert f"RabbitMQ over AMQP at amqp://{_PARTS.username}:***@127.0.0.1:{silent.port}/" in line
+    assert f"RabbitMQ over AMQP at amqp://{_PARTS.username}:***@127.0.0.1:{silent_server.port}/" in line
     assert "did not complete a connection within 3s" in line
 
 

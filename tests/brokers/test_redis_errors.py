@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REDIS_URL, SilentServer, unique
-from tests.faults import BadServer, FaultProxy, closed_port, serving
+from tests.conftest import REDIS_URL, unique
+from tests.faults import BadServer, FaultProxy, Mode, SilentServer, closed_port, failures_of
 from topology.brokers.base import ChangeResult, Live, Selection
 from topology.brokers.redis.driver import LOCK_KEY, RedisDriver
 from topology.core.secrets import parse_url
@@ -142,33 +142,19 @@ def endpoint(request: pytest.FixtureRequest, silent_server: SilentServer) -> Ite
     elif fault == "silent":
         yield Endpoint(fault, silent_server.port)
     elif fault == "not Redis":
-        with serving(BadServer(b"HTTP/1.1 400 Bad Request\r\n\r\n", http=False)) as server:
+        with BadServer(b"HTTP/1.1 400 Bad Request\r\n\r\n", http=False) as server:
             yield Endpoint(fault, server.port)
+    elif fault == "hangs up":
+        with FaultProxy(_UPSTREAM, mode="hang-up") as proxy:
+            yield Endpoint(fault, proxy.port)
     else:
-        with serving(FaultProxy(_UPSTREAM)) as proxy:
-            assert isinstance(proxy, FaultProxy)
-            if fault == "hangs up":
-                proxy.mode = "hang-up"
-                yield Endpoint(fault, proxy.port)
-            else:
-                mode = "hang-up" if fault.startswith("hangs") else "silent"
-                yield Endpoint(fault, proxy.port, lambda: setattr(proxy, "mode", mode))
+        with FaultProxy(_UPSTREAM) as proxy:
+            mode: Mode = "hang-up" if fault.startswith("hangs") else "silent"
+            yield Endpoint(fault, proxy.port, lambda: setattr(proxy, "mode", mode))
 
 
 FAULTS = ["none", "refused", "silent", "not Redis", "hangs up", "hangs up mid-conversation",
           "goes silent mid-conversation"]
-
-
-def _failures(call: Callable[[], Any]) -> list[BaseException | str]:
-    """The topology error `call` raised, or the error of each change result that failed; any other
-    exception propagates and fails the test."""
-    try:
-        outcome = call()
-    except TopologyError as exc:
-        return [exc]
-    if isinstance(outcome, list) and all(isinstance(r, ChangeResult) for r in outcome):
-        return [r.error or "" for r in outcome if not r.ok]
-    return []
 
 
 @pytest.mark.parametrize("endpoint", FAULTS, indirect=True)
@@ -181,7 +167,7 @@ def test_every_call_fails_as_a_topology_error(name: str, scene: Scene, endpoint:
             driver.inspect(Selection(frozenset()))  # connected through the proxy, which still relays
             endpoint.switch()
         started = time.monotonic()
-        failures = _failures(lambda: CALLS[name](driver, scene))
+        failures = failures_of(lambda: CALLS[name](driver, scene))
         took = time.monotonic() - started
     if endpoint.fault == "none":
         assert failures == []  # the call works: what fails below is this call

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from tests.cli import topology, with_file
 from tests.conftest import REDIS_URL, unique
+from tests.faults import SilentServer, full_backlog
 from topology.brokers.base import Selection
 from topology.brokers.redis.driver import LOCK_KEY, RedisDriver
 from topology.core.secrets import parse_url
@@ -344,32 +344,9 @@ def test_a_password_with_every_reserved_character_works_end_to_end(tmp_path: Pat
 
 
 @pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections (the kernel completes them) and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    yield listener.getsockname()[1]
-    listener.close()
-
-
-@pytest.fixture
 def full_backlog_port() -> Iterator[int]:
-    """A port whose accept queue is full, so a new connection is never accepted (Linux drops the SYN)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket()
-        filler.setblocking(False)
-        filler.connect_ex(("127.0.0.1", port))
-        fillers.append(filler)
-    yield port
-    for filler in fillers:
-        filler.close()
-    listener.close()
+    with full_backlog() as port:
+        yield port
 
 
 _TIMEOUTS = ", connect_timeout: 1s, timeout: 1s"
@@ -381,10 +358,11 @@ def _timed_plan(tmp_path: Path, url: str) -> tuple[str, float]:
     return _one_sentence(result), time.monotonic() - started
 
 
-def test_endpoint_that_accepts_and_never_answers(tmp_path: Path, silent_port: int) -> None:
-    sentence, took = _timed_plan(tmp_path, f"redis://:hunter2@127.0.0.1:{silent_port}/0")
-    assert (f"Redis at 127.0.0.1:{silent_port} accepted the connection but did not answer within 1 s while "
-            f"connecting; check that 127.0.0.1:{silent_port} is a Redis server") in sentence
+def test_endpoint_that_accepts_and_never_answers(tmp_path: Path, silent_server: SilentServer) -> None:
+    port = silent_server.port
+    sentence, took = _timed_plan(tmp_path, f"redis://:hunter2@127.0.0.1:{port}/0")
+    assert (f"Redis at 127.0.0.1:{port} accepted the connection but did not answer within 1 s while "
+            f"connecting; check that 127.0.0.1:{port} is a Redis server") in sentence
     assert "raise the target's timeout" in sentence and "hunter2" not in sentence
     assert took < 10, took  # one read timeout, no retries
 

@@ -23,7 +23,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
 from tests.cli import topology
-from tests.conftest import AWS_ENDPOINT_URL, SilentServer, unique
+from tests.conftest import AWS_ENDPOINT_URL, unique
+from tests.faults import SilentServer
 from topology.brokers.aws.driver import LOCK_QUEUE
 from topology.brokers.base import Selection
 from topology.engine.plan import AttributeChange, Change

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.cli import topology, with_file
-from tests.conftest import KAFKA_BOOTSTRAP, KAFKA_CLUSTER_BOOTSTRAP, SilentServer, unique
+from tests.conftest import KAFKA_BOOTSTRAP, KAFKA_CLUSTER_BOOTSTRAP, unique
+from tests.faults import SilentServer
 
 pytestmark = pytest.mark.kafka
 

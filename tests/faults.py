@@ -22,6 +22,7 @@ import contextlib
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, Self
 
@@ -277,3 +278,16 @@ def failures_of(call: Callable[[], Any]) -> list[BaseException | str]:
     if isinstance(outcome, list) and all(isinstance(r, ChangeResult) for r in outcome):
         return [r.error or "" for r in outcome if not r.ok]
     return []
+
+
+def timed_failures(call: Callable[[], Any], *, close: Callable[[], None], seconds: float, name: str) -> list[str]:
+    """`failures_of(call)` as sentences, closing with `close` however it ends; the call (and the close)
+    must be over within `seconds`."""
+    started = time.monotonic()
+    try:
+        failures = failures_of(call)
+    finally:
+        close()
+    took = time.monotonic() - started
+    assert took < seconds, f"{name} took {took:.1f} s"
+    return [str(failure) for failure in failures]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +23,12 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
 from tests.conftest import AWS_ENDPOINT_URL, unique
-from tests.faults import FaultProxy, Mode, SilentServer, closed_port
+from tests.faults import FaultProxy, Mode, SilentServer, closed_port, timed_failures
 from topology.brokers.aws.driver import LOCK_QUEUE, AwsDriver
 from topology.brokers.aws.probe import SnsProbe
 from topology.brokers.base import ChangeResult, Selection
 from topology.engine.plan import AttributeChange, Change
-from topology.errors import BrokerError, BrokerUnavailable, TopologyError
+from topology.errors import BrokerError, BrokerUnavailable
 
 pytestmark = pytest.mark.aws
 
@@ -156,16 +155,7 @@ def _check(error: str, where: str) -> None:
 def _errors(kind: CallKind, driver: AwsDriver, prefix: str, where: str, seconds: float) -> list[str]:
     """Run the call; the sentences it failed with (none: it succeeded). Anything but a TopologyError
     fails the test, and so does a sentence not naming `where`, or a call that took over `seconds`."""
-    started = time.monotonic()
-    try:
-        results = kind.call(driver, prefix)
-        errors = [r.error or "" for r in results or [] if not r.ok]
-    except TopologyError as exc:
-        errors = [str(exc)]
-    finally:
-        driver.close()
-    took = time.monotonic() - started
-    assert took < seconds, f"{kind.name} took {took:.1f} s"
+    errors = timed_failures(lambda: kind.call(driver, prefix), close=driver.close, seconds=seconds, name=kind.name)
     for error in errors:
         _check(error, where)
     return errors

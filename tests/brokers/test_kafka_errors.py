@@ -22,12 +22,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import KAFKA_BOOTSTRAP, unique
-from tests.faults import FaultProxy, Mode, SilentServer, closed_port
+from tests.faults import FaultProxy, Mode, SilentServer, closed_port, timed_failures
 from topology.brokers.base import ChangeResult, Live, Selection
 from topology.brokers.kafka.config import acl_address
 from topology.brokers.kafka.driver import KafkaDriver
 from topology.engine.plan import AttributeChange, Change
-from topology.errors import TopologyError
 
 pytestmark = pytest.mark.kafka
 
@@ -165,16 +164,7 @@ def _check(error: str, bootstrap: str) -> None:
 def _errors(kind: CallKind, driver: KafkaDriver, prefix: str, seconds: float) -> list[str]:
     """Run the call; the sentences it failed with (none: it succeeded). Anything but a TopologyError
     fails the test, and so does a sentence not naming the cluster, or a call that took over `seconds`."""
-    started = time.monotonic()
-    try:
-        results = kind.call(driver, prefix)
-        errors = [r.error or "" for r in results or [] if not r.ok]
-    except TopologyError as exc:
-        errors = [str(exc)]
-    finally:
-        driver.close()
-    took = time.monotonic() - started
-    assert took < seconds, f"{kind.name} took {took:.1f} s"
+    errors = timed_failures(lambda: kind.call(driver, prefix), close=driver.close, seconds=seconds, name=kind.name)
     for error in errors:
         _check(error, driver.bootstrap)
     return errors

@@ -137,3 +137,9 @@ def test_import_topology_stays_cheap() -> None:
             "or m.startswith('topology.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "['topology.errors']"
+
+
+def test_apply_refuses_a_parallelism_the_command_line_refuses(tmp_path: Path) -> None:
+    for wrong in (0, -3, 65):
+        with pytest.raises(topology.InputError, match=f"parallelism {wrong} is out of range; give 1 to 64"):
+            topology.apply(document={"version": 1}, state=tmp_path / "state.json", parallelism=wrong)

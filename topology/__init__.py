@@ -111,6 +111,8 @@ def apply(what: Plan | Paths = (), *, document: InMemoryDocument | None = None, 
     Returns the ApplyReport; `report.ok` is False when a change failed or was not attempted."""
     from topology.engine.plan import Plan
 
+    if not 1 <= parallelism <= 64:
+        raise InputError(f"parallelism {parallelism} is out of range; give 1 to 64")
     saved = what if isinstance(what, Plan) else None
     files: Paths = what if not isinstance(what, Plan) else ()
     names = dict(variables or {})

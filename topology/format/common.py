@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -59,7 +59,9 @@ class Retry(Spec):
 class TargetSpec(Spec):
     """An entry under `targets:`; each broker's target adds its own fields (`brokers/<name>/spec.py`)."""
 
-    kind: str = Field(description="The broker kind this target serves.")
+    if TYPE_CHECKING:  # each broker's target declares it as Literal["<its name>"]; kept off this class so a
+        # target's fields keep their order (`render` prints them as declared)
+        kind: str
 
 
 class RemoteTarget(TargetSpec):

@@ -220,7 +220,8 @@ def _error_map() -> tuple[_Row, ...]:
          "{api}: the TLS handshake failed ({tls}); use http:// if that port does not speak TLS, else check the "
          "target's verify and ca_file"),
         ((httpx.RemoteProtocolError,), _hung_up, BrokerUnavailable,
-         "{api} closed the connection without answering {doing}; check the broker's log, then run the command "
+         "{api} closed the connection without answering {doing}; check that the URL names the management API's "
+         "port (15672), not the AMQP port or another service's, else check the broker's log and run the command "
          "again"),
         ((httpx.RemoteProtocolError,), None, BrokerUnavailable,
          "{api} answered with something that is not HTTP; check that the URL names the management API's port "

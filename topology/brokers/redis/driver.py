@@ -261,6 +261,7 @@ class RedisDriver(Driver):
         gone from CLIENT LIST) or to stop renewing (its lease runs out)."""
         if self._lock_value is not None:
             return
+        self.client  # noqa: B018 - connect first, so an unreachable Redis is said as such, not as a lock failure
         with self._errors("taking the apply lock"):
             value = self._take_lock(holder, wait)
         if value is None:

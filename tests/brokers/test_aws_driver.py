@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F401 - the aws_driver fixture
-from tests.cli import topology
+from tests.cli import topology, with_file
 from tests.conftest import AWS_ENDPOINT_URL, unique
 from topology.brokers.base import Selection
 from topology.engine.plan import Change
@@ -251,3 +251,14 @@ sns:
     assert json.loads(redrive)["deadLetterTargetArn"].endswith(f":{prefix}-undeliverable")
     plan = topology("plan", str(path), "--detailed-exitcode")
     assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["localhost:4566", "http//localhost:4566"])
+def test_an_endpoint_that_is_not_a_url_is_one_sentence(tmp_path: Path, endpoint: str) -> None:
+    """botocore refuses such an endpoint with a ValueError when the client is made: said, not a crash."""
+    text = (f"version: 1\ntargets:\n  aws: {{kind: aws, region: us-east-1, endpoint_url: '{endpoint}'}}\n"
+            "sqs:\n  target: aws\n  queues:\n    q: {}\n")
+    result = with_file(tmp_path, text, "plan")
+    assert result.returncode == 1
+    assert f"the aws target's endpoint_url '{endpoint}' is not a URL" in result.stderr
+    assert "unexpectedly" not in result.stderr and "Traceback" not in result.stderr

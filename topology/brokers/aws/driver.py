@@ -41,7 +41,7 @@ from typing import Any
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.core.resource import Resource, same
 from topology.engine.plan import Change
-from topology.errors import BrokerError, BrokerUnavailable, LockedError, redact_url
+from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError, redact_url
 
 __all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused", "translated"]
 
@@ -294,7 +294,11 @@ class AwsDriver(Driver):
             connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
             retries={"total_max_attempts": _ATTEMPTS, "mode": "standard"},
             max_pool_connections=self.parallelism * 2 + 2)
-        return self._session.client(service, endpoint_url=self.endpoint_url, config=config)
+        try:
+            return self._session.client(service, endpoint_url=self.endpoint_url, config=config)
+        except ValueError as exc:  # botocore: "Invalid endpoint: localhost:4566"
+            raise InputError(f"the aws target's endpoint_url {self.endpoint_url!r} is not a URL; write it as "
+                             "http://host:port (or leave it empty for AWS itself)") from exc
 
     def close(self) -> None:
         lease, self._lease = self._lease, None

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from topology.brokers.base import Driver, Selection
 from topology.brokers.registry import broker, open_driver, open_state, rules_for
@@ -55,7 +56,7 @@ class Connections:
                                  "with --offline --state FILE")
             if target.kind != "local":
                 return open_driver(target, name=name, parallelism=self.parallelism)
-            path = Path(target.model_dump()["path"])
+            path = Path(cast(Any, target).path)  # a local target
         key = path.resolve()  # every resource kept in one state file, however it is spelt, shares one driver
         if key not in local:
             local[key] = open_state(path)

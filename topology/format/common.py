@@ -70,6 +70,10 @@ class RemoteTarget(TargetSpec):
     connect_timeout: Duration = Field(5000, description="How long to wait for a connection to the broker.")
     timeout: Duration = Field(30000, description="How long to wait for any one answer from the broker.")
 
+    def timeouts(self) -> dict[str, float]:
+        """`connect_timeout` and `read_timeout` in seconds, as every driver takes them."""
+        return {"connect_timeout": self.connect_timeout / 1000, "read_timeout": self.timeout / 1000}
+
 
 def not_one_of(value: Any, what: str, choices: Sequence[str], hint: str) -> PydanticCustomError:
     """The error a broker's model raises for a value outside its choices (`topc` for an exchange type):

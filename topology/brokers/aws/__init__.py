@@ -18,8 +18,7 @@ def _open(target: Any, name: str, parallelism: int) -> Driver:
     from topology.brokers.aws.driver import AwsDriver
 
     return AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None, profile=target.profile,
-                     parallelism=parallelism, connect_timeout=target.connect_timeout / 1000,
-                     read_timeout=target.timeout / 1000)
+                     parallelism=parallelism, **target.timeouts())
 
 
 def _target_from_url(url: str) -> spec.AwsTarget:

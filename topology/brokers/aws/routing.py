@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from topology.core.resource import Resource
 from topology.errors import InputError, RoutingError
@@ -97,6 +97,7 @@ def route_expectation(topology: Topology, publish: Publish, *, live: bool, probe
         return route_sns(topology.resources, topic, publish.attributes, publish.body)
     from topology.brokers.aws.driver import AwsDriver
     from topology.brokers.aws.probe import SnsProbe
+    from topology.brokers.registry import open_driver
 
     resource = topology.resources.get(f"sns/topic/{topic}")
     target: Any = topology.targets.get(resource.target or "") if resource else None
@@ -104,8 +105,7 @@ def route_expectation(topology: Topology, publish: Publish, *, live: bool, probe
         raise InputError(f"`topology test --live` needs SNS topic `{topic}` on an aws target")
     subscriptions = [r.attributes for r in topology.resources.values()
                      if r.kind == "sns.subscription" and r.attributes["topic"] == topic]
-    with AwsDriver(region=target.region, endpoint_url=target.endpoint_url or None, profile=target.profile,
-                   connect_timeout=target.connect_timeout / 1000, read_timeout=target.timeout / 1000) as driver, \
+    with cast(AwsDriver, open_driver(target, name=str(resource.target if resource else ""))) as driver, \
             SnsProbe(driver.sqs, driver.sns, topic, subscriptions) as probe:
         found: set[str] = probe.route(publish.attributes, publish.body)
         return found

@@ -18,7 +18,7 @@ def _open(target: Any, name: str, parallelism: int) -> Driver:
     from topology.brokers.kafka.driver import KafkaDriver
 
     return KafkaDriver(target.bootstrap_servers, config=target.config, parallelism=parallelism,
-                       connect_timeout=target.connect_timeout / 1000, read_timeout=target.timeout / 1000)
+                       **target.timeouts())
 
 
 BROKER = Broker(

@@ -23,7 +23,7 @@ def _open(target: Any, name: str, parallelism: int) -> Driver:
         if target.amqp_url else None
     return RabbitMQDriver(parse_url(target.url, what=what.format("url"), schemes=("http", "https")),
                           amqp_url=amqp, verify=target.ca_file or target.verify, parallelism=parallelism,
-                          connect_timeout=target.connect_timeout / 1000, read_timeout=target.timeout / 1000)
+                          **target.timeouts())
 
 
 BROKER = Broker(

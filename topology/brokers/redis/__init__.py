@@ -19,7 +19,7 @@ def _open(target: Any, name: str, parallelism: int) -> Driver:
 
     what = f"the url of target `{name}`" if name else "the url of the target"
     return RedisDriver(parse_url(target.url, what=what, schemes=("redis", "rediss", "unix")),
-                       connect_timeout=target.connect_timeout / 1000, read_timeout=target.timeout / 1000)
+                       **target.timeouts())
 
 
 BROKER = Broker(

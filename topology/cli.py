@@ -377,13 +377,22 @@ def export(target: Annotated[str, typer.Option(
            format: Annotated[str, typer.Option("--format", help="yaml (a topology file) or state.")] = "yaml",
            kind: Annotated[str | None, typer.Option(
                "--kind", help="rabbitmq, kafka, aws or redis, when the URL does not say.")] = None,
+           include: Annotated[list[str] | None, typer.Option(
+               "--include", help="Export only addresses this glob matches (repeatable): 'rabbitmq/team-a/*', "
+                                 "'kafka/topic/orders.*', '*/queue/*'.")] = None,
+           exclude: Annotated[list[str] | None, typer.Option(
+               "--exclude", help="Leave out addresses this glob matches (repeatable).")] = None,
            ) -> None:
-    """Write a target's live state as a topology file (adoption) or a state file (offline planning)."""
+    """Write a target's live state as a topology file (adoption) or a state file (offline planning).
+
+    With --include/--exclude, a part of it: what the objects in scope need (a binding's exchange, a
+    subscription's queue) comes too, named in the file's header."""
     from pathlib import Path
 
     from topology.engine.export import export_text
 
-    text = export_text(target, files or [], state=state, format=format, kind=kind)
+    text = export_text(target, files or [], state=state, format=format, kind=kind,
+                       include=include or (), exclude=exclude or ())
     if to:
         Path(to).write_text(text)
     else:

@@ -8,26 +8,33 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from topology.brokers.base import Driver, Selection
 from topology.brokers.registry import BROKERS, broker, brokers, open_driver, open_state
+from topology.core.resource import Live
+from topology.engine.targets import selection_for
 from topology.errors import InputError
 from topology.format.common import DEFAULT_STATE, STATE_FORMAT, TargetSpec
 from topology.format.compile import compile_topology
-from topology.format.document import target_variable
+from topology.format.document import Manage, target_variable
 
 __all__ = ["export_text"]
 
-def export_text(target: str, files: list[str], *, state: str | None, format: str, kind: str | None) -> str:
-    """The text to write for `topology export --target TARGET [FILES] --format FORMAT`."""
+def export_text(target: str, files: list[str], *, state: str | None, format: str, kind: str | None,
+                include: Sequence[str] = (), exclude: Sequence[str] = ()) -> str:
+    """The text to write for `topology export --target TARGET [FILES] --format FORMAT`: every live object,
+    or those whose address an `include` glob matches and no `exclude` glob does."""
     if format not in ("yaml", "state"):
         raise InputError(f"--format {format}: choose yaml or state")
     name, driver, kind = _export_target(target, files or [], state, kind)
+    selection = Selection(frozenset(), prune=True, include=tuple(include) or ("*",), exclude=tuple(exclude))
     with driver:
-        live = driver.inspect(Selection(frozenset(), prune=True, include=("*",)))
+        live = driver.inspect(selection)
+        pulled = _with_dependencies(driver, live, kind, name) if format == "yaml" and (include or exclude) else []
     if format == "state":
         resources = {address: {"kind": item.kind, "name": item.name, "scope": item.scope,
                                "attributes": item.attributes, "depends_on": list(item.depends_on),
@@ -40,7 +47,50 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
     declared = exporter.export_target(driver, f"${{{target_variable(name)}}}")
     document = {"version": 1, "targets": {name: declared}, **exporter.export(live, name)}
     return (f"# Exported from target `{name}` by `topology export`; secrets are not exported.\n"
+            + _scope_comment(include, exclude, pulled)
             + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+
+_NAMED = 10  # the header names this many of the objects pulled in, then counts the rest
+_DEPENDENCY_ROUNDS = 8  # a binding needs its exchange, which needs its vhost...: a few rounds reach them all
+
+
+def _with_dependencies(driver: Driver, live: dict[str, Live], kind: str, name: str) -> list[str]:
+    """Add to `live` the objects the selected ones need to be declared in the same file (a binding's
+    exchange, a subscription's queue, a group's topics), as the broker's own expansion of the exported
+    file and the driver's `Live.depends_on` say, and the live form of what the file declares by nesting (a
+    user its permission sits under); returns their addresses. What is gone or built in is left out."""
+    exporter = broker(kind)
+    assert exporter.export is not None
+    pulled: list[str] = []
+    for _ in range(_DEPENDENCY_ROUNDS):
+        document = {"version": 1, **exporter.export(live, name)}
+        resources = compile_topology([], document=document).resources
+        # What the file declares without its live attributes (a user its permission nests under), what
+        # it refers to, and what the driver says an object needs (export leaves a group out without its topics).
+        referred = [*resources, *(d for resource in resources.values() for d in resource.depends_on),
+                    *(d for item in live.values() for d in item.depends_on)]
+        needed = frozenset(d for d in referred if d not in live)
+        containers = selection_for(resources, Manage()).containers
+        found = driver.inspect(Selection(needed, containers=containers)) if needed else {}
+        found = {address: item for address, item in found.items() if address in needed}
+        if not found:
+            break
+        live.update(found)
+        pulled.extend(sorted(found))
+    return pulled
+
+
+def _scope_comment(include: Sequence[str], exclude: Sequence[str], pulled: list[str]) -> str:
+    """The header lines saying what part of the target this file is."""
+    if not include and not exclude:
+        return ""
+    lines = [f"# Scope: {', '.join(include) or '*'}" + (f", except {', '.join(exclude)}" if exclude else "")
+             + " (addresses)."]
+    if pulled:
+        shown = ", ".join(pulled[:_NAMED]) + (f" and {len(pulled) - _NAMED} more" if len(pulled) > _NAMED else "")
+        lines.append(f"# Added because the objects in scope need them to be declared: {shown}.")
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _export_target(target: str, files: list[str], state: str | None, kind: str | None) -> tuple[str, Driver, str]:

@@ -21,7 +21,7 @@ from topology.format.common import DEFAULT_STATE, TargetSpec
 from topology.format.compile import Topology
 from topology.format.document import Manage, target_variable
 
-__all__ = ["Connections", "Target", "close_targets", "open_targets"]
+__all__ = ["Connections", "Target", "close_targets", "open_targets", "selection_for"]
 
 
 @dataclass
@@ -81,7 +81,7 @@ def open_targets(topology: Topology, connections: Connections, *, lock: bool = F
     try:
         for name, desired in sorted(_by_target(topology).items()):
             driver = connections.driver(name, topology, shared)
-            targets[name] = Target(name, driver, desired, _selection(desired, topology.manage))
+            targets[name] = Target(name, driver, desired, selection_for(desired, topology.manage))
             if lock and id(driver) not in locked:
                 locked.add(id(driver))
                 driver.lock(holder, lock_wait)
@@ -108,7 +108,7 @@ def _by_target(topology: Topology) -> dict[str, dict[str, Resource]]:
     return grouped or {"local": {}}
 
 
-def _selection(desired: Mapping[str, Resource], manage: Manage) -> Selection:
+def selection_for(desired: Mapping[str, Resource], manage: Manage) -> Selection:
     """What to inspect of a target: the declared addresses, what `manage` prunes, the containers they
     live in and the ones declared with a size limit."""
     containers = frozenset({r.scope for r in desired.values() if rules_for(r.kind).in_container and r.scope} |

@@ -1,0 +1,118 @@
+"""`topology export --include/--exclude`: a newcomer on a shared broker adopts one team's objects, by
+vhost, by name glob or by kind, and the file it gets validates and plans empty on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.cli import topology, with_file
+from tests.conftest import KAFKA_BOOTSTRAP, RABBITMQ_URL, RabbitVhost, unique
+
+
+def _rabbitmq(vhost: str) -> str:
+    return f"""version: 1
+targets:
+  main: {{kind: rabbitmq, url: "{RABBITMQ_URL}"}}
+rabbitmq:
+  target: main
+  vhosts:
+    {vhost}:
+      exchanges:
+        orders: {{type: topic}}
+        unrelated: {{type: fanout}}
+      queues:
+        billing:
+          bindings:
+            - {{exchange: orders, routing_key: "order.*"}}
+        shipping: {{}}
+"""
+
+
+def _export(folder: Path, target: str, *args: str, kind: str | None = None) -> tuple[str, dict[str, Any]]:
+    out = folder / "exported.topology.yaml"
+    result = topology("export", "--target", target, *(("--kind", kind) if kind else ()), *args, "--to", str(out),
+                      cwd=folder)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    return text, yaml.safe_load(text)
+
+
+def _plans_empty(folder: Path, env: dict[str, str]) -> None:
+    exported = str(folder / "exported.topology.yaml")
+    assert topology("validate", exported, cwd=folder, env=env).returncode == 0
+    plan = topology("plan", exported, "--detailed-exitcode", cwd=folder, env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
+
+
+def test_one_vhost_of_a_shared_broker(tmp_path: Path, rabbitmq_vhost: RabbitVhost, rabbitmq_api: Any) -> None:
+    vhost = rabbitmq_vhost.name
+    assert with_file(tmp_path, _rabbitmq(vhost), "apply", "--auto-approve").returncode == 0
+    other = unique("other")  # another team's vhost on the same broker
+    rabbitmq_api.put(f"/api/vhosts/{other}").raise_for_status()
+    try:
+        text, document = _export(tmp_path, f"live={RABBITMQ_URL}", "--include", f"rabbitmq/{vhost}/*",
+                                 "--include", f"rabbitmq/vhost/{vhost}")
+    finally:
+        rabbitmq_api.delete(f"/api/vhosts/{other}")
+    assert list(document["rabbitmq"]["vhosts"]) == [vhost]
+    assert sorted(document["rabbitmq"]["vhosts"][vhost]["exchanges"]) == ["orders", "unrelated"]
+    assert f"# Scope: rabbitmq/{vhost}/*, rabbitmq/vhost/{vhost} (addresses)." in text
+    # The permission of the user the fixture connects as nests under that user: its real tags come too.
+    assert "# Added because the objects in scope need them to be declared: rabbitmq/user/guest.\n" in text
+    assert document["rabbitmq"]["users"]["guest"]["tags"] == ["administrator"]
+    _plans_empty(tmp_path, {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL})
+
+
+def test_a_binding_brings_its_exchange_and_nothing_else(tmp_path: Path, rabbitmq_vhost: RabbitVhost) -> None:
+    vhost = rabbitmq_vhost.name
+    assert with_file(tmp_path, _rabbitmq(vhost), "apply", "--auto-approve").returncode == 0
+    text, document = _export(tmp_path, f"live={RABBITMQ_URL}", "--include", f"rabbitmq/{vhost}/queue/*",
+                             "--include", f"rabbitmq/{vhost}/binding/*", "--exclude", "*/shipping")
+    declared = document["rabbitmq"]["vhosts"][vhost]
+    assert sorted(declared["queues"]) == ["billing"]
+    assert sorted(declared["exchanges"]) == ["orders"]  # the binding's source, not `unrelated`
+    assert ("# Added because the objects in scope need them to be declared: "
+            f"rabbitmq/{vhost}/exchange/orders, rabbitmq/vhost/{vhost}.\n") in text
+    _plans_empty(tmp_path, {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL})
+
+
+def test_by_kind_across_vhosts_is_what_the_globs_say(tmp_path: Path, rabbitmq_vhost: RabbitVhost) -> None:
+    vhost = rabbitmq_vhost.name
+    assert with_file(tmp_path, _rabbitmq(vhost), "apply", "--auto-approve").returncode == 0
+    _, document = _export(tmp_path, f"live={RABBITMQ_URL}", "--include", "*/exchange/*",
+                          "--exclude", "*/exchange/amq.*")
+    declared = document["rabbitmq"]["vhosts"][vhost]
+    assert sorted(declared) == ["exchanges"] and sorted(declared["exchanges"]) == ["orders", "unrelated"]
+    assert not any(name.startswith("amq.") for v in document["rabbitmq"]["vhosts"].values()
+                   for name in v.get("exchanges", {}))
+
+
+def test_a_kafka_group_brings_the_topics_it_reads(tmp_path: Path, kafka_prefix: str) -> None:
+    text = f"""version: 1
+targets:
+  events: {{kind: kafka, bootstrap_servers: "{KAFKA_BOOTSTRAP}"}}
+kafka:
+  target: events
+  topics:
+    {kafka_prefix}orders: {{partitions: 2}}
+    {kafka_prefix}audit: {{}}
+  consumer_groups:
+    {kafka_prefix}billing: {{topics: [{kafka_prefix}orders]}}
+"""
+    assert with_file(tmp_path, text, "apply", "--auto-approve").returncode == 0
+    exported, document = _export(tmp_path, f"events={KAFKA_BOOTSTRAP}", "--include",
+                                 f"kafka/group/{kafka_prefix}*", kind="kafka")
+    assert sorted(document["kafka"]["topics"]) == [f"{kafka_prefix}orders"]
+    assert sorted(document["kafka"]["consumer_groups"]) == [f"{kafka_prefix}billing"]
+    assert "rabbitmq" not in document and f"kafka/topic/{kafka_prefix}orders." in exported
+    _plans_empty(tmp_path, {"TOPOLOGY_TARGET_EVENTS": KAFKA_BOOTSTRAP})
+
+
+def test_a_scope_that_matches_nothing_is_an_empty_file_that_says_so(tmp_path: Path) -> None:
+    text, document = _export(tmp_path, f"live={RABBITMQ_URL}", "--include", "rabbitmq/no-such-vhost-*")
+    assert "# Scope: rabbitmq/no-such-vhost-* (addresses)." in text
+    assert not document.get("rabbitmq", {}).get("vhosts")

@@ -51,6 +51,15 @@ class Positions:
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
 
+    def rename(self, keys: Mapping[Path_, PathPart]) -> None:
+        """Say that the keys at these paths (as read) are now named otherwise, with all that is under them."""
+        if not keys:
+            return
+        for name in ("values", "keys"):
+            table: dict[Path_, tuple[int, int]] = getattr(self, name)
+            setattr(self, name, {tuple(keys.get(path[:end + 1], part) for end, part in enumerate(path)): at
+                                 for path, at in table.items()})
+
     def at(self, path: Path_, *, key: bool = False) -> Location | None:
         """The location of `path`, or of its nearest ancestor that has one."""
         table = self.keys if key else self.values
@@ -488,14 +497,21 @@ def _template_line(exc: BaseException, file: str) -> int:
 
 
 def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[str, str],
-                problems: list[Problem]) -> Any:
+                problems: list[Problem], renamed: dict[Path_, PathPart]) -> Any:
+    """`data` with `${VAR}` substituted in its values and keys; `renamed` gets the paths (as read) of the keys
+    that changed, whose positions the caller renames once all is done."""
     if isinstance(data, dict):
-        return {key: _substitute(value, (*path, key), positions, environ, problems) for key, value in data.items()}
+        return _substitute_mapping(data, path, positions, environ, problems, renamed)
     if isinstance(data, list):
-        return [_substitute(value, (*path, index), positions, environ, problems) for index, value in enumerate(data)]
+        return [_substitute(value, (*path, index), positions, environ, problems, renamed)
+                for index, value in enumerate(data)]
     if not isinstance(data, str) or "$" not in data:
         return data
+    return _substitute_text(data, path, positions.at(path), environ, problems)
 
+
+def _substitute_text(text: str, path: Path_, where: Location | None, environ: Mapping[str, str],
+                     problems: list[Problem]) -> str:
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -505,11 +521,35 @@ def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[s
         if default is not None:
             return default
         problems.append(Problem(
-            f"environment variable {name} is not set", positions.at(path), dotted(path),
+            f"environment variable {name} is not set", where, dotted(path),
             f"export {name}, or write ${{{name}:-default}} to give a default"))
         return ""
 
-    return _VAR.sub(replace, data)
+    return _VAR.sub(replace, text)
+
+
+def _substitute_mapping(data: dict[Any, Any], path: Path_, positions: Positions, environ: Mapping[str, str],
+                        problems: list[Problem], renamed: dict[Path_, PathPart]) -> dict[Any, Any]:
+    """A key is substituted like a value (a vhost or topic named from the environment); it is never created
+    as the literal text, and never becomes empty or a key declared beside it."""
+    result: dict[Any, Any] = {}
+    for key, value in data.items():
+        name = key
+        if isinstance(key, str) and "$" in key:
+            where, known = positions.at((*path, key), key=True), len(problems)
+            name = _substitute_text(key, (*path, key), where, environ, problems)
+            if len(problems) > known:  # a variable not set: said; the entry is left out, never named ""
+                continue
+            if name != key and (not name or name in data or name in result):
+                problems.append(Problem(
+                    f"the key `{key}` becomes `{name}`, which is "
+                    + ("empty" if not name else "declared beside it as well"),
+                    where, dotted((*path, key)), "give each key a distinct, non-empty value"))
+                continue
+            if name != key:
+                renamed[(*path, key)] = name
+        result[name] = _substitute(value, (*path, key), positions, environ, problems, renamed)
+    return result
 
 
 # ------------------------------------------------------------------------------------ the models
@@ -699,7 +739,9 @@ def _load(raw: bytes, path: str, *, env: str | None, cli_vars: Mapping[str, Any]
         return LoadedFile(path, None, positions, [Problem(
             "a topology file is a mapping of sections", Location(path, 1, 1), "", "start it with `version: 1`")])
 
-    data = _substitute(data, (), positions, environ, problems)
+    renamed: dict[Path_, PathPart] = {}
+    data = _substitute(data, (), positions, environ, problems, renamed)
+    positions.rename(renamed)
     if env is not None:
         data = _overlay_environment(data, env, positions, problems)
     data["vars"] = variables

@@ -3,6 +3,7 @@ vhost, by name glob or by kind, and the file it gets validates and plans empty o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,17 @@ def test_a_scope_that_matches_nothing_is_an_empty_file_that_says_so(tmp_path: Pa
     text, document = _export(tmp_path, f"live={RABBITMQ_URL}", "--include", "rabbitmq/no-such-vhost-*")
     assert "# Scope: rabbitmq/no-such-vhost-* (addresses)." in text
     assert not document.get("rabbitmq", {}).get("vhosts")
+
+
+def test_a_local_state_exports_a_part_as_state_and_refuses_yaml_in_one_sentence(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    example = Path(__file__).resolve().parents[2] / "examples" / "shop.topology.yaml"
+    applied = topology("apply", str(example), "--env", "dev", "--state", str(state), "--auto-approve", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    part = topology("export", "--target", "local", "--state", str(state), "--format", "state",
+                    "--include", "kafka/*", "--exclude", "kafka/group/*", cwd=tmp_path)
+    assert part.returncode == 0, part.stderr
+    assert sorted(json.loads(part.stdout)["resources"]) == ["kafka/topic/shop.orders", "kafka/topic/shop.orders.dlt"]
+    refused = topology("export", "--target", "local", "--state", str(state), "--include", "kafka/*", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr == "Error: --format yaml is not available for a local target; use --format state\n"

@@ -31,6 +31,10 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
     if format not in ("yaml", "state"):
         raise InputError(f"--format {format}: choose yaml or state")
     name, driver, kind = _export_target(target, files or [], state, kind)
+    exporter = broker(kind)
+    if format == "yaml" and (exporter.export is None or exporter.export_target is None):
+        driver.close()
+        raise InputError(f"--format yaml is not available for a {kind} target; use --format state")
     selection = Selection(frozenset(), prune=True, include=tuple(include) or ("*",), exclude=tuple(exclude))
     with driver:
         live = driver.inspect(selection)
@@ -41,9 +45,7 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
                                **({"messages": item.messages} if item.messages is not None else {})}
                      for address, item in sorted(live.items())}
         return json.dumps({"format_version": STATE_FORMAT, "resources": resources}, indent=1, sort_keys=True) + "\n"
-    exporter = broker(kind)
-    if exporter.export is None or exporter.export_target is None:
-        raise InputError(f"--format yaml is not available for a {kind} target; use --format state")
+    assert exporter.export is not None and exporter.export_target is not None
     declared = exporter.export_target(driver, f"${{{target_variable(name)}}}")
     document = {"version": 1, "targets": {name: declared}, **exporter.export(live, name)}
     return (f"# Exported from target `{name}` by `topology export`; secrets are not exported.\n"

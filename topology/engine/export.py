@@ -37,7 +37,7 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
         raise InputError(f"--format yaml is not available for a {kind} target; use --format state")
     selection = Selection(frozenset(), prune=True, include=tuple(include) or ("*",), exclude=tuple(exclude))
     with driver:
-        live = driver.inspect(selection)
+        live = {address: item for address, item in driver.inspect(selection).items() if selection.wants(address)}
         pulled = _with_dependencies(driver, live, kind, name) if format == "yaml" and (include or exclude) else []
     if format == "state":
         resources = {address: {"kind": item.kind, "name": item.name, "scope": item.scope,

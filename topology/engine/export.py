@@ -10,11 +10,13 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from topology.brokers.base import Driver, Selection
 from topology.brokers.registry import BROKERS, broker, brokers, open_driver, open_state
+from topology.core.notes import Noted, with_notes
 from topology.core.resource import Live
 from topology.engine.targets import selection_for
 from topology.errors import InputError
@@ -50,7 +52,22 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
     document = {"version": 1, "targets": {name: declared}, **exporter.export(live, name)}
     return (f"# Exported from target `{name}` by `topology export`; secrets are not exported.\n"
             + _scope_comment(include, exclude, pulled)
-            + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+            + _dump(document))
+
+
+def _dump(document: dict[str, Any]) -> str:
+    """The document as YAML, each `Noted` value followed by its note as a comment."""
+    notes: list[Noted] = []
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def noted(dumper: yaml.SafeDumper, value: Noted) -> yaml.Node:
+        notes.append(value)
+        return dumper.represent_str(str(value))
+
+    Dumper.add_representer(Noted, noted)
+    return with_notes(yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True), notes)
 
 
 _NAMED = 10  # the header names this many of the objects pulled in, then counts the rest

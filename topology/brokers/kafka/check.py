@@ -47,9 +47,9 @@ def _check_group(checker: Checker, resource: Resource) -> None:
 
 def _check_acl(checker: Checker, resource: Resource) -> None:
     attributes = resource.attributes
-    if attributes["resource_type"] == "cluster" and (
-            attributes["resource_name"] != "kafka-cluster" or attributes["pattern_type"] != "literal"):
-        checker.report(resource, "a cluster ACL names the literal resource `kafka-cluster`", "resource",
+    # Kafka: "The only valid name for the CLUSTER resource is kafka-cluster" (literal or prefixed alike).
+    if attributes["resource_type"] == "cluster" and attributes["resource_name"] != "kafka-cluster":
+        checker.report(resource, "a cluster ACL names the resource `kafka-cluster`", "resource",
                        hint="write resource: {type: cluster, name: kafka-cluster}")
 
 

@@ -2,12 +2,23 @@
 
 Reads in bulk: one metadata request for topics, partitions and replicas, one DescribeConfigs for
 every topic in scope (only DYNAMIC_TOPIC_CONFIG entries count as declared config), ACLs by one
-filter, groups by id and their committed offsets all requested at once. Writes in batches: one
-CreateTopics for all new topics; CreatePartitions for growth; IncrementalAlterConfigs SET and
-DELETE (so a key removed from the file loses its override); AlterPartitionReassignments for a new
-replication factor; consumer groups created by committing their initial offsets, never moved
-afterwards. After every kind of write the driver waits (bounded) until each broker reports it,
-so the very next plan is empty: brokers apply metadata changes one after the other.
+filter, groups by id and their committed offsets all requested at once, every SCRAM credential by
+one DescribeUserScramCredentials, every client quota by one DescribeClientQuotas. Writes in
+batches: one CreateTopics for all new topics; CreatePartitions for growth; IncrementalAlterConfigs
+SET and DELETE (so a key removed from the file loses its override); AlterPartitionReassignments for
+a new replication factor; consumer groups created by committing their initial offsets, never moved
+afterwards; AlterUserScramCredentials (one change per user in a request: Kafka refuses two);
+AlterClientQuotas for every quota entity at once. After every kind of write the driver waits
+(bounded) until each broker reports it, so the very next plan is empty: brokers apply metadata
+changes one after the other.
+
+ACLs and quotas go through kafka-python's protocol classes (Kafka's own requests, codes as Kafka
+numbers them): librdkafka knows neither client quotas nor the ACL resource types `user` and
+`delegation_token` and the operations `create_tokens`, `describe_tokens` and `two_phase_commit`.
+SCRAM credentials go through librdkafka, which salts and hashes the password on this side; Kafka
+never gives a password back (DescribeUserScramCredentials says only mechanism and iterations), so
+a credential's password is written when apply creates it or changes its iterations, and a plan
+cannot tell whether the live one is the file's.
 
 Changes planned as losing nothing (`needs_empty`) are re-checked at the moment they are carried
 out: a topic must still hold no messages (end minus beginning offset over its partitions), a
@@ -32,8 +43,20 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
-from topology.brokers.kafka.config import ACL_FIELDS, TOPIC_CONFIG, acl_address
-from topology.core.resource import Resource
+from topology.brokers.kafka.config import (
+    ACL_FIELDS,
+    ACL_OPERATIONS,
+    ACL_PATTERNS,
+    ACL_PERMISSIONS,
+    ACL_RESOURCE_TYPES,
+    DEFAULT_ENTITY,
+    TOPIC_CONFIG,
+    acl_address,
+    normalise_quota,
+    quota_address,
+    scram_address,
+)
+from topology.core.resource import Resource, same
 from topology.core.secrets import scrub
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError
@@ -46,8 +69,6 @@ _LOCK_SESSION_MS = 6000  # Kafka's default group.min.session.timeout.ms: a dead 
 _SECRET_WORDS = ("password", "secret", "jaas", "token", ".pem")
 _RETRIABLE = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART", "NOT_COORDINATOR",
               "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REBALANCE_IN_PROGRESS")
-# Kafka calls the cluster resource type CLUSTER; librdkafka's enum calls it BROKER.
-_RESOURCE_TYPES = {"cluster": "BROKER"}
 _T = TypeVar("_T")
 
 # ------------------------------------------------------------------------- errors at the boundary
@@ -93,8 +114,8 @@ def _error_name(exc: Exception) -> tuple[str | None, str]:
     error = exc.args[0] if exc.args else None
     if isinstance(error, KafkaError):
         return str(error.name()), f"{error.name()}: {error.str()}"
-    if isinstance(exc, kafka.errors.BrokerResponseError):
-        return str(exc.message), f"{exc.message}: {exc.description}"
+    if isinstance(exc, kafka.errors.BrokerResponseError):  # the broker's own words when it gave some
+        return str(exc.message), f"{exc.message}: {exc.args[0] if exc.args and exc.args[0] else exc.description}"
     if isinstance(exc, kafka.errors.KafkaError | OSError):
         return type(exc).__name__, f"{type(exc).__name__}: {exc}"
     return None, str(exc)
@@ -119,9 +140,9 @@ def _settled(first: Callable[[], _T], again: Callable[[], _T], deadline: float) 
 def _normalise_live_config(config: Mapping[str, str]) -> dict[str, str]:
     normalised = {}
     for key, value in config.items():
-        parse = TOPIC_CONFIG.get(key)
+        setting = TOPIC_CONFIG.get(key)
         try:
-            normalised[key] = parse(value) if parse else value
+            normalised[key] = setting.parse(value) if setting else value
         except ValueError:
             normalised[key] = value
     return normalised
@@ -159,17 +180,20 @@ def _growth(changes: Iterable[Change]) -> dict[str, int]:
             and (c.after or {}).get("partitions", 0) > (c.before or {}).get("partitions", 0)}
 
 
+_BATCHED = {"kafka.acl": "ACLs", "kafka.scram_credential": "SCRAM", "kafka.quota": "quotas"}
+
+
 def _batches(changes: Iterable[Change]) -> dict[str, list[Change]]:
-    """Changes by how apply makes them: topics created, deleted and updated in batches, ACLs together,
-    the rest (consumer groups) one by one; each batch in plan order."""
+    """Changes by how apply makes them: topics created, deleted and updated in batches, ACLs, SCRAM
+    credentials and quotas each together, the rest (consumer groups) one by one; each batch in plan order."""
     batches: dict[str, list[Change]] = {"create topics": [], "delete topics": [], "update topics": [], "ACLs": [],
-                                        "one by one": []}
+                                        "SCRAM": [], "quotas": [], "one by one": []}
     for change in changes:
         if change.kind == "kafka.topic":
             batches[{"create": "create topics", "delete": "delete topics"}.get(change.action, "update topics")]\
                 .append(change)
         else:
-            batches["ACLs" if change.kind == "kafka.acl" else "one by one"].append(change)
+            batches[_BATCHED.get(change.kind, "one by one")].append(change)
     return batches
 
 
@@ -426,6 +450,10 @@ class KafkaDriver(Driver):
                 "config": configs.get(name, {})}, name=name)
         if selection.prune or any(a.startswith("kafka/acl/") for a in selection.addresses):
             live.update(_adopt_flipped(self._acls(), selection))
+        if selection.prune or any(a.startswith("kafka/user/") for a in selection.addresses):
+            live.update({a: item for a, item in self._scram_credentials().items() if selection.wants(a)})
+        if selection.prune or any(a.startswith("kafka/quota/") for a in selection.addresses):
+            live.update({a: item for a, item in self._quotas().items() if selection.wants(a)})
         groups = {a.removeprefix("kafka/group/") for a in selection.addresses if a.startswith("kafka/group/")}
         if selection.prune:  # only the groups pruning may remove are described: not every group of the cluster
             groups |= {g for g in self._group_ids() if selection.wants(f"kafka/group/{g}")}
@@ -448,25 +476,29 @@ class KafkaDriver(Driver):
         return found
 
     def _acls(self) -> dict[str, Live]:
-        from confluent_kafka.admin import (
-            AclBindingFilter,
-            AclOperation,
-            AclPermissionType,
-            ResourcePatternType,
-            ResourceType,
-        )
+        """Every ACL binding of the cluster (none when it has no authorizer: it holds none)."""
+        bindings = self._node_probe().acls("describing ACLs")
+        return {acl_address(b): Live("kafka.acl", b, name=f"{b['principal']}/{b['operation']}") for b in bindings}
 
-        query = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
-                                 AclPermissionType.ANY)
-        with self._translating("describing ACLs"):
-            bindings = self.admin.describe_acls(query, **self._kwargs()).result()
-        live = {}
-        for binding in bindings:
-            attributes = _binding_attributes(binding.principal, binding.host, binding.restype.name,
-                                             binding.resource_pattern_type.name, binding.name,
-                                             binding.operation.name, binding.permission_type.name)
-            live[acl_address(attributes)] = Live("kafka.acl", attributes,
-                                                 name=f"{binding.principal}/{attributes['operation']}")
+    def _scram_credentials(self) -> dict[str, Live]:
+        """Every SCRAM credential of the cluster: its user, mechanism and iterations (never a password)."""
+        with self._translating("describing SCRAM credentials"):
+            described = self.admin.describe_user_scram_credentials(**self._kwargs()).result()
+        live: dict[str, Live] = {}
+        for user, description in sorted(described.items()):
+            for info in description.scram_credential_infos:
+                mechanism = info.mechanism.name.replace("_", "-")  # SCRAM_SHA_256 -> SCRAM-SHA-256
+                live[scram_address(user, mechanism)] = Live("kafka.scram_credential", {
+                    "user": user, "mechanism": mechanism, "iterations": info.iterations}, name=user)
+        return live
+
+    def _quotas(self) -> dict[str, Live]:
+        """Every client quota entity of the cluster and its values."""
+        live: dict[str, Live] = {}
+        for entity, quotas in self._node_probe().quotas("describing client quotas").items():
+            address = quota_address(dict(entity))
+            live[address] = Live("kafka.quota", {"entity": dict(entity), "quotas": quotas},
+                                 name=address.removeprefix("kafka/quota/"))
         return live
 
     def _group_ids(self) -> set[str]:
@@ -516,8 +548,9 @@ class KafkaDriver(Driver):
             offsets = committed.get(group, [])
             if description.state == ConsumerGroupState.DEAD and not offsets:
                 continue
-            live[f"kafka/group/{group}"] = Live("kafka.group", {"topics": sorted({tp.topic for tp in offsets})},
-                                                name=group, messages=len(offsets))
+            topics = sorted({tp.topic for tp in offsets})
+            live[f"kafka/group/{group}"] = Live("kafka.group", {"topics": topics}, name=group, messages=len(offsets),
+                                                depends_on=tuple(f"kafka/topic/{t}" for t in topics))
         return live
 
     def _topic_messages(self, names: Sequence[str]) -> dict[str, int]:
@@ -556,6 +589,7 @@ class KafkaDriver(Driver):
         batches = _batches(c for c in changes if c.address not in refused)
         return [*refused.values(), *self._create_topics(batches["create topics"]),
                 *self._delete_topics(batches["delete topics"]), *self._apply_acls(batches["ACLs"]),
+                *self._apply_scram(batches["SCRAM"], desired), *self._apply_quotas(batches["quotas"]),
                 *self._update_topics(batches["update topics"]), *map(self._apply_one, batches["one by one"])]
 
     def _apply_one(self, change: Change) -> ChangeResult:
@@ -797,26 +831,119 @@ class KafkaDriver(Driver):
         return [ChangeResult(c.address, c.address not in errors, errors.get(c.address)) for c in changes]
 
     def _acl_call(self, step: str, binding: Mapping[str, Any]) -> None:
+        """Create one binding, or delete exactly that one (a filter with every field set)."""
+        from kafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
+
+        codes = _acl_codes(binding)
+        nodes = self._node_probe()
+        if step == "delete":
+            query = DeleteAclsRequest.DeleteAclsFilter(
+                resource_type_filter=codes["resource_type"], resource_name_filter=binding["resource_name"],
+                pattern_type_filter=codes["pattern_type"], principal_filter=binding["principal"],
+                host_filter=binding["host"], operation=codes["operation"], permission_type=codes["permission"])
+            answer = nodes.one(DeleteAclsRequest(filters=[query]), "deleting an ACL")
+            result = answer["filter_results"][0]
+        else:
+            creation = CreateAclsRequest.AclCreation(
+                resource_type=codes["resource_type"], resource_name=binding["resource_name"],
+                resource_pattern_type=codes["pattern_type"], principal=binding["principal"], host=binding["host"],
+                operation=codes["operation"], permission_type=codes["permission"])
+            answer = nodes.one(CreateAclsRequest(creations=[creation]), "creating an ACL")
+            result = answer["results"][0]
+        with self._translating(f"{'deleting' if step == 'delete' else 'creating'} an ACL"):
+            _raise_for(result["error_code"], result["error_message"])
+
+    # ------------------------------------------------------------------------- SCRAM credentials
+
+    def _apply_scram(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        """Upsert (with the file's password) or delete each credential, one change per user in a request
+        (Kafka refuses a user twice in one), then wait until every broker reports them."""
+        if not changes:
+            return []
+        errors: dict[str, str] = {}
+        rounds: list[list[Change]] = []
+        for change in changes:
+            free = next((r for r in rounds if all(c.name != change.name for c in r)), None)
+            if free is None:
+                rounds.append(free := [])
+            free.append(change)
+        for batch in rounds:
+            errors.update(self._alter_scram(batch, desired))
+        done = [c for c in changes if c.address not in errors]
+        wanted = {c.address: (c.after or {}).get("iterations") if c.action != "delete" else None for c in done}
+        for address in self._converge(set(wanted), lambda node: node.scram_differ(wanted)):
+            errors[address] = (f"the SCRAM credential {address} was changed but not every broker reports it within "
+                               f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
+        return [ChangeResult(c.address, c.address not in errors, errors.get(c.address)) for c in changes]
+
+    def _alter_scram(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> dict[str, str]:
+        """One AlterUserScramCredentials for `changes` (no user twice); the sentence of each that failed."""
         from confluent_kafka.admin import (
-            AclBinding,
-            AclBindingFilter,
-            AclOperation,
-            AclPermissionType,
-            ResourcePatternType,
-            ResourceType,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialDeletion,
+            UserScramCredentialUpsertion,
         )
 
-        resource_type = _RESOURCE_TYPES.get(binding["resource_type"], binding["resource_type"].upper())
-        fields = (ResourceType[resource_type], binding["resource_name"],
-                  ResourcePatternType[binding["pattern_type"].upper()], binding["principal"], binding["host"],
-                  AclOperation[binding["operation"].upper()], AclPermissionType[binding["permission"].upper()])
-        with self._translating(f"{'deleting' if step == 'delete' else 'creating'} an ACL"):
-            if step == "delete":
-                query = AclBindingFilter(*fields)
-                self.admin.delete_acls([query], **self._kwargs())[query].result()
-            else:
-                created = AclBinding(*fields)
-                self.admin.create_acls([created], **self._kwargs())[created].result()
+        errors: dict[str, str] = {}
+        alterations: dict[str, tuple[Change, Any]] = {}
+        for change in changes:
+            attributes = change.after or change.before or {}
+            mechanism = ScramMechanism[attributes["mechanism"].replace("-", "_")]
+            if change.action == "delete":
+                alterations[change.name] = (change, UserScramCredentialDeletion(change.name, mechanism))
+                continue
+            resource = desired.get(change.address)
+            password = resource.secrets.get("password") if resource is not None else None
+            if password is None or not password.reveal():
+                errors[change.address] = (f"the SCRAM credential {change.address} needs its password: give it in the "
+                                          "file (from the environment) and run apply again")
+                continue
+            info = ScramCredentialInfo(mechanism, int(attributes["iterations"]))
+            alterations[change.name] = (change, UserScramCredentialUpsertion(
+                change.name, info, password.reveal().encode()))
+        if not alterations:
+            return errors
+        with self._translating("changing SCRAM credentials"):
+            futures = self.admin.alter_user_scram_credentials([a for _, a in alterations.values()], **self._kwargs())
+        failed = self._failures(futures, lambda user: f"changing the SCRAM credential of user {user}")
+        errors.update({alterations[user][0].address: sentence for user, sentence in failed.items()})
+        return errors
+
+    # -------------------------------------------------------------------------------- client quotas
+
+    def _apply_quotas(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        """One AlterClientQuotas for every entity: each value set or removed (a delete removes them
+        all), then wait until every broker reports the new values."""
+        from kafka.protocol.admin import AlterClientQuotasRequest
+
+        if not changes:
+            return []
+        entry = AlterClientQuotasRequest.EntryData
+        entries = []
+        for change in changes:
+            before = (change.before or {}).get("quotas", {})
+            after = (change.after or {}).get("quotas", {}) if change.action != "delete" else {}
+            entity = (change.after or change.before or {})["entity"]
+            ops = [entry.OpData(key=k, value=float(v), remove=False) for k, v in after.items() if before.get(k) != v]
+            ops += [entry.OpData(key=k, value=0.0, remove=True) for k in before if k not in after]
+            entries.append(entry(entity=[entry.EntityData(entity_type=kind, entity_name=_entity_name(name))
+                                         for kind, name in entity.items()], ops=ops))
+        answer = self._node_probe().one(AlterClientQuotasRequest(entries=entries, validate_only=False),
+                                        "changing client quotas")
+        errors: dict[str, str] = {}
+        for change, result in zip(changes, answer["entries"], strict=True):
+            try:
+                with self._translating(f"changing the client quotas of {change.name}"):
+                    _raise_for(result["error_code"], result["error_message"])
+            except BrokerError as exc:
+                errors[change.address] = str(exc)
+        wanted = {c.address: (c.after or {}).get("quotas", {}) if c.action != "delete" else {}
+                  for c in changes if c.address not in errors}
+        for address in self._converge(set(wanted), lambda node: node.quotas_differ(wanted)):
+            errors[address] = (f"the client quotas {address} were changed but not every broker reports them within "
+                               f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
+        return [ChangeResult(c.address, c.address not in errors, errors.get(c.address)) for c in changes]
 
     # ------------------------------------------------------------------------------------- lock
 
@@ -833,13 +960,60 @@ class KafkaDriver(Driver):
 # ------------------------------------------------------------------------------------------- ACLs
 
 
-def _binding_attributes(principal: str, host: str, resource_type: str, pattern: str, name: str, operation: str,
-                        permission: str) -> dict[str, Any]:
-    """A binding as expansion writes it (enum names from either client, lower case)."""
-    kind = resource_type.lower()
-    return {"principal": principal, "host": host, "resource_type": "cluster" if kind == "broker" else kind,
-            "resource_name": name, "pattern_type": pattern.lower(), "operation": operation.lower(),
-            "permission": permission.lower()}
+_ACL_NAMES = {field: {code: name for name, code in table.items()} for field, table in (
+    ("resource_type", ACL_RESOURCE_TYPES), ("pattern_type", ACL_PATTERNS), ("operation", ACL_OPERATIONS),
+    ("permission", ACL_PERMISSIONS))}
+
+
+def _acl_codes(binding: Mapping[str, Any]) -> dict[str, int]:
+    """A binding's enum fields as the codes Kafka's protocol uses."""
+    return {"resource_type": ACL_RESOURCE_TYPES[binding["resource_type"]],
+            "pattern_type": ACL_PATTERNS[binding["pattern_type"]], "operation": ACL_OPERATIONS[binding["operation"]],
+            "permission": ACL_PERMISSIONS[binding["permission"]]}
+
+
+def _decoded(resource: Mapping[str, Any], acl: Mapping[str, Any]) -> dict[str, Any]:
+    """A binding from a DescribeAcls answer, as expansion writes it. A code this version does not know
+    (a newer Kafka's) becomes `unknown-<code>`, which validate refuses by name rather than losing it."""
+    def name(field: str, code: int) -> str:
+        return _ACL_NAMES[field].get(code, f"unknown-{code}")
+
+    return {"principal": acl["principal"], "host": acl["host"],
+            "resource_type": name("resource_type", resource["resource_type"]),
+            "resource_name": resource["resource_name"], "pattern_type": name("pattern_type", resource["pattern_type"]),
+            "operation": name("operation", acl["operation"]), "permission": name("permission", acl["permission_type"])}
+
+
+_MECHANISMS = {1: "SCRAM-SHA-256", 2: "SCRAM-SHA-512"}  # Kafka's ScramMechanism codes
+
+
+def _raise_for(code: int, message: str | None) -> None:
+    """Raise Kafka's error for a non-zero code of a protocol answer, in kafka-python's exception type."""
+    if code:
+        import kafka.errors
+
+        raise kafka.errors.for_code(code)(message or "")
+
+
+def _entity_name(name: str) -> str | None:
+    """A quota entity's name as Kafka's protocol says it: None for the default entity."""
+    return None if name == DEFAULT_ENTITY else name
+
+
+def _quota_entries(answer: Mapping[str, Any]) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+    """A DescribeClientQuotas answer: each entity (its parts, sorted) and its values in Kafka's units."""
+    found: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for entry in answer["entries"]:
+        entity = tuple(sorted((part["entity_type"], part["entity_name"] if part["entity_name"] is not None
+                               else DEFAULT_ENTITY) for part in entry["entity"]))
+        quotas: dict[str, Any] = {}
+        for value in entry["values"]:
+            try:
+                quotas[value["key"]] = normalise_quota(value["key"], value["value"])
+            except (KeyError, ValueError):  # a key or value the format does not take: shown as is
+                quotas[value["key"]] = value["value"]
+        found[entity] = dict(sorted(quotas.items()))
+    return found
 
 
 def _adopt_flipped(bindings: Mapping[str, Live], selection: Selection) -> dict[str, Live]:
@@ -930,9 +1104,32 @@ class _Nodes:
                         differ.add(result["resource_name"])
         return differ
 
+    def one(self, request: Any, doing: str) -> dict[str, Any]:
+        """`request` sent to one broker (any: it forwards what the controller must do), its answer."""
+        manager = self.client._manager
+        with self.driver._translating(doing):
+            return dict(manager.run(manager.send, request).to_dict())
+
+    def acls(self, doing: str, answers: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Every ACL binding, as one broker (or each of `answers`) reports them; none when the cluster
+        has no authorizer (it holds none; creating one says so)."""
+        from kafka.protocol.admin import DescribeAclsRequest
+
+        if answers is None:
+            answers = [self.one(DescribeAclsRequest(
+                resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1, principal_filter=None,
+                host_filter=None, operation=1, permission_type=1), doing)]  # 1: ANY, for each field
+        bindings = []
+        for answer in answers:
+            if answer["error_code"] == 54:  # SECURITY_DISABLED: no authorizer
+                continue
+            with self.driver._translating(doing):
+                _raise_for(answer["error_code"], answer["error_message"])
+            bindings += [_decoded(resource, acl) for resource in answer["resources"] for acl in resource["acls"]]
+        return bindings
+
     def acls_differ(self, present: Mapping[str, Mapping[str, Any]],
                     absent: Mapping[str, Mapping[str, Any]]) -> set[str]:
-        from confluent_kafka.admin import AclOperation, AclPermissionType, ResourcePatternType, ResourceType
         from kafka.protocol.admin import DescribeAclsRequest
 
         request = DescribeAclsRequest(resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1,
@@ -941,13 +1138,44 @@ class _Nodes:
         for answer in self._ask(request):
             if answer["error_code"]:
                 return set()  # no authorizer: creating already failed and said so
-            found = {_binding_key(_binding_attributes(
-                acl["principal"], acl["host"], ResourceType(resource["resource_type"]).name,
-                ResourcePatternType(resource["pattern_type"]).name, resource["resource_name"],
-                AclOperation(acl["operation"]).name, AclPermissionType(acl["permission_type"]).name))
-                for resource in answer["resources"] for acl in resource["acls"]}
+            found = {_binding_key(binding) for binding in self.acls("asking each broker", [answer])}
             differ |= {k for k, b in present.items() if _binding_key(b) not in found}
             differ |= {k for k, b in absent.items() if _binding_key(b) in found}
+        return differ
+
+    def scram_differ(self, wanted: Mapping[str, int | None]) -> set[str]:
+        """The credentials (by address) some broker does not yet report with the wanted iterations
+        (None: the credential is gone)."""
+        from kafka.protocol.admin import DescribeUserScramCredentialsRequest
+
+        differ: set[str] = set()
+        for answer in self._ask(DescribeUserScramCredentialsRequest(users=None)):
+            with self.driver._translating("asking each broker"):
+                _raise_for(answer["error_code"], answer["error_message"])
+            found = {scram_address(result["user"], _MECHANISMS.get(info["mechanism"], "")): info["iterations"]
+                     for result in answer["results"] for info in result["credential_infos"]}
+            differ |= {address for address, iterations in wanted.items() if found.get(address) != iterations}
+        return differ
+
+    def quotas(self, doing: str) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+        """Every client quota entity and its values, as one broker reports them."""
+        from kafka.protocol.admin import DescribeClientQuotasRequest
+
+        answer = self.one(DescribeClientQuotasRequest(components=[], strict=False), doing)
+        with self.driver._translating(doing):
+            _raise_for(answer["error_code"], answer["error_message"])
+        return _quota_entries(answer)
+
+    def quotas_differ(self, wanted: Mapping[str, Mapping[str, Any]]) -> set[str]:
+        """The quota entities (by address) some broker does not yet report with the wanted values ({}: none)."""
+        from kafka.protocol.admin import DescribeClientQuotasRequest
+
+        differ: set[str] = set()
+        for answer in self._ask(DescribeClientQuotasRequest(components=[], strict=False)):
+            with self.driver._translating("asking each broker"):
+                _raise_for(answer["error_code"], answer["error_message"])
+            found = {quota_address(dict(entity)): quotas for entity, quotas in _quota_entries(answer).items()}
+            differ |= {address for address, quotas in wanted.items() if not same(found.get(address, {}), quotas)}
         return differ
 
 

@@ -1,12 +1,21 @@
 """The `kafka:` section as primitive resources: topics (with their retry and dead-letter topics),
-consumer groups (reading the retry topics too) and one ACL binding per operation."""
+consumer groups (reading the retry topics too), one ACL binding per operation, one SCRAM credential
+per user and mechanism, and one client-quota entity per quota entry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from topology.brokers.kafka.config import acl_address, normalise_topic_config
-from topology.brokers.kafka.spec import Kafka
+from topology.brokers.kafka.config import (
+    QUOTA_KEYS,
+    acl_address,
+    normalise_quota,
+    normalise_topic_config,
+    quota_address,
+    quota_entity_problem,
+    scram_address,
+)
+from topology.brokers.kafka.spec import Kafka, Quota, User
 from topology.core.problems import PathPart
 from topology.core.units import format_duration
 from topology.format.expand import Expansion
@@ -58,6 +67,48 @@ def expand_kafka(context: Expansion, section: Kafka) -> None:
                        "permission": acl.permission}
             context.add("kafka.acl", acl_address(binding), target, binding, ("kafka", "acls", index),
                         name=f"{acl.principal}/{operation}", protect=acl.protect)
+
+    for user_name, user in section.users.items():
+        _expand_user(context, target, user_name, user)
+    for index, quota in enumerate(section.quotas):
+        _expand_quota(context, target, index, quota)
+
+
+def _expand_user(context: Expansion, target: str | None, name: str, user: User) -> None:
+    """One resource per SCRAM credential, its password a secret."""
+    path: tuple[PathPart, ...] = ("kafka", "users", name)
+    credentials = {"SCRAM-SHA-256": user.scram_sha_256, "SCRAM-SHA-512": user.scram_sha_512}
+    if not any(credentials.values()):
+        context.problem(f"user `{name}` has no SCRAM credential", path, "give it SCRAM-SHA-256 or SCRAM-SHA-512")
+    for mechanism, credential in credentials.items():
+        if credential is not None:
+            context.add("kafka.scram_credential", scram_address(name, mechanism), target,
+                        {"user": name, "mechanism": mechanism, "iterations": credential.iterations},
+                        (*path, mechanism), name=name, protect=user.protect,
+                        secrets={"password": credential.password})
+
+
+def _expand_quota(context: Expansion, target: str | None, index: int, quota: Quota) -> None:
+    """One resource per quota entity: the values it sets, in Kafka's units."""
+    path: tuple[PathPart, ...] = ("kafka", "quotas", index)
+    entity = {kind: name for kind, name in (("user", quota.entity.user), ("client-id", quota.entity.client_id),
+                                            ("ip", quota.entity.ip)) if name is not None}
+    values: dict[str, float | int] = {}
+    for key in QUOTA_KEYS:
+        value = getattr(quota, key)
+        if value is None:
+            continue
+        try:
+            values[key] = normalise_quota(key, value)
+        except ValueError as exc:
+            context.problem(f"{key}: {exc}", (*path, key))
+    problem = quota_entity_problem(entity, [k for k in QUOTA_KEYS if getattr(quota, k) is not None])
+    if problem is not None:
+        context.problem(problem, (*path, "entity"))
+        return
+    address = quota_address(entity)
+    context.add("kafka.quota", address, target, {"entity": entity, "quotas": values}, path,
+                name=address.removeprefix("kafka/quota/"), protect=quota.protect)
 
 
 def _with_config(context: Expansion, attributes: dict[str, Any], extra: dict[str, Any],

@@ -1,5 +1,6 @@
 """What Kafka's kinds of object are like: partitions only grow, retention and cleanup changes discard
-records, and a group's committed offsets are data too."""
+records, a group's committed offsets are data too, an ACL binding is all identity, a SCRAM credential
+changes its iterations in place, and a quota entity's values are compared whole."""
 
 from __future__ import annotations
 
@@ -16,4 +17,7 @@ KINDS: dict[str, KindRules] = {
                              holds_data=True, unit="committed offset"),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
                                                 "operation", "permission"})),
+    "kafka.scram_credential": KindRules(immutable=frozenset({"user", "mechanism"})),
+    # The values a quota entry leaves out are removed, as a topic's config keys are.
+    "kafka.quota": KindRules(immutable=frozenset({"entity"}), whole=frozenset({"quotas"})),
 }

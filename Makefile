@@ -40,7 +40,7 @@ lint: install
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
 test: install
-	$(BIN)/python scripts/brokers up --kafka-brokers 3
+	$(BIN)/python scripts/brokers up --kafka-brokers 3 --rabbitmq-nodes 3
 	$(MAKE) lint
 	eval "$$($(BIN)/python scripts/brokers env)" && $(BIN)/pytest
 

@@ -21,6 +21,10 @@ START_HINT = "start the brokers with `scripts/brokers up` (or run the whole suit
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672")
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+RABBITMQ_CLUSTER_URL = os.environ.get("RABBITMQ_CLUSTER_URL", "http://guest:guest@127.0.0.1:15772")
+# rabbitmqctl finds the cluster's Erlang cookie under this HOME
+RABBITMQ_CLUSTER_HOME = os.environ.get("RABBITMQ_CLUSTER_HOME",
+                                       os.path.expanduser("~/.cache/topology/brokers/rabbitmq-cluster"))
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 KAFKA_CLUSTER_BOOTSTRAP = os.environ.get("KAFKA_CLUSTER_BOOTSTRAP", "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094")
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
@@ -77,6 +81,29 @@ def rabbitmq_vhost(rabbitmq_api: Any) -> Iterator[RabbitVhost]:
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
     yield vhost
     rabbitmq_api.delete(f"/api/vhosts/{vhost.path}")
+
+
+@pytest.fixture
+def rabbitmq_cluster_api() -> Iterator[Any]:
+    """A management API client on the first node of the three-node cluster (`scripts/brokers up --rabbitmq-nodes 3`),
+    once all three nodes run, joined."""
+    import httpx
+
+    parts = urlsplit(RABBITMQ_CLUSTER_URL)
+    base = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    start = "start it with `scripts/brokers up --rabbitmq-nodes 3`"
+    with httpx.Client(base_url=base, auth=(parts.username or "guest", parts.password or "guest"),
+                      timeout=30) as client:
+        try:
+            response = client.get("/api/nodes", params={"columns": "name,running"})
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            pytest.fail(f"the three-node RabbitMQ cluster is not reachable at {base} ({exc}); {start}", pytrace=False)
+        running = sorted(node["name"] for node in response.json() if node["running"])
+        if len(running) != 3:
+            pytest.fail(f"the RabbitMQ cluster at {base} has {len(running)} of 3 nodes running ({running}); {start}",
+                        pytrace=False)
+        yield client
 
 
 # ------------------------------------------------------------------------------------------- Kafka

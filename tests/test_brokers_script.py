@@ -11,12 +11,15 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.conftest import RABBITMQ_CLUSTER_HOME
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
 ALT_PORTS = {"AMQP": 5682, "RABBITMQ_HTTP": 15682, "KAFKA": 9192, "KAFKA_CONTROLLER": 9193,
-             "REDIS": 6389, "MOTO": 5010}
+             "REDIS": 6389, "MOTO": 5010, "RABBITMQ_CLUSTER": 5782, "RABBITMQ_CLUSTER_HTTP": 15782}
 
 
 def _run(home: Path, *args: str, ports: dict[str, int] = ALT_PORTS) -> subprocess.CompletedProcess[str]:
@@ -98,3 +101,23 @@ def test_broker_that_fails_to_start_shows_its_log(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "rabbitmq: the process exited during start-up" in result.stderr
     assert "--- last lines of" in result.stderr and "dist_port_already_used" in result.stderr
+
+
+def test_cluster_flags_and_env(tmp_path: Path) -> None:
+    env = _run(tmp_path, "env").stdout
+    assert "export RABBITMQ_CLUSTER_URL=http://guest:guest@127.0.0.1:15782\n" in env
+    assert f"export RABBITMQ_CLUSTER_HOME={tmp_path / 'rabbitmq-cluster'}\n" in env
+    refused = _run(tmp_path, "up", "--rabbitmq-nodes", "5")
+    assert refused.returncode == 2
+    assert "flags: --kafka-brokers 3, --rabbitmq-nodes 3" in refused.stderr
+    assert not (tmp_path / "rabbitmq-cluster").exists()
+
+
+@pytest.mark.rabbitmq
+def test_the_rabbitmq_cluster_nodes_are_in_the_process_group_down_stops(rabbitmq_cluster_api: Any) -> None:
+    # Starting a second cluster here would cost more than the rest of this file; the one `make test`
+    # started shows the same: `down` signals the process group whose leader's pid `up` wrote.
+    group = int((Path(RABBITMQ_CLUSTER_HOME) / "pid").read_text())
+    nodes = rabbitmq_cluster_api.get("/api/nodes", params={"columns": "name,os_pid"}).json()
+    assert len(nodes) == 3
+    assert {node["name"]: os.getpgid(int(node["os_pid"])) for node in nodes} == {node["name"]: group for node in nodes}

@@ -97,7 +97,8 @@ def test_export_then_plan_gives_no_changes(tmp_path: Path, redis_prefix: tuple[A
     assert _run(tmp_path, body, "apply", "--auto-approve").returncode == 0
     exported = tmp_path / "exported.topology.yaml"
     env = {"TOPOLOGY_TARGET_CACHE": REDIS_URL}
-    result = topology("export", "--target", "cache", "--to", str(exported), env=env, cwd=tmp_path)
+    result = topology("export", "--target", "cache", "--include", f"redis/*/{prefix}*", "--to", str(exported),
+                      env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"{prefix}orders:dlq:" in exported.read_text()
     plan = topology("plan", str(exported), "--detailed-exitcode", env=env, cwd=tmp_path)

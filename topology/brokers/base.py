@@ -150,6 +150,14 @@ class Driver(ABC):
         """Whether the live object already has `desired`'s secrets (a user's password, say)."""
         return True
 
+    def comparable(self, desired: Mapping[str, Resource], live: Mapping[str, Live]) -> Mapping[str, Live]:
+        """The live state as the differ should compare it with `desired`: a live value that means what the
+        declared one says may be written in the file's words (Redis describes ACL rules in its own), and an
+        object the broker or topology cannot do without may be left out when the files do not declare it,
+        so pruning never plans it away (Redis's default user). Drivers whose broker keeps what it is given
+        leave it as is."""
+        return live
+
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Exact message counts for these objects, asked just before a replace or delete is planned;
         drivers whose inspect already counts exactly need not override it."""

@@ -40,9 +40,11 @@ def secrets_digest(topology: Topology, source: str) -> str:
 
 def settings(kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
     """An object's attributes without the ones that measure what it holds (a Redis stream's length stands
-    in its `max_length`): like message counts, those change all the time and are re-checked instead."""
-    measured = rules_for(kind).at_most
-    return {k: v for k, v in attributes.items() if k not in measured} if measured else dict(attributes)
+    in its `max_length`): like message counts, those change all the time and are re-checked instead; nor
+    those used only at creation, never compared (a Redis group's position moves as its consumers read)."""
+    rules = rules_for(kind)
+    left_out = rules.at_most | rules.create_only
+    return {k: v for k, v in attributes.items() if k not in left_out} if left_out else dict(attributes)
 
 
 def live_digest(live: Mapping[str, Live]) -> str:

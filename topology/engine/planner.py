@@ -61,4 +61,5 @@ def _counted(target: Target) -> Diff:
 
 
 def _diff(target: Target) -> Diff:
-    return diff(target.desired, target.live, target.selection, target.driver.secret_matches, target=target.name)
+    live = target.driver.comparable(target.desired, target.live)
+    return diff(target.desired, live, target.selection, target.driver.secret_matches, target=target.name)

@@ -1,4 +1,4 @@
-"""Redis: streams and their consumer groups, in pipelines and Lua scripts (atomic re-checks)."""
+"""Redis: streams and their consumer groups, in pipelines and Lua scripts (atomic re-checks), and ACL users."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ BROKER = Broker(
     target=spec.RedisTarget,
     address_field="url",
     open=_open,
-    sections=(Section("redis", spec.Redis, "Redis streams and their consumer groups.", expand.expand_redis),),
+    sections=(Section("redis", spec.Redis, "Redis streams, their consumer groups, and ACL users.",
+                      expand.expand_redis),),
     naming=(NamingTemplate("redis_retry_stream", "{{ stream }}:retry:{{ delay }}"),
             NamingTemplate("redis_dead_letter_stream", "{{ stream }}:dlq")),
     kinds=kinds.KINDS,
     checks=check.CHECKS,
+    check_all=check.check_all,
     export=export.export_redis,
     export_target=export.export_target,
     target_from_url=lambda url: spec.RedisTarget(kind="redis", url=url),

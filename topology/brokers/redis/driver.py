@@ -1,11 +1,18 @@
-"""The Redis Streams driver (redis-py): streams and their consumer groups, pipelined both ways.
+"""The Redis driver (redis-py): streams, their consumer groups and ACL users, pipelined both ways.
 
 Reads every declared stream in one round trip (XINFO GROUPS for all keys in one pipeline, XLEN
-where `max_length` is declared);
-with pruning, SCAN with TYPE stream under the managed prefixes. Writes each wave in one
-pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only then),
-XGROUP DESTROY, DEL, and `XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges;
-trimming deletes entries and is planned as data loss).
+where `max_length` is declared), and the consumers of groups that have some in a second;
+with pruning, SCAN with TYPE stream under the managed prefixes. A group's live position is its
+last-delivered-id (and, on Redis 7, its entries-read), which export writes as its `start`. Writes each
+wave in one pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only
+then; ENTRIESREAD only on a stream that has had that many entries), XGROUP DESTROY, DEL, and
+`XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges; trimming deletes entries and
+is planned as data loss).
+
+ACL users: ACL GETUSER for each (ACL USERS lists them when pruning), one ACL SETUSER that sets a user
+whole, ACL DELUSER. Passwords are compared by their SHA-256, which Redis keeps and inspect holds
+back from the live attributes; command rules by what they allow over the server's own command table
+(`comparable`). The `default` user and the user topology connects as are never pruned.
 
 A delete or replace planned as losing nothing (`Change.needs_empty`) runs as one Lua script, which
 Redis executes atomically: it deletes the stream only if XLEN is 0, destroys the group only if it
@@ -30,16 +37,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import re
+import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
+from topology.brokers.redis.acl import CommandTable, Permission, setuser_arguments, user_attributes
 from topology.brokers.registry import quantity
-from topology.core.resource import Resource
+from topology.core.resource import Resource, same
 from topology.core.secrets import BrokerURL, scrub
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, LockedError, TopologyError
@@ -74,6 +85,23 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 if ARGV[2] ~= '' then redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM') end
 return 0
+"""
+
+# KEYS[1] stream, ARGV[1] group, ARGV[2] start id, ARGV[3] entries read ('' for none). ENTRIESREAD counts
+# this stream's entries: given only if the stream has had at least that many (Redis 7 reports
+# entries-added), else the lag would be negative; a group that exists already is left as it is (BUSYGROUP).
+_CREATE_GROUP = """
+local args = {'XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM'}
+if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'entries-added' and info[i + 1] >= tonumber(ARGV[3]) then
+      table.insert(args, 'ENTRIESREAD')
+      table.insert(args, ARGV[3])
+    end
+  end
+end
+return redis.pcall(unpack(args))
 """
 
 _RENEW_LOCK = """
@@ -212,7 +240,10 @@ class RedisDriver(Driver):
                               "redis://[user:password@]host:port/db, or rediss:// for TLS") from exc
         self._scripts = {name: self._redis.register_script(text) for name, text in (
             ("delete_stream", _DELETE_STREAM_IF_EMPTY), ("destroy_group", _DESTROY_GROUP_IF_NO_PENDING),
-            ("renew", _RENEW_LOCK), ("release", _RELEASE_LOCK))}
+            ("create_group", _CREATE_GROUP), ("renew", _RENEW_LOCK), ("release", _RELEASE_LOCK))}
+        self._password_hashes: dict[str, frozenset[str]] = {}  # by user, as inspect read them; never printed
+        self._whoami: str | None = None
+        self._commands: CommandTable | None = None
         self._opening = threading.Lock()
         self._opened = False
 
@@ -399,7 +430,10 @@ class RedisDriver(Driver):
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
         with self._errors("reading streams"):
-            return self._inspect(selection)
+            live = self._inspect(selection)
+        with self._errors("reading ACL users"):
+            live.update(self._inspect_users(selection))
+        return live
 
     def _inspect(self, selection: Selection) -> dict[str, Live]:
         keys = {a.removeprefix("redis/stream/") for a in selection.addresses if a.startswith("redis/stream/")}
@@ -418,7 +452,7 @@ class RedisDriver(Driver):
             if key in measured:
                 pipe.xlen(key)
         answers = iter(pipe.execute(raise_on_error=False))
-        live: dict[str, Live] = {}
+        found: dict[str, tuple[Sequence[Mapping[str, Any]], int | None]] = {}
         for key in ordered:
             groups = next(answers)
             length = next(answers) if key in measured else None
@@ -427,8 +461,114 @@ class RedisDriver(Driver):
                     raise BrokerError(f"Redis at {self.where}: key {key!r} holds a {self.client.type(key)!s}, not a "
                                       "stream; rename the stream in the file or move that key away")
                 continue  # no such key
-            live.update(_live_stream(key, groups, length))
+            found[key] = (groups, length)
+        consumers = self._consumers({(key, str(group["name"])) for key, (groups, _) in found.items()
+                                     for group in groups if group.get("consumers")})
+        live: dict[str, Live] = {}
+        for key, (groups, length) in found.items():
+            live.update(_live_stream(key, groups, length, consumers))
         return {address: item for address, item in live.items() if selection.wants(address)}
+
+    def _consumers(self, groups: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+        """The consumers of these groups (stream, group) and the pending entries each holds, in one round trip."""
+        if not groups:
+            return {}
+        ordered = sorted(groups)
+        pipe = self.client.pipeline(transaction=False)
+        for key, group in ordered:
+            pipe.xinfo_consumers(key, group)
+        answers = pipe.execute(raise_on_error=False)
+        return {which: {str(c["name"]): int(c.get("pending", 0)) for c in answer}
+                for which, answer in zip(ordered, answers, strict=True) if not isinstance(answer, Exception)}
+
+    # ------------------------------------------------------------------------------------ users
+
+    def _inspect_users(self, selection: Selection) -> dict[str, Live]:
+        """The declared users and, when pruning, every user the globs select (ACL USERS), by ACL GETUSER;
+        their password hashes kept aside for secret_matches."""
+        import redis
+
+        names = {a.removeprefix("redis/user/") for a in selection.addresses if a.startswith("redis/user/")}
+        if selection.prune and any(_may_match_users(g) for g in selection.include):
+            try:
+                listed = [str(u) for u in self.client.execute_command("ACL", "USERS")]
+            except redis.ResponseError as exc:
+                if "NOPERM" not in str(exc) or names:
+                    raise
+                print(f"warning: Redis at {self.where}: the user topology connects as may not list ACL users "
+                      "(ACL USERS), so users are left out; grant it +acl|users +acl|getuser to include them",
+                      file=sys.stderr)
+                listed = []
+            names |= {u for u in listed if selection.prunable(f"redis/user/{u}")}
+        if not names:
+            return {}
+        ordered = sorted(names)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("ACL", "WHOAMI")
+        for name in ordered:
+            pipe.execute_command("ACL", "GETUSER", name)
+        whoami, *answers = pipe.execute()
+        self._whoami = str(whoami)
+        live: dict[str, Live] = {}
+        for name, reply in zip(ordered, answers, strict=True):
+            if not reply:
+                continue  # no such user
+            fields = reply if isinstance(reply, Mapping) else dict(zip(reply[::2], reply[1::2], strict=True))
+            self._password_hashes[name] = frozenset(str(h) for h in fields.get("passwords", []) or [])
+            live[f"redis/user/{name}"] = Live("redis.user", user_attributes(fields), name=name)
+        return live
+
+    def _kept(self, name: str) -> bool:
+        """Never pruned: Redis's default user (it refuses to delete it), and the user this connection is."""
+        return name in ("default", self._whoami)
+
+    def _command_table(self) -> CommandTable:
+        if self._commands is None:
+            with self._errors("reading the command table (COMMAND)"):
+                self._commands = CommandTable.from_reply(self.client.command())
+        return self._commands
+
+    def _allowed(self, rules: str) -> Permission | None:
+        return self._command_table().allows(rules)
+
+    def comparable(self, desired: Mapping[str, Resource], live: Mapping[str, Live]) -> Mapping[str, Live]:
+        """Users' command rules (and selectors) that allow what the file's allow, in the file's words;
+        undeclared users that are never pruned left out."""
+        result = dict(live)
+        for address, item in live.items():
+            if item.kind != "redis.user":
+                continue
+            wanted = desired.get(address)
+            if wanted is None:
+                if self._kept(item.name):
+                    del result[address]
+                continue
+            result[address] = dataclasses.replace(item, attributes=self._in_declared_words(wanted.attributes,
+                                                                                          item.attributes))
+        return result
+
+    def _in_declared_words(self, wanted: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]:
+        attributes = dict(have)
+        if not same(wanted["commands"], have["commands"]) and self._allowed(wanted["commands"]) is not None \
+                and self._allowed(wanted["commands"]) == self._allowed(have["commands"]):
+            attributes["commands"] = wanted["commands"]
+        if not same(wanted["selectors"], have["selectors"]) and \
+                self._selectors_allow(wanted["selectors"]) == self._selectors_allow(have["selectors"]):
+            attributes["selectors"] = wanted["selectors"]
+        return attributes
+
+    def _selectors_allow(self, selectors: Sequence[Mapping[str, Any]]) -> Counter[Any] | None:
+        """What each selector allows, in any order; None if one names a command this server does not know."""
+        allowed = [(tuple(s["keys"]), tuple(s["channels"]), self._allowed(s["commands"])) for s in selectors]
+        return None if any(a[2] is None for a in allowed) else Counter(allowed)
+
+    def secret_matches(self, desired: Resource, live: Live) -> bool:
+        """A user's passwords are the file's when their SHA-256 hashes (all Redis keeps) are the same."""
+        if desired.kind != "redis.user":
+            return True
+        hashes = self._password_hashes.get(desired.name)
+        return hashes is not None and hashes == frozenset(
+            hashlib.sha256(p.reveal().encode()).hexdigest() for p in desired.secrets.values())
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Entries of streams about to be deleted (groups already carry their pending counts)."""
@@ -455,7 +595,7 @@ class RedisDriver(Driver):
                 pipe = self.client.pipeline(transaction=False)
                 for change in changes:
                     before = len(pipe.command_stack)
-                    self._queue(pipe, change)
+                    self._queue(pipe, change, desired)
                     spans.append((change, len(pipe.command_stack) - before))
                 answers = pipe.execute(raise_on_error=False)
         except BrokerError as exc:
@@ -464,25 +604,29 @@ class RedisDriver(Driver):
         for change, count in spans:
             replies = answers[position:position + count]
             position += count
-            results.append(self._result(change, replies))
+            results.append(self._result(change, replies, desired))
         return results
 
-    def _result(self, change: Change, replies: list[Any]) -> ChangeResult:
+    def _result(self, change: Change, replies: list[Any], desired: Mapping[str, Resource]) -> ChangeResult:
         errors = [a for a in replies if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
         if errors:
             error = self._translated(errors[0], f"changing {change.address}")
-            return ChangeResult(change.address, False,
-                                str(error or f"Redis at {self.where}: {self._scrub(str(errors[0]))}"))
+            resource = desired.get(change.address)
+            secrets = [s.reveal() for s in resource.secrets.values()] if resource is not None else []
+            return ChangeResult(change.address, False, scrub(
+                str(error or f"Redis at {self.where}: {self._scrub(str(errors[0]))}"), secrets))
         if _guarded(change) and replies and isinstance(replies[0], int) and replies[0]:
             return refused_not_empty(change, quantity(change.kind, replies[0]))
         return ChangeResult(change.address, True)
 
-    def _queue(self, pipe: Any, change: Change) -> None:
+    def _queue(self, pipe: Any, change: Change, desired: Mapping[str, Resource]) -> None:
         """Queue `change`'s commands; a guarded (needs_empty) delete or replace is one script, queued first."""
         if change.kind == "redis.stream":
             self._queue_stream(pipe, change)
         elif change.kind == "redis.group":
             self._queue_group(pipe, change)
+        elif change.kind == "redis.user":
+            self._queue_user(pipe, change, desired)
         else:
             raise BrokerError(f"the Redis driver does not manage {change.kind}")
 
@@ -509,15 +653,60 @@ class RedisDriver(Driver):
         if change.action in ("delete", "replace"):
             pipe.xgroup_destroy(key, change.name)
         if change.action in ("create", "replace"):
-            pipe.xgroup_create(key, change.name, id=after.get("start", "$"), mkstream=True)
+            entries_read = after.get("entries_read")
+            self._scripts["create_group"](keys=[key], args=[change.name, after.get("start", "$"),
+                                                            "" if entries_read is None else entries_read], client=pipe)
+
+    def _queue_user(self, pipe: Any, change: Change, desired: Mapping[str, Resource]) -> None:
+        """One ACL SETUSER that sets the user whole (Redis applies all its rules or none), or ACL DELUSER."""
+        if change.action == "delete":
+            if self._kept(change.name):  # never planned (comparable leaves them out): a last guard
+                raise BrokerError(f"Redis at {self.where}: topology never deletes the user {change.name!r}")
+            pipe.execute_command("ACL", "DELUSER", change.name)
+            return
+        after, before = change.after or {}, change.before or {}
+        resource = desired.get(change.address)
+        passwords = None
+        if resource is not None and "passwords" in after:
+            passwords = [resource.secrets[k].reveal() for k in sorted(resource.secrets, key=_index)]
+        drop_nopass = bool(before.get("nopass")) and not after["nopass"]
+        pipe.execute_command("ACL", "SETUSER", change.name, *setuser_arguments(after, passwords,
+                                                                              drop_nopass=drop_nopass))
 
 
-def _live_stream(key: str, groups: Sequence[Mapping[str, Any]], length: int | None) -> dict[str, Live]:
-    """A stream and its groups, as XINFO GROUPS (and XLEN, where read) answered."""
+def _may_match_users(glob: str) -> bool:
+    """Whether an address glob may match some `redis/user/<name>`: its part before any wildcard is a
+    prefix of that, or starts with it."""
+    fixed = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    return "redis/user/".startswith(fixed) or fixed.startswith("redis/user/")
+
+
+def _index(secret: str) -> int:
+    """The position of `passwords[3]` in its list."""
+    return int(secret.rpartition("[")[2].rstrip("]"))
+
+
+def _position(group: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a live group is, as a `start` a group re-created on the same entries would begin at: its
+    last-delivered-id ("0" before anything was delivered), and its entries-read where Redis 7 knows it."""
+    last = str(group.get("last-delivered-id", "0-0"))
+    position: dict[str, Any] = {"start": "0" if last == "0-0" else last}
+    entries_read = group.get("entries-read")
+    if entries_read is not None and not (last == "0-0" and int(entries_read) == 0):
+        position["entries_read"] = int(entries_read)
+    return position
+
+
+def _live_stream(key: str, groups: Sequence[Mapping[str, Any]], length: int | None,
+                 consumers: Mapping[tuple[str, str], Mapping[str, int]]) -> dict[str, Live]:
+    """A stream and its groups, as XINFO GROUPS (and XLEN, where read) answered; a group's consumers and
+    the pending entries each holds are its contents."""
     attributes = {"max_length": int(length)} if length is not None else {}
     live = {f"redis/stream/{key}": Live("redis.stream", attributes, messages=length, name=key)}
     for group in groups:
-        live[f"redis/group/{key}/{group['name']}"] = Live("redis.group", {"stream": key}, (f"redis/stream/{key}",),
-                                                          messages=int(group.get("pending", 0)), name=group["name"],
-                                                          scope=key)
+        name = str(group["name"])
+        live[f"redis/group/{key}/{name}"] = Live(
+            "redis.group", {"stream": key, **_position(group)}, (f"redis/stream/{key}",),
+            messages=int(group.get("pending", 0)), contents=dict(consumers.get((key, name), {})), name=name,
+            scope=key)
     return live

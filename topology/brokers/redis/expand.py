@@ -1,11 +1,12 @@
-"""The `redis:` section as primitive resources: streams (with their retry and dead-letter streams)
-and their consumer groups."""
+"""The `redis:` section as primitive resources: streams (with their retry and dead-letter streams),
+their consumer groups, and ACL users."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from topology.brokers.redis.spec import Redis
+from topology.brokers.redis.acl import channel_patterns, command_rules, key_patterns, rule_problem
+from topology.brokers.redis.spec import Redis, Selector, StreamGroup, User
 from topology.core.problems import PathPart
 from topology.core.units import format_duration
 from topology.format.expand import Expansion
@@ -14,6 +15,21 @@ __all__ = ["expand_redis"]
 
 
 def expand_redis(context: Expansion, section: Redis) -> None:
+    _expand_streams(context, section)
+    for name, user in section.users.items():
+        _expand_user(context, section.target, name, user)
+
+
+def _group_attributes(stream: str, group: StreamGroup | str) -> dict[str, Any]:
+    if isinstance(group, str):
+        return {"stream": stream, "start": group}
+    attributes: dict[str, Any] = {"stream": stream, "start": group.start}
+    if group.entries_read is not None:
+        attributes["entries_read"] = group.entries_read
+    return attributes
+
+
+def _expand_streams(context: Expansion, section: Redis) -> None:
     target = section.target
     for key, stream in section.streams.items():
         path: tuple[PathPart, ...] = ("redis", "streams", key)
@@ -21,13 +37,15 @@ def expand_redis(context: Expansion, section: Redis) -> None:
         attributes: dict[str, Any] = {}
         if stream.max_length is not None:
             attributes["max_length"] = stream.max_length
-        groups = {name: group.start for name, group in stream.groups.items()}
-        streams: list[tuple[str, dict[str, Any], dict[str, str], tuple[PathPart, ...], str | None]] = [
+        groups: dict[str, StreamGroup | str] = dict(stream.groups)
+        streams: list[tuple[str, dict[str, Any], dict[str, StreamGroup | str], tuple[PathPart, ...], str | None]] = [
             (key, attributes, groups, path, None)]
         if stream.retry is not None:
+            # a retry stream's groups start where the same groups of a new stream would: "$" unless said
+            retried = {name: group.start for name, group in stream.groups.items()}
             for index, delay in enumerate(stream.retry.delays):
                 retry = context.name("redis_retry_stream", (*path, "retry"), stream=key, delay=format_duration(delay))
-                streams.append((retry, {}, dict(groups), (*path, "retry", "delays", index), address))
+                streams.append((retry, {}, dict(retried), (*path, "retry", "delays", index), address))
         if stream.dead_letter:
             dlq = context.name("redis_dead_letter_stream", (*path, "dead_letter"), stream=key)
             streams.append((dlq, {}, {"dlq": "0"}, (*path, "dead_letter"), address))
@@ -35,10 +53,52 @@ def expand_redis(context: Expansion, section: Redis) -> None:
             stream_address = f"redis/stream/{stream_key}"
             context.add("redis.stream", stream_address, target, stream_attributes, stream_path, name=stream_key,
                         protect=stream.protect and generated_by is None, generated_by=generated_by)
-            for group, start in stream_groups.items():
+            for group, spec in stream_groups.items():
                 group_path = (*path, "groups", group) if generated_by is None else stream_path
                 context.add("redis.group", f"redis/group/{stream_key}/{group}", target,
-                            {"stream": stream_key, "start": start}, group_path, name=group, scope=stream_key,
+                            _group_attributes(stream_key, spec), group_path, name=group, scope=stream_key,
                             depends_on=(stream_address,),
                             protect=stream.groups[group].protect if group in stream.groups and generated_by is None
                             else False, generated_by=generated_by)
+
+
+def _checked(context: Expansion, kind: str, tokens: list[str], path: tuple[PathPart, ...]) -> None:
+    """A located problem for each rule ACL SETUSER would refuse."""
+    after_all = False
+    for index, token in enumerate(tokens):
+        problem = rule_problem(kind, token, after_all)
+        if problem is not None:
+            context.problem(problem, (*path, index) if kind != "commands" else path,
+                            {"keys": 'write "~pattern", "%R~pattern", "%W~pattern" or "allkeys"',
+                             "channels": 'write "&pattern" or "allchannels"',
+                             "commands": 'write rules such as "+@read -@dangerous +xadd" or "+config|get"'}[kind])
+        after_all = after_all or token in ("allkeys", "~*", "allchannels", "&*")
+
+
+def _permissions(context: Expansion, holder: User | Selector, path: tuple[PathPart, ...]) -> dict[str, Any]:
+    """Keys, channels and commands, checked and in the words Redis describes them with."""
+    _checked(context, "keys", holder.keys, (*path, "keys"))
+    _checked(context, "channels", holder.channels, (*path, "channels"))
+    _checked(context, "commands", holder.commands.split(), (*path, "commands"))
+    return {"keys": key_patterns(holder.keys), "channels": channel_patterns(holder.channels),
+            "commands": command_rules(holder.commands)}
+
+
+def _expand_user(context: Expansion, target: str | None, name: str, user: User) -> None:
+    path: tuple[PathPart, ...] = ("redis", "users", name)
+    if any(c.isspace() for c in name) or not name:
+        context.problem(f"{name!r} cannot be a Redis user name: ACL SETUSER refuses spaces", path,
+                        "use a name without spaces")
+    if user.nopass and user.passwords:
+        context.problem("`nopass` and `passwords` together: Redis removes the passwords of a nopass user",
+                        (*path, "nopass"), "keep one of them")
+    attributes: dict[str, Any] = {"enabled": user.enabled, "nopass": user.nopass, **_permissions(context, user, path),
+                                  "selectors": [_permissions(context, s, (*path, "selectors", i))
+                                                for i, s in enumerate(user.selectors)]}
+    if user.passwords is not None:  # how many, never what: Redis keeps each distinct password once
+        attributes["passwords"] = len({p.reveal() for p in user.passwords})
+    if user.sanitize_payload is not None:
+        attributes["sanitize_payload"] = user.sanitize_payload
+    secrets = {f"passwords[{index}]": password for index, password in enumerate(user.passwords or [])}
+    context.add("redis.user", f"redis/user/{name}", target, attributes, path, name=name, protect=user.protect,
+                secrets=secrets)

@@ -207,7 +207,7 @@ def test_a_refused_filter_policy_leaves_no_unfiltered_subscription(tmp_path: Pat
     _sqs, sns = aws_clients
     prefix = unique("refused")
     path = tmp_path / "t.topology.yaml"
-    path.write_text(_fanout(prefix, "{type: [{bogus: 1}]}"))
+    path.write_text(_fanout(prefix, "{type: [{cidr: 10.0.0.0/24}]}"))  # valid for AWS; moto refuses every cidr
     applied = topology("apply", str(path), "--auto-approve")
     assert applied.returncode == 1
     assert "refused sns:Subscribe: InvalidParameter" in applied.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from topology.brokers.aws.filter_policy import check_filter_policy, check_message
 from topology.brokers.aws.spec import SQS_PLAIN, SQS_SECONDS
 from topology.core.problems import PathPart, did_you_mean
 from topology.core.resource import Resource
@@ -104,6 +105,7 @@ def _check_sns_topic(checker: Checker, resource: Resource) -> None:
 
 
 def _check_subscription(checker: Checker, resource: Resource) -> None:
+    check_filter_policy(checker, resource)
     queue_name, topic_name = resource.attributes["queue"], resource.attributes["topic"]
     if queue_name.startswith("arn:"):
         return
@@ -128,6 +130,7 @@ def check_publish(checker: Checker, loaded: LoadedFile, path: tuple[PathPart, ..
     if f"sns/topic/{publish.sns_topic}" not in checker.resources:
         checker.report_at(loaded, (*path, "publish", "sns_topic"), f"SNS topic `{publish.sns_topic}` is not declared",
                           did_you_mean(str(publish.sns_topic), checker.names("sns/topic/")))
+    check_message(checker, loaded, (*path, "publish"), publish)
     return "sqs/queue/"
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from topology.brokers.aws.driver import translated
-from topology.errors import BrokerError
+from topology.brokers.aws.filter_policy import wire_attributes
+from topology.errors import BrokerError, InputError
 
 __all__ = ["SnsProbe"]
 
@@ -52,22 +53,42 @@ class SnsProbe:
         self.close()
 
     def route(self, attributes: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None) -> set[str]:
-        marker = uuid.uuid4().hex
-        message_attributes = {
-            key: ({"DataType": "Number", "StringValue": str(value)} if isinstance(value, int | float)
-                  and not isinstance(value, bool) else {"DataType": "String", "StringValue": str(value)})
-            for key, value in (attributes or {}).items()}
-        message = json.dumps({**(body or {}), "topology-probe": marker})
-        self.sns.publish(TopicArn=self.topic_arn, Message=message, MessageAttributes=message_attributes)
-        reached = set()
+        """The real subscriptions' queues the message reaches."""
+        return self.route_many([(attributes, body)])[0]
+
+    def route_many(self, messages: Sequence[tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]]
+                   ) -> list[set[str]]:
+        """The real subscriptions' queues each (attributes, body) message reaches: all are published, each
+        attribute typed as SNS types it (String, Number, String.Array as a JSON array, Binary) and the body as
+        JSON, then each probe queue is drained once."""
+        markers: dict[str, int] = {}
+        for index, (attributes, body) in enumerate(messages):
+            try:
+                message_attributes = wire_attributes(attributes or {})
+            except ValueError as exc:
+                raise InputError(f"the message cannot be published to SNS: {exc}") from None
+            marker = uuid.uuid4().hex
+            markers[marker] = index
+            message = json.dumps({**(body or {}), "topology-probe": marker})
+            self.sns.publish(TopicArn=self.topic_arn, Message=message, MessageAttributes=message_attributes)
+        reached: list[set[str]] = [set() for _ in messages]
         for url, queue in self.queues.items():
-            received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                WaitTimeSeconds=self.wait_seconds)
-            for item in received.get("Messages", []):
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=item["ReceiptHandle"])
-                if marker in item["Body"]:
-                    reached.add(queue)
+            for text in self._drain(url, len(messages)):
+                index = markers.get(_marker(text), -1)
+                if index >= 0:
+                    reached[index].add(queue)
         return reached
+
+    def _drain(self, url: str, most: int) -> Iterator[str]:
+        """The bodies of the messages waiting in probe queue `url` (at most `most` receives), each deleted."""
+        for _ in range(most):
+            items = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                             WaitTimeSeconds=self.wait_seconds).get("Messages", [])
+            if not items:
+                return
+            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(number), "ReceiptHandle": item["ReceiptHandle"]} for number, item in enumerate(items)])
+            yield from (str(item["Body"]) for item in items)
 
     def close(self) -> None:
         """Remove the probe's queues and topic; raises the first failure after trying every one."""
@@ -96,3 +117,12 @@ class SnsProbe:
                             "behind: delete them by hand")
         error.__cause__ = failures[0]
         return error
+
+
+def _marker(text: str) -> str:
+    """The probe's marker in a delivered (raw) message body, or ""."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return ""
+    return str(body.get("topology-probe", "")) if isinstance(body, dict) else ""

@@ -1,6 +1,7 @@
-"""Which subscribed queues would an SNS message reach? A static evaluator of SNS filter policies
-(attribute and body scope) over the declared topology, for `topology test` and `expectations:`.
-A differential test checks it against the SNS server's own filtering.
+"""Which subscribed queues would an SNS message reach? The declared subscriptions' filter policies
+(attribute and body scope), evaluated as AWS documents them (filter_policy.py), for `topology test`
+and `expectations:`. A differential test checks them against the SNS server's own filtering, and
+tests/brokers/test_sns_filter_docs.py against the cases of AWS's documentation.
 """
 
 from __future__ import annotations
@@ -9,6 +10,13 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, cast
 
+from topology.brokers.aws.filter_policy import (
+    MESSAGE_ATTRIBUTES,
+    MESSAGE_BODY,
+    attributes_message,
+    body_message,
+    matches,
+)
 from topology.core.resource import Resource
 from topology.errors import InputError, RoutingError
 from topology.format.document import Publish
@@ -18,68 +26,28 @@ if TYPE_CHECKING:
 
 __all__ = ["publishes", "route_expectation", "route_sns"]
 
-def _rule_matches(rule: Any, value: Any, present: bool) -> bool:
-    if isinstance(rule, dict):
-        if "exists" in rule:
-            return bool(rule["exists"]) == present
-        if not present:
-            return False
-        if "prefix" in rule:
-            return isinstance(value, str) and value.startswith(rule["prefix"])
-        if "suffix" in rule:
-            return isinstance(value, str) and value.endswith(rule["suffix"])
-        if "anything-but" in rule:
-            excluded = rule["anything-but"]
-            excluded = excluded if isinstance(excluded, list) else [excluded]
-            return value not in excluded
-        if "numeric" in rule:
-            return _numeric(rule["numeric"], value)
-        if "equals-ignore-case" in rule:
-            return isinstance(value, str) and value.lower() == str(rule["equals-ignore-case"]).lower()
-        return False
-    return present and (value == rule or (isinstance(value, list) and rule in value))
-
-
-def _numeric(conditions: list[Any], value: Any) -> bool:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    checks = {"=": number.__eq__, "<": number.__lt__, "<=": number.__le__, ">": number.__gt__, ">=": number.__ge__}
-    return all(checks[conditions[i]](float(conditions[i + 1])) for i in range(0, len(conditions), 2))
-
-
-def _policy_matches(policy: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
-    for key, rules in policy.items():
-        if key == "$or":
-            if not any(_policy_matches(option, message) for option in rules):
-                return False
-            continue
-        present = key in message
-        value = message.get(key)
-        if isinstance(rules, dict):  # nested (body scope)
-            if not (present and isinstance(value, dict) and _policy_matches(rules, value)):
-                return False
-            continue
-        if not any(_rule_matches(rule, value, present) for rule in rules):
-            return False
-    return True
-
 
 def route_sns(resources: Mapping[str, Resource], topic: str, attributes: Mapping[str, Any] | None = None,
               body: Mapping[str, Any] | None = None) -> set[str]:
     """The queues subscribed to `topic` whose filter policy accepts the message."""
     if f"sns/topic/{topic}" not in resources:
         raise RoutingError(f"SNS topic `{topic}` is not declared")
+    try:
+        messages = {MESSAGE_ATTRIBUTES: attributes_message(attributes or {}), MESSAGE_BODY: body_message(body or {})}
+    except ValueError as exc:
+        raise RoutingError(f"the message cannot be published to SNS: {exc}") from None
     delivered = set()
     for resource in resources.values():
-        if resource.kind != "sns.subscription" or resource.attributes["topic"] != topic:
+        if resource.kind != "sns.subscription" or resource.attributes["topic"] != topic \
+                or "queue" not in resource.attributes:  # expectations name queues; other endpoints are not
             continue
         policy = resource.attributes.get("FilterPolicy")
-        scope = resource.attributes.get("FilterPolicyScope", "MessageAttributes")
-        message = (body or {}) if scope == "MessageBody" else (attributes or {})
-        if policy is None or _policy_matches(policy, message):
-            delivered.add(resource.attributes["queue"])
+        scope = resource.attributes.get("FilterPolicyScope") or MESSAGE_ATTRIBUTES
+        try:
+            if policy is None or matches(policy, messages[scope]):
+                delivered.add(resource.attributes["queue"])
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise RoutingError(f"the filter policy of `{resource.name}` cannot be evaluated: {exc}") from None
     return delivered
 
 
@@ -104,7 +72,7 @@ def route_expectation(topology: Topology, publish: Publish, *, live: bool, probe
     if target is None or target.kind != "aws":
         raise InputError(f"`topology test --live` needs SNS topic `{topic}` on an aws target")
     subscriptions = [r.attributes for r in topology.resources.values()
-                     if r.kind == "sns.subscription" and r.attributes["topic"] == topic]
+                     if r.kind == "sns.subscription" and r.attributes["topic"] == topic and "queue" in r.attributes]
     with cast(AwsDriver, open_driver(target, name=str(resource.target if resource else ""))) as driver, \
             SnsProbe(driver.sqs, driver.sns, topic, subscriptions) as probe:
         found: set[str] = probe.route(publish.attributes, publish.body)

@@ -77,6 +77,9 @@ STRINGS = [
             [{"customer_interests": "baseball"}, {"customer_interests": "football"},
              {"customer_interests": ["rugby", "baseball"]}],
             [{"customer_interests": ["rugby"]}]),
+    # "anything-but can be combined with "exists": false": an absent key, or any other value
+    *_cases(_STRINGS, {"customer_interests": [{"anything-but": ["rugby", "tennis"]}, {"exists": False}]},
+            ATTRIBUTES, [{"store": "fans"}, {"customer_interests": "baseball"}], [{"customer_interests": "rugby"}]),
     # Using a prefix with anything-but
     *_cases(_STRINGS, {"event": [{"anything-but": {"prefix": "order-"}}]}, ATTRIBUTES,
             [{"event": "data-entry"}, {"event": "order_number"}], [{"event": "order-cancelled"}]),

@@ -1,13 +1,14 @@
-"""The Redis Streams driver on the real Redis: errors, start ids, pending entries, export."""
+"""The Redis driver on the real Redis: errors, start ids, pending entries, export, group positions, ACL users."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
+import yaml
 
 from tests.cli import topology, with_file
 from tests.conftest import REDIS_URL
@@ -15,13 +16,14 @@ from tests.conftest import REDIS_URL
 pytestmark = pytest.mark.redis
 
 
-def _run(folder: Path, body: str, *args: str, url: str = REDIS_URL) -> subprocess.CompletedProcess[str]:
+def _run(folder: Path, body: str, *args: str, url: str = REDIS_URL,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return with_file(folder, f"""version: 1
 targets:
   cache: {{kind: redis, url: "{url}"}}
 redis:
   target: cache
-{body}""", args[0], *args[1:])
+{body}""", args[0], *args[1:], env=env)
 
 
 def test_start_id_is_used_only_at_creation(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
@@ -116,3 +118,194 @@ def test_target_address_from_the_command_line_or_the_environment(tmp_path: Path,
     path = tmp_path / "t.topology.yaml"
     by_env = topology("plan", str(path), env={"TOPOLOGY_TARGET_CACHE": REDIS_URL})
     assert by_env.returncode == 0 and f"+ redis/stream/{prefix}orders" in by_env.stdout
+
+
+# --------------------------------------------------------------------------- adoption: positions
+
+
+def _export(tmp_path: Path, prefix: str) -> str:
+    result = topology("export", "--target", "cache", "--include", f"redis/*/{prefix}*",
+                      env={"TOPOLOGY_TARGET_CACHE": REDIS_URL}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_export_writes_each_group_where_it_is(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """A group's start is its last-delivered-id: one that read from 0, or from an entry id, re-created
+    from the file does not skip its backlog (it was written as "$")."""
+    client, prefix = redis_prefix
+    stream = f"{prefix}orders"
+    ids = [client.xadd(stream, {"n": n}) for n in range(5)]
+    client.xgroup_create(stream, "never-read", id="0")
+    client.xgroup_create(stream, "from-zero", id="0")
+    client.xgroup_create(stream, "at-entry", id=ids[2])
+    client.xgroup_create(stream, "at-end", id="$")
+    read = client.xreadgroup("from-zero", "alice", {stream: ">"}, count=2)[0][1]
+    client.xack(stream, "from-zero", read[0][0])
+    text = _export(tmp_path, prefix)
+    groups = yaml.safe_load(text)["redis"]["streams"][stream]["groups"]
+    assert groups == {"never-read": {"start": "0"}, "from-zero": {"start": ids[1], "entries_read": 2},
+                      "at-entry": {"start": ids[2]}, "at-end": {"start": ids[4]}}
+    noted = next(line for line in text.splitlines() if ids[1] in line)
+    assert "alice (1 pending)" in noted and "1 pending entry" in noted and "XAUTOCLAIM" in noted
+
+    copy = f"{prefix}copy"
+    for entry_id, fields in client.xrange(stream):
+        client.xadd(copy, fields, id=entry_id)
+    path = tmp_path / "copy.topology.yaml"
+    path.write_text(text.replace(f"{stream}:", f"{copy}:"))
+    env = {"TOPOLOGY_TARGET_CACHE": REDIS_URL}
+    assert topology("apply", str(path), "--auto-approve", env=env, cwd=tmp_path).returncode == 0
+    for group in groups:
+        fresh = [entries for _, entries in client.xreadgroup(group, "next", {copy: ">"})]
+        original = [entries for _, entries in client.xreadgroup(group, "next", {stream: ">"})]
+        assert fresh == original, group
+    assert [e for e, _ in client.xrange(copy, min=f"({ids[1]}")] == ids[2:]
+
+
+def test_a_group_that_moves_on_leaves_the_plan_empty_and_a_saved_plan_fresh(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """`start` is used only when a group is created: consumers reading (its live position moving) change no
+    plan, and do not make a saved plan stale."""
+    client, prefix = redis_prefix
+    stream = f"{prefix}jobs"
+    for n in range(4):
+        client.xadd(stream, {"n": n})
+    client.xgroup_create(stream, "workers", id="0")
+    path = tmp_path / "adopted.topology.yaml"
+    path.write_text(_export(tmp_path, prefix).replace("  streams:\n", f"  streams:\n    {prefix}new: {{}}\n", 1))
+    env = {"TOPOLOGY_TARGET_CACHE": REDIS_URL}
+    saved = tmp_path / "saved.plan.json"
+    planned = topology("plan", str(path), "--out", str(saved), env=env, cwd=tmp_path)
+    assert planned.returncode == 0 and f"+ redis/stream/{prefix}new" in planned.stdout, planned.stderr
+    client.xreadgroup("workers", "w1", {stream: ">"}, count=3)
+    applied = topology("apply", str(saved), "--auto-approve", env=env, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert topology("plan", str(path), "--detailed-exitcode", env=env, cwd=tmp_path).returncode == 0
+
+
+def test_entries_read_is_given_only_on_a_stream_that_has_had_that_many(tmp_path: Path,
+                                                                      redis_prefix: tuple[Any, str]) -> None:
+    """ENTRIESREAD counts one stream's entries: on a new stream it would make the lag negative (Redis
+    reports entries-added minus entries-read), so there the group is made without it."""
+    client, prefix = redis_prefix
+    full, empty = f"{prefix}full", f"{prefix}empty"
+    ids = [client.xadd(full, {"n": n}) for n in range(6)]
+    body = (f"  streams:\n    {full}: {{groups: {{g: {{start: '{ids[3]}', entries_read: 4}}}}}}\n"
+            f"    {empty}: {{groups: {{g: {{start: '{ids[3]}', entries_read: 4}}}}}}\n")
+    assert _run(tmp_path, body, "apply", "--auto-approve").returncode == 0
+    assert client.xinfo_groups(full)[0]["entries-read"] == 4 and client.xinfo_groups(full)[0]["lag"] == 2
+    client.xadd(empty, {"n": 1})
+    group = client.xinfo_groups(empty)[0]
+    assert group["entries-read"] is None and group["lag"] == 1
+    assert _run(tmp_path, body, "plan", "--detailed-exitcode").returncode == 0
+
+
+def test_a_start_redis_would_refuse_is_a_located_error(tmp_path: Path) -> None:
+    body = "  streams:\n    s: {groups: {g: {start: '18446744073709551616-0'}, h: {start: '-'}}}\n"
+    checked = _run(tmp_path, body, "validate")
+    assert checked.returncode == 1
+    assert "'18446744073709551616-0' is not a stream id" in checked.stdout + checked.stderr
+    assert "'-' is not a stream id" in checked.stdout + checked.stderr
+
+
+# ----------------------------------------------------------------------------------- ACL users
+
+
+def _user_body(name: str, commands: str = "+@read -@dangerous +xadd", extra: str = "") -> str:
+    return (f"  users:\n    {name}:\n      passwords: ['${{APP_PASSWORD}}', '${{APP_PASSWORD}}']\n"
+            f"      keys: ['%RW~{name}:*', '%R~shared:*', '%W~shared:*']\n      channels: ['&a', allchannels]\n"
+            f"      commands: '{commands}'\n"
+            f"      selectors: [{{keys: ['%R~x:*'], commands: '+@all -@admin'}}]\n{extra}")
+
+
+def test_user_rules_in_any_words_converge(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """Redis describes rules in its own words (`-@all +@read -keys -sort_ro +xadd`, `~k`, `&*`): a file in
+    other words that allow the same plans empty after apply, and one that allows more plans a change."""
+    client, prefix = redis_prefix
+    name = f"{prefix}app"
+    env = {"APP_PASSWORD": "first secret"}
+    try:
+        assert _run(tmp_path, _user_body(name), "apply", "--auto-approve", env=env).returncode == 0
+        live = client.execute_command("ACL", "GETUSER", name)
+        assert live["commands"] == "-@all +@read -keys -sort_ro +xadd" and live["channels"] == "&*"
+        assert sorted(live["keys"].split()) == sorted([f"~{name}:*", "~shared:*"])
+        assert _run(tmp_path, _user_body(name), "plan", "--detailed-exitcode", env=env).returncode == 0
+        same = _user_body(name, "-@all +@read -keys -sort_ro +xadd")
+        assert _run(tmp_path, same, "plan", "--detailed-exitcode", env=env).returncode == 0
+        more = _run(tmp_path, _user_body(name, "+@read +xadd"), "plan", "--detailed-exitcode", env=env)
+        assert more.returncode == 2 and "commands" in more.stdout
+    finally:
+        client.acl_deluser(name)
+
+
+def test_user_password_is_compared_by_hash_and_never_printed(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    client, prefix = redis_prefix
+    name = f"{prefix}app"
+    try:
+        assert _run(tmp_path, _user_body(name), "apply", "--auto-approve",
+                    env={"APP_PASSWORD": "first secret"}).returncode == 0
+        changed = _run(tmp_path, _user_body(name), "plan", "--detailed-exitcode", env={"APP_PASSWORD": "second"})
+        assert changed.returncode == 2 and "passwords[0] = (sensitive)" in changed.stdout
+        assert "second" not in changed.stdout + changed.stderr
+        assert _run(tmp_path, _user_body(name), "apply", "--auto-approve",
+                    env={"APP_PASSWORD": "second"}).returncode == 0
+        parts = urlsplit(REDIS_URL)
+        import redis
+
+        as_user = redis.Redis(host=parts.hostname, port=parts.port or 6379, username=name, password="second")
+        assert as_user.ping() is True
+        as_user.close()
+        exported = _export(tmp_path, prefix)
+        assert "second" not in exported and "${REDIS_CACHE_" in exported and "SHA-256" in exported
+    finally:
+        client.acl_deluser(name)
+
+
+def test_default_user_and_the_user_topology_connects_as_are_never_pruned(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    client, prefix = redis_prefix
+    admin, other = f"{prefix}admin", f"{prefix}other"
+    client.acl_setuser(admin, enabled=True, passwords=["+admin-secret"], keys=["*"], channels=["*"],
+                       commands=["+@all"])
+    client.acl_setuser(other, enabled=True, nopass=True)
+    parts = urlsplit(REDIS_URL)
+    url = f"redis://{quote(admin, safe='')}:admin-secret@{parts.hostname}:{parts.port}/0"
+    body = f"manage: {{prune: true, include: ['redis/user/{prefix}*', 'redis/user/default']}}\n"
+    try:
+        planned = with_file(tmp_path, f"""version: 1
+targets:
+  cache: {{kind: redis, url: "{url}"}}
+{body}redis:
+  target: cache
+  streams: {{{prefix}keep: {{}}}}
+""", "plan")
+        assert planned.returncode == 0, planned.stderr
+        assert f"- redis/user/{other}" in planned.stdout
+        assert "redis/user/default" not in planned.stdout and f"redis/user/{admin}" not in planned.stdout
+        assert "`redis/user/default` is matched by manage.include but is never pruned: Redis cannot delete" \
+            in planned.stderr
+        assert f"`redis/user/{admin}` is matched by manage.include but is never pruned: topology connects" \
+            in planned.stderr
+        off = with_file(tmp_path, f"""version: 1
+targets:
+  cache: {{kind: redis, url: "{url}"}}
+redis:
+  target: cache
+  users:
+    {admin}: {{enabled: false, keys: [allkeys], commands: '+@all'}}
+""", "validate")
+        assert off.returncode == 1 and "turning it off would lock topology out" in off.stdout + off.stderr
+    finally:
+        client.acl_deluser(admin, other)
+
+
+def test_acl_rules_redis_would_refuse_are_located_errors(tmp_path: Path) -> None:
+    body = ("  users:\n    app:\n      nopass: true\n      passwords: [x]\n      keys: ['k*', allkeys, '~b']\n"
+            "      channels: [c]\n      commands: '+get *'\n")
+    checked = _run(tmp_path, body, "validate")
+    text = checked.stdout + checked.stderr
+    assert checked.returncode == 1
+    for said in ("'k*' is not a key pattern", "'~b' comes after the `*` pattern", "'c' is not a channel pattern",
+                 "'*' is not a command rule", "`nopass` and `passwords` together"):
+        assert said in text, said

@@ -309,3 +309,21 @@ def test_acl_rules_redis_would_refuse_are_located_errors(tmp_path: Path) -> None
     for said in ("'k*' is not a key pattern", "'~b' comes after the `*` pattern", "'c' is not a channel pattern",
                  "'*' is not a command rule", "`nopass` and `passwords` together"):
         assert said in text, said
+
+
+def test_a_user_that_may_not_list_users_exports_its_streams_and_says_users_are_left_out(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    client, prefix = redis_prefix
+    name = f"{prefix}streams-only"
+    client.acl_setuser(name, enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
+                       commands=["+@all", "-@admin"])
+    client.xadd(f"{prefix}orders", {"n": 1})
+    parts = urlsplit(REDIS_URL)
+    try:
+        result = topology("export", "--target", f"cache=redis://{quote(name, safe='')}:pw@{parts.hostname}:"
+                          f"{parts.port}/0", "--include", f"redis/*/{prefix}*", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"{prefix}orders" in result.stdout
+        assert "may not list ACL users (ACL USERS), so users are left out" in result.stderr
+    finally:
+        client.acl_deluser(name)

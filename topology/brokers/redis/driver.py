@@ -493,7 +493,7 @@ class RedisDriver(Driver):
             try:
                 listed = [str(u) for u in self.client.execute_command("ACL", "USERS")]
             except redis.ResponseError as exc:
-                if "NOPERM" not in str(exc) or names:
+                if not isinstance(exc, redis.exceptions.NoPermissionError) or names:
                     raise
                 print(f"warning: Redis at {self.where}: the user topology connects as may not list ACL users "
                       "(ACL USERS), so users are left out; grant it +acl|users +acl|getuser to include them",

@@ -21,6 +21,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     ("order.*", "order.created", True), ("order.*", "order", False), ("order.*", "order.a.b", False),
     ("order.#", "order", True), ("#", "", True), ("*", "", False), ("", "", True), ("a.#.b", "a.b", True),
     ("a.#.b", "a.x.y.b", True), ("#.b", "b.a", False), ("*.*", "a.b", True), ("a", "a.b", False),
+    # empty words (RabbitMQ splits `a.` into `a` and ``): `*` matches one, `#` any number of them
+    ("a.*", "a.", True), ("*.*", ".", True), ("#", ".", True), ("a..b", "a.b", False), ("a.#.b", "a..b", True),
+    ("", ".", False),
 ])
 def test_topic_matching(pattern: str, key: str, expected: bool) -> None:
     assert topic_matches(pattern, key) is expected
@@ -112,6 +115,117 @@ expectations:
                 if e["name"].startswith("topology-probe")] == []
     finally:
         rabbitmq_api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+
+
+_TYPED = """version: 1
+targets:
+  rabbit: {{kind: rabbitmq, url: "${{RABBITMQ_URL}}"}}
+rabbitmq:
+  target: rabbit
+  vhosts:
+    {vhost}:
+      exchanges:
+        alerts: {{type: headers}}
+        orders: {{type: direct}}
+        unrouted: {{type: fanout}}
+      queues:
+        urgent: {{bindings: [{{exchange: alerts, arguments: {{x-match: all, urgent: true}}}}]}}
+        scored: {{bindings: [{{exchange: alerts, arguments: {{x-match: any, score: 1.5, tags: [a, 1]}}}}]}}
+        billing: {{bindings: [{{exchange: orders, routing_key: paid}}]}}
+        parking: {{bindings: [{{exchange: unrouted}}]}}
+      policies:
+        # unanchored, as real files have them: it also matches the live probe's mirror of `orders`
+        unrouted: {{pattern: "orders", apply_to: exchanges, definition: {{alternate-exchange: unrouted}}}}
+expectations:
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{urgent: 1}}}}
+    delivered_to: []
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{urgent: true}}}}
+    delivered_to: [urgent]
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{score: 1.5}}}}
+    delivered_to: [scored]
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{score: !!float 1}}}}
+    delivered_to: []
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{tags: [a, 1]}}}}
+    delivered_to: [scored]
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{tags: [a, 1.0]}}}}
+    delivered_to: []
+  - publish: {{vhost: {vhost}, exchange: alerts, headers: {{tags: [a, true]}}}}
+    delivered_to: []
+  - publish: {{vhost: {vhost}, exchange: orders, routing_key: paid}}
+    delivered_to: [billing]
+  - publish: {{vhost: {vhost}, exchange: orders, routing_key: refunded}}
+    delivered_to: [parking]
+"""
+
+
+def test_typed_headers_and_policy_alternate_exchanges_statically(tmp_path: Path) -> None:
+    """`true` is not `1` to RabbitMQ; `1.0` is `1` but `[a, 1.0]` is not `[a, 1]` (inside an array the
+    types count); `1.5` is a header like any other; an alternate exchange set by a policy catches what
+    its exchange cannot route."""
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(_TYPED.format(vhost="shop"))
+    result = CliRunner().invoke(app, ["test", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "9 of 9 expectations hold."
+
+
+@pytest.mark.rabbitmq
+def test_typed_headers_and_policy_alternate_exchanges_live(tmp_path: Path, rabbitmq_api: Any) -> None:
+    """The same, through the broker: a float header is sent (as an AMQP double), and the vhost's real
+    policy, whose pattern matches the mirror's names too, never takes a probe to a real queue."""
+    vhost = unique("typed")
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(_TYPED.format(vhost=vhost))
+    env = {"RABBITMQ_URL": RABBITMQ_URL}
+    v = quote(vhost, safe="")
+    try:
+        applied = topology("apply", str(path), "--auto-approve", env=env, cwd=tmp_path)
+        assert applied.returncode == 0, applied.stderr
+        result = topology("test", str(path), "--live", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.splitlines()[-1] == "9 of 9 expectations hold."
+        queues = sorted(q["name"] for q in rabbitmq_api.get(f"/api/queues/{v}").json())
+        assert queues == ["billing", "parking", "scored", "urgent"]
+        import pika
+
+        parts = urlsplit(AMQP_URL)
+        with pika.BlockingConnection(pika.URLParameters(f"{parts.scheme}://{parts.netloc}/{v}")) as connection:
+            channel = connection.channel()
+            counts = {q: channel.queue_declare(q, passive=True).method.message_count for q in queues}
+        assert counts == dict.fromkeys(queues, 0)  # no probe reached a real queue
+    finally:
+        rabbitmq_api.delete(f"/api/vhosts/{v}")
+
+
+def test_what_amqp_or_the_management_api_cannot_carry_is_said_at_validate(tmp_path: Path) -> None:
+    path = tmp_path / "t.topology.yaml"
+    path.write_text("""version: 1
+rabbitmq:
+  vhosts:
+    v:
+      exchanges: {h: {type: headers}}
+      queues:
+        q:
+          bindings:
+            - {exchange: h, arguments: {x-match: every, when: 2024-01-01, none: null, deep: [1, null]}}
+expectations:
+  - publish:
+      vhost: v
+      exchange: h
+      headers: {day: 2024-01-01, old: 1969-12-31T23:59:59Z, huge: 9223372036854775808, inf: .inf, ok: 1.5,
+                table: {k: [2024-01-01]}}
+    delivered_to: [q]
+""")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code != 0
+    problems = {line.split(" ", 1)[1].split(":", 1)[0] for line in result.output.splitlines() if ".yaml:" in line}
+    arguments = "rabbitmq.vhosts.v.queues.q.bindings[0].arguments"
+    headers = "expectations[0].publish.headers"
+    assert problems == {f"{arguments}.x-match", f"{arguments}.when", f"{arguments}.none", f"{arguments}.deep[1]",
+                        f"{headers}.day", f"{headers}.old", f"{headers}.huge", f"{headers}.inf",
+                        f"{headers}.table.k[0]"}
+    assert "x-match 'every' is not one RabbitMQ takes" in result.output
+    assert "refuses null in binding arguments" in result.output
 
 
 def test_sns_filter_rules_moto_does_not_implement() -> None:

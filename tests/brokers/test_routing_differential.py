@@ -81,15 +81,21 @@ class RealVhost:
         self._channel.confirm_delivery()
 
     def route(self, exchange: str, key: str, headers: Mapping[str, Any]) -> set[str]:
-        marker = uuid.uuid4().hex.encode()
-        self._channel.basic_publish(exchange, key, marker, basic_properties(headers))
-        reached = set()
+        return self.route_all([(exchange, key, headers)])[0]
+
+    def route_all(self, probes: list[Probe]) -> list[set[str]]:
+        """Where each probe went: all published (confirmed, so enqueued), then each queue read once."""
+        markers = {uuid.uuid4().hex.encode(): index for index in range(len(probes))}
+        for marker, (exchange, key, headers) in zip(markers, probes, strict=True):
+            self._channel.basic_publish(exchange, key, marker, basic_properties(headers))
+        reached: list[set[str]] = [set() for _ in probes]
         for queue in self.queues:
-            while (got := self._channel.basic_get(queue, auto_ack=True))[0] is not None:
-                if got[2] == marker:
-                    reached.add(queue)
+            for _ in range(self._channel.queue_declare(queue, passive=True).method.message_count):
+                body = self._channel.basic_get(queue, auto_ack=True)[2]
+                if body in markers:
+                    reached[markers[body]].add(queue)
                 else:
-                    self.foreign.append(got[2])
+                    self.foreign.append(body)
         return reached
 
     def close(self) -> None:
@@ -133,8 +139,7 @@ def _differences(api: Any, tmp_path: Path, vhost: str, document: Mapping[str, An
     routed: dict[str, int] = {}
     try:
         with LiveProbe(AMQP_URL, vhost, resources) as mirror:
-            for probe in probes:
-                truth = real.route(*probe)
+            for probe, truth in zip(probes, real.route_all(probes), strict=True):
                 static, live = _static(resources, vhost, probe), mirror.route(*probe)
                 routed[probe[0]] = routed.get(probe[0], 0) + bool(truth)
                 if static != truth or live != truth:

@@ -197,6 +197,42 @@ def test_typed_headers_and_policy_alternate_exchanges_live(tmp_path: Path, rabbi
         rabbitmq_api.delete(f"/api/vhosts/{v}")
 
 
+@pytest.mark.rabbitmq
+def test_an_internal_exchange_fails_its_expectation_live_as_statically(tmp_path: Path, rabbitmq_api: Any) -> None:
+    """Publishing to an internal exchange is that expectation's failure, said as `topology test` says it;
+    the other expectations are still checked (the broker would close the probe's channel)."""
+    vhost = unique("internal")
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(f"""version: 1
+targets:
+  rabbit: {{kind: rabbitmq, url: "${{RABBITMQ_URL}}"}}
+rabbitmq:
+  target: rabbit
+  vhosts:
+    {vhost}:
+      exchanges: {{hidden: {{type: fanout, internal: true}}, front: {{type: direct}}}}
+      exchange_bindings: [{{source: front, destination: hidden, routing_key: k}}]
+      queues: {{q: {{bindings: [{{exchange: hidden}}]}}}}
+expectations:
+  - publish: {{vhost: {vhost}, exchange: hidden}}
+    delivered_to: [q]
+  - publish: {{vhost: {vhost}, exchange: front, routing_key: k}}
+    delivered_to: [q]
+""")
+    env = {"RABBITMQ_URL": RABBITMQ_URL}
+    try:
+        assert topology("apply", str(path), "--auto-approve", env=env, cwd=tmp_path).returncode == 0
+        static = topology("test", str(path), env=env, cwd=tmp_path)
+        live = topology("test", str(path), "--live", env=env, cwd=tmp_path)
+        failure = f"FAIL {vhost}/hidden key '': exchange `hidden` is internal: clients cannot publish to it"
+        assert static.stdout.splitlines()[0] == live.stdout.splitlines()[0] == failure, live.stdout + live.stderr
+        assert live.stdout.splitlines()[1:] == [f"ok   {vhost}/front key 'k' -> ['q'] (live)",
+                                                "1 of 2 expectations hold."]
+        assert live.returncode == 1 and live.stderr == ""
+    finally:
+        rabbitmq_api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+
+
 def test_what_amqp_or_the_management_api_cannot_carry_is_said_at_validate(tmp_path: Path) -> None:
     path = tmp_path / "t.topology.yaml"
     path.write_text("""version: 1

@@ -205,11 +205,17 @@ def test_broker_errors_are_one_sentence_without_the_password(tmp_path: Path, vho
     assert "enable it with `rabbitmq-plugins enable rabbitmq_management`" in missing.stderr
 
 
+def _scope(vhost: str) -> tuple[str, ...]:
+    """`topology export` options for one test's vhost and its users, on a broker other tests share."""
+    return ("--include", f"rabbitmq/vhost/{vhost}", "--include", f"rabbitmq/{vhost}/*",
+            "--include", f"rabbitmq/user/{vhost}*")
+
+
 def test_export_then_plan_gives_no_changes(tmp_path: Path, vhost: str) -> None:
     assert _topology(tmp_path, _everything(vhost), "apply", "--auto-approve").returncode == 0
     exported = tmp_path / "exported.topology.yaml"
     env = {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL}
-    result = topology("export", "--target", "live", "--to", str(exported), env=env, cwd=tmp_path)
+    result = topology("export", "--target", "live", *_scope(vhost), "--to", str(exported), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     text = exported.read_text()
     assert "guest:guest" not in text and "first-secret" not in text  # no credentials, no passwords
@@ -253,3 +259,162 @@ def test_a_vhost_deleted_after_it_was_listed_reads_as_gone(vhost: str, rabbitmq_
     with DeletedMeanwhile(RABBITMQ_URL, amqp_url=AMQP_URL) as driver:
         live = driver.inspect(Selection(wanted, containers=frozenset({doomed, vhost})))
     assert sorted(live) == [f"rabbitmq/vhost/{vhost}"]
+
+
+def _adopt(folder: Path, vhost: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """Export the vhost, validate the file, and plan it against the same broker: the file and the plan."""
+    exported = folder / "exported.topology.yaml"
+    env = {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL}
+    result = topology("export", "--target", "live", *_scope(vhost), "--to", str(exported), env=env, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    valid = topology("validate", str(exported), env=env, cwd=folder)
+    assert valid.returncode == 0, exported.read_text() + valid.stdout + valid.stderr
+    return exported.read_text(), topology("plan", str(exported), "--detailed-exitcode", env=env, cwd=folder)
+
+
+def test_a_queue_the_broker_took_is_adopted_whatever_its_arguments(tmp_path: Path, vhost: str,
+                                                                   rabbitmq_api: Any) -> None:
+    """Every value RabbitMQ takes validates again once exported: x-delivery-limit -1 (no limit), priorities
+    from 0, a TTL past 2^32 ms, RabbitMQ's own max-age units; a value the typed field would read otherwise
+    (x-delivery-limit "5", which RabbitMQ keeps as a string) and arguments of every AMQP type stay raw."""
+    v = quote(vhost, safe="")
+    rabbitmq_api.put(f"/api/vhosts/{v}").raise_for_status()
+    queues: dict[str, dict[str, Any]] = {
+        "no-limit": {"x-queue-type": "quorum", "x-delivery-limit": -1},
+        "text-limit": {"x-queue-type": "quorum", "x-delivery-limit": "5"},
+        "dlx-overflow": {"x-queue-type": "quorum", "x-overflow": "reject-publish-dlx"},
+        "priority-0": {"x-max-priority": 0, "x-message-ttl": 99_999_999_999, "x-queue-version": 2},
+        "events": {"x-queue-type": "stream", "x-max-age": "1Y", "x-stream-max-segment-size-bytes": 3_000_000_000},
+        "typed": {"x-custom-list": [1, "two", 3.5, True, {"nested": ["x"]}], "x-custom-float": 1.0,
+                  "x-custom-bool": False, "x-custom-text": "007", "x-custom-table": {"a": {"b": -1}},
+                  "y-not-x": "ünïcode ✓"},
+    }
+    for name, arguments in queues.items():
+        rabbitmq_api.put(f"/api/queues/{v}/{name}", json={"durable": True, "arguments": arguments}).raise_for_status()
+
+    text, plan = _adopt(tmp_path, vhost)
+    assert plan.returncode == 0, text + plan.stdout + plan.stderr
+    assert "delivery_limit: -1" in text and "max_priority: 0" in text and "max_age: 1Y" in text
+    assert "x-delivery-limit: '5'" in text and "x-custom-text: '007'" in text
+    for name, arguments in queues.items():
+        assert rabbitmq_api.get(f"/api/queues/{v}/{name}").json()["arguments"] == arguments
+
+
+def _arguments_document(vhost: str) -> str:
+    return f"""version: 1
+targets:
+  rabbit: {{kind: rabbitmq, url: "${{RABBITMQ_URL}}"}}
+rabbitmq:
+  target: rabbit
+  vhosts:
+    {vhost}:
+      queues:
+        placed:
+          type: quorum
+          initial_group_size: 1
+          leader_locator: balanced
+          delivery_limit: -1
+          dead_letter_strategy: at-least-once
+          overflow: reject-publish
+          max_in_memory_length: 0
+          max_in_memory_bytes: 1MiB
+          dead_letter: {{}}
+        lazy: {{queue_mode: lazy, queue_version: 2, master_locator: min-masters, max_priority: 0}}
+        events:
+          type: stream
+          max_age: 7D
+          stream_max_segment_size_bytes: 50MB
+          initial_cluster_size: 1
+          leader_locator: client-local
+"""
+
+
+def test_every_typed_queue_argument_reaches_the_broker(tmp_path: Path, vhost: str, rabbitmq_api: Any) -> None:
+    applied = _topology(tmp_path, _arguments_document(vhost), "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    again = _topology(tmp_path, _arguments_document(vhost), "plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    v = quote(vhost, safe="")
+    assert rabbitmq_api.get(f"/api/queues/{v}/placed").json()["arguments"] == {
+        "x-queue-type": "quorum", "x-quorum-initial-group-size": 1, "x-queue-leader-locator": "balanced",
+        "x-delivery-limit": -1, "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
+        "x-max-in-memory-length": 0, "x-max-in-memory-bytes": 1048576, "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": "placed.dlq"}
+    assert rabbitmq_api.get(f"/api/queues/{v}/lazy").json()["arguments"] == {
+        "x-queue-mode": "lazy", "x-queue-version": 2, "x-queue-master-locator": "min-masters", "x-max-priority": 0}
+    assert rabbitmq_api.get(f"/api/queues/{v}/events").json()["arguments"] == {
+        "x-queue-type": "stream", "x-max-age": "7D", "x-stream-max-segment-size-bytes": 50_000_000,
+        "x-initial-cluster-size": 1, "x-queue-leader-locator": "client-local"}
+    text, plan = _adopt(tmp_path, vhost)
+    assert plan.returncode == 0, text + plan.stdout + plan.stderr
+    assert "initial_group_size: 1" in text and "leader_locator: balanced" in text
+
+
+def _vhost_document(vhost: str, metadata: str, user_limits: str = "{max-connections: 2, max-channels: 0}",
+                    user_tags: str = "[monitoring]") -> str:
+    return f"""version: 1
+targets:
+  rabbit: {{kind: rabbitmq, url: "${{RABBITMQ_URL}}"}}
+rabbitmq:
+  target: rabbit
+  vhosts:
+    {vhost}:
+{metadata}
+      queues:
+        plain: {{}}
+        pinned: {{type: classic}}
+  users:
+    {vhost}-svc:
+      tags: {user_tags}
+      limits: {user_limits}
+"""
+
+
+_METADATA = """      description: "Orders of team A, ✓"
+      tags: [team-a, prod]
+      default_queue_type: quorum
+      limits: {max-connections: 10, max-queues: -1}"""
+
+
+def _vhost_state(api: Any, vhost: str) -> tuple[Any, ...]:
+    v = quote(vhost, safe="")
+    listed = api.get(f"/api/vhosts/{v}").json()
+    limits = api.get(f"/api/vhost-limits/{v}").json()
+    users = api.get(f"/api/user-limits/{quote(vhost + '-svc', safe='')}").json()
+    return (listed["description"], sorted(listed["tags"]), listed["default_queue_type"],
+            limits[0]["value"] if limits else {}, users[0]["value"] if users else {})
+
+
+def test_vhost_metadata_and_limits_and_user_limits(tmp_path: Path, vhost: str, rabbitmq_api: Any) -> None:
+    applied = _topology(tmp_path, _vhost_document(vhost, _METADATA), "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert _vhost_state(rabbitmq_api, vhost) == (
+        "Orders of team A, ✓", ["prod", "team-a"], "quorum", {"max-connections": 10, "max-queues": -1},
+        {"max-connections": 2, "max-channels": 0})
+    v = quote(vhost, safe="")
+    # a queue that names no type takes the vhost's default; one declared classic stays classic
+    assert rabbitmq_api.get(f"/api/queues/{v}/plain").json()["type"] == "quorum"
+    assert rabbitmq_api.get(f"/api/queues/{v}/pinned").json()["type"] == "classic"
+    declared = _vhost_document(vhost, _METADATA).replace("        plain: {}\n", "        plain: {type: quorum}\n")
+    assert _topology(tmp_path, declared, "plan", "--detailed-exitcode").returncode == 0
+
+    # another description, a limit left out (lifted), other user limits and tags: the default queue type stays
+    changed = _METADATA.replace("Orders of team A, ✓", "Orders").replace("max-connections: 10, ", "")
+    document = _vhost_document(vhost, changed, "{max-channels: 1}", "[management]")
+    plan = _topology(tmp_path, document, "plan")
+    assert "Plan: 0 to create, 2 to update, 0 to replace, 0 to delete." in plan.stdout, plan.stdout
+    assert _topology(tmp_path, document, "apply", "--auto-approve").returncode == 0
+    assert _vhost_state(rabbitmq_api, vhost) == ("Orders", ["prod", "team-a"], "quorum", {"max-queues": -1},
+                                                 {"max-channels": 1})
+    assert _topology(tmp_path, document, "plan", "--detailed-exitcode").returncode == 0
+
+    # RabbitMQ 3.10 sets the default queue type only when it creates a vhost: said in one sentence
+    stream = document.replace("default_queue_type: quorum", "default_queue_type: stream")
+    refused = _topology(tmp_path, stream, "apply", "--auto-approve")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"kept `quorum` as the default queue type of vhost '{vhost}'" in refused.stdout + refused.stderr
+    assert _vhost_state(rabbitmq_api, vhost)[2] == "quorum"
+
+    text, adopted = _adopt(tmp_path, vhost)
+    assert adopted.returncode == 0, text + adopted.stdout + adopted.stderr
+    assert "default_queue_type: quorum" in text and "max-queues: -1" in text and "max-channels: 1" in text

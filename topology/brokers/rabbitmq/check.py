@@ -17,9 +17,6 @@ from topology.format.load import LoadedFile
 
 __all__ = ["CHECKS", "check_publish", "exchange_known"]
 
-_MAX_TTL = 2**32 - 1
-
-
 def _rabbit_name(checker: Checker, resource: Resource, what: str) -> None:
     if resource.name.startswith("amq."):
         checker.report(resource, f"{what} names starting with `amq.` are reserved by RabbitMQ",
@@ -51,15 +48,9 @@ def _check_queue(checker: Checker, resource: Resource) -> None:
     arguments: dict[str, Any] = attributes["arguments"]
     queue_type = attributes["type"]
     vhost = resource.scope
-    ttl = arguments.get("x-message-ttl")
-    if isinstance(ttl, int) and ttl > _MAX_TTL:
-        checker.report(resource, "RabbitMQ's message TTL is at most 4294967295ms (about 49 days)", "message_ttl")
     exchange = arguments.get("x-dead-letter-exchange")
     if exchange and resource.generated_by is None and not exchange_known(checker, vhost, exchange):
         _unknown_exchange(checker, resource, vhost, exchange, "dead_letter", "exchange")
-    if "x-delivery-limit" in arguments and queue_type != "quorum":
-        checker.report(resource, "delivery_limit works on quorum queues only", "delivery_limit",
-                       hint="set `type: quorum`, or remove delivery_limit")
     if queue_type == "classic":
         return
     if not attributes["durable"]:
@@ -67,20 +58,8 @@ def _check_queue(checker: Checker, resource: Resource) -> None:
     if attributes["auto_delete"]:
         checker.report(resource, f"{queue_type} queues cannot be auto-delete", "auto_delete",
                        hint="remove `auto_delete: true`")
-    if "x-max-priority" in arguments:
-        checker.report(resource, f"{queue_type} queues do not support priorities", "max_priority",
-                       hint="use a classic queue, or remove max_priority")
-    if queue_type == "quorum" and arguments.get("x-overflow") == "reject-publish-dlx":
-        checker.report(resource, "quorum queues do not support overflow reject-publish-dlx", "overflow",
-                       hint="use drop-head or reject-publish")
+    # The arguments each queue type takes, and their values, are checked by the expansion (QUEUE_ARGUMENTS).
     if queue_type == "stream":
-        for argument, field_name in (("x-message-ttl", "message_ttl"), ("x-expires", "expires"),
-                                     ("x-dead-letter-exchange", "dead_letter"), ("x-max-length", "max_length"),
-                                     ("x-overflow", "overflow"),
-                                     ("x-single-active-consumer", "single_active_consumer")):
-            if argument in arguments:
-                checker.report(resource, f"stream queues do not support `{field_name}`", field_name,
-                               hint="streams keep messages by size and age (max_length_bytes, x-max-age)")
         generated = [r for r in checker.resources.values() if r.generated_by == resource.address]
         if generated:
             checker.report(resource, "stream queues cannot have retry tiers", "retry",

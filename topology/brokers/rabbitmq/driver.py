@@ -527,10 +527,10 @@ class RabbitMQDriver(Driver):
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
         live: dict[str, Live] = {}
-        existing = {v["name"] for v in self._json("/api/vhosts", columns="name")}
+        existing = {v["name"]: v for v in self._json("/api/vhosts", columns=_VHOST_COLUMNS)}
         for vhost in self._vhosts(selection):
             if vhost in existing:
-                live.update(self._inspect_vhost(vhost))
+                live.update(self._inspect_vhost(vhost, existing[vhost]))
         wants_users = selection.prune or any(a.startswith("rabbitmq/user/") for a in selection.addresses)
         if wants_users:
             live.update(self._inspect_users())
@@ -540,8 +540,12 @@ class RabbitMQDriver(Driver):
             live.update(_live_permissions(self._json("/api/permissions")))
         # Every policy of a vhost in scope is read, managed or not: which one applies to a queue (and so
         # which limits) depends on all of them; the differ uses them to see what a policy change discards.
-        return {address: item for address, item in live.items()
-                if selection.wants(address) or item.kind in ("rabbitmq.policy", "rabbitmq.operator_policy")}
+        # Those of other vhosts (listed when pruning) are left out: they change with other teams' work.
+        wanted = {address: item for address, item in live.items() if selection.wants(address)}
+        scopes = set(selection.containers) | {item.name if item.kind == "rabbitmq.vhost" else item.scope
+                                              for item in wanted.values()}
+        return {**wanted, **{address: item for address, item in live.items()
+                             if item.kind in _POLICIES and item.scope in scopes}}
 
     def _inspect_users(self) -> dict[str, Live]:
         live: dict[str, Live] = {}
@@ -549,14 +553,16 @@ class RabbitMQDriver(Driver):
             tags = user["tags"] if isinstance(user["tags"], list) else [t for t in user["tags"].split(",") if t]
             with self._hashes_lock:
                 self._hashes[user["name"]] = (user.get("password_hash", ""), user.get("hashing_algorithm", ""))
-            live[f"rabbitmq/user/{user['name']}"] = Live("rabbitmq.user", {"tags": sorted(tags)}, name=user["name"])
+            live[f"rabbitmq/user/{user['name']}"] = Live(
+                "rabbitmq.user", {"tags": sorted(tags), "limits": dict(user.get("limits") or {})}, name=user["name"])
         return live
 
-    def _vhost_live(self, vhost: str, contents: Mapping[str, int | None]) -> Live:
+    def _vhost_live(self, vhost: str, contents: Mapping[str, int | None],
+                    attributes: Mapping[str, Any] | None = None) -> Live:
         """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""
         counts = list(contents.values())
         total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
-        return Live("rabbitmq.vhost", {}, messages=total, contents=dict(contents), name=vhost)
+        return Live("rabbitmq.vhost", dict(attributes or {}), messages=total, contents=dict(contents), name=vhost)
 
     def _listed_counts(self, vhost: str) -> dict[str, int | None]:
         """Messages (ready + unacknowledged) per queue from the one listing; a queue too new to have
@@ -569,12 +575,17 @@ class RabbitMQDriver(Driver):
                 counts.update(self._held(vhost, missing, "to count the messages of new queues"))
         return counts
 
-    def _inspect_vhost(self, vhost: str) -> dict[str, Live]:
+    def _inspect_vhost(self, vhost: str, listed: Mapping[str, Any] | None = None) -> dict[str, Live]:
+        """Everything in one vhost, and the vhost with its metadata (from its entry in the vhost listing,
+        read here when not given) and limits (a parameter in its definitions)."""
         definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True)
-        if definitions is None:  # deleted since the vhosts were listed (on a shared broker): gone
+        if listed is None:
+            listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS)
+        if definitions is None or listed is None:  # deleted since the vhosts were listed (on a shared broker): gone
             return {}
         counts = self._listed_counts(vhost)
-        live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts)}
+        attributes = _vhost_attributes(listed, definitions.get("parameters", []))
+        live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts, attributes)}
         live.update(_live_exchanges(vhost, definitions.get("exchanges", [])))
         live.update(_live_queues(vhost, definitions.get("queues", []), counts))
         live.update(_live_bindings(vhost, definitions.get("bindings", [])))
@@ -654,9 +665,11 @@ class RabbitMQDriver(Driver):
 
     def _import(self, vhost: str, batch: list[Change]) -> list[ChangeResult]:
         definitions: dict[str, list[dict[str, Any]]] = {"queues": [], "exchanges": [], "bindings": [], "policies": []}
+        default_type = self._default_queue_type(vhost) if any(c.kind == "rabbitmq.queue" for c in batch) else None
         for change in batch:
             assert change.after is not None
-            definitions[_IMPORTED[change.kind]].append(_definition(change.kind, change.name, change.after))
+            definitions[_IMPORTED[change.kind]].append(_definition(change.kind, change.name, change.after,
+                                                                   default_type))
         try:
             self._send("POST", f"/api/definitions/{_q(vhost)}", definitions)
             live = self._inspect_vhost(vhost)
@@ -678,11 +691,15 @@ class RabbitMQDriver(Driver):
         if change.needs_empty and change.kind in _POLICIES:
             self._check_policy_empty(change)
         self._send(*put)
+        if change.kind == "rabbitmq.user" and "limits" in (change.after or {}):
+            self._apply_limits("user-limits", change.name, (change.after or {})["limits"])
 
     def _put(self, change: Change, desired: Resource | None) -> tuple[str, str, dict[str, Any]]:
         """The request that creates or updates the object; a user without a password in the file keeps
         the one it has."""
         method, path, body = _PUTS[change.kind](change, desired)
+        if change.kind == "rabbitmq.queue":
+            body = _definition(change.kind, change.name, change.after or {}, self._default_queue_type(change.scope))
         if change.kind == "rabbitmq.user" and "password" not in body:
             found = self._json(f"/api/users/{_q(change.name)}", missing_ok=True) or {}
             body["password_hash"] = str(found.get("password_hash", ""))
@@ -691,11 +708,55 @@ class RabbitMQDriver(Driver):
     def _apply_vhost(self, change: Change) -> None:
         path = f"/api/vhosts/{_q(change.name)}"
         if change.action != "delete":
-            self._send("PUT", path, {})
+            after = change.after or {}
+            metadata = {key: after[key] for key in _VHOST_METADATA if key in after}
+            if metadata:
+                self._write_vhost_metadata(change.name, metadata)
+            elif change.action == "create":
+                self._send("PUT", path, {})  # (on an existing vhost, a PUT resets the metadata it leaves out)
+            if "limits" in after:
+                self._apply_limits("vhost-limits", change.name, after["limits"])
             return
         if change.needs_empty:
             self._check_vhost_empty(change.name)
         self._send("DELETE", path, gone_ok=True)
+
+    def _default_queue_type(self, vhost: str) -> str:
+        """The type RabbitMQ gives a queue declared in `vhost` without x-queue-type."""
+        listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns="default_queue_type") or {}
+        return _queue_type_of(listed)
+
+    def _write_vhost_metadata(self, vhost: str, declared: Mapping[str, Any]) -> None:
+        """The declared metadata, the rest kept as it is, through a definitions import: on RabbitMQ 3.10 a PUT
+        to an existing vhost resets the default queue type, an import keeps it (and sets it on a new vhost)."""
+        current = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS) or {}
+        was = _vhost_attributes(current, []) if current else {}
+        description = declared.get("description", was.get("description", ""))
+        tags = list(declared.get("tags", was.get("tags", [])))
+        queue_type = declared.get("default_queue_type", was.get("default_queue_type"))
+        metadata = {"description": description, "tags": tags,
+                    **({"default_queue_type": queue_type} if queue_type else {})}
+        self._send("POST", "/api/definitions", {"vhosts": [{"name": vhost, **metadata, "metadata": metadata}]})
+        if "default_queue_type" not in declared:
+            return
+        now = _queue_type_of(self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS) or {})
+        if now != declared["default_queue_type"]:
+            raise BrokerError(
+                f"RabbitMQ at {self.where} kept `{now}` as the default queue type of vhost {vhost!r} (RabbitMQ 3.10 "
+                "sets it only when it creates a vhost); its description and tags are written. Keep "
+                f"`default_queue_type: {now}`, or delete and re-create the vhost (which deletes everything in it)")
+
+    def _apply_limits(self, endpoint: str, name: str, wanted: Mapping[str, int]) -> None:
+        """Set the limits named, lift the others (`endpoint`: vhost-limits or user-limits)."""
+        path = f"/api/{endpoint}/{_q(name)}"
+        listed = self._json(path, missing_ok=True) or []
+        current = dict(listed[0].get("value") or {}) if listed else {}
+        for key in sorted(set(wanted) | set(current)):
+            if key in wanted:
+                if current.get(key) != wanted[key] or key not in current:
+                    self._send("PUT", f"{path}/{_q(key)}", {"value": wanted[key]})
+            else:
+                self._send("DELETE", f"{path}/{_q(key)}", gone_ok=True)
 
     # ---------------------------------------------------------------- planned empty: still empty?
 
@@ -950,6 +1011,26 @@ def _live_permissions(listing: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
         for p in listing}
 
 
+_VHOST_COLUMNS = "name,description,tags,default_queue_type"
+_VHOST_METADATA = ("description", "tags", "default_queue_type")
+
+
+def _queue_type_of(listed: Mapping[str, Any]) -> str:
+    """A vhost's default queue type as RabbitMQ applies it: classic when none is set ("undefined")."""
+    queue_type = listed.get("default_queue_type")
+    return queue_type if isinstance(queue_type, str) and queue_type not in ("", "undefined") else "classic"
+
+
+def _vhost_attributes(listed: Mapping[str, Any], parameters: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A vhost's metadata (its entry in the vhost listing) and limits (its vhost-limits parameter)."""
+    tags = listed.get("tags") or []
+    if isinstance(tags, str):
+        tags = [tag for tag in tags.split(",") if tag]
+    limits = next((p.get("value") or {} for p in parameters if p.get("component") == "vhost-limits"), {})
+    return {"description": listed.get("description") or "", "tags": sorted(tags),
+            "default_queue_type": _queue_type_of(listed), "limits": dict(limits)}
+
+
 def _refuse_if_any(counts: Mapping[str, int | None], where: str) -> None:
     """Raise _NotEmpty if any count is not 0: the sum, or unknown if one is unknown."""
     if all(c == 0 for c in counts.values()):
@@ -974,11 +1055,13 @@ def close_quietly(connection: BlockingConnection) -> None:
             connection.close()
 
 
-def _definition(kind: str, name: str, after: Mapping[str, Any]) -> dict[str, Any]:
-    """The management API's JSON for an object, as PUT and definitions import take it."""
+def _definition(kind: str, name: str, after: Mapping[str, Any], default_type: str | None = None) -> dict[str, Any]:
+    """The management API's JSON for an object, as PUT and definitions import take it. A queue's type is
+    said unless it is classic in a vhost whose default is classic (`default_type`; None: classic): a PUT
+    gives the vhost's default to a queue that says none, a definitions import gives classic."""
     if kind == "rabbitmq.queue":
         arguments = dict(after["arguments"])
-        if after["type"] != "classic":
+        if after["type"] != "classic" or (default_type or "classic") != "classic":
             arguments["x-queue-type"] = after["type"]
         return {"name": name, "durable": after["durable"], "auto_delete": after["auto_delete"],
                 "arguments": arguments}

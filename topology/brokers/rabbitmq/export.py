@@ -5,17 +5,40 @@ out. Users come without passwords, which leaves them unmanaged: secrets are neve
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from topology.brokers.base import Driver
-from topology.brokers.rabbitmq.spec import QUEUE_ARGUMENTS
-from topology.core.resource import Live
+from topology.brokers.rabbitmq.spec import QUEUE_ARGUMENTS, Queue
+from topology.core.resource import Live, same
 
-__all__ = ["export_rabbitmq", "export_target"]
+__all__ = ["export_rabbitmq", "export_target", "typed_field"]
 
-_TYPED = {argument: name for name, (argument, _) in QUEUE_ARGUMENTS.items()}
+
+@functools.cache
+def _field(name: str) -> TypeAdapter[Any]:
+    """The validator of one of Queue's typed fields, constraints included."""
+    info = Queue.model_fields[name]
+    annotation: Any = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    return TypeAdapter(annotation)
+
+
+def typed_field(queue_type: str, argument: str, value: Any) -> str | None:
+    """The typed field that says this argument exactly, or None: it stays in `arguments`, as it is. A value
+    the field would read otherwise (x-delivery-limit is any AMQP value to RabbitMQ: "5" is no 5), or that
+    the queue type does not take, keeps its raw form, so the exported file declares what the broker holds."""
+    known = QUEUE_ARGUMENTS.get(argument)
+    if known is None or known.field is None or known.unsupported(queue_type) is not None:
+        return None
+    try:
+        read = _field(known.field).validate_python(value)
+    except ValidationError:
+        return None
+    return known.field if same(read, value) else None
 
 
 @dataclass
@@ -24,6 +47,7 @@ class _Section:
 
     vhosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    queue_types: dict[str, str] = field(default_factory=dict)  # vhost -> its default queue type, when not classic
 
     def vhost(self, name: str) -> dict[str, Any]:
         return self.vhosts.setdefault(name, {})
@@ -46,7 +70,17 @@ def _routing(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _vhost(section: _Section, item: Live) -> None:
-    section.vhost(item.name)
+    """The metadata and limits that differ from a new vhost's (no description, no tags, classic, no limits)."""
+    vhost = section.vhost(item.name)
+    attributes = item.attributes
+    if attributes.get("description"):
+        vhost["description"] = attributes["description"]
+    if attributes.get("tags"):
+        vhost["tags"] = list(attributes["tags"])
+    if attributes.get("default_queue_type", "classic") != "classic":
+        vhost["default_queue_type"] = attributes["default_queue_type"]
+    if attributes.get("limits"):
+        vhost["limits"] = dict(attributes["limits"])
 
 
 def _exchange(section: _Section, item: Live) -> None:
@@ -64,13 +98,14 @@ def _exchange(section: _Section, item: Live) -> None:
 def _queue(section: _Section, item: Live) -> None:
     attributes = item.attributes
     queue = section.queue(item.scope, item.name)
-    if attributes["type"] != "classic":
+    if attributes["type"] != section.queue_types.get(item.scope, "classic"):
         queue["type"] = attributes["type"]
     queue.update(_non_default(attributes, (("durable", True), ("auto_delete", False))))
     raw = {}
     for key, value in attributes["arguments"].items():
-        if key in _TYPED:
-            queue[_TYPED[key]] = value
+        typed = typed_field(attributes["type"], key, value)
+        if typed is not None:
+            queue[typed] = value
         else:
             raw[key] = value
     if raw:
@@ -95,14 +130,17 @@ def _policy(key: str) -> Callable[[_Section, Live], None]:
     def export(section: _Section, item: Live) -> None:
         attributes = item.attributes
         section.vhost(item.scope).setdefault(key, {})[item.name] = {
-            "pattern": attributes["pattern"], "apply_to": attributes["apply-to"].replace("-", "_"),
+            "pattern": attributes["pattern"], "apply_to": attributes["apply-to"],
             "priority": attributes["priority"], "definition": attributes["definition"]}
 
     return export
 
 
 def _user(section: _Section, item: Live) -> None:
-    section.user(item.name)["tags"] = item.attributes["tags"]
+    user = section.user(item.name)
+    user["tags"] = item.attributes["tags"]
+    if item.attributes.get("limits"):
+        user["limits"] = dict(item.attributes["limits"])
 
 
 def _topic_permission(section: _Section, item: Live) -> None:
@@ -115,6 +153,8 @@ def _permission(section: _Section, item: Live) -> None:
     section.user(item.name).setdefault("permissions", {})[item.scope] = {
         key: item.attributes[key] for key in ("configure", "write", "read")}
 
+
+_VHOST_FIRST = ("description", "tags", "default_queue_type", "limits")  # a vhost's own fields, before its contents
 
 _EXPORTERS: dict[str, Callable[[_Section, Live], None]] = {
     "rabbitmq.vhost": _vhost,
@@ -132,12 +172,16 @@ _EXPORTERS: dict[str, Callable[[_Section, Live], None]] = {
 
 def export_rabbitmq(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     """The `rabbitmq:` section for the live objects, in address order (a kind it does not know is left out)."""
-    section = _Section()
+    section = _Section(queue_types={item.name: item.attributes["default_queue_type"] for item in live.values()
+                                    if item.kind == "rabbitmq.vhost" and item.attributes.get("default_queue_type")})
     for _address, item in sorted(live.items()):
         exporter = _EXPORTERS.get(item.kind)
         if exporter is not None:
             exporter(section, item)
-    result: dict[str, Any] = {"target": target, "vhosts": section.vhosts}
+    vhosts = {name: {**{k: vhost[k] for k in _VHOST_FIRST if k in vhost},
+                     **{k: v for k, v in vhost.items() if k not in _VHOST_FIRST}}
+              for name, vhost in section.vhosts.items()}
+    result: dict[str, Any] = {"target": target, "vhosts": vhosts}
     if section.users:
         result["users"] = section.users
     return {"rabbitmq": result}

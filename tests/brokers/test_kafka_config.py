@@ -41,6 +41,10 @@ SAMPLES: dict[str, list[object]] = {
     "leader.replication.throttled.replicas": ["*", "0:1", "1:", "*,*"],
 }
 BOOLEAN = ["true", "false", "TRUE", " false ", "yes", "1"]
+# Values Kafka's validation takes but its broker cannot use, which topology refuses: a segment.index.bytes
+# below 12 passes CreateTopics, then the broker fails to open the partition's time index ("Invalid max index
+# size"; the partition never answers ListOffsets). Never created here: it upsets the broker's metadata.
+UNUSABLE = {"segment.index.bytes": {str(n) for n in range(4, 12)}}
 
 
 def _broker_takes(admin: Any, key: str, value: str) -> bool:
@@ -82,6 +86,9 @@ def test_every_topic_config_range_is_the_brokers(key: str, kafka_admin: Any) -> 
         if str(value).strip().lower() in NEEDS_TIERED_STORAGE.get(key, []):
             continue
         ours, theirs = _we_take(key, value), _broker_takes(kafka_admin, key, str(value))
+        if str(value) in UNUSABLE.get(key, set()):
+            assert theirs and not ours, f"{key} {value!r}: Kafka's validation {'takes' if theirs else 'refuses'} it"
+            continue
         if ours != theirs:
             disagree.append(f"{value!r}: topology {'takes' if ours else 'refuses'} it, Kafka "
                             f"{'takes' if theirs else 'refuses'} it")

@@ -262,3 +262,165 @@ def test_an_endpoint_that_is_not_a_url_is_one_sentence(tmp_path: Path, endpoint:
     assert result.returncode == 1
     assert f"the aws target's endpoint_url '{endpoint}' is not a URL" in result.stderr
     assert "unexpectedly" not in result.stderr and "Traceback" not in result.stderr
+
+
+def _tags(sqs: Any, name: str) -> dict[str, str]:
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return dict(sqs.list_queue_tags(QueueUrl=url).get("Tags", {}))
+
+
+_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def test_adopted_queues_and_topics_plan_no_change_and_only_created_ones_are_marked(
+        tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    """Queues and topics made by hand, with and without tags, exported: the plan is empty (no `managed-by`
+    tag update); the tags a file declares are applied, and only what topology creates is tagged
+    managed-by: topology."""
+    sqs, sns = aws_clients
+    prefix = unique("adopt")
+    sqs.create_queue(QueueName=f"{prefix}-billing", Attributes={"VisibilityTimeout": "45"}, tags={"team": "payments"})
+    sqs.create_queue(QueueName=f"{prefix}-plain")
+    topic_arn = sns.create_topic(Name=f"{prefix}-events", Tags=[{"Key": "team", "Value": "payments"}])["TopicArn"]
+    sns.create_topic(Name=f"{prefix}-bare")
+    exported = tmp_path / "exported.topology.yaml"
+    env = {"TOPOLOGY_TARGET_AWS": AWS_ENDPOINT_URL}
+    result = topology("export", "--target", f"aws={AWS_ENDPOINT_URL}", "--kind", "aws", "--to", str(exported),
+                      "--include", f"sqs/queue/{prefix}-*", "--include", f"sns/topic/{prefix}-*", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "managed-by" not in exported.read_text()
+    plan = topology("plan", str(exported), "--detailed-exitcode", env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(f"""version: 1
+targets:
+  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}
+sqs:
+  target: aws
+  queues:
+    {prefix}-billing: {{tags: {{team: payments, cost-centre: "7"}}}}
+    {prefix}-plain: {{}}
+    {prefix}-new: {{tags: {{team: payments}}}}
+sns:
+  target: aws
+  topics:
+    {prefix}-events: {{tags: {{team: payments}}}}
+""")
+    import topology as api
+
+    changes = {c.address: [a.name for a in c.attributes] for c in api.plan(path, environ=_CREDENTIALS).changes}
+    assert changes == {f"sqs/queue/{prefix}-billing": ["tags"],
+                       f"sqs/queue/{prefix}-new": ["FifoQueue", "tags", "tags_on_create"]}
+    applied = topology("apply", str(path), "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert _tags(sqs, f"{prefix}-billing") == {"team": "payments", "cost-centre": "7"}
+    assert _tags(sqs, f"{prefix}-plain") == {}
+    assert _tags(sqs, f"{prefix}-new") == {"team": "payments", "managed-by": "topology"}
+    assert sns.list_tags_for_resource(ResourceArn=topic_arn)["Tags"] == [{"Key": "team", "Value": "payments"}]
+    assert topology("plan", str(path), "--detailed-exitcode").returncode == 0
+
+
+_ACCOUNT = "123456789012"
+
+
+def _fanout_grant(variant: str, queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """A statement of a queue's policy that lets the topic send, in one of the ways real policies write it:
+    the AWS documentation's own (SQS:SendMessage, Service principal, ArnEquals), and its equivalents."""
+    grant: dict[str, Any] = {"Sid": "Allow-SNS-SendMessage", "Effect": "Allow",
+                             "Principal": {"Service": "sns.amazonaws.com"}, "Action": "SQS:SendMessage",
+                             "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}
+    changed: dict[str, dict[str, Any]] = {
+        "aws-docs": {},
+        "any-sid": {"Sid": "1"},
+        "no-sid": {"Sid": None},
+        "principal-star": {"Principal": "*"},
+        "principal-aws-star": {"Principal": {"AWS": "*"}},
+        "principal-list": {"Principal": {"Service": ["sns.amazonaws.com", "events.amazonaws.com"]}},
+        "action-list": {"Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"]},
+        "action-all": {"Action": "sqs:*"},
+        "resource-star": {"Resource": "*"},
+        "resource-list": {"Resource": [queue_arn]},
+        "arn-like-exact": {"Condition": {"ArnLike": {"aws:SourceArn": topic_arn}}},
+        "arn-like-pattern": {"Condition": {"ArnLike": {"aws:SourceArn": topic_arn.rsplit("-", 1)[0] + "-*"}}},
+        "condition-list": {"Condition": {"ArnEquals": {"aws:SourceArn": ["arn:aws:sns:us-east-1:1:x", topic_arn]}}},
+        "source-account": {"Condition": {"StringEquals": {"aws:SourceAccount": _ACCOUNT}}},
+    }
+    grant.update(changed[variant])
+    return {k: v for k, v in grant.items() if v is not None}
+
+
+GRANTS = ["aws-docs", "any-sid", "no-sid", "principal-star", "principal-aws-star", "principal-list", "action-list",
+          "action-all", "resource-star", "resource-list", "arn-like-exact", "arn-like-pattern", "condition-list",
+          "source-account"]
+
+
+def _fanout_file(prefix: str, visibility: str) -> str:
+    return f"""version: 1
+targets:
+  aws: {{kind: aws, region: us-east-1, endpoint_url: "{AWS_ENDPOINT_URL}"}}
+sqs:
+  target: aws
+  queues:
+    {prefix}-billing: {{visibility_timeout: {visibility}}}
+sns:
+  target: aws
+  topics:
+    {prefix}-events:
+      subscriptions: [{{queue: {prefix}-billing}}]
+"""
+
+
+@pytest.mark.parametrize("variant", GRANTS)
+def test_an_existing_equivalent_grant_is_recognised_and_kept(variant: str, aws_clients: tuple[Any, Any],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queue whose policy already lets the topic send (the AWS documentation's statement, any Sid, and
+    its equivalents) plans no grant, and an apply that rewrites the policy keeps that statement as it
+    is and adds no duplicate."""
+    import topology as api
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sqs, sns = aws_clients
+    prefix = unique(variant)
+    url = sqs.create_queue(QueueName=f"{prefix}-billing", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name=f"{prefix}-events")["TopicArn"]
+    policy = {"Version": "2012-10-17", "Id": "fan-out", "Statement": [_fanout_grant(variant, queue_arn, topic_arn)]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    assert api.plan(document=_fanout_file(prefix, "30s")).is_empty
+    report = api.apply(document=_fanout_file(prefix, "40s"))  # the policy is written back with the change
+    assert report.ok
+    written = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert written["VisibilityTimeout"] == "40"
+    assert json.loads(written["Policy"]) == policy
+    assert api.plan(document=_fanout_file(prefix, "40s")).is_empty
+
+
+def test_a_grant_for_another_topic_is_kept_and_the_missing_one_added(aws_clients: tuple[Any, Any],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import topology as api
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sqs, sns = aws_clients
+    prefix = unique("other")
+    url = sqs.create_queue(QueueName=f"{prefix}-billing")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name=f"{prefix}-events")["TopicArn"]
+    theirs = _fanout_grant("aws-docs", queue_arn, f"arn:aws:sns:us-east-1:{_ACCOUNT}:{prefix}-audit")
+    denied = {**_fanout_grant("aws-docs", queue_arn, topic_arn), "Sid": "deny", "Effect": "Deny"}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17",
+                                                                             "Statement": [theirs, denied]})})
+    plan = api.plan(document=_fanout_file(prefix, "30s"))
+    [queue] = [c for c in plan.changes if c.kind == "sqs.queue"]
+    assert [(a.name, a.before, a.after) for a in queue.attributes] == [
+        ("allow_sns_topics", [f"{prefix}-audit"], [f"{prefix}-events"])]  # a Deny grants nothing
+    assert api.apply(plan, document=_fanout_file(prefix, "30s")).ok
+    written = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert [s.get("Sid") for s in written["Statement"]] == ["Allow-SNS-SendMessage", "deny",
+                                                            f"topology-sns-{prefix}-events"]
+    assert written["Statement"][:2] == [theirs, denied]
+    assert api.plan(document=_fanout_file(prefix, "30s")).is_empty

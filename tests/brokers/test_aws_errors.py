@@ -113,8 +113,8 @@ CALLS = [
     CallKind("update queue", lambda sqs, sns, p: _queue(sqs, f"{p}-q", VisibilityTimeout="30"), _apply(
         lambda p: _change("sqs.queue", f"{p}-q", "update", before={"FifoQueue": False, "VisibilityTimeout": 30},
                           after={"FifoQueue": False, "VisibilityTimeout": 60, "tags": {"team": "b"},
-                                 "Policy": {"allow_sns_topics": [f"{p}-t"]}},
-                          changed=("VisibilityTimeout", "tags", "Policy")))),
+                                 "allow_sns_topics": [f"{p}-t"]},
+                          changed=("VisibilityTimeout", "tags", "allow_sns_topics")))),
     CallKind("delete queue planned empty", lambda sqs, sns, p: _queue(sqs, f"{p}-q"), _apply(lambda p: _change(
         "sqs.queue", f"{p}-q", "delete", before={"FifoQueue": False}, needs_empty=True))),
     CallKind("create topic", lambda sqs, sns, p: None, _apply(lambda p: _change(

@@ -168,7 +168,7 @@ kafka:
 """)
     topology = compile_topology([path])
     assert topology.errors == []
-    assert topology.resources["sqs/queue/billing"].attributes["Policy"] == {"allow_sns_topics": ["a", "b"]}
+    assert topology.resources["sqs/queue/billing"].attributes["allow_sns_topics"] == ["a", "b"]
     assert topology.resources["kafka/group/billing"].attributes["topics"] == ["orders", "orders.retry.1m"]
 
 

@@ -1,4 +1,4 @@
-"""AWS: SQS queues, SNS topics and their SQS subscriptions, through boto3 (moto's server in tests)."""
+"""AWS: SQS queues, SNS topics and their subscriptions, through boto3 (moto's server in tests)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ BROKER = Broker(
     address_field="endpoint_url",
     open=_open,
     sections=(Section("sqs", spec.Sqs, "SQS queues.", expand.expand_sqs),
-              Section("sns", spec.Sns, "SNS topics and their SQS subscriptions.", expand.expand_sns)),
+              Section("sns", spec.Sns, "SNS topics and their subscriptions.", expand.expand_sns)),
     naming=(NamingTemplate("sqs_retry_queue", "{{ queue }}-retry-{{ delay }}", _FIFO),
             NamingTemplate("sqs_dead_letter_queue", "{{ queue }}-dlq", _FIFO)),
     kinds=kinds.KINDS,

@@ -1,12 +1,14 @@
-"""SQS's and SNS's rules over the whole expanded topology: names, attribute ranges, FIFO on both
-ends, dead-letter cycles, subscribed queues, expectations' topics."""
+"""SQS's and SNS's rules over the whole expanded topology: names, attribute ranges and combinations
+(as AWS's API reference gives them: SetQueueAttributes, SetTopicAttributes, Subscribe), FIFO on both
+ends, dead-letter cycles, subscriptions' endpoints, expectations' topics."""
 
 from __future__ import annotations
 
 import re
 
 from topology.brokers.aws.filter_policy import check_filter_policy, check_message
-from topology.brokers.aws.spec import SQS_PLAIN, SQS_SECONDS
+from topology.brokers.aws.policy import OWN_SID
+from topology.brokers.aws.spec import SNS_DOCUMENTS, SNS_PLAIN, SQS_PLAIN, SQS_SECONDS
 from topology.core.problems import PathPart, did_you_mean
 from topology.core.resource import Resource
 from topology.format.check import Checker
@@ -23,8 +25,13 @@ _SQS_LIMITS = (
     ("MessageRetentionPeriod", 60, 1_209_600, "60s to 14d"),
     ("MaximumMessageSize", 1024, 1_048_576, "1KiB to 1MiB"),
     ("ReceiveMessageWaitTimeSeconds", 0, 20, "0s to 20s"),
+    ("KmsDataKeyReusePeriodSeconds", 60, 86_400, "60s to 24h"),
 )
-_SQS_FIELDS = {attribute: field for field, attribute in (SQS_SECONDS | SQS_PLAIN).items()}
+_SQS_FIELDS = {attribute: field for field, attribute in (SQS_SECONDS | SQS_PLAIN).items()} | {"Policy": "policy"}
+_SNS_FIELDS = {attribute: field for field, attribute in (SNS_PLAIN | SNS_DOCUMENTS).items()}
+_SNS_MESSAGE_SIZE = (1024, 1_048_576)  # SetTopicAttributes: MaximumMessageSize, 1024 to 1048576 bytes
+_SNS_LARGE_MESSAGE = 262_144  # above it: at most 100 subscriptions, each sqs, firehose or lambda
+_LARGE_MESSAGE_PROTOCOLS = ("sqs", "firehose", "lambda")
 
 
 def _check_aws_name(checker: Checker, resource: Resource, what: str, longest: int, fifo: bool) -> None:
@@ -56,6 +63,15 @@ def _check_sqs_queue(checker: Checker, resource: Resource) -> None:
             if attribute in attributes:
                 checker.report(resource, f"{_SQS_FIELDS[attribute]} applies to FIFO queues only",
                                _SQS_FIELDS[attribute], hint="add `fifo: true` or remove it")
+    if attributes.get("FifoThroughputLimit") == "perMessageGroupId" and \
+            attributes.get("DeduplicationScope") != "messageGroup":
+        checker.report(resource, "fifo_throughput_limit perMessageGroupId is allowed only with deduplication_scope "
+                       "messageGroup", "fifo_throughput_limit", hint="add `deduplication_scope: messageGroup`")
+    if attributes.get("SqsManagedSseEnabled") is True and attributes.get("KmsMasterKeyId"):
+        checker.report(resource, "a queue has one server-side encryption: sqs_managed_sse_enabled (SSE-SQS) or "
+                       "kms_master_key_id (SSE-KMS), not both", "sqs_managed_sse_enabled",
+                       hint="remove one of them")
+    _check_policy(checker, resource, "Policy", "policy")
     allow = attributes.get("RedriveAllowPolicy")
     if isinstance(allow, dict) and (allow["redrivePermission"] == "byQueue") != bool(allow["sourceQueues"]):
         checker.report(resource, "redrive_allow lists source_queues exactly when its permission is byQueue",
@@ -100,13 +116,80 @@ def check_dead_letter_cycles(checker: Checker) -> None:
             checker.report(checker.resources[f"sqs/queue/{queue}"], message, "dead_letter", "queue", hint=hint)
 
 
+def _check_policy(checker: Checker, resource: Resource, attribute: str, field: str) -> None:
+    """A declared access policy: an IAM document with statements, none of them named like topology's own."""
+    document = resource.attributes.get(attribute)
+    if document is None:
+        return
+    statements = document.get("Statement")
+    if not statements:
+        checker.report(resource, f"{field} needs a `Statement`: it is an IAM policy document", field,
+                       hint="write `{Version: '2012-10-17', Statement: [...]}`")
+        return
+    for index, statement in enumerate(statements if isinstance(statements, list) else [statements]):
+        if isinstance(statement, dict) and str(statement.get("Sid", "")).startswith(OWN_SID):
+            checker.report(resource, f"Sids starting with `{OWN_SID}` are topology's own (it writes one for "
+                           "each subscribed topic); another Sid is needed here", field, "Statement", index, "Sid")
+
+
 def _check_sns_topic(checker: Checker, resource: Resource) -> None:
-    _check_aws_name(checker, resource, "topic", 256, resource.attributes.get("FifoTopic", False))
+    attributes = resource.attributes
+    fifo = attributes.get("FifoTopic", False)
+    _check_aws_name(checker, resource, "topic", 256, fifo)
+    for attribute in ("ContentBasedDeduplication", "FifoThroughputScope", "ArchivePolicy"):
+        if attribute in attributes and not fifo:
+            checker.report(resource, f"{_SNS_FIELDS[attribute]} applies to FIFO topics only", _SNS_FIELDS[attribute],
+                           hint="add `fifo: true` or remove it")
+    if "TracingConfig" in attributes and fifo:
+        checker.report(resource, "tracing_config applies to standard topics only", "tracing_config")
+    _check_policy(checker, resource, "Policy", "policy")
+    size = attributes.get("MaximumMessageSize")
+    if isinstance(size, int):
+        _check_topic_message_size(checker, resource, size)
+
+
+def _check_topic_message_size(checker: Checker, resource: Resource, size: int) -> None:
+    low, high = _SNS_MESSAGE_SIZE
+    if not low <= size <= high:
+        checker.report(resource, "maximum_message_size must be 1KiB to 1MiB in SNS", "maximum_message_size")
+    elif size > _SNS_LARGE_MESSAGE:
+        subscriptions = [r for r in checker.resources.values()
+                         if r.kind == "sns.subscription" and r.attributes["topic"] == resource.name]
+        others = sorted({_protocol(r) for r in subscriptions} - set(_LARGE_MESSAGE_PROTOCOLS))
+        if len(subscriptions) > 100 or others:
+            checker.report(resource, "a topic whose maximum_message_size is above 256KiB may have at most 100 "
+                           "subscriptions, each sqs, firehose or lambda" +
+                           (f"; it has {', '.join(others)}" if others else f"; it has {len(subscriptions)}"),
+                           "maximum_message_size", hint="lower maximum_message_size to 256KiB")
+
+
+def _protocol(resource: Resource) -> str:
+    return "sqs" if "queue" in resource.attributes else str(resource.attributes.get("protocol"))
+
+
+# What an endpoint of each protocol looks like (Subscribe's `Endpoint`), and how to say it.
+_ENDPOINTS: dict[str, tuple[re.Pattern[str], str]] = {
+    "http": (re.compile(r"^http://\S+$"), "a URL beginning with http://"),
+    "https": (re.compile(r"^https://\S+$"), "a URL beginning with https://"),
+    "email": (re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address"),
+    "email-json": (re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address"),
+    "sms": (re.compile(r"^\+?[0-9][0-9 ()-]{3,}$"), "a phone number, e.g. +15555550123"),
+    "lambda": (re.compile(r"^arn:[^:]+:lambda:"), "a Lambda function's ARN"),
+    "firehose": (re.compile(r"^arn:[^:]+:firehose:"), "a Firehose delivery stream's ARN"),
+    "application": (re.compile(r"^arn:[^:]+:sns:[^:]*:[^:]*:endpoint/"), "a platform application endpoint's ARN"),
+    "sqs": (re.compile(r"^arn:[^:]+:sqs:"), "an SQS queue's ARN (or write `queue:`)"),
+}
+_RAW_DELIVERY = ("sqs", "http", "https", "firehose")  # Subscribe: RawMessageDelivery applies to these
 
 
 def _check_subscription(checker: Checker, resource: Resource) -> None:
     check_filter_policy(checker, resource)
-    queue_name, topic_name = resource.attributes["queue"], resource.attributes["topic"]
+    attributes = resource.attributes
+    topic = checker.resources.get(f"sns/topic/{attributes['topic']}")
+    if "queue" not in attributes:
+        _check_endpoint(checker, resource, bool(topic and topic.attributes.get("FifoTopic")))
+        return
+    queue_name, topic_name = attributes["queue"], attributes["topic"]
     if queue_name.startswith("arn:"):
         return
     queue = checker.resources.get(f"sqs/queue/{queue_name}")
@@ -115,14 +198,41 @@ def _check_subscription(checker: Checker, resource: Resource) -> None:
                        hint=did_you_mean(queue_name, checker.names("sqs/queue/")) or
                        "declare it, or give the queue's ARN")
         return
-    topic = checker.resources.get(f"sns/topic/{topic_name}")
     topic_fifo = bool(topic and topic.attributes.get("FifoTopic"))
-    queue_fifo = bool(queue.attributes.get("FifoQueue"))
-    if topic_fifo and not queue_fifo:
-        checker.report(resource, f"a FIFO topic delivers only to FIFO queues; `{queue_name}` is standard", "queue")
-    elif queue_fifo and not topic_fifo:
+    if bool(queue.attributes.get("FifoQueue")) and not topic_fifo:
+        # AWS delivers from a FIFO topic to FIFO and standard queues alike, but never from a standard topic to
+        # a FIFO queue (SNS's "Message delivery for FIFO topics").
         checker.report(resource, f"a standard topic cannot deliver to FIFO queue `{queue_name}`", "queue",
-                       hint="make the topic FIFO (`fifo: true`, name ending in .fifo)")
+                       hint=f"make `{topic_name}` FIFO (`fifo: true`, name ending in .fifo)")
+    for attribute, field in (("DeliveryPolicy", "delivery_policy"), ("SubscriptionRoleArn", "subscription_role_arn")):
+        if attribute in attributes:
+            checker.report(resource, f"{field} does not apply to a queue's subscription", field)
+
+
+def _check_endpoint(checker: Checker, resource: Resource, topic_fifo: bool) -> None:
+    """A subscription to an endpoint other than a queue of this document: its protocol and endpoint, and the
+    attributes that protocol takes."""
+    attributes = resource.attributes
+    protocol, endpoint = attributes["protocol"], attributes["endpoint"]
+    if not endpoint:
+        return  # said by expansion: a subscription names a queue, or a protocol and an endpoint
+    pattern, words = _ENDPOINTS[protocol]
+    if not pattern.match(endpoint):
+        checker.report(resource, f"a {protocol} endpoint is {words}; `{endpoint}` is not", "endpoint")
+    if topic_fifo and protocol != "sqs":
+        checker.report(resource, f"a FIFO topic delivers only to SQS queues, not to {protocol} endpoints",
+                       "protocol")
+    if "RawMessageDelivery" in attributes and protocol not in _RAW_DELIVERY:
+        checker.report(resource, f"raw_message_delivery applies to sqs, http, https and firehose, not {protocol}",
+                       "raw_message_delivery")
+    if "DeliveryPolicy" in attributes and protocol not in ("http", "https"):
+        checker.report(resource, f"delivery_policy applies to http and https endpoints, not {protocol}",
+                       "delivery_policy")
+    if (protocol == "firehose") != ("SubscriptionRoleArn" in attributes):
+        checker.report(resource, "a firehose subscription needs subscription_role_arn" if protocol == "firehose" else
+                       f"subscription_role_arn applies to firehose subscriptions, not {protocol}",
+                       "subscription_role_arn" if protocol != "firehose" else "endpoint",
+                       hint="the role SNS writes to the delivery stream with" if protocol == "firehose" else None)
 
 
 def check_publish(checker: Checker, loaded: LoadedFile, path: tuple[PathPart, ...], publish: Publish) -> str:

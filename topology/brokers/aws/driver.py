@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from topology.brokers.aws import policy, wire
+from topology.brokers.aws.expand import subscription_name
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.core.resource import Resource, same
 from topology.engine.plan import Change
@@ -45,11 +47,8 @@ from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedEr
 
 __all__ = ["LOCK_QUEUE", "AwsDriver", "AwsRefused", "translated"]
 
-_SID = "topology-sns-"  # statements topology writes into queue policies start with this
-_INTS = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
-         "ReceiveMessageWaitTimeSeconds")
-_QUEUE_ATTRIBUTES = (*_INTS, "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
-                     "RedrivePolicy", "Policy")
+_NOT_SENT = ("tags", "tags_on_create", "allow_sns_topics")  # kept apart from SetQueueAttributes' attributes
+_PENDING = "PendingConfirmation"  # SNS's SubscriptionArn for a subscription not confirmed yet
 _COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
            "ApproximateNumberOfMessagesDelayed")
 _DELETED_RECENTLY_WAIT_S = 75.0
@@ -199,6 +198,21 @@ def translated(client: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ driver
+
+
+class _Lazy:
+    """A listing made once, on first use, whichever of apply's or inspect's threads asks first."""
+
+    def __init__(self, make: Callable[[], dict[str, str]]) -> None:
+        self._make = make
+        self._value: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> dict[str, str]:
+        with self._lock:
+            if self._value is None:
+                self._value = self._make()
+            return self._value
 
 
 class _Known:
@@ -412,27 +426,29 @@ class AwsDriver(Driver):
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
         live: dict[str, Live] = {}
+        topics = _Lazy(self._list_topics)  # asked for once, when some queue's policy grants topics it does not name
         wants_sqs = selection.prune or any(a.startswith("sqs/") for a in selection.addresses)
         if wants_sqs:
             urls = self._queue_urls()
             self._urls.update(urls)
             names = [n for n in sorted(urls) if selection.wants(f"sqs/queue/{n}")]
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                for name, item in zip(names, pool.map(lambda n: self._inspect_queue(n, urls[n]), names), strict=True):
+                for name, item in zip(names, pool.map(lambda n: self._inspect_queue(n, urls[n], topics), names),
+                                      strict=True):
                     if item is not None:
                         live[f"sqs/queue/{name}"] = item
         wants_sns = selection.prune or any(a.startswith("sns/") for a in selection.addresses)
         if wants_sns:
-            arns = self._list_topics()
+            arns = topics.get()
             self._topic_arns.update(arns)
             names = [n for n in sorted(arns) if selection.wants(f"sns/topic/{n}")
                      or any(a.startswith(f"sns/subscription/{n}->") for a in selection.addresses)]
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection), names):
+                for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection.addresses), names):
                     live.update(found)
         return {address: item for address, item in live.items() if selection.wants(address)}
 
-    def _inspect_queue(self, name: str, url: str) -> Live | None:
+    def _inspect_queue(self, name: str, url: str, topics: _Lazy) -> Live | None:
         try:
             raw = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get("Attributes", {})
             tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
@@ -440,57 +456,72 @@ class AwsDriver(Driver):
             if exc.code in _NO_QUEUE:
                 return None  # deleted since it was listed
             raise
-        self._queue_arns.put(name, raw.get("QueueArn", ""))
-        attributes = _parse_queue(raw)
-        attributes["tags"] = dict(tags)
+        arn = raw.get("QueueArn", "")
+        self._queue_arns.put(name, arn)
+        attributes = wire.parse_queue(raw)
+        granted = self._granted_topics(policy.parse(raw.get("Policy")), arn, topics)
+        if granted:
+            attributes["allow_sns_topics"] = granted
+        if tags:
+            attributes["tags"] = dict(tags)
         messages = sum(int(raw.get(k, 0)) for k in _COUNTS)
         depends = (f"sqs/queue/{attributes['RedrivePolicy']['deadLetterQueue']}",) \
             if "RedrivePolicy" in attributes else ()
         return Live("sqs.queue", attributes, depends, messages, name=name)
 
-    def _inspect_topic(self, name: str, arn: str, selection: Selection) -> dict[str, Live]:
+    def _granted_topics(self, document: dict[str, Any] | None, queue_arn: str, topics: _Lazy) -> list[str]:
+        """The topics of this account and region the queue's policy lets send to it, whoever wrote the
+        statement (the AWS documentation's fan-out statement, with any Sid, counts as topology's own)."""
+        if document is None:
+            return []
+        named, open_ended = policy.mentioned_topics(document)
+        candidates = named | (set(topics.get().values()) if open_ended else set())
+        region, account = queue_arn.split(":")[3:5] if queue_arn.count(":") >= 5 else ("", "")
+        granted = policy.granted_topics(document, queue_arn, candidates)
+        names = [wire.local_name(arn, account, region) for arn in granted]
+        return sorted(n for n in names if not n.startswith("arn:"))
+
+    def _inspect_topic(self, name: str, arn: str, declared: frozenset[str]) -> dict[str, Live]:
         raw = self.sns.get_topic_attributes(TopicArn=arn).get("Attributes", {})
         tags = self.sns.list_tags_for_resource(ResourceArn=arn)
-        attributes: dict[str, Any] = {"FifoTopic": raw.get("FifoTopic", "false") == "true"}
-        if "ContentBasedDeduplication" in raw:
-            attributes["ContentBasedDeduplication"] = raw["ContentBasedDeduplication"] == "true"
-        if raw.get("DisplayName"):
-            attributes["DisplayName"] = raw["DisplayName"]
-        attributes["tags"] = {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
+        attributes = wire.parse_topic(raw)
+        tag_map = {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
+        if tag_map:
+            attributes["tags"] = tag_map
         found = {f"sns/topic/{name}": Live("sns.topic", attributes, name=name)}
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"TopicArn": arn, **({"NextToken": token} if token else {})}
-            page = self.sns.list_subscriptions_by_topic(**kwargs)
-            for subscription in page.get("Subscriptions", []):
-                if subscription.get("Protocol") != "sqs" or subscription["SubscriptionArn"] == "PendingConfirmation":
-                    continue
-                endpoint = subscription["Endpoint"]
-                queue = endpoint.rsplit(":", 1)[-1]
-                address = f"sns/subscription/{name}->{endpoint}"
-                if address not in selection.addresses:
-                    address, queue = f"sns/subscription/{name}->{queue}", queue
-                else:
-                    queue = endpoint
-                found[address] = self._inspect_subscription(subscription["SubscriptionArn"], name, queue)
-            token = page.get("NextToken")
-            if not token:
-                return found
+        region, account = arn.split(":")[3:5]
+        for subscription in self._list_subscriptions(arn):
+            item = self._inspect_subscription(subscription, name, account, region, declared)
+            found[f"sns/subscription/{item.name}"] = item
+        return found
 
-    def _inspect_subscription(self, arn: str, topic: str, queue: str) -> Live:
-        raw = self.sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
-        attributes: dict[str, Any] = {"topic": topic, "queue": queue,
-                                      "RawMessageDelivery": raw.get("RawMessageDelivery", "false") == "true"}
-        if raw.get("FilterPolicy"):
-            attributes["FilterPolicy"] = json.loads(raw["FilterPolicy"])
-            attributes["FilterPolicyScope"] = raw.get("FilterPolicyScope", "MessageAttributes")
-        if raw.get("RedrivePolicy"):
-            target = str(json.loads(raw["RedrivePolicy"]).get("deadLetterTargetArn", ""))
-            attributes["RedrivePolicy"] = {"deadLetterQueue": target.rsplit(":", 1)[-1]}
-        depends = (f"sns/topic/{topic}",) if queue.startswith("arn:") else (f"sns/topic/{topic}", f"sqs/queue/{queue}")
-        live = Live("sns.subscription", attributes, depends, name=f"{topic}->{queue}")
-        self._subscription_arns.put(f"sns/subscription/{topic}->{queue}", arn)
-        return live
+    def _inspect_subscription(self, listed: Mapping[str, str], topic: str, account: str, region: str,
+                              declared: frozenset[str]) -> Live:
+        """One subscription of `topic`: a queue of this account and region by its name (by its ARN where
+        the files declare it so), any other endpoint as it is; one pending confirmation (SNS lists it
+        without an ARN, so nothing more can be read of it, nor can it be removed) only as such."""
+        protocol, endpoint, arn = listed.get("Protocol", ""), listed.get("Endpoint", ""), listed["SubscriptionArn"]
+        attributes: dict[str, Any] = {"topic": topic}
+        if protocol == "sqs":
+            if f"sns/subscription/{subscription_name(topic, protocol, endpoint)}" not in declared:
+                endpoint = wire.local_name(endpoint, account, region)
+            attributes["queue"] = endpoint
+        else:
+            attributes.update({"protocol": protocol, "endpoint": endpoint})
+        name = subscription_name(topic, protocol, endpoint)
+        if not arn.startswith("arn:"):
+            attributes[_PENDING] = True
+        else:
+            raw = self.sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
+            attributes.update(wire.parse_subscription(raw, lambda a: wire.local_name(a, account, region)))
+            self._subscription_arns.put(f"sns/subscription/{name}", arn)
+        depends = [f"sns/topic/{topic}"]
+        if protocol == "sqs" and not endpoint.startswith("arn:"):
+            depends.append(f"sqs/queue/{endpoint}")
+        dlq = attributes.get("RedrivePolicy", {}).get("deadLetterQueue", "arn:")
+        if not dlq.startswith("arn:"):
+            depends.append(f"sqs/queue/{dlq}")
+        return Live("sns.subscription", attributes, tuple(depends), name=name)
 
     # ----------------------------------------------------------------------------------- apply
 
@@ -552,45 +583,52 @@ class AwsDriver(Driver):
     def _url(self, name: str) -> str:
         return self._urls.get(name, lambda: str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"]))
 
-    def _subscription_arn(self, address: str, topic: str, queue: str) -> str | None:
+    def _subscription_arn(self, address: str, topic: str, protocol: str, endpoint: str) -> str | None:
         """The ARN of the subscription at `address` (seen by inspect, made here, or looked up on its
-        topic); None when the topic has no such subscription, or is gone."""
+        topic); None when the topic has no such subscription, or is gone. One pending confirmation has
+        no ARN to be found: that is said in one sentence."""
         def look_up() -> str:
-            endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
             try:
                 subscriptions = self._list_subscriptions(self._topic_arn(topic))
             except AwsRefused as exc:
                 if exc.code == "NotFound":
                     return ""
                 raise
-            return next((s["SubscriptionArn"] for s in subscriptions if s.get("Protocol") == "sqs"
-                         and s.get("Endpoint") == endpoint and s["SubscriptionArn"].startswith("arn:")), "")
+            found = [s["SubscriptionArn"] for s in subscriptions
+                     if s.get("Protocol") == protocol and s.get("Endpoint") == self._endpoint_arn(protocol, endpoint)]
+            if found and not any(arn.startswith("arn:") for arn in found):
+                raise BrokerError(f"{address} is pending confirmation: SNS gives no ARN to change or remove it "
+                                  "until its endpoint confirms it; confirm it (or let SNS expire it), then plan again")
+            return next((arn for arn in found if arn.startswith("arn:")), "")
 
         return self._subscription_arns.get(address, look_up) or None
 
-    def _wire(self, name: str, attributes: Mapping[str, Any], *, policy_base: str | None) -> dict[str, str]:
-        """Our attributes as the strings SQS takes."""
-        wire: dict[str, str] = {}
+    def _queue_wire(self, name: str, attributes: Mapping[str, Any],
+                    live_policy: dict[str, Any] | None) -> dict[str, str]:
+        """Our attributes as the strings SQS takes. The policy, when the file declares one or lets topics
+        send: the declared policy (else `live_policy`, the queue's own) with one statement for each
+        topic that no statement there lets send already; every other statement is kept as it is."""
+        result: dict[str, str] = {}
         for key, value in attributes.items():
-            if key == "tags":
+            if key in _NOT_SENT or key == "Policy":
                 continue
             if key == "RedrivePolicy":
-                wire[key] = json.dumps({"deadLetterTargetArn": self._queue_arn(value["deadLetterQueue"]),
-                                        "maxReceiveCount": value["maxReceiveCount"]})
+                result[key] = json.dumps({"deadLetterTargetArn": self._queue_arn(value["deadLetterQueue"]),
+                                          "maxReceiveCount": value["maxReceiveCount"]})
             elif key == "RedriveAllowPolicy":
                 document: dict[str, Any] = {"redrivePermission": value["redrivePermission"]}
                 if value["sourceQueues"]:
                     document["sourceQueueArns"] = [q if q.startswith("arn:") else self._queue_arn(q)
                                                    for q in value["sourceQueues"]]
-                wire[key] = json.dumps(document)
-            elif key == "Policy":
-                wire[key] = json.dumps(_merge_policy(policy_base, self._queue_arn(name),
-                                                     [self._topic_arn(t) for t in value["allow_sns_topics"]]))
-            elif isinstance(value, bool):
-                wire[key] = "true" if value else "false"
+                result[key] = json.dumps(document)
             else:
-                wire[key] = str(value)
-        return wire
+                result[key] = wire.text(value)
+        if "Policy" in attributes or "allow_sns_topics" in attributes:
+            merged = policy.merged(attributes.get("Policy", live_policy), self._queue_arn(name),
+                                   [self._topic_arn(t) for t in attributes.get("allow_sns_topics", [])])
+            if merged is not None or live_policy is not None:
+                result["Policy"] = json.dumps(merged) if merged is not None else ""
+        return result
 
     def _apply_queue(self, change: Change) -> None:
         name = change.name
@@ -605,33 +643,43 @@ class AwsDriver(Driver):
                 return
         after = change.after or {}
         if change.action in ("create", "replace"):
-            wire = self._wire(name, after, policy_base=None)
+            attributes = self._queue_wire(name, after, None)
             if after.get("FifoQueue") is False:
-                wire.pop("FifoQueue", None)  # standard queues must not send FifoQueue=false to AWS
-            tags = dict(after.get("tags", {}))
-            self._create_queue(name, wire, tags)
+                attributes.pop("FifoQueue", None)  # standard queues must not send FifoQueue=false to AWS
+            self._create_queue(name, attributes, {**after.get("tags_on_create", {}), **after.get("tags", {})})
             return
+        self._update_queue(change)
+
+    def _update_queue(self, change: Change) -> None:
+        """SetQueueAttributes with the changed attributes, read back until SQS shows them, then TagQueue.
+        The policy goes with them whenever the queue has one: moto's SetQueueAttributes drops a policy it
+        is not given (AWS keeps it), and sending the queue's own back is right on both."""
+        name, after, before = change.name, change.after or {}, change.before or {}
         changed = {a.name for a in change.attributes}
-        base = None
-        if "Policy" in after:
-            # Always send the policy with any attribute change: moto's SetQueueAttributes drops a policy it
-            # is not given (AWS keeps it); sending it back, merged, is right on both.
-            base = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=["Policy"]).get(
+        sent = {k: v for k, v in after.items() if k in changed and k != "tags"}
+        if sent and ("Policy" in before or "allow_sns_topics" in before or changed & {"Policy", "allow_sns_topics"}):
+            raw = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=["Policy"]).get(
                 "Attributes", {}).get("Policy")
-            changed.add("Policy")
-        wire = self._wire(name, {k: v for k, v in after.items() if k in changed}, policy_base=base)
-        if wire:
-            self.sqs.set_queue_attributes(QueueUrl=self._url(name), Attributes=wire)
-            self._read_back(name, {k: after[k] for k in changed if k != "tags"})
+            live = policy.parse(raw)
+            if changed & {"Policy", "allow_sns_topics"}:
+                sent.update({k: after[k] for k in ("Policy", "allow_sns_topics") if k in after})
+                attributes = self._queue_wire(name, sent, live)
+            else:
+                attributes = {**self._queue_wire(name, sent, None), **({"Policy": raw} if raw else {})}
+        else:
+            attributes = self._queue_wire(name, sent, None)
+        if attributes:
+            self.sqs.set_queue_attributes(QueueUrl=self._url(name), Attributes=attributes)
+            self._read_back(name, {k: after[k] for k in changed if k not in _NOT_SENT})
         if "tags" in changed:
             self.sqs.tag_queue(QueueUrl=self._url(name), Tags=after["tags"])
 
-    def _create_queue(self, name: str, wire: dict[str, str], tags: dict[str, str]) -> None:
+    def _create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> None:
         deadline = time.monotonic() + _DELETED_RECENTLY_WAIT_S
         told = False
         while True:
             try:
-                url = self.sqs.create_queue(QueueName=name, Attributes=wire, tags=tags)["QueueUrl"]
+                url = self.sqs.create_queue(QueueName=name, Attributes=attributes, tags=tags)["QueueUrl"]
                 break
             except AwsRefused as exc:
                 code = exc.code
@@ -650,10 +698,10 @@ class AwsDriver(Driver):
 
     def _read_back(self, name: str, expected: Mapping[str, Any]) -> None:
         """SQS applies attribute changes eventually: read them back until they agree (bounded)."""
+        names = [*expected, "QueueArn"] if expected else ["All"]
         for _ in range(_READ_BACK_TRIES):
-            raw = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=list(expected) or [
-                "All"]).get("Attributes", {})
-            parsed = _parse_queue(raw)
+            raw = self.sqs.get_queue_attributes(QueueUrl=self._url(name), AttributeNames=names).get("Attributes", {})
+            parsed = wire.parse_queue(raw)
             if all(same(parsed.get(k), v) for k, v in expected.items()):
                 return
             time.sleep(0.2)
@@ -673,10 +721,9 @@ class AwsDriver(Driver):
                 return
         after = change.after or {}
         if change.action in ("create", "replace"):
-            attributes = {k: ("true" if v else "false") if isinstance(v, bool) else str(v)
-                          for k, v in after.items() if k != "tags" and not (k == "FifoTopic" and v is False)}
-            tags = [{"Key": k, "Value": v} for k, v in after.get("tags", {}).items()]
-            arn = self.sns.create_topic(Name=name, Attributes=attributes, Tags=tags)["TopicArn"]
+            tagged = {**after.get("tags_on_create", {}), **after.get("tags", {})}
+            tags = [{"Key": k, "Value": v} for k, v in tagged.items()]
+            arn = self.sns.create_topic(Name=name, Attributes=wire.topic_wire(after), Tags=tags)["TopicArn"]
             self._topic_arns.put(name, arn)
             return
         arn = self._topic_arn(name)
@@ -684,70 +731,79 @@ class AwsDriver(Driver):
             if attribute.name == "tags":
                 tags = [{"Key": k, "Value": v} for k, v in after["tags"].items()]
                 self.sns.tag_resource(ResourceArn=arn, Tags=tags)
-            else:
-                value = attribute.after
-                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-                self.sns.set_topic_attributes(TopicArn=arn, AttributeName=attribute.name, AttributeValue=text)
+            elif attribute.name != "tags_on_create":
+                self.sns.set_topic_attributes(TopicArn=arn, AttributeName=attribute.name,
+                                              AttributeValue=wire.text(attribute.after))
+
+    def _endpoint_arn(self, protocol: str, endpoint: str) -> str:
+        """What SNS calls the endpoint: a queue's ARN for a queue named here; any other endpoint as it is."""
+        return self._queue_arn(endpoint) if protocol == "sqs" and not endpoint.startswith("arn:") else endpoint
 
     def _apply_subscription(self, change: Change) -> None:
         after = change.after or {}
         data = after or change.before or {}
+        protocol, endpoint = _protocol_endpoint(data)
         if change.action in ("delete", "replace"):
-            arn = self._subscription_arn(change.address, data["topic"], data["queue"])
+            arn = self._subscription_arn(change.address, data["topic"], protocol, endpoint)
             if arn:
                 self.sns.unsubscribe(SubscriptionArn=arn)
                 self._subscription_arns.forget(change.address)
             if change.action == "delete":
                 return
         if change.action in ("create", "replace"):
-            self._subscribe(change.address, data["topic"], data["queue"], self._subscription_wire(after))
+            self._subscribe(change.address, data["topic"], protocol, endpoint, self._subscription_wire(after))
             return
         self._update_subscription(change)
 
     def _subscription_wire(self, attributes: Mapping[str, Any]) -> dict[str, str]:
-        """A subscription's attributes as the strings SNS takes."""
-        wire = {"RawMessageDelivery": "true" if attributes.get("RawMessageDelivery") else "false"}
+        """A subscription's attributes as the strings SNS takes (a queue's raw delivery always)."""
+        result: dict[str, str] = {}
+        if "queue" in attributes or "RawMessageDelivery" in attributes:
+            result["RawMessageDelivery"] = wire.text(bool(attributes.get("RawMessageDelivery")))
         if "FilterPolicy" in attributes:
-            wire["FilterPolicy"] = json.dumps(attributes["FilterPolicy"])
-            wire["FilterPolicyScope"] = attributes.get("FilterPolicyScope", "MessageAttributes")
+            result["FilterPolicy"] = json.dumps(attributes["FilterPolicy"])
+            result["FilterPolicyScope"] = attributes.get("FilterPolicyScope", "MessageAttributes")
         if "RedrivePolicy" in attributes:
             dlq = attributes["RedrivePolicy"]["deadLetterQueue"]
             arn = dlq if dlq.startswith("arn:") else self._queue_arn(dlq)
-            wire["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn})
-        return wire
+            result["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn})
+        for key in ("DeliveryPolicy", "SubscriptionRoleArn"):
+            if key in attributes:
+                result[key] = wire.text(attributes[key])
+        return result
 
-    def _subscribe(self, address: str, topic: str, queue: str, wire: Mapping[str, str]) -> None:
+    def _subscribe(self, address: str, topic: str, protocol: str, endpoint: str, attributes: Mapping[str, str]) -> None:
         """Subscribe with every attribute in the one call, so the subscription never exists without its
         filter policy; if anything fails after SNS may have made it (moto makes it, then refuses the
-        filter; an answer can be lost), what was made for this queue is unsubscribed again."""
+        filter; an answer can be lost), what was made for this endpoint is unsubscribed again."""
         topic_arn = self._topic_arn(topic)
-        endpoint = queue if queue.startswith("arn:") else self._queue_arn(queue)
+        target = self._endpoint_arn(protocol, endpoint)
         arn: str | None = None
         try:
-            arn = self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=endpoint, Attributes=dict(wire),
-                                     ReturnSubscriptionArn=True)["SubscriptionArn"]
-            if "FilterPolicy" in wire:
-                self._check_filter(arn, wire)
+            arn = self.sns.subscribe(TopicArn=topic_arn, Protocol=protocol, Endpoint=target,
+                                     Attributes=dict(attributes), ReturnSubscriptionArn=True)["SubscriptionArn"]
+            if "FilterPolicy" in attributes:
+                self._check_filter(arn, attributes)
         except BrokerError as exc:
             if isinstance(exc, AwsRefused) and "already exists" in str(exc).lower():
                 raise  # someone else's subscription: not ours to remove
-            removed = self._unsubscribe_made(topic_arn, endpoint, arn)
+            removed = self._unsubscribe_made(topic_arn, protocol, target, arn)
             raise BrokerError(f"{exc}; {removed}") from exc
         self._subscription_arns.put(address, arn)
 
-    def _check_filter(self, arn: str, wire: Mapping[str, str]) -> None:
+    def _check_filter(self, arn: str, attributes: Mapping[str, str]) -> None:
         raw = self.sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
-        policy = json.loads(raw["FilterPolicy"]) if raw.get("FilterPolicy") else None
-        if policy != json.loads(wire["FilterPolicy"]) or \
-                raw.get("FilterPolicyScope", "MessageAttributes") != wire["FilterPolicyScope"]:
+        found = json.loads(raw["FilterPolicy"]) if raw.get("FilterPolicy") else None
+        if found != json.loads(attributes["FilterPolicy"]) or \
+                raw.get("FilterPolicyScope", "MessageAttributes") != attributes["FilterPolicyScope"]:
             raise BrokerError(f"SNS at {self.where} made the subscription without the declared filter policy")
 
-    def _unsubscribe_made(self, topic_arn: str, endpoint: str, arn: str | None) -> str:
-        """Unsubscribe what a failed create made (`arn`, or whatever this queue has on the topic when
+    def _unsubscribe_made(self, topic_arn: str, protocol: str, endpoint: str, arn: str | None) -> str:
+        """Unsubscribe what a failed create made (`arn`, or whatever this endpoint has on the topic when
         the answer was lost); says what became of it."""
         try:
             made = [arn] if arn else [s["SubscriptionArn"] for s in self._list_subscriptions(topic_arn)
-                                      if s.get("Endpoint") == endpoint and s.get("Protocol") == "sqs"
+                                      if s.get("Endpoint") == endpoint and s.get("Protocol") == protocol
                                       and s["SubscriptionArn"].startswith("arn:")]
             for found in made:
                 self.sns.unsubscribe(SubscriptionArn=found)
@@ -773,7 +829,8 @@ class AwsDriver(Driver):
         scope first; back to MessageAttributes, the flat policy goes first). When SNS refuses one, those
         already set go back to what they were, so a refused filter leaves the old one in place."""
         data = change.after or {}
-        arn = self._subscription_arn(change.address, data["topic"], data["queue"])
+        protocol, endpoint = _protocol_endpoint(data)
+        arn = self._subscription_arn(change.address, data["topic"], protocol, endpoint)
         if arn is None:
             raise BrokerError(f"SNS at {self.where} has no subscription {change.address.removeprefix('sns/')} any "
                               "more; run `topology plan` again")
@@ -809,43 +866,11 @@ class AwsDriver(Driver):
             "the subscription keeps its previous filter policy and attributes"
 
 
-def _parse_queue(raw: Mapping[str, str]) -> dict[str, Any]:
-    """SQS's attribute strings as topology's values: numbers, booleans, parsed JSON."""
-    attributes: dict[str, Any] = {"FifoQueue": raw.get("FifoQueue", "false") == "true"}
-    for key in _INTS:
-        if key in raw:
-            attributes[key] = int(raw[key])
-    if "ContentBasedDeduplication" in raw:
-        attributes["ContentBasedDeduplication"] = raw["ContentBasedDeduplication"] == "true"
-    for key in ("DeduplicationScope", "FifoThroughputLimit"):
-        if key in raw:
-            attributes[key] = raw[key]
-    if raw.get("RedrivePolicy"):
-        redrive = json.loads(raw["RedrivePolicy"])
-        attributes["RedrivePolicy"] = {"deadLetterQueue": str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1],
-                                       "maxReceiveCount": int(redrive["maxReceiveCount"])}
-    if raw.get("RedriveAllowPolicy"):
-        allow = json.loads(raw["RedriveAllowPolicy"])
-        attributes["RedriveAllowPolicy"] = {
-            "redrivePermission": allow.get("redrivePermission"),
-            "sourceQueues": sorted(str(arn).rsplit(":", 1)[-1] for arn in allow.get("sourceQueueArns", []))}
-    if raw.get("Policy"):
-        statements = json.loads(raw["Policy"]).get("Statement", [])
-        topics = sorted(str(s.get("Sid", "")).removeprefix(_SID) for s in statements
-                        if str(s.get("Sid", "")).startswith(_SID))
-        if topics:
-            attributes["Policy"] = {"allow_sns_topics": topics}
-    return attributes
-
-
-def _merge_policy(existing: str | None, queue_arn: str, topic_arns: Sequence[str]) -> dict[str, Any]:
-    """The queue's policy with topology's statements replaced and everyone else's kept."""
-    policy: dict[str, Any] = json.loads(existing) if existing else {"Version": "2012-10-17", "Statement": []}
-    kept = [s for s in policy.get("Statement", []) if not str(s.get("Sid", "")).startswith(_SID)]
-    ours = [{"Sid": _SID + arn.rsplit(":", 1)[-1], "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-             "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": arn}}}
-            for arn in topic_arns]
-    return {**policy, "Version": policy.get("Version", "2012-10-17"), "Statement": kept + ours}
+def _protocol_endpoint(attributes: Mapping[str, Any]) -> tuple[str, str]:
+    """A subscription's protocol and endpoint: a queue (by name or ARN) is protocol sqs."""
+    if "queue" in attributes:
+        return "sqs", str(attributes["queue"])
+    return str(attributes["protocol"]), str(attributes["endpoint"])
 
 
 def _tag_value(text: str) -> str:

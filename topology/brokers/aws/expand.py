@@ -1,19 +1,35 @@
 """The `sqs:` and `sns:` sections as primitive resources: queues (with their dead-letter and retry
-queues), topics and SQS subscriptions; an SNS subscription to a declared queue gives that queue a
-policy letting the topic send (`link_subscriptions`, once every file is merged)."""
+queues), topics and their subscriptions; an SNS subscription to a declared queue lets that topic send
+to the queue (`link_subscriptions`, once every file is merged: the queue's `allow_sns_topics`).
+
+What topology creates is tagged `managed-by: topology` (`tags_on_create`, used when creating and
+never compared afterwards), so that adopting a queue or topic someone else made plans no change."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from topology.brokers.aws.spec import SQS_PLAIN, SQS_SECONDS, Sns, Sqs, SqsQueue
+from topology.brokers.aws import policy
+from topology.brokers.aws.spec import (
+    FEEDBACK,
+    FEEDBACK_FIELDS,
+    SNS_DOCUMENTS,
+    SNS_PLAIN,
+    SQS_PLAIN,
+    SQS_SECONDS,
+    Sns,
+    SnsTopic,
+    Sqs,
+    SqsQueue,
+    Subscription,
+)
 from topology.core.problems import PathPart
 from topology.core.resource import Resource
 from topology.core.units import format_duration
 from topology.format.expand import Expansion
 
-__all__ = ["MANAGED_BY", "expand_sns", "expand_sqs", "link_subscriptions"]
+__all__ = ["MANAGED_BY", "expand_sns", "expand_sqs", "link_subscriptions", "subscription_name"]
 
 
 MANAGED_BY = {"managed-by": "topology"}
@@ -45,7 +61,7 @@ def expand_sqs(context: Expansion, section: Sqs) -> None:
             redrive = {"deadLetterQueue": dlq, "maxReceiveCount": queue.dead_letter.max_receives}
             attributes["RedrivePolicy"] = redrive
             dlq_attributes: dict[str, Any] = {"FifoQueue": queue.fifo, "MessageRetentionPeriod": 1_209_600,
-                                              "tags": dict(MANAGED_BY)}
+                                              "tags_on_create": dict(MANAGED_BY)}
             context.add("sqs.queue", f"sqs/queue/{dlq}", target, dlq_attributes, (*path, "dead_letter"),
                         name=dlq, generated_by=address)
             depends.append(f"sqs/queue/{dlq}")
@@ -58,7 +74,7 @@ def expand_sqs(context: Expansion, section: Sqs) -> None:
                                                 delay=format_duration(delay)), queue.fifo)
                 retry_attributes: dict[str, Any] = {
                     "FifoQueue": queue.fifo, "DelaySeconds": _seconds(context, delay, delay_path),
-                    "tags": dict(MANAGED_BY)}
+                    "tags_on_create": dict(MANAGED_BY)}
                 if redrive is not None:
                     retry_attributes["RedrivePolicy"] = dict(redrive)
                 context.add("sqs.queue", f"sqs/queue/{retry}", target, retry_attributes, delay_path,
@@ -75,10 +91,83 @@ def _sqs_attributes(context: Expansion, queue: SqsQueue, path: tuple[PathPart, .
         value = getattr(queue, field_name)
         if value is not None:
             attributes[attribute] = value
+    if queue.policy is not None:
+        attributes["Policy"] = policy.canonical(queue.policy)
     if queue.redrive_allow is not None:
         attributes["RedriveAllowPolicy"] = {"redrivePermission": queue.redrive_allow.permission,
                                             "sourceQueues": sorted(queue.redrive_allow.source_queues)}
-    attributes["tags"] = {**queue.tags, **MANAGED_BY}
+    if queue.tags:
+        attributes["tags"] = dict(queue.tags)
+    attributes["tags_on_create"] = dict(MANAGED_BY)
+    return attributes
+
+
+def _topic_attributes(topic: SnsTopic) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"FifoTopic": topic.fifo}
+    for field_name, attribute in SNS_PLAIN.items():
+        value = getattr(topic, field_name)
+        if value is not None:
+            attributes[attribute] = value
+    for field_name, attribute in SNS_DOCUMENTS.items():
+        value = getattr(topic, field_name)
+        if value is not None:
+            attributes[attribute] = policy.canonical(value) if attribute == "Policy" else value
+    for protocol, logging in topic.delivery_status_logging.items():
+        for field_name, suffix in FEEDBACK_FIELDS.items():
+            value = getattr(logging, field_name)
+            if value is not None:
+                attributes[FEEDBACK[protocol] + suffix] = value
+    if topic.tags:
+        attributes["tags"] = dict(topic.tags)
+    attributes["tags_on_create"] = dict(MANAGED_BY)
+    return attributes
+
+
+def subscription_name(topic: str, protocol: str, endpoint: str) -> str:
+    """A subscription's name (the last part of its address): `topic->queue` for a queue (its name or
+    ARN), `topic->protocol:endpoint` for any other endpoint, as an endpoint may take two protocols
+    (email and email-json)."""
+    return f"{topic}->{endpoint}" if protocol == "sqs" else f"{topic}->{protocol}:{endpoint}"
+
+
+def _endpoint(subscription: Subscription) -> tuple[str, str]:
+    """The subscription's protocol and endpoint; a queue (by name or ARN) is protocol sqs."""
+    if subscription.queue is not None:
+        return "sqs", subscription.queue
+    return subscription.protocol or "sqs", subscription.endpoint or ""
+
+
+def _check_shape(context: Expansion, subscription: Subscription, path: tuple[PathPart, ...]) -> None:
+    """A subscription names a queue, or a protocol and an endpoint: not both, not half of either."""
+    if subscription.queue is not None and (subscription.endpoint is not None or subscription.protocol
+                                           not in (None, "sqs")):
+        context.problem("a subscription names a `queue` or a `protocol` and an `endpoint`, not both", path,
+                        "keep `queue:` for an SQS queue, or `protocol:` and `endpoint:` for anything else")
+    elif subscription.queue is None and (subscription.protocol is None or subscription.endpoint is None):
+        context.problem("a subscription names a `queue`, or a `protocol` and an `endpoint`", path,
+                        "write `queue: NAME` for an SQS queue, else both `protocol:` and `endpoint:`")
+
+
+def _subscription_attributes(topic: str, subscription: Subscription) -> dict[str, Any]:
+    protocol, endpoint = _endpoint(subscription)
+    attributes: dict[str, Any] = {"topic": topic}
+    if protocol == "sqs":
+        attributes["queue"] = endpoint
+        attributes["RawMessageDelivery"] = bool(subscription.raw_message_delivery)
+    else:
+        attributes.update({"protocol": protocol, "endpoint": endpoint})
+        if subscription.raw_message_delivery is not None:
+            attributes["RawMessageDelivery"] = subscription.raw_message_delivery
+    if subscription.filter_policy is not None:
+        attributes["FilterPolicy"] = subscription.filter_policy
+    if subscription.filter_policy_scope is not None:
+        attributes["FilterPolicyScope"] = subscription.filter_policy_scope
+    if subscription.dead_letter is not None:
+        attributes["RedrivePolicy"] = {"deadLetterQueue": subscription.dead_letter.queue}
+    if subscription.delivery_policy is not None:
+        attributes["DeliveryPolicy"] = subscription.delivery_policy
+    if subscription.subscription_role_arn is not None:
+        attributes["SubscriptionRoleArn"] = subscription.subscription_role_arn
     return attributes
 
 
@@ -87,43 +176,34 @@ def expand_sns(context: Expansion, section: Sns) -> None:
     for name, topic in section.topics.items():
         path: tuple[PathPart, ...] = ("sns", "topics", name)
         address = f"sns/topic/{name}"
-        attributes: dict[str, Any] = {"FifoTopic": topic.fifo}
-        if topic.content_based_deduplication is not None:
-            attributes["ContentBasedDeduplication"] = topic.content_based_deduplication
-        if topic.display_name is not None:
-            attributes["DisplayName"] = topic.display_name
-        attributes["tags"] = {**topic.tags, **MANAGED_BY}
-        context.add("sns.topic", address, target, attributes, path, name=name, protect=topic.protect)
+        context.add("sns.topic", address, target, _topic_attributes(topic), path, name=name, protect=topic.protect)
         for index, subscription in enumerate(topic.subscriptions):
-            queue = subscription.queue
-            depends = (address,) if queue.startswith("arn:") else (address, f"sqs/queue/{queue}")
-            sub: dict[str, Any] = {"topic": name, "queue": queue,
-                                   "RawMessageDelivery": subscription.raw_message_delivery}
-            if subscription.filter_policy is not None:
-                sub["FilterPolicy"] = subscription.filter_policy
-            if subscription.filter_policy_scope is not None:
-                sub["FilterPolicyScope"] = subscription.filter_policy_scope
-            if subscription.dead_letter is not None:
-                dlq = subscription.dead_letter.queue
-                sub["RedrivePolicy"] = {"deadLetterQueue": dlq}
-                if not dlq.startswith("arn:"):
-                    depends = (*depends, f"sqs/queue/{dlq}")
-            context.add("sns.subscription", f"sns/subscription/{name}->{queue}", target, sub,
-                        (*path, "subscriptions", index), name=f"{name}->{queue}", depends_on=depends,
-                        protect=subscription.protect)
+            _check_shape(context, subscription, (*path, "subscriptions", index))
+            protocol, endpoint = _endpoint(subscription)
+            depends: tuple[str, ...] = (address,)
+            if protocol == "sqs" and not endpoint.startswith("arn:"):
+                depends = (*depends, f"sqs/queue/{endpoint}")
+            dlq = subscription.dead_letter.queue if subscription.dead_letter is not None else None
+            if dlq is not None and not dlq.startswith("arn:"):
+                depends = (*depends, f"sqs/queue/{dlq}")
+            sub_name = subscription_name(name, protocol, endpoint)
+            context.add("sns.subscription", f"sns/subscription/{sub_name}", target,
+                        _subscription_attributes(name, subscription), (*path, "subscriptions", index),
+                        name=sub_name, depends_on=depends, protect=subscription.protect)
 
 
 def link_subscriptions(resources: dict[str, Resource]) -> dict[str, Resource]:
-    """A queue subscribed to SNS topics gets a policy letting exactly those topics send to it."""
+    """A queue subscribed to SNS topics lets those topics send to it (`allow_sns_topics`: the driver
+    adds a statement to the queue's policy for each topic no statement there lets send already)."""
     senders: dict[str, list[str]] = {}
     for resource in resources.values():
-        if resource.kind == "sns.subscription":
+        if resource.kind == "sns.subscription" and "queue" in resource.attributes:
             queue = resource.attributes["queue"]
             if f"sqs/queue/{queue}" in resources:
                 senders.setdefault(queue, []).append(resource.attributes["topic"])
     for queue, topics in senders.items():
         address = f"sqs/queue/{queue}"
         queue_resource = resources[address]
-        attributes = {**queue_resource.attributes, "Policy": {"allow_sns_topics": sorted(set(topics))}}
+        attributes = {**queue_resource.attributes, "allow_sns_topics": sorted(set(topics))}
         resources[address] = replace(queue_resource, attributes=attributes)
     return resources

@@ -1,5 +1,6 @@
-"""What SQS's and SNS's kinds of object are like: FIFO-ness is fixed at creation, tags may be added to
-by others, and shortening a queue's retention discards messages."""
+"""What SQS's and SNS's kinds of object are like: FIFO-ness is fixed at creation, tags and the topics a
+queue lets send may be added to by others, the `managed-by: topology` tag is set only by a create (so
+adopting an object plans no change), and shortening a queue's retention discards messages."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from topology.core.kinds import KindRules, lowered
 __all__ = ["KINDS"]
 
 KINDS: dict[str, KindRules] = {
-    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), subset=frozenset({"tags"}), holds_data=True,
+    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), create_only=frozenset({"tags_on_create"}),
+                           subset=frozenset({"tags", "allow_sns_topics"}), holds_data=True,
                            discards=lowered(("MessageRetentionPeriod",))),
-    "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), subset=frozenset({"tags"})),
-    "sns.subscription": KindRules(immutable=frozenset({"topic", "queue"}), hangs_off=True),
+    "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), create_only=frozenset({"tags_on_create"}),
+                           subset=frozenset({"tags"})),
+    "sns.subscription": KindRules(immutable=frozenset({"topic", "queue", "protocol", "endpoint"}), hangs_off=True),
 }

@@ -264,6 +264,25 @@ expectations:
     assert "refuses null in binding arguments" in result.output
 
 
+def test_a_policy_alternate_exchange_not_declared_is_warned(tmp_path: Path) -> None:
+    path = tmp_path / "t.topology.yaml"
+    path.write_text("""version: 1
+rabbitmq:
+  vhosts:
+    v:
+      exchanges: {orders: {type: direct}, unrouted: {type: fanout}}
+      policies:
+        ae: {pattern: "^orders$", apply_to: exchanges, definition: {alternate-exchange: unroutd}}
+        builtin: {pattern: "^x", apply_to: exchanges, definition: {alternate-exchange: amq.fanout}}
+""")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("rabbitmq.vhosts.v.policies.ae.definition.alternate-exchange: warning: alternate-exchange `unroutd` "
+            "is not declared in vhost `v`: RabbitMQ drops what it would receive (did you mean `unrouted`?)"
+            ) in result.output
+    assert "1 warning" in result.output
+
+
 def test_sns_filter_rules_moto_does_not_implement() -> None:
     """`$or` and `equals-ignore-case`, as AWS documents them (moto's server cannot check these)."""
     from topology.brokers.aws.routing import route_sns

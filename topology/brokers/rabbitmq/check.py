@@ -159,6 +159,19 @@ def _check_exchange_binding(checker: Checker, resource: Resource) -> None:
     _check_binding_arguments(checker, resource)
 
 
+def _check_policy(checker: Checker, resource: Resource) -> None:
+    """A policy's alternate or dead-letter exchange not declared in its vhost: RabbitMQ accepts it, and
+    drops what it would have caught (a warning: the exchange may be another file's or another team's)."""
+    definition = resource.attributes.get("definition") or {}
+    for key in ("alternate-exchange", "dead-letter-exchange"):
+        name = definition.get(key)
+        if isinstance(name, str) and name and not exchange_known(checker, resource.scope, name):
+            declared = checker.names(f"rabbitmq/{resource.scope}/exchange/")
+            checker.report(resource, f"{key} `{name}` is not declared in vhost `{resource.scope}`: RabbitMQ drops "
+                           "what it would receive", "definition", key,
+                           hint=did_you_mean(name, declared) or "declare it, or check the name", warning=True)
+
+
 def _check_permission(checker: Checker, resource: Resource) -> None:
     vhost = resource.scope
     if vhost != "/" and f"rabbitmq/vhost/{vhost}" not in checker.resources:
@@ -189,6 +202,7 @@ CHECKS = {
     "rabbitmq.queue": _check_queue,
     "rabbitmq.binding": _check_binding,
     "rabbitmq.exchange_binding": _check_exchange_binding,
+    "rabbitmq.policy": _check_policy,
     "rabbitmq.permission": _check_permission,
     "rabbitmq.topic_permission": _check_permission,
 }

@@ -265,3 +265,16 @@ def test_a_noted_value_is_written_with_its_comment_on_its_own_line() -> None:
     notes = [Noted("${A}", "first\nnote"), Noted("${A}", "second")]
     text = "a:\n  x: ${A}\n  y: '${A}'\n  z: ${A}\n"
     assert with_notes(text, notes) == "a:\n  x: ${A}  # first note\n  y: '${A}'  # second\n  z: ${A}\n"
+
+
+def test_names_holding_dollar_signs_are_exported_as_they_are(tmp_path: Path, live: KafkaLive, prefix: str) -> None:
+    """A group, a principal or a user named with `${...}` or `$$` (free text to Kafka) is written so that
+    reading the file back gives the name, never a variable."""
+    topic, group, principal = f"{prefix}t", f"{prefix}g${{HOME}}$$x$", f"User:{prefix}${{USER}}"
+    live.topic(topic, 1, 1, {})
+    live.commit(group, [(topic, 0, 0)])
+    live.acl(Binding(principal, "topic", topic, "literal", "read", "allow", "$$"))
+    text = _export(tmp_path, f"kafka/*{prefix}*")
+    path = tmp_path / "exported.topology.yaml"
+    plan = topology("plan", str(path), "--detailed-exitcode", cwd=tmp_path, env={**ENV, "HOME": "/h", "USER": "u"})
+    assert plan.returncode == 0, plan.stdout + plan.stderr + text

@@ -3,9 +3,8 @@
 
 Topic configs are written typed, in Kafka's units (`retention.ms: -1`, `preallocate: true`), so each
 reads back to the string Kafka stores. A SCRAM password cannot be read from Kafka: each credential's
-password is a `${VAR}` placeholder, with a comment naming the variable to set. Names that are free
-text to Kafka (groups, principals, users, hosts) are written with `$` as `$$`, so that reading the file
-back gives them as they are, never as a variable."""
+password is a `${VAR}` placeholder, with a comment naming the variable to set. (Free-text names holding
+`$` are written as the file must say them by `topology export` itself, for every broker.)"""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ __all__ = ["export_kafka", "export_target"]
 def export_kafka(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     items = sorted(live.items())
     topics = {item.name: _topic(item) for _, item in items if item.kind == "kafka.topic"}
-    groups = {_literal(item.name): {"topics": [t for t in item.attributes["topics"] if t in topics]}
+    groups = {item.name: {"topics": [t for t in item.attributes["topics"] if t in topics]}
               for _, item in items if item.kind == "kafka.group"}  # offsets of topics deleted since are no topology
     section: dict[str, Any] = {"target": target, "topics": topics,
                                "consumer_groups": {g: v for g, v in groups.items() if v["topics"]},
@@ -54,8 +53,8 @@ def _acls(bindings: list[Live]) -> list[dict[str, Any]]:
         a = item.attributes
         key = (a["principal"], a["resource_type"], a["resource_name"], a["pattern_type"], a["permission"], a["host"])
         grouped.setdefault(key, []).append(a["operation"])
-    return [{"principal": _literal(principal), "resource": {"type": kind, "name": _literal(name), "pattern": pattern},
-             "operations": sorted(operations), "permission": permission, "host": _literal(host)}
+    return [{"principal": principal, "resource": {"type": kind, "name": name, "pattern": pattern},
+             "operations": sorted(operations), "permission": permission, "host": host}
             for (principal, kind, name, pattern, permission, host), operations in sorted(grouped.items())]
 
 
@@ -68,7 +67,7 @@ def _users(credentials: list[Live]) -> dict[str, dict[str, Any]]:
         variable = _variable(user, mechanism, taken)
         note = (f"Kafka never gives a SCRAM password back: set {variable} to this credential's password. Plan "
                 "cannot compare it; apply writes it when it creates the credential or changes its iterations")
-        users.setdefault(_literal(user), {})[mechanism] = {"password": Noted(f"${{{variable}}}", note),
+        users.setdefault(user, {})[mechanism] = {"password": Noted(f"${{{variable}}}", note),
                                                  "iterations": item.attributes["iterations"]}
     return users
 
@@ -86,13 +85,8 @@ def _variable(user: str, mechanism: str, taken: set[str]) -> str:
 
 def _quota(item: Live) -> dict[str, Any]:
     entity = item.attributes["entity"]
-    return {"entity": {kind: _literal(entity[kind]) for kind in QUOTA_ENTITY_TYPES if kind in entity},
+    return {"entity": {kind: entity[kind] for kind in QUOTA_ENTITY_TYPES if kind in entity},
             **dict(sorted(item.attributes["quotas"].items()))}
-
-
-def _literal(text: str) -> str:
-    """`text` as a file says it literally: `$` doubled, so `${...}` in a name is never read as a variable."""
-    return text.replace("$", "$$")
 
 
 def export_target(driver: Driver, reference: str) -> dict[str, Any]:

@@ -131,3 +131,26 @@ def test_a_local_state_exports_a_part_as_state_and_refuses_yaml_in_one_sentence(
     refused = topology("export", "--target", "local", "--state", str(state), "--include", "kafka/*", cwd=tmp_path)
     assert refused.returncode == 1
     assert refused.stderr == "Error: --format yaml is not available for a local target; use --format state\n"
+
+
+def test_names_that_look_like_variables_come_back_as_they_are(tmp_path: Path, rabbitmq_vhost: RabbitVhost,
+                                                              rabbitmq_api: Any) -> None:
+    """A live name holding `${HOME}` or `$$` is written so that `${VAR}` substitution reads it back as it is
+    (`$${HOME}`), in keys and values alike: re-created from the file, nothing is renamed."""
+    from urllib.parse import quote
+
+    vhost = rabbitmq_vhost.name
+    names = ["cost-${HOME}", "two$$dollars", "plain$"]
+    for name in names:
+        rabbitmq_api.put(f"/api/queues/{rabbitmq_vhost.path}/{quote(name, safe='')}",
+                         json={"durable": True, "arguments": {"x-dead-letter-exchange": "",
+                                                             "x-dead-letter-routing-key": name}}).raise_for_status()
+    text, _ = _export(tmp_path, f"live={RABBITMQ_URL}", "--include", f"rabbitmq/{vhost}/queue/*")
+    assert "cost-$${HOME}" in text and "two$$$dollars" in text and "plain$:" in text
+    assert "url: ${TOPOLOGY_TARGET_LIVE}" in text  # the target's reference is meant to be read
+    env = {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL, "HOME": "/elsewhere"}
+    _plans_empty(tmp_path, env)
+    rendered = topology("render", str(tmp_path / "exported.topology.yaml"), cwd=tmp_path, env=env)
+    assert rendered.returncode == 0, rendered.stderr
+    for name in names:
+        assert f"rabbitmq/{vhost}/queue/{name}" in rendered.stdout

@@ -220,7 +220,8 @@ def _password_variables(exported: dict[str, Any], case: Case, prefix: str) -> di
     environment = {}
     users = (exported["redis"].get("users") or {})
     for user in case.users:
-        placeholders = users[(prefix + user.name).replace("$", "$$")].get("passwords", [])
+        written = re.sub(r"\$(?=[${])", "$$", prefix + user.name)  # as `${VAR}` substitution reads it back
+        placeholders = users[written].get("passwords", [])
         distinct = list(dict.fromkeys(user.passwords))
         assert len(placeholders) == len(distinct)
         for placeholder, password in zip(placeholders, distinct, strict=True):

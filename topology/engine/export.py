@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,29 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
             + _dump(document))
 
 
+_SUBSTITUTED = re.compile(r"\$(?=[${])")  # what `${VAR}` substitution would read: `$$` and `${`
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _as_written(value: Any) -> Any:
+    """A broker's names and values as a file must write them to be read back the same: a `$` that
+    substitution would take (`$$`, `${`) doubled, in keys and values alike. A secret's `${VAR}` placeholder
+    (a noted value that is exactly one) is meant to be substituted and stays as it is."""
+    if isinstance(value, Noted):
+        return value if _PLACEHOLDER.fullmatch(value) else Noted(_SUBSTITUTED.sub("$$", value), value.note)
+    if isinstance(value, str):
+        return _SUBSTITUTED.sub("$$", value)
+    if isinstance(value, dict):
+        return {_as_written(key): _as_written(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_written(item) for item in value]
+    return value
+
+
 def _dump(document: dict[str, Any]) -> str:
-    """The document as YAML, each `Noted` value followed by its note as a comment."""
+    """The document as YAML, each `Noted` value followed by its note as a comment; the broker sections'
+    text as written (`_as_written`), the targets' `${TOPOLOGY_TARGET_...}` references as they are."""
+    document = {key: value if key == "targets" else _as_written(value) for key, value in document.items()}
     notes: list[Noted] = []
 
     class Dumper(yaml.SafeDumper):

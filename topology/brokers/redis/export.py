@@ -22,11 +22,6 @@ from topology.core.resource import Live
 __all__ = ["export_redis", "export_target", "password_variable"]
 
 
-def _text(value: str) -> str:
-    """A broker's text as the file must write it: `$` doubled, so `${...}` and `$$` stay as they are."""
-    return value.replace("$", "$$")
-
-
 def password_variable(target: str, user: str, index: int, taken: set[str]) -> str:
     """The variable an exported password placeholder names: REDIS_<TARGET>_<USER>_PASSWORD[_<n>], each
     character a shell variable cannot hold written as `_`, made unique among those `taken`."""
@@ -41,11 +36,11 @@ def password_variable(target: str, user: str, index: int, taken: set[str]) -> st
 def _group(item: Live) -> dict[str, Any]:
     """A group at its live position, with what it holds that the file cannot say as a comment."""
     attributes = item.attributes
-    start = _text(str(attributes.get("start", "$")))
+    start = str(attributes.get("start", "$"))
     notes = []
     if item.contents:
         notes.append("consumers (made by their first XREADGROUP, not by topology): " + ", ".join(
-            f"{_text(name)} ({held} pending)" for name, held in sorted(item.contents.items())))
+            f"{name} ({held} pending)" for name, held in sorted(item.contents.items())))
     if item.messages:
         notes.append(f"{item.messages} {plural('pending entry', item.messages)} (delivered, not acknowledged) "
                      "would not be pending in a group re-created from this file, which delivers only what comes "
@@ -60,12 +55,12 @@ def _permissions(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Keys, channels and commands as Redis describes them, left out where there are none."""
     found: dict[str, Any] = {}
     if attributes["keys"]:
-        found["keys"] = [_text(k) for k in attributes["keys"]]
+        found["keys"] = list(attributes["keys"])
     if attributes["channels"]:
-        found["channels"] = [_text(c) for c in attributes["channels"]]
+        found["channels"] = list(attributes["channels"])
     commands = attributes["commands"].removeprefix("-@all").strip()  # apply starts from -@all
     if commands:
-        found["commands"] = _text(commands)
+        found["commands"] = commands
     return found
 
 
@@ -95,11 +90,11 @@ def export_redis(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     taken: set[str] = set()
     for _address, item in sorted(live.items()):
         if item.kind == "redis.stream":
-            streams.setdefault(_text(item.name), {})
+            streams.setdefault(item.name, {})
         elif item.kind == "redis.group":
-            streams.setdefault(_text(item.scope), {}).setdefault("groups", {})[_text(item.name)] = _group(item)
+            streams.setdefault(item.scope, {}).setdefault("groups", {})[item.name] = _group(item)
         elif item.kind == "redis.user":
-            users[_text(item.name)] = _user(item, target, taken)
+            users[item.name] = _user(item, target, taken)
     section: dict[str, Any] = {"target": target, "streams": streams}
     if users:
         section["users"] = users

@@ -403,6 +403,18 @@ class RabbitMQDriver(Driver):
         listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=_QUEUE_COLUMNS) or []
         return {q["name"]: q for q in listing if q["name"] != LOCK_QUEUE}
 
+    def _down(self, vhost: str) -> dict[str, str]:
+        """The vhost's queues whose node is down, with that node. RabbitMQ still lists such a queue (state
+        `down`), but answers 404 for it, leaves its bindings out of the definitions and cannot change it."""
+        listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns="name,node,state") or []
+        return {q["name"]: q.get("node", "?") for q in listing if q.get("state") == "down"}
+
+    def _not_down(self, vhost: str, queue: str) -> None:
+        """A queue the management API answers 404 for is gone, unless its node is down: then that is the error."""
+        down = self._down(vhost)
+        if queue in down:
+            raise BrokerError(_on_down_node(vhost, queue, down))
+
     @property
     def _lock_vhost(self) -> str:
         return _vhost_of(self.amqp_url)
@@ -675,7 +687,13 @@ class RabbitMQDriver(Driver):
             live = self._inspect_vhost(vhost)
         except BrokerError as exc:
             return [ChangeResult(c.address, False, str(exc)) for c in batch]
-        return [_imported(change, live.get(change.address)) for change in batch]
+        results = [_imported(change, live.get(change.address)) for change in batch]
+        if all(result.ok for result in results):
+            return results
+        down = self._down(vhost)  # the import skips a binding to a queue on a node that is down, silently
+        return [ChangeResult(r.address, False, _on_down_node(c.scope, c.after["destination"], down))
+                if not r.ok and c.kind == "rabbitmq.binding" and c.after and c.after["destination"] in down else r
+                for c, r in zip(batch, results, strict=True)]
 
     def _apply_one(self, change: Change, desired: Resource | None) -> None:
         if change.kind not in _PUTS:
@@ -835,6 +853,7 @@ class RabbitMQDriver(Driver):
         if guarded:
             statistics = self._json(path, missing_ok=True, columns=_QUEUE_COLUMNS)
             if statistics is None:
+                self._not_down(vhost, name)
                 return  # gone since the plan: nothing to lose, nothing to delete
             unacknowledged = int(statistics.get("messages_unacknowledged") or 0)
             if unacknowledged:
@@ -844,7 +863,9 @@ class RabbitMQDriver(Driver):
         reason = _reason(response) if response.status_code == 400 else ""
         if guarded and ("not empty" in reason or "in use" in reason):
             raise _NotEmpty(self._refusal(vhost, name, reason))
-        if response.status_code != 404:
+        if response.status_code == 404:
+            self._not_down(vhost, name)
+        else:
             with self._errors(f"DELETE queue {name!r} in vhost {vhost!r}"):
                 response.raise_for_status()
 
@@ -859,6 +880,11 @@ class RabbitMQDriver(Driver):
             of = f"{consumers} consumer{'' if consumers == 1 else 's'}" if consumers else "its consumers"
             return f"{_count(ready) + ' and ' if ready else ''}unacknowledged messages of {of} (how many is unknown)"
         return _count(ready or None)
+
+
+def _on_down_node(vhost: str, queue: str, down: Mapping[str, str]) -> str:
+    return f"queue {queue!r} in vhost {vhost!r} is on node {down[queue]}, which is down; start that node, then apply " \
+        "again"
 
 
 def _imported(change: Change, found: Live | None) -> ChangeResult:

@@ -79,3 +79,63 @@ def test_acls_on_a_cluster_without_an_authorizer_are_one_clear_error(tmp_path: P
     assert result.returncode == 1
     assert "has no authorizer, so ACLs cannot be managed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_scram_credentials_and_quotas_converge_on_every_broker(tmp_path: Path, prefix: str) -> None:
+    """Every broker learns credentials and quotas from the metadata log, one after the other: after each
+    apply the very next plan, whichever broker it asks, is empty."""
+    from tests.brokers.kafka_live import KafkaLive
+    from topology.engine.session import Engine
+
+    live = KafkaLive(KAFKA_CLUSTER_BOOTSTRAP)
+    path = tmp_path / "t.topology.yaml"
+    try:
+        for round_ in range(4):
+            path.write_text(f"""version: 1
+targets:
+  events: {{kind: kafka, bootstrap_servers: "{KAFKA_CLUSTER_BOOTSTRAP}"}}
+kafka:
+  target: events
+  users:
+    {prefix}alice:
+      SCRAM-SHA-512: {{password: "secret-{round_}", iterations: {4096 + round_}}}
+  quotas:
+    - {{entity: {{user: "{prefix}alice", client-id: <default>}}, consumer_byte_rate: {1024 * (round_ + 1)}}}
+""")
+            with Engine([str(path)]) as engine:
+                report = engine.apply(engine.plan())
+                assert not report.failed, f"round {round_}: {report.failed}"
+            with Engine([str(path)]) as engine:
+                after = engine.plan()
+            assert after.is_empty, f"round {round_}: the next plan is not empty: {[c.address for c in after.changes]}"
+        assert live.credentials()[(f"{prefix}alice", "SCRAM-SHA-512")] == 4099
+    finally:
+        live.clean(prefix)
+        live.close()
+
+
+def test_a_replicated_topic_is_adopted_with_its_replication(tmp_path: Path, prefix: str) -> None:
+    from tests.brokers.kafka_live import KafkaLive
+    from tests.cli import topology
+
+    live = KafkaLive(KAFKA_CLUSTER_BOOTSTRAP)
+    copy = prefix.replace("cluster.", "copy.")
+    try:
+        live.topic(f"{prefix}payments", 3, 3, {"min.insync.replicas": "2", "retention.ms": "-1"})
+        exported = tmp_path / "exported.topology.yaml"
+        result = topology("export", "--target", f"events={KAFKA_CLUSTER_BOOTSTRAP}", "--kind", "kafka", "--to",
+                          str(exported), "--include", f"kafka/topic/{prefix}*", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        env = {"TOPOLOGY_TARGET_EVENTS": KAFKA_CLUSTER_BOOTSTRAP}
+        plan = topology("plan", str(exported), "--detailed-exitcode", cwd=tmp_path, env=env)
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        copied = tmp_path / "copy.topology.yaml"
+        copied.write_text(exported.read_text().replace(prefix, copy))
+        applied = topology("apply", str(copied), "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        original = live.snapshot(prefix).topics[f"{prefix}payments"]
+        assert live.snapshot(copy).topics[f"{copy}payments"] == original == (3, 3, {
+            "min.insync.replicas": "2", "retention.ms": "-1"})
+    finally:
+        live.clean(copy)
+        live.close()

@@ -220,3 +220,40 @@ def test_keep_forever_round_trips(tmp_path: Path, kafka_prefix: str, kafka_admin
         hand.write_text(text)
         plan = topology("plan", str(hand), "--detailed-exitcode", cwd=tmp_path, env=env)
         assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_special_values_are_set_changed_and_removed_by_apply(tmp_path: Path, kafka_prefix: str,
+                                                            kafka_admin: Any) -> None:
+    from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+
+    name = f"{kafka_prefix}special"
+
+    def stored() -> dict[str, str]:
+        resource = ConfigResource(ResourceType.TOPIC, name)
+        entries = kafka_admin.describe_configs([resource])[resource].result()
+        return {k: e.value for k, e in entries.items() if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value}
+
+    def file(config: str) -> Path:
+        path = tmp_path / "t.topology.yaml"
+        path.write_text(f"""version: 1
+targets:
+  events: {{kind: kafka, bootstrap_servers: "{KAFKA_BOOTSTRAP}"}}
+kafka:
+  target: events
+  topics:
+    {name}: {{partitions: 1, config: {{{config}}}}}
+""")
+        return path
+
+    steps = [("retention.ms: 7d, cleanup.policy: delete", {"retention.ms": "604800000", "cleanup.policy": "delete"}),
+             ("retention.ms: -1, retention.bytes: '-1', cleanup.policy: '', segment.jitter.ms: 9223372036854775807",
+              {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "",
+               "segment.jitter.ms": str(LONG_MAX)}),
+             ("local.retention.ms: '-2'", {"local.retention.ms": "-2"})]
+    for config, expected in steps:
+        path = file(config)
+        applied = topology("apply", str(path), "--auto-approve", "--allow-data-loss", cwd=tmp_path)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert stored() == expected
+        plan = topology("plan", str(path), "--detailed-exitcode", cwd=tmp_path)
+        assert plan.returncode == 0, plan.stdout + plan.stderr

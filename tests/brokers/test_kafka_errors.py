@@ -21,11 +21,14 @@ from typing import Any
 
 import pytest
 
+from tests.brokers.kafka_live import KafkaLive
 from tests.conftest import KAFKA_BOOTSTRAP, unique
 from tests.faults import FaultProxy, Mode, SilentServer, closed_port, timed_failures
 from topology.brokers.base import ChangeResult, Live, Selection
-from topology.brokers.kafka.config import acl_address
+from topology.brokers.kafka.config import acl_address, quota_address, scram_address
 from topology.brokers.kafka.driver import KafkaDriver
+from topology.core.resource import Resource
+from topology.core.secrets import Secret
 from topology.engine.plan import AttributeChange, Change
 
 pytestmark = pytest.mark.kafka
@@ -82,9 +85,53 @@ def _acl(admin: Any, prefix: str) -> None:
     admin.create_acls([binding])[binding].result()
 
 
+def _scram(admin: Any, prefix: str) -> None:
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096)
+    user = f"{prefix}alice"
+    admin.alter_user_scram_credentials([UserScramCredentialUpsertion(user, info, SECRET.encode())])[user].result()
+
+
+def _credential(prefix: str, iterations: int = 8192) -> dict[str, Any]:
+    return {"user": f"{prefix}alice", "mechanism": "SCRAM-SHA-256", "iterations": iterations}
+
+
+def _quota(admin: Any, prefix: str) -> None:
+    live = KafkaLive()
+    try:
+        live.quota({"client-id": f"{prefix}app"}, {"producer_byte_rate": 1024})
+    finally:
+        live.close()
+
+
+def _quotas(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {"entity": {"client-id": f"{prefix}app"}, "quotas": values}
+
+
+def _address(kind: str, name: str, attributes: dict[str, Any]) -> str:
+    if kind == "kafka.acl":
+        return acl_address(attributes)
+    if kind == "kafka.scram_credential":
+        return scram_address(attributes["user"], attributes["mechanism"])
+    if kind == "kafka.quota":
+        return quota_address(attributes["entity"])
+    return f"{kind.replace('.', '/')}/{name}"
+
+
+def _with_password(change: Callable[[str], Change]) -> Callable[[KafkaDriver, str], list[ChangeResult]]:
+    """Apply one SCRAM change, the file's password (SECRET) among the desired resources."""
+    def call(driver: KafkaDriver, prefix: str) -> list[ChangeResult]:
+        made = change(prefix)
+        desired = Resource(kind=made.kind, address=made.address, name=made.name, scope="", target="events",
+                           attributes=dict(made.after or {}), secrets={"password": Secret(SECRET)})
+        return driver.apply([made], {made.address: desired})
+    return call
+
+
 def _change(kind: str, name: str, action: str, *, before: dict[str, Any] | None = None,
             after: dict[str, Any] | None = None, changed: tuple[str, ...] = (), needs_empty: bool = False) -> Change:
-    address = acl_address(after or before or {}) if kind == "kafka.acl" else f"{kind.replace('.', '/')}/{name}"
+    address = _address(kind, name, after or before or {})
     attributes = tuple(AttributeChange(name=a, before=(before or {}).get(a), after=(after or {}).get(a))
                        for a in changed)
     return Change(address=address, kind=kind, target="events", name=name, action=action, before=before,
@@ -148,6 +195,18 @@ CALLS = [
         "kafka.acl", f"User:{p}svc/read", "create", after=_binding(p)))),
     CallKind("delete ACL", _acl, _apply(lambda p: _change(
         "kafka.acl", f"User:{p}svc/read", "delete", before=_binding(p)))),
+    CallKind("create SCRAM credential", lambda admin, p: None, _with_password(lambda p: _change(
+        "kafka.scram_credential", f"{p}alice", "create", after=_credential(p)))),
+    CallKind("change SCRAM iterations", _scram, _with_password(lambda p: _change(
+        "kafka.scram_credential", f"{p}alice", "update", before=_credential(p, 4096), after=_credential(p),
+        changed=("iterations",)))),
+    CallKind("delete SCRAM credential", _scram, _apply(lambda p: _change(
+        "kafka.scram_credential", f"{p}alice", "delete", before=_credential(p, 4096)))),
+    CallKind("set and remove quotas", _quota, _apply(lambda p: _change(
+        "kafka.quota", f"client-id={p}app", "update", before=_quotas(p, {"producer_byte_rate": 1024}),
+        after=_quotas(p, {"request_percentage": 12.5}), changed=("quotas",)))),
+    CallKind("delete quotas", _quota, _apply(lambda p: _change(
+        "kafka.quota", f"client-id={p}app", "delete", before=_quotas(p, {"producer_byte_rate": 1024})))),
     CallKind("lock", lambda admin, p: None, _lock),
 ]
 
@@ -356,10 +415,19 @@ def injected(kafka_admin: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[Inj
     return lambda injector: current.__setitem__(0, injector)
 
 
+@pytest.fixture
+def leftovers(kafka_prefix: str) -> Iterator[None]:
+    """The SCRAM credentials and quotas made under the test's prefix, deleted after it."""
+    yield
+    live = KafkaLive()
+    live.clean(kafka_prefix)
+    live.close()
+
+
 @pytest.mark.parametrize("kind", CALLS, ids=[c.name for c in CALLS])
 def test_every_request_of_every_call_failed_in_turn_gives_only_topology_errors(
         kind: CallKind, kafka_admin: Any, kafka_prefix: str, principals: list[str],
-        injected: Callable[[Injector | None], None]) -> None:
+        injected: Callable[[Injector | None], None], leftovers: None) -> None:
     failures: dict[str, str] = {}  # by the request failed and how: the first sentence it gave
     for at in range(1, 60):
         prefix = f"{kafka_prefix}{at}."

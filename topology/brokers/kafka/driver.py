@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import threading
 import time
@@ -181,6 +182,15 @@ def _growth(changes: Iterable[Change]) -> dict[str, int]:
 
 
 _BATCHED = {"kafka.acl": "ACLs", "kafka.scram_credential": "SCRAM", "kafka.quota": "quotas"}
+
+
+def _may_want(selection: Selection, prefix: str) -> bool:
+    """Whether `selection` may want an address starting with `prefix`: one is declared, or an include
+    glob's literal start (up to its first wildcard) agrees with it."""
+    if any(a.startswith(prefix) for a in selection.addresses):
+        return True
+    heads = (re.split(r"[*?\[]", glob, maxsplit=1)[0] for glob in selection.include)
+    return selection.prune and any(head.startswith(prefix) or prefix.startswith(head) for head in heads)
 
 
 def _batches(changes: Iterable[Change]) -> dict[str, list[Change]]:
@@ -448,11 +458,13 @@ class KafkaDriver(Driver):
             live[f"kafka/topic/{name}"] = Live("kafka.topic", {
                 "partitions": len(partitions), "replication_factor": replication,
                 "config": configs.get(name, {})}, name=name)
-        if selection.prune or any(a.startswith("kafka/acl/") for a in selection.addresses):
+        # Each is read only when the selection may want one: reading them needs rights on the cluster
+        # (Describe, DescribeConfigs) that a principal adopting its topics alone may not have.
+        if _may_want(selection, "kafka/acl/"):
             live.update(_adopt_flipped(self._acls(), selection))
-        if selection.prune or any(a.startswith("kafka/user/") for a in selection.addresses):
+        if _may_want(selection, "kafka/user/"):
             live.update({a: item for a, item in self._scram_credentials().items() if selection.wants(a)})
-        if selection.prune or any(a.startswith("kafka/quota/") for a in selection.addresses):
+        if _may_want(selection, "kafka/quota/"):
             live.update({a: item for a, item in self._quotas().items() if selection.wants(a)})
         groups = {a.removeprefix("kafka/group/") for a in selection.addresses if a.startswith("kafka/group/")}
         if selection.prune:  # only the groups pruning may remove are described: not every group of the cluster

@@ -3,6 +3,7 @@ value: never created as the literal text, and every problem under it still point
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.cli import with_file
 from topology.format.compile import compile_topology
+from topology.format.load import YAML_DEPTH_LIMIT, Positions
 
 _FILE = """version: 1
 rabbitmq:
@@ -79,3 +81,50 @@ def test_every_key_is_substituted_and_no_literal_survives(tmp_path_factory: obje
     assert problems == []
     assert addresses == sorted([f"kafka/topic/{prefix}.orders", f"rabbitmq/{vhost}/queue/{team or 'billing'}.work",
                                 f"rabbitmq/vhost/{vhost}"])
+
+
+def test_keys_collide_only_when_their_final_names_do(tmp_path: Path) -> None:
+    # `$${A}` is the name `${A}` itself (as export writes a live name holding `${`), `${A}` is A's value: two
+    # names, and a key that becomes the text another key was written as is no clash either.
+    text = "version: 1\nredis:\n  streams:\n    $${A}: {}\n    ${A}: {}\n"
+    addresses, problems = _compile(tmp_path, text, {"A": "z"})
+    assert problems == [] and addresses == ["redis/stream/${A}", "redis/stream/z"]
+    exported = "version: 1\nredis:\n  streams:\n    $$$${A}: {}\n    $${A}: {}\n"  # live `$${A}` and `${A}`
+    addresses, problems = _compile(tmp_path, exported, {})
+    assert problems == [] and addresses == ["redis/stream/$${A}", "redis/stream/${A}"]
+    swapped = "version: 1\nredis:\n  streams:\n    ${A}: {}\n    ${B}: {}\n"
+    addresses, problems = _compile(tmp_path, swapped, {"A": "${B}", "B": "q"})
+    assert problems == [] and addresses == ["redis/stream/${B}", "redis/stream/q"]
+
+
+def test_a_clash_is_said_at_each_key_that_becomes_a_name_declared_otherwise(tmp_path: Path) -> None:
+    text = "version: 1\nkafka:\n  topics:\n    ${A}: {}\n    orders: {}\n    ${B}: {}\n"
+    _, problems = _compile(tmp_path, text, {"A": "orders", "B": "orders"})
+    assert problems == ["4: the key `${A}` becomes `orders`, which is declared beside it as well",
+                        "6: the key `${B}` becomes `orders`, which is declared beside it as well"]
+
+
+def test_a_top_level_key_never_becomes_vars_or_environments(tmp_path: Path) -> None:
+    # Both are read before anything is substituted: content under a key that only becomes one would be lost.
+    for section in ("vars", "environments"):
+        _, problems = _compile(tmp_path, "version: 1\n${S}:\n  prod: {}\n", {"S": section})
+        assert problems == [f"2: the key `${{S}}` becomes `{section}`, which is read before variables are "
+                            "substituted"], problems
+
+
+def test_renaming_positions_is_linear_in_the_paths_under_the_key() -> None:
+    # A file's positions hold a path per value (up to 500,000), each up to 64 deep; one `${VAR}` key at the
+    # top renames them all. Prefix by prefix this took 12 s for 100,000 paths.
+    positions = Positions("f")
+    trunk = tuple(f"k{depth}" for depth in range(YAML_DEPTH_LIMIT - 1))
+    for depth in range(len(trunk) + 1):
+        positions.values[trunk[:depth]] = positions.keys[trunk[:depth]] = (depth + 1, 1)
+    for index in range(100_000):
+        positions.values[(*trunk, f"l{index}")] = positions.keys[(*trunk, f"l{index}")] = (index, 1)
+    started = time.perf_counter()
+    positions.rename({trunk[:1]: "renamed", trunk[:40]: "deep"})
+    elapsed = time.perf_counter() - started
+    assert positions.values[("renamed", *trunk[1:39], "deep", *trunk[40:], "l7")] == (7, 1)
+    assert positions.keys[("renamed",)] == (2, 1) and positions.values[()] == (1, 1)
+    assert len(positions.values) == len(trunk) + 1 + 100_000
+    assert elapsed < 3.0, f"{elapsed:.1f} s"

@@ -55,10 +55,17 @@ class Positions:
         """Say that the keys at these paths (as read) are now named otherwise, with all that is under them."""
         if not keys:
             return
+        renamed: dict[Path_, Path_] = {(): ()}  # each path's new form, made from its parent's: linear in the paths
+
+        def new(path: Path_) -> Path_:
+            found = renamed.get(path)
+            if found is None:
+                found = renamed[path] = (*new(path[:-1]), keys.get(path, path[-1]))
+            return found
+
         for name in ("values", "keys"):
             table: dict[Path_, tuple[int, int]] = getattr(self, name)
-            setattr(self, name, {tuple(keys.get(path[:end + 1], part) for end, part in enumerate(path)): at
-                                 for path, at in table.items()})
+            setattr(self, name, {new(path): at for path, at in table.items()})
 
     def at(self, path: Path_, *, key: bool = False) -> Location | None:
         """The location of `path`, or of its nearest ancestor that has one."""
@@ -531,25 +538,45 @@ def _substitute_text(text: str, path: Path_, where: Location | None, environ: Ma
 def _substitute_mapping(data: dict[Any, Any], path: Path_, positions: Positions, environ: Mapping[str, str],
                         problems: list[Problem], renamed: dict[Path_, PathPart]) -> dict[Any, Any]:
     """A key is substituted like a value (a vhost or topic named from the environment); it is never created
-    as the literal text, and never becomes empty or a key declared beside it."""
-    result: dict[Any, Any] = {}
-    for key, value in data.items():
-        name = key
+    as the literal text, and never becomes empty or the name of another key beside it (two keys clash only
+    when their final names do: `$${A}` is the name `${A}`, no clash with a key `${A}`)."""
+    names: dict[Any, Any] = {}  # key as written -> its name; a key whose variable is not set is left out
+    for key in data:
         if isinstance(key, str) and "$" in key:
-            where, known = positions.at((*path, key), key=True), len(problems)
-            name = _substitute_text(key, (*path, key), where, environ, problems)
-            if len(problems) > known:  # a variable not set: said; the entry is left out, never named ""
+            known = len(problems)
+            name = _substitute_text(key, (*path, key), positions.at((*path, key), key=True), environ, problems)
+            if len(problems) == known:  # a variable not set: said; the entry is left out, never named ""
+                names[key] = name
+        else:
+            names[key] = key
+    written = {key for key, name in names.items() if name == key}  # names no substitution made
+    result: dict[Any, Any] = {}
+    for key, name in names.items():
+        if name != key:
+            clash = _key_clash(name, path, written, result)
+            if clash:
+                problems.append(Problem(f"the key `{key}` becomes `{name}`, which is {clash}",
+                                        positions.at((*path, key), key=True), dotted((*path, key)),
+                                        "give each key a distinct, non-empty value"))
                 continue
-            if name != key and (not name or name in data or name in result):
-                problems.append(Problem(
-                    f"the key `{key}` becomes `{name}`, which is "
-                    + ("empty" if not name else "declared beside it as well"),
-                    where, dotted((*path, key)), "give each key a distinct, non-empty value"))
-                continue
-            if name != key:
-                renamed[(*path, key)] = name
-        result[name] = _substitute(value, (*path, key), positions, environ, problems, renamed)
+            renamed[(*path, key)] = name
+        result[name] = _substitute(data[key], (*path, key), positions, environ, problems, renamed)
     return result
+
+
+_READ_FIRST = ("vars", "environments")  # top-level blocks read from the file's text before any substitution
+
+
+def _key_clash(name: Any, path: Path_, written: set[Any], taken: Mapping[Any, Any]) -> str:
+    """Why a key substituted into `name` cannot be one (empty, another key's name, a block read before
+    substitution); "" when it can."""
+    if not name:
+        return "empty"
+    if name in written or name in taken:
+        return "declared beside it as well"
+    if not path and name in _READ_FIRST:
+        return "read before variables are substituted"
+    return ""
 
 
 # ------------------------------------------------------------------------------------ the models

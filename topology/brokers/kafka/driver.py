@@ -447,30 +447,47 @@ class KafkaDriver(Driver):
     # ---------------------------------------------------------------------------------- inspect
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
+        live = self._inspect_topics(selection)
+        live.update(self._inspect_access(selection))
+        groups = {a.removeprefix("kafka/group/") for a in selection.addresses if a.startswith("kafka/group/")}
+        if selection.prune:  # only the groups pruning may remove are described: not every group of the cluster
+            groups |= {g for g in self._group_ids() if selection.wants(f"kafka/group/{g}")}
+        live.update(self._groups(sorted(groups)))
+        return live
+
+    def _inspect_topics(self, selection: Selection) -> dict[str, Live]:
+        """The topics in `selection`: partitions and replicas from the metadata, configs in one request."""
         metadata = self._connect_metadata() or self._refresh()
-        live: dict[str, Live] = {}
         topics = sorted(name for name in metadata.topics if not name.startswith("__")
                         and selection.wants(f"kafka/topic/{name}"))
         configs = self._topic_configs(topics)
+        live: dict[str, Live] = {}
         for name in topics:
             partitions = metadata.topics[name].partitions
             replication = len(partitions[0].replicas) if partitions else 0
             live[f"kafka/topic/{name}"] = Live("kafka.topic", {
                 "partitions": len(partitions), "replication_factor": replication,
                 "config": configs.get(name, {})}, name=name)
-        # Each is read only when the selection may want one: reading them needs rights on the cluster
-        # (Describe, DescribeConfigs) that a principal adopting its topics alone may not have.
+        return live
+
+    def _inspect_access(self, selection: Selection) -> dict[str, Live]:
+        """ACL bindings, SCRAM credentials and quotas in `selection`. Each kind is read only when the
+        selection may want one: reading them needs rights on the cluster (Describe, DescribeConfigs)
+        that a principal adopting its topics alone may not have."""
+        live: dict[str, Live] = {}
         if _may_want(selection, "kafka/acl/"):
             live.update(_adopt_flipped(self._acls(), selection))
-        if _may_want(selection, "kafka/user/"):
-            live.update({a: item for a, item in self._scram_credentials().items() if selection.wants(a)})
-        if _may_want(selection, "kafka/quota/"):
-            live.update({a: item for a, item in self._quotas().items() if selection.wants(a)})
-        groups = {a.removeprefix("kafka/group/") for a in selection.addresses if a.startswith("kafka/group/")}
-        if selection.prune:  # only the groups pruning may remove are described: not every group of the cluster
-            groups |= {g for g in self._group_ids() if selection.wants(f"kafka/group/{g}")}
-        live.update(self._groups(sorted(groups)))
+        for prefix, read in (("kafka/user/", self._scram_credentials), ("kafka/quota/", self._quotas)):
+            if _may_want(selection, prefix):
+                live.update({a: item for a, item in read().items() if selection.wants(a)})
         return live
+
+    def secret_matches(self, desired: Resource, live: Live) -> bool:
+        """Kafka keeps only a SCRAM credential's salted keys and gives back its mechanism and iterations,
+        never anything to check a password against (no salt, no stored key): so the live password is taken
+        as the file's. Apply writes the file's password whenever it creates a credential or changes its
+        iterations; a password changed alone in the file is not seen."""
+        return True
 
     def _topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
         from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
@@ -873,16 +890,10 @@ class KafkaDriver(Driver):
         if not changes:
             return []
         errors: dict[str, str] = {}
-        rounds: list[list[Change]] = []
-        for change in changes:
-            free = next((r for r in rounds if all(c.name != change.name for c in r)), None)
-            if free is None:
-                rounds.append(free := [])
-            free.append(change)
-        for batch in rounds:
+        for batch in _one_per_user(changes):
             errors.update(self._alter_scram(batch, desired))
-        done = [c for c in changes if c.address not in errors]
-        wanted = {c.address: (c.after or {}).get("iterations") if c.action != "delete" else None for c in done}
+        wanted = {c.address: (c.after or {}).get("iterations") if c.action != "delete" else None
+                  for c in changes if c.address not in errors}
         for address in self._converge(set(wanted), lambda node: node.scram_differ(wanted)):
             errors[address] = (f"the SCRAM credential {address} was changed but not every broker reports it within "
                                f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
@@ -931,18 +942,8 @@ class KafkaDriver(Driver):
 
         if not changes:
             return []
-        entry = AlterClientQuotasRequest.EntryData
-        entries = []
-        for change in changes:
-            before = (change.before or {}).get("quotas", {})
-            after = (change.after or {}).get("quotas", {}) if change.action != "delete" else {}
-            entity = (change.after or change.before or {})["entity"]
-            ops = [entry.OpData(key=k, value=float(v), remove=False) for k, v in after.items() if before.get(k) != v]
-            ops += [entry.OpData(key=k, value=0.0, remove=True) for k in before if k not in after]
-            entries.append(entry(entity=[entry.EntityData(entity_type=kind, entity_name=_entity_name(name))
-                                         for kind, name in entity.items()], ops=ops))
-        answer = self._node_probe().one(AlterClientQuotasRequest(entries=entries, validate_only=False),
-                                        "changing client quotas")
+        request = AlterClientQuotasRequest(entries=[_quota_entry(c) for c in changes], validate_only=False)
+        answer = self._node_probe().one(request, "changing client quotas")
         errors: dict[str, str] = {}
         for change, result in zip(changes, answer["entries"], strict=True):
             try:
@@ -950,8 +951,7 @@ class KafkaDriver(Driver):
                     _raise_for(result["error_code"], result["error_message"])
             except BrokerError as exc:
                 errors[change.address] = str(exc)
-        wanted = {c.address: (c.after or {}).get("quotas", {}) if c.action != "delete" else {}
-                  for c in changes if c.address not in errors}
+        wanted = {c.address: _quotas_after(c) for c in changes if c.address not in errors}
         for address in self._converge(set(wanted), lambda node: node.quotas_differ(wanted)):
             errors[address] = (f"the client quotas {address} were changed but not every broker reports them within "
                                f"{_WAIT_S:.0f}s; run `topology plan` again in a moment")
@@ -1005,6 +1005,36 @@ def _raise_for(code: int, message: str | None) -> None:
         import kafka.errors
 
         raise kafka.errors.for_code(code)(message or "")
+
+
+def _one_per_user(changes: Sequence[Change]) -> list[list[Change]]:
+    """`changes` in rounds, each with at most one change per user, in plan order."""
+    rounds: list[list[Change]] = []
+    for change in changes:
+        free = next((r for r in rounds if all(c.name != change.name for c in r)), None)
+        if free is None:
+            rounds.append(free := [])
+        free.append(change)
+    return rounds
+
+
+def _quotas_after(change: Change) -> dict[str, Any]:
+    """The quota values an entity has once `change` is made (none after a delete)."""
+    return dict((change.after or {}).get("quotas", {})) if change.action != "delete" else {}
+
+
+def _quota_entry(change: Change) -> Any:
+    """The AlterClientQuotas entry of one change: each value set that is new or other, each removed
+    that the entity no longer has."""
+    from kafka.protocol.admin import AlterClientQuotasRequest
+
+    entry = AlterClientQuotasRequest.EntryData
+    before, after = (change.before or {}).get("quotas", {}), _quotas_after(change)
+    entity = (change.after or change.before or {})["entity"]
+    ops = [entry.OpData(key=k, value=float(v), remove=False) for k, v in after.items() if before.get(k) != v]
+    ops += [entry.OpData(key=k, value=0.0, remove=True) for k in before if k not in after]
+    return entry(entity=[entry.EntityData(entity_type=kind, entity_name=_entity_name(name))
+                         for kind, name in entity.items()], ops=ops)
 
 
 def _entity_name(name: str) -> str | None:

@@ -17,7 +17,7 @@ from tests.aws_clients import AwsDrivers, Faulty, aws_driver_fixture  # noqa: F4
 from tests.cli import topology, with_file
 from tests.conftest import AWS_ENDPOINT_URL, unique
 from topology.brokers.base import Selection
-from topology.engine.plan import Change
+from topology.engine.plan import AttributeChange, Change
 from topology.errors import BrokerUnavailable
 
 pytestmark = pytest.mark.aws
@@ -273,10 +273,12 @@ _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testin
 
 
 def test_adopted_queues_and_topics_plan_no_change_and_only_created_ones_are_marked(
-        tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+        tmp_path: Path, aws_clients: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Queues and topics made by hand, with and without tags, exported: the plan is empty (no `managed-by`
     tag update); the tags a file declares are applied, and only what topology creates is tagged
     managed-by: topology."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     sqs, sns = aws_clients
     prefix = unique("adopt")
     sqs.create_queue(QueueName=f"{prefix}-billing", Attributes={"VisibilityTimeout": "45"}, tags={"team": "payments"})
@@ -424,3 +426,57 @@ def test_a_grant_for_another_topic_is_kept_and_the_missing_one_added(aws_clients
                                                             f"topology-sns-{prefix}-events"]
     assert written["Statement"][:2] == [theirs, denied]
     assert api.plan(document=_fanout_file(prefix, "30s")).is_empty
+
+
+def test_a_subscription_pending_confirmation_is_said_so_and_never_changed_blindly(
+        aws_clients: tuple[Any, Any], aws_driver: AwsDrivers) -> None:
+    """AWS lists a subscription its endpoint has not confirmed with SubscriptionArn "PendingConfirmation"
+    (moto confirms every one at once): inspect reports it as such, and a change or a delete of it is
+    refused in one sentence, since SNS gives no ARN to make it with."""
+    _sqs, sns = aws_clients
+    prefix = unique("pending")
+    topic_arn = sns.create_topic(Name=f"{prefix}-t")["TopicArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=f"{prefix}@example.com")
+
+    def listed(real: Any, **kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        for subscription in answer.get("Subscriptions", []):
+            if subscription["Protocol"] == "email":
+                subscription["SubscriptionArn"] = "PendingConfirmation"
+        return answer
+
+    driver = aws_driver(sns=Faulty(list_subscriptions_by_topic=listed))
+    name = f"{prefix}-t->email:{prefix}@example.com"
+    live = driver.inspect(Selection(frozenset({f"sns/subscription/{name}"})))
+    assert live[f"sns/subscription/{name}"].attributes == {
+        "topic": f"{prefix}-t", "protocol": "email", "endpoint": f"{prefix}@example.com", "PendingConfirmation": True}
+    before = live[f"sns/subscription/{name}"].attributes
+    delete = Change(address=f"sns/subscription/{name}", kind="sns.subscription", target="aws", name=name,
+                    action="delete", before=before)
+    update = Change(address=f"sns/subscription/{name}", kind="sns.subscription", target="aws", name=name,
+                    action="update", before=before, after={**before, "FilterPolicy": {"kind": ["paid"]}},
+                    attributes=(AttributeChange(name="FilterPolicy", after={"kind": ["paid"]}),))
+    for result in aws_driver(sns=Faulty(list_subscriptions_by_topic=listed)).apply([delete, update], {}):
+        assert not result.ok and "is pending confirmation: SNS gives no ARN to change or remove it" in (
+            result.error or ""), result
+    assert len(sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]) == 1
+
+
+def test_a_queue_policy_nobody_declared_survives_an_attribute_change(aws_clients: tuple[Any, Any],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS keeps a queue's policy when SetQueueAttributes changes something else; moto drops it: the
+    driver sends the queue's own policy back with the change, right on both."""
+    import topology as api
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sqs, _sns = aws_clients
+    prefix = unique("keep")
+    policy = {"Version": "2012-10-17", "Statement": [{"Sid": "audit", "Effect": "Allow", "Principal": {
+        "AWS": "arn:aws:iam::210987654321:root"}, "Action": "sqs:ReceiveMessage", "Resource": "*"}]}
+    url = sqs.create_queue(QueueName=f"{prefix}-q", Attributes={"Policy": json.dumps(policy)})["QueueUrl"]
+    document = (f"version: 1\ntargets:\n  aws: {{kind: aws, region: us-east-1, endpoint_url: '{AWS_ENDPOINT_URL}'}}\n"
+                f"sqs:\n  target: aws\n  queues:\n    {prefix}-q: {{visibility_timeout: 40s}}\n")
+    assert api.apply(document=document, environ=_CREDENTIALS).ok
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "40" and json.loads(attributes["Policy"]) == policy

@@ -218,7 +218,8 @@ def _check_endpoint(checker: Checker, resource: Resource, topic_fifo: bool) -> N
         return  # said by expansion: a subscription names a queue, or a protocol and an endpoint
     pattern, words = _ENDPOINTS[protocol]
     if not pattern.match(endpoint):
-        checker.report(resource, f"a {protocol} endpoint is {words}; `{endpoint}` is not", "endpoint")
+        article = "an" if protocol[0] in "aeiou" else "a"
+        checker.report(resource, f"{article} {protocol} endpoint is {words}; `{endpoint}` is not", "endpoint")
     if topic_fifo and protocol != "sqs":
         checker.report(resource, f"a FIFO topic delivers only to SQS queues, not to {protocol} endpoints",
                        "protocol")

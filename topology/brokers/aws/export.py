@@ -20,7 +20,8 @@ from topology.core.resource import Live
 
 __all__ = ["export_aws", "export_target"]
 
-# What SNS reports for a topic nobody set these on: not written, as leaving them out means the same.
+# What SNS reports for a topic nobody set these on: not written, as leaving them out means the same (AWS's
+# GetTopicAttributes: no SignatureVersion means 1; TracingConfig is PassThrough by default).
 _SNS_DEFAULTS: dict[str, Any] = {"SignatureVersion": 1, "TracingConfig": "PassThrough"}
 
 
@@ -143,6 +144,9 @@ def export_aws(live: Mapping[str, Live], target: str) -> dict[str, Any]:
         exporter = _EXPORTERS.get(item.kind)
         if exporter is not None:
             exporter(sections, item)
+    for entry in sections.topics.values():  # subscriptions last, after the topic's own attributes
+        if "subscriptions" in entry:
+            entry["subscriptions"] = entry.pop("subscriptions")
     for topic, pending in sections.pending.items():
         entry = sections.topics.pop(topic, {})
         entry.setdefault("subscriptions", [])

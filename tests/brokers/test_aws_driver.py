@@ -480,3 +480,26 @@ def test_a_queue_policy_nobody_declared_survives_an_attribute_change(aws_clients
     assert api.apply(document=document, environ=_CREDENTIALS).ok
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["VisibilityTimeout"] == "40" and json.loads(attributes["Policy"]) == policy
+
+
+def test_a_subscription_its_queue_policy_does_not_allow_is_said_and_planned_fixed(
+        tmp_path: Path, aws_clients: tuple[Any, Any]) -> None:
+    """A fan-out whose queue policy lets no topic send delivers nothing on AWS. Adopted, the export says
+    so next to the queue, and the plan's one change is the grant the subscription needs."""
+    sqs, sns = aws_clients
+    prefix = unique("ungranted")
+    url = sqs.create_queue(QueueName=f"{prefix}-billing")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name=f"{prefix}-events")["TopicArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    exported = tmp_path / "exported.topology.yaml"
+    env = {"TOPOLOGY_TARGET_AWS": AWS_ENDPOINT_URL}
+    result = topology("export", "--target", f"aws={AWS_ENDPOINT_URL}", "--kind", "aws", "--to", str(exported),
+                      "--include", f"*/{prefix}-*", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"# no statement of queue {prefix}-billing's policy lets {prefix}-events send to it" in exported.read_text()
+    plan = topology("plan", str(exported), "--detailed-exitcode", env=env)
+    assert plan.returncode == 2 and "allow_sns_topics" in plan.stdout and "Plan: 0 to create, 1 to update" in \
+        plan.stdout, plan.stdout
+    assert topology("apply", str(exported), "--auto-approve", env=env).returncode == 0
+    assert topology("plan", str(exported), "--detailed-exitcode", env=env).returncode == 0

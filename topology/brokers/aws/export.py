@@ -32,6 +32,8 @@ class _Sections:
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     topics: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: dict[str, list[str]] = field(default_factory=dict)  # topic -> its subscriptions pending confirmation
+    granted: dict[str, set[str]] = field(default_factory=dict)  # queue -> the topics its policy lets send
+    subscribed: dict[str, set[str]] = field(default_factory=dict)  # queue (of this account) -> its topics
 
 
 def _seconds(value: int) -> str:
@@ -71,6 +73,7 @@ def _queue(sections: _Sections, item: Live) -> None:
     if tags:
         queue["tags"] = tags
     sections.queues[item.name] = queue
+    sections.granted[item.name] = set(attributes.get("allow_sns_topics", []))
 
 
 def _default_policy(document: Mapping[str, Any]) -> bool:
@@ -113,6 +116,7 @@ def _subscription(sections: _Sections, item: Live) -> None:
     subscription: dict[str, Any]
     if "queue" in attributes:
         subscription = {"queue": attributes["queue"], "raw_message_delivery": attributes["RawMessageDelivery"]}
+        sections.subscribed.setdefault(attributes["queue"], set()).add(attributes["topic"])
     else:
         subscription = {"protocol": attributes["protocol"], "endpoint": attributes["endpoint"]}
         if attributes.get("RawMessageDelivery"):
@@ -147,6 +151,14 @@ def export_aws(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     for entry in sections.topics.values():  # subscriptions last, after the topic's own attributes
         if "subscriptions" in entry:
             entry["subscriptions"] = entry.pop("subscriptions")
+    notes: dict[str, str] = {}
+    for queue, topics in sections.subscribed.items():
+        ungranted = sorted(topics - sections.granted.get(queue, topics))
+        if ungranted:  # SNS cannot deliver: the file's subscription makes topology add the grant
+            notes[queue] = (f"no statement of queue {queue}'s policy lets {', '.join(ungranted)} send to it, so SNS "
+                            "delivers nothing there: `topology plan` adds the statement (allow_sns_topics)")
+    sections.queues = {Noted(name, notes[name]) if name in notes else name: queue
+                       for name, queue in sections.queues.items()}
     for topic, pending in sections.pending.items():
         entry = sections.topics.pop(topic, {})
         entry.setdefault("subscriptions", [])

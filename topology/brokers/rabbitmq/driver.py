@@ -50,6 +50,7 @@ from urllib.parse import quote, unquote
 import httpx
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
+from topology.brokers.rabbitmq import parameters
 from topology.brokers.rabbitmq.expand import binding_address
 from topology.brokers.registry import held_now
 from topology.core.resource import Resource
@@ -325,6 +326,7 @@ class RabbitMQDriver(Driver):
         # user -> (password_hash, algorithm), never shown: filled by inspect, or read on first need
         self._hashes: dict[str, tuple[str, str]] = {}
         self._hashes_lock = threading.Lock()
+        self._uris: dict[str, dict[str, Any]] = {}  # address -> an upstream's or shovel's URIs, never shown
         self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
 
     def close(self) -> None:
@@ -550,6 +552,8 @@ class RabbitMQDriver(Driver):
             live.update(_live_topic_permissions(self._json("/api/topic-permissions")))
         if wants_users or any("/permission/" in a for a in selection.addresses):
             live.update(_live_permissions(self._json("/api/permissions")))
+        if selection.prune or any(a.startswith("rabbitmq/global-parameter/") for a in selection.addresses):
+            live.update(parameters.live_globals(self._json("/api/global-parameters")))
         # Every policy of a vhost in scope is read, managed or not: which one applies to a queue (and so
         # which limits) depends on all of them; the differ uses them to see what a policy change discards.
         # Those of other vhosts (listed when pruning) are left out: they change with other teams' work.
@@ -602,6 +606,8 @@ class RabbitMQDriver(Driver):
         live.update(_live_queues(vhost, definitions.get("queues", []), counts))
         live.update(_live_bindings(vhost, definitions.get("bindings", [])))
         live.update(_live_policies(vhost, definitions.get("policies", []), definitions.get("parameters", [])))
+        live.update(parameters.live_vhost(vhost, definitions.get("parameters", []),
+                                          lambda path: self._json(path, missing_ok=True), self._uris))
         return live
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
@@ -637,6 +643,8 @@ class RabbitMQDriver(Driver):
         return known
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
+        if desired.kind in parameters.KINDS:
+            return parameters.secrets_match(desired, self._uris.get(desired.address))
         password = desired.secrets.get("password")
         if password is None:
             return True  # no password in the file: the password is not managed
@@ -696,6 +704,12 @@ class RabbitMQDriver(Driver):
                 for c, r in zip(batch, results, strict=True)]
 
     def _apply_one(self, change: Change, desired: Resource | None) -> None:
+        if change.kind in parameters.KINDS:
+            refused = parameters.apply_change(change, desired, self._request,
+                                              lambda path: self._json(path, missing_ok=True), self.where)
+            if refused is not None:
+                raise _NotEmpty(refused)
+            return
         if change.kind not in _PUTS:
             raise BrokerError(f"{change.address}: the RabbitMQ driver does not manage {change.kind}")
         if change.kind == "rabbitmq.vhost":

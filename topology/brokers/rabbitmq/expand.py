@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from topology.brokers.rabbitmq.parameters import expand_parameters
 from topology.brokers.rabbitmq.spec import (
     QUEUE_ARGUMENTS,
     Policy,
@@ -168,6 +169,7 @@ def expand_rabbitmq(context: Expansion, section: RabbitMQ) -> None:
                                 "read": topic.read,
                             }, (*upath, "topic_permissions", vhost_name, exchange_name), name=user_name,
                             scope=vhost_name, depends_on=(uaddress, f"rabbitmq/vhost/{vhost_name}"))
+    expand_parameters(context, section)
 
 
 def _rabbitmq_queue(context: Expansion, target: str | None, vhost: str, name: str, queue: Queue,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 
 from topology.brokers.base import Driver
+from topology.brokers.rabbitmq.parameters import export_parameters
 from topology.brokers.rabbitmq.spec import QUEUE_ARGUMENTS, Queue
 from topology.core.resource import Live, same
 
@@ -178,12 +179,14 @@ def export_rabbitmq(live: Mapping[str, Live], target: str) -> dict[str, Any]:
         exporter = _EXPORTERS.get(item.kind)
         if exporter is not None:
             exporter(section, item)
+    top = export_parameters(live, section.vhost)  # global parameters; upstreams, sets, shovels in their vhosts
     vhosts = {name: {**{k: vhost[k] for k in _VHOST_FIRST if k in vhost},
                      **{k: v for k, v in vhost.items() if k not in _VHOST_FIRST}}
               for name, vhost in section.vhosts.items()}
     result: dict[str, Any] = {"target": target, "vhosts": vhosts}
     if section.users:
         result["users"] = section.users
+    result.update(top)
     return {"rabbitmq": result}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from topology.brokers.rabbitmq import parameters
 from topology.core.kinds import Attributes, KindRules, lowered
 from topology.core.resource import Live
 
@@ -110,4 +111,5 @@ KINDS: dict[str, KindRules] = {
     "rabbitmq.permission": KindRules(hangs_off=True, in_container=True),
     "rabbitmq.topic_permission": KindRules(immutable=frozenset({"user", "exchange"}), hangs_off=True,
                                            in_container=True),
+    **parameters.KINDS,  # global parameters, federation upstreams and sets, shovels
 }

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Strict
 
+from topology.brokers.rabbitmq.parameters import FederationUpstream, FederationUpstreamSet, GlobalParameter, Shovel
 from topology.core.secrets import Secret
 from topology.format.common import Arguments, Duration, Protectable, RemoteTarget, Retry, Size, Spec, not_one_of
 
@@ -396,6 +397,11 @@ class VHost(Protectable):
     exchange_bindings: list[ExchangeBinding] = Field(default_factory=list, description="Exchange-to-exchange bindings.")
     policies: dict[str, Policy] = Field(default_factory=dict, description="Policies by name.")
     operator_policies: dict[str, Policy] = Field(default_factory=dict, description="Operator policies by name.")
+    federation_upstreams: dict[str, FederationUpstream] = Field(
+        default_factory=dict, description="Federation upstreams by name (`federation-upstream` parameters).")
+    federation_upstream_sets: dict[str, FederationUpstreamSet] = Field(
+        default_factory=dict, description="Federation upstream sets by name (`federation-upstream-set` parameters).")
+    shovels: dict[str, Shovel] = Field(default_factory=dict, description="Dynamic shovels by name.")
 
 
 class Permission(Spec):
@@ -432,6 +438,8 @@ class RabbitMQ(Spec):
     target: str | None = Field(None, description="A name under `targets`; none means the embedded local target.")
     vhosts: dict[str, VHost] = Field(default_factory=dict, description="Virtual hosts by name (`/` is the default).")
     users: dict[str, User] = Field(default_factory=dict, description="Users by name.")
+    global_parameters: dict[str, GlobalParameter] = Field(
+        default_factory=dict, description="Global parameters by name, e.g. cluster_name (never `internal...`).")
 
 
 class RabbitMQTarget(RemoteTarget):

@@ -394,6 +394,21 @@ def test_deleting_an_upstream_of_exchange_federation_is_planned_as_losing_messag
             if q["name"].startswith("federation: x ->")]
 
 
+def test_changing_an_upstream_of_exchange_federation_is_planned_as_losing_messages(
+        tmp_path: Path, rabbitmq_api: Any, exchange_federation: tuple[str, str]) -> None:
+    """An update restarts the upstream's links, and a stopping exchange link deletes its upstream queue."""
+    downstream, upstream = exchange_federation
+    amqp = f"amqp://guest:guest@127.0.0.1:5672/{_q(upstream)}"
+    text = _pruning(downstream) + "      federation_upstreams:\n        up: {uri: \"${UP_URI}\", max-hops: 2}\n"
+    plan = with_file(tmp_path, text, "plan", "--detailed-exitcode", env={"UP_URI": amqp})
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert f"~ rabbitmq/{downstream}/federation-upstream/up" in plan.stdout
+    assert "loses data: an unknown number of messages (its links restart" in plan.stdout
+    refused = with_file(tmp_path, text, "apply", "--auto-approve", *_WAIT, env={"UP_URI": amqp})
+    assert refused.returncode == 1
+    assert _parameters(rabbitmq_api, downstream)[("federation-upstream", "up")] == {"uri": amqp}
+
+
 def test_an_upstream_that_keeps_its_queue_is_deleted_as_losing_nothing(
         tmp_path: Path, rabbitmq_api: Any, exchange_federation: tuple[str, str]) -> None:
     downstream, upstream = exchange_federation

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from tests.cli import topology, with_file
-from tests.conftest import KAFKA_BOOTSTRAP, RABBITMQ_URL, RabbitVhost, unique
+from tests.conftest import KAFKA_BOOTSTRAP, RABBITMQ_URL, REDIS_URL, RabbitVhost, unique
+from topology.format.compile import compile_topology
 
 
 def _rabbitmq(vhost: str) -> str:
@@ -154,3 +155,43 @@ def test_names_that_look_like_variables_come_back_as_they_are(tmp_path: Path, ra
     assert rendered.returncode == 0, rendered.stderr
     for name in names:
         assert f"rabbitmq/{vhost}/queue/{name}" in rendered.stdout
+
+
+def test_names_holding_template_marks_and_line_breaks_come_back_as_they_are(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """A file is rendered by jinja2 before it is read as YAML: a live name holding `{{`, `{%` or `{#` (in a
+    key, a value or a comment) is written so that rendering gives it back, and a name holding a line break
+    never ends the header's comment line (the rest of the name would be read as YAML)."""
+    client, prefix = redis_prefix
+    streams = [f"{prefix}a{{{{x}}}}", f"{prefix}b{{#c", f"{prefix}nl\nversion: 2\u2028x: 1"]
+    for key in streams:
+        client.xadd(key, {"f": "v"})
+        client.xgroup_create(key, "{%g", id="0")
+    client.xreadgroup("{%g", "{#consumer", {streams[0]: ">"})  # a consumer, said in a comment
+    env = {"TOPOLOGY_TARGET_LIVE": REDIS_URL}
+    out = tmp_path / "exported.topology.yaml"  # a template now: read by topology, not by a YAML parser
+    exported = topology("export", "--target", f"live={REDIS_URL}", "--kind", "redis", "--include",
+                        f"redis/group/{prefix}*", "--include", "x{{y}}{#z", "--to", str(out), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    text = out.read_text()
+    assert "{{ '{' }}#consumer (1 pending)" in text and "\\u2028x: 1" in text
+    _plans_empty(tmp_path, env)
+    declared = compile_topology([str(tmp_path / "exported.topology.yaml")], environ=env).resources
+    assert sorted(a for a in declared if a.startswith("redis/group/")) == sorted(
+        f"redis/group/{key}/{{%g" for key in streams)
+
+
+def test_a_kind_glob_finds_redis_streams_as_the_address_globs_say(tmp_path: Path,
+                                                                  redis_prefix: tuple[Any, str]) -> None:
+    """Address globs are matched as fnmatch matches them (`[!x]`, a literal backslash), however Redis's SCAN
+    patterns differ, and a glob naming no broker (`*/stream/...`) reaches Redis's streams too."""
+    client, prefix = redis_prefix
+    for key in ("s.one", "s[x]", "s\\b", "t.two"):
+        client.xadd(prefix + key, {"f": "v"})
+    cases = {f"*/stream/{prefix}s*": ["s.one", "s[x]", "s\\b"], f"r*/stream/{prefix}t*": ["t.two"],
+             f"redis/stream/{prefix}s[!.]*": ["s[x]", "s\\b"], f"redis/stream/{prefix}s\\b": ["s\\b"],
+             f"redis/stream/{prefix}s[[]x]": ["s[x]"]}
+    for glob, expected in cases.items():
+        _, document = _export(tmp_path, f"live={REDIS_URL}", "--include", glob, kind="redis")
+        assert sorted(document["redis"]["streams"]) == [prefix + key for key in expected], glob
+

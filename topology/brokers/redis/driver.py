@@ -417,12 +417,8 @@ class RedisDriver(Driver):
     # ---------------------------------------------------------------------------------- inspect
 
     def _prunable_keys(self, selection: Selection) -> set[str]:
-        patterns = set()
-        for glob in selection.include:
-            if glob.startswith("redis/stream/"):
-                patterns.add(glob.removeprefix("redis/stream/"))
-            elif glob.startswith("redis/") or glob in ("*", "redis*"):
-                patterns.add("*")
+        """The stream keys SCAN finds under the include globs (`selection.wants` then matches them exactly)."""
+        patterns = {p for p in (_scan_pattern(glob) for glob in selection.include) if p is not None}
         keys: set[str] = set()
         for pattern in patterns:
             keys.update(self.client.scan_iter(match=pattern, count=1000, _type="stream"))
@@ -672,6 +668,27 @@ class RedisDriver(Driver):
         drop_nopass = bool(before.get("nopass")) and not after["nopass"]
         pipe.execute_command("ACL", "SETUSER", change.name, *setuser_arguments(after, passwords,
                                                                               drop_nopass=drop_nopass))
+
+
+_STREAM, _GROUP = "redis/stream/", "redis/group/"
+
+
+def _scan_pattern(glob: str) -> str | None:
+    """A SCAN MATCH pattern that finds every stream key whose stream or groups an address glob may match
+    (None: it matches none). Address globs are fnmatch's (`[!x]`, a backslash is itself) and Redis's
+    patterns differ, so only the glob's fixed beginning is passed, escaped."""
+    fixed = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    if fixed.startswith(_STREAM):
+        key = fixed.removeprefix(_STREAM)
+        return _redis_escaped(key) if fixed == glob else _redis_escaped(key) + "*"
+    if fixed.startswith(_GROUP):  # redis/group/<key>/<group>: the key runs at least to the first `/`
+        return _redis_escaped(fixed.removeprefix(_GROUP).split("/", 1)[0]) + "*"
+    return "*" if _STREAM.startswith(fixed) or _GROUP.startswith(fixed) else None
+
+
+def _redis_escaped(text: str) -> str:
+    """`text` matched literally by a Redis pattern."""
+    return re.sub(r"([\\*?\[\]^])", r"\\\1", text)
 
 
 def _may_match_users(glob: str) -> bool:

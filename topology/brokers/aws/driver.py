@@ -1,13 +1,16 @@
 """The SQS and SNS driver (boto3), for AWS and for endpoints that speak its API (moto, LocalStack).
 
 Reads: ListQueues with pagination (1,000 a page on AWS), then attributes and tags of the queues in
-scope concurrently with a bounded pool; SNS topics, attributes, tags and subscriptions likewise.
-Attribute strings are parsed (numbers, booleans) and JSON documents compared as data.
+scope concurrently with a bounded pool; SNS topics, attributes, tags and subscriptions (of every
+protocol; one pending confirmation, listed without an ARN, as such) likewise. Attribute strings are
+parsed (numbers, booleans) and JSON documents compared as data (`wire`); the topics a queue's policy
+lets send are read from every statement that grants it, whoever wrote it (`policy`).
 
 Writes what AWS needs and moto does not model as well: a re-create of a name deleted less than 60 s
 ago waits out `QueueDeletedRecently` (bounded, with progress); SetQueueAttributes is read back until
-it agrees (bounded), since SQS is eventually consistent; the queue policy that lets a topic send is
-merged into the queue's policy, never overwriting statements topology did not write.
+it agrees (bounded), since SQS is eventually consistent; a statement letting a subscribed topic send
+is added to the queue's policy only where no statement grants it already, and every statement
+topology did not write is kept; what it creates is tagged `managed-by: topology`, and nothing else is.
 
 Keeps its promises: a change planned while a queue was empty re-reads SQS's counts (visible, in
 flight and delayed) just before it deletes, replaces or shortens the retention of the queue, and is

@@ -15,7 +15,7 @@ from tests.brokers.kafka_live import Binding, KafkaLive
 from tests.cli import topology, with_file
 from tests.conftest import KAFKA_BOOTSTRAP, unique
 from topology.brokers.kafka.config import acl_address
-from topology.core.notes import Noted, with_notes
+from topology.core.notes import Noted, dump_with_notes
 
 pytestmark = pytest.mark.kafka
 
@@ -262,9 +262,11 @@ def test_the_default_user_quota_is_kafkas_default_entity(tmp_path: Path, live: K
 
 
 def test_a_noted_value_is_written_with_its_comment_on_its_own_line() -> None:
-    notes = [Noted("${A}", "first\nnote"), Noted("${A}", "second")]
-    text = "a:\n  x: ${A}\n  y: '${A}'\n  z: ${A}\n"
-    assert with_notes(text, notes) == "a:\n  x: ${A}  # first note\n  y: '${A}'  # second\n  z: ${A}\n"
+    document = {"a": {"v": "0", "w": Noted("0", "first\nnote"), "x": "${A}", Noted("0", "a key"): Noted("${A}", "2nd"),
+                      "y": Noted("two\nlines", "third"), "z": "${A}"}}
+    assert dump_with_notes(document) == ("a:\n  v: '0'\n  w: '0'  # first note\n  x: ${A}\n"
+                                         "  '0': ${A}  # a key  # 2nd\n"
+                                         '  y: "two\\nlines"  # third\n  z: ${A}\n')
 
 
 def test_names_holding_dollar_signs_are_exported_as_they_are(tmp_path: Path, live: KafkaLive, prefix: str) -> None:

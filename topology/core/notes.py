@@ -4,7 +4,13 @@ which variable to set, a construct topology cannot manage saying so. A broker's 
 
 from __future__ import annotations
 
-__all__ = ["Noted", "with_notes"]
+import re
+import secrets
+from typing import Any
+
+import yaml
+
+__all__ = ["Noted", "dump_with_notes"]
 
 
 class Noted(str):
@@ -18,18 +24,37 @@ class Noted(str):
         return noted
 
 
-def with_notes(text: str, notes: list[Noted]) -> str:
-    """`text` (YAML dumped in document order) with each of `notes`, in the same order, as a comment
-    at the end of the first line after the previous one's that ends with its value."""
-    lines = text.split("\n")
-    index = 0
-    for noted in notes:
-        values = (str(noted), f"'{noted}'", f'"{noted}"')
-        forms = values + tuple(f"{form}:" for form in values)  # a mapping's key (a topic's name) carries one too
-        while index < len(lines) and not lines[index].rstrip().endswith(forms):
-            index += 1
-        if index == len(lines):
-            break
-        lines[index] = f"{lines[index].rstrip()}  # {noted.note}"
-        index += 1
+def dump_with_notes(document: Any) -> str:
+    """`document` as YAML (safe, in its own order), each `Noted` value followed on its line by its note.
+
+    Each noted value is dumped first as a token no live text holds, and the token's line then gets the
+    value, as YAML writes it alone, and the comment: a note always lands on its own value's line, however
+    many values alike come before it."""
+    nonce = secrets.token_hex(8)
+    notes: dict[str, Noted] = {}
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def token(dumper: yaml.SafeDumper, value: Noted) -> yaml.Node:
+        name = f"topology-note-{nonce}-{len(notes)}"
+        notes[name] = value
+        return dumper.represent_str(name)
+
+    Dumper.add_representer(Noted, token)
+    lines = yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=2**16).split("\n")
+    found = {match.group(): index for index, line in enumerate(lines) for match in _TOKEN.finditer(line)}
+    for name, value in notes.items():
+        index = found[name]
+        lines[index] = f"{lines[index].replace(name, _scalar(str(value)), 1)}  # {value.note}"
     return "\n".join(lines)
+
+
+_TOKEN = re.compile(r"topology-note-[0-9a-f]{16}-[0-9]+")
+
+
+def _scalar(text: str) -> str:
+    """`text` as YAML writes it on one line (double-quoted with escapes where it holds a line break)."""
+    style = '"' if any(c in text for c in "\n\r\x85\u2028\u2029") else None
+    dumped = yaml.safe_dump(text, allow_unicode=True, width=2**16, default_style=style)
+    return dumped.removesuffix("\n").removesuffix("\n...").strip()

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from tests.cli import topology, with_file
-from tests.conftest import KAFKA_BOOTSTRAP, RABBITMQ_URL, REDIS_URL, RabbitVhost, unique
+from tests.conftest import AWS_ENDPOINT_URL, KAFKA_BOOTSTRAP, RABBITMQ_URL, REDIS_URL, RabbitVhost, unique
 from topology.format.compile import compile_topology
 
 
@@ -195,3 +195,44 @@ def test_a_kind_glob_finds_redis_streams_as_the_address_globs_say(tmp_path: Path
         _, document = _export(tmp_path, f"live={REDIS_URL}", "--include", glob, kind="redis")
         assert sorted(document["redis"]["streams"]) == [prefix + key for key in expected], glob
 
+
+
+def test_a_chain_of_dead_letter_queues_is_followed_to_its_end(tmp_path: Path) -> None:
+    """Each queue's redrive target needs declaring (else expansion would make it with defaults, and plan
+    would change a live queue the scope left out), however long the chain: 12 queues, one selected."""
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=AWS_ENDPOINT_URL, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    prefix = unique("chain")
+    urls: list[str] = []
+    try:
+        for index in reversed(range(12)):
+            attributes = {"MessageRetentionPeriod": "86400"}
+            if urls:
+                arn = sqs.get_queue_attributes(QueueUrl=urls[-1], AttributeNames=["QueueArn"])["Attributes"]
+                attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn["QueueArn"],
+                                                          "maxReceiveCount": "3"})
+            urls.append(sqs.create_queue(QueueName=f"{prefix}-q{index}", Attributes=attributes)["QueueUrl"])
+        _, document = _export(tmp_path, f"live={AWS_ENDPOINT_URL}", "--include", f"sqs/queue/{prefix}-q0",
+                              kind="aws")
+        assert sorted(document["sqs"]["queues"]) == sorted(f"{prefix}-q{index}" for index in range(12))
+        _plans_empty(tmp_path, {"TOPOLOGY_TARGET_LIVE": AWS_ENDPOINT_URL})
+    finally:
+        for url in urls:
+            sqs.delete_queue(QueueUrl=url)
+
+
+def test_exchanges_bound_both_ways_bring_each_other_once(tmp_path: Path, rabbitmq_vhost: RabbitVhost,
+                                                         rabbitmq_api: Any) -> None:
+    vhost, path = rabbitmq_vhost.name, rabbitmq_vhost.path
+    for name in ("left", "right", "apart"):
+        rabbitmq_api.put(f"/api/exchanges/{path}/{name}", json={"type": "topic"}).raise_for_status()
+    for source, destination in (("left", "right"), ("right", "left")):
+        rabbitmq_api.post(f"/api/bindings/{path}/e/{source}/e/{destination}",
+                          json={"routing_key": "#"}).raise_for_status()
+    text, document = _export(tmp_path, f"live={RABBITMQ_URL}", "--include",
+                             f"rabbitmq/{vhost}/exchange-binding/*")
+    assert sorted(document["rabbitmq"]["vhosts"][vhost]["exchanges"]) == ["left", "right"]
+    assert text.count(f"rabbitmq/{vhost}/exchange/left") == 1
+    _plans_empty(tmp_path, {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL})

@@ -81,7 +81,6 @@ def _dump(document: dict[str, Any]) -> str:
 
 
 _NAMED = 10  # the header names this many of the objects pulled in, then counts the rest
-_DEPENDENCY_ROUNDS = 8  # a binding needs its exchange, which needs its vhost...: a few rounds reach them all
 
 
 def _with_dependencies(driver: Driver, live: dict[str, Live], kind: str, name: str) -> list[str]:
@@ -92,7 +91,7 @@ def _with_dependencies(driver: Driver, live: dict[str, Live], kind: str, name: s
     exporter = broker(kind)
     assert exporter.export is not None
     pulled: list[str] = []
-    for _ in range(_DEPENDENCY_ROUNDS):
+    while True:  # each round adds what is not yet there, of a broker's finitely many objects: it ends
         document = {"version": 1, **exporter.export(live, name)}
         resources = compile_topology([], document=document).resources
         # What the file declares without its live attributes (a user its permission nests under), what
@@ -104,10 +103,9 @@ def _with_dependencies(driver: Driver, live: dict[str, Live], kind: str, name: s
         found = driver.inspect(Selection(needed, containers=containers)) if needed else {}
         found = {address: item for address, item in found.items() if address in needed}
         if not found:
-            break
+            return pulled
         live.update(found)
         pulled.extend(sorted(found))
-    return pulled
 
 
 def _scope_comment(include: Sequence[str], exclude: Sequence[str], pulled: list[str]) -> str:

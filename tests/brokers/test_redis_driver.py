@@ -327,3 +327,27 @@ def test_a_user_that_may_not_list_users_exports_its_streams_and_says_users_are_l
         assert "may not list ACL users (ACL USERS), so users are left out" in result.stderr
     finally:
         client.acl_deluser(name)
+
+
+def test_the_user_topology_connects_as_is_never_locked_out_whatever_url_is_given(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """validate can only see the file's URL; given another one (--target NAME=URL, TOPOLOGY_TARGET_<NAME>),
+    apply itself refuses to turn off, or leave without a password, the user it is connected as."""
+    client, prefix = redis_prefix
+    name = f"{prefix}Ädmin"
+    client.acl_setuser(name, enabled=True, passwords=["+pa#1"], keys=["*"], channels=["*"], commands=["+@all"])
+    parts = urlsplit(REDIS_URL)
+    url = f"redis://{quote(name, safe='')}:{quote('pa#1', safe='')}@{parts.hostname}:{parts.port}/0"
+    try:
+        for rules in ("enabled: false", "passwords: []"):
+            body = f"  users:\n    {name}: {{{rules}, keys: [allkeys], channels: [allchannels], commands: '+@all'}}\n"
+            for how in (("--target", f"cache={url}"), ()):
+                applied = _run(tmp_path, body, "apply", "--auto-approve", *how,
+                               env={} if how else {"TOPOLOGY_TARGET_CACHE": url})
+                said = applied.stdout + applied.stderr
+                assert applied.returncode == 1, said
+                assert f"topology is connected as the user {name!r}" in said and "Traceback" not in said, said
+                live = client.acl_getuser(name)
+                assert "on" in live["flags"] and len(live["passwords"]) == 1
+    finally:
+        client.acl_deluser(name)

@@ -585,23 +585,43 @@ class RedisDriver(Driver):
         lost = self._check_lock()
         if lost is not None:
             return [ChangeResult(c.address, False, lost) for c in changes]
+        refused = {c.address: why for c in changes if (why := self._refused(c)) is not None}
         spans: list[tuple[Change, int]] = []
         try:
             with self._errors("applying changes"):
                 pipe = self.client.pipeline(transaction=False)
                 for change in changes:
+                    if change.address in refused:
+                        continue
                     before = len(pipe.command_stack)
                     self._queue(pipe, change, desired)
                     spans.append((change, len(pipe.command_stack) - before))
                 answers = pipe.execute(raise_on_error=False)
         except BrokerError as exc:
-            return [ChangeResult(c.address, False, str(exc)) for c in changes]
-        results, position = [], 0
+            return [ChangeResult(c.address, False, refused.get(c.address, str(exc))) for c in changes]
+        results, position = {}, 0
         for change, count in spans:
             replies = answers[position:position + count]
             position += count
-            results.append(self._result(change, replies, desired))
-        return results
+            results[change.address] = self._result(change, replies, desired)
+        return [results.get(c.address) or ChangeResult(c.address, False, refused[c.address]) for c in changes]
+
+    def _refused(self, change: Change) -> str | None:
+        """Why a change to a user is never made, whatever the plan says: the default user and the user this
+        connection is are never deleted, and the latter never turned off nor left without a way to log in
+        (the file's check sees only the file's URL, not --target NAME=URL or TOPOLOGY_TARGET_<NAME>)."""
+        if change.kind != "redis.user":
+            return None
+        if change.action == "delete" and self._kept(change.name):
+            return f"Redis at {self.where}: topology never deletes the user {change.name!r}"
+        after = change.after or {}
+        if change.action == "delete" or change.name != self._whoami:
+            return None
+        if not after.get("enabled", True) or (after.get("passwords") == 0 and not after.get("nopass")):
+            return (f"Redis at {self.where}: topology is connected as the user {change.name!r}, which this change "
+                    "would turn off or leave without a password, locking topology out; connect as another user "
+                    "(the target's URL) to change it")
+        return None
 
     def _result(self, change: Change, replies: list[Any], desired: Mapping[str, Resource]) -> ChangeResult:
         errors = [a for a in replies if isinstance(a, Exception) and "BUSYGROUP" not in str(a)]
@@ -655,9 +675,7 @@ class RedisDriver(Driver):
 
     def _queue_user(self, pipe: Any, change: Change, desired: Mapping[str, Resource]) -> None:
         """One ACL SETUSER that sets the user whole (Redis applies all its rules or none), or ACL DELUSER."""
-        if change.action == "delete":
-            if self._kept(change.name):  # never planned (comparable leaves them out): a last guard
-                raise BrokerError(f"Redis at {self.where}: topology never deletes the user {change.name!r}")
+        if change.action == "delete":  # never the default user nor this connection's (`_refused`)
             pipe.execute_command("ACL", "DELUSER", change.name)
             return
         after, before = change.after or {}, change.before or {}

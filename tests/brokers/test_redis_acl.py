@@ -92,3 +92,21 @@ def test_patterns_are_what_redis_keeps(redis_client: Any, user: str) -> None:
     assert key_patterns(written) == sorted(live["keys"].split()) == ["%R~c", "~a", "~b", "~d*"]
     assert channel_patterns(["&x", "&x", "&y"]) == sorted(live["channels"].split())
     assert key_patterns(["~a", "allkeys"]) == ["~*"] and channel_patterns(["&a", "allchannels"]) == ["&*"]
+
+
+def test_pattern_rules_are_what_acl_setuser_takes(redis_client: Any, user: str) -> None:
+    """A pattern with any character but an ASCII space or NUL, and permission letters in any case, are
+    taken by ACL SETUSER; validate says so for the same tokens."""
+    import redis
+
+    from topology.brokers.redis.acl import rule_problem
+
+    for kind, token in (("keys", "%r~a"), ("keys", "%wR~b"), ("keys", "~n\u00a0b"), ("keys", "~q\"'\\"),
+                        ("channels", "&c\u2028d"), ("keys", "~a b"), ("keys", "%RR~a"), ("channels", "&a\tb"),
+                        ("keys", "%R~a\x00b"), ("channels", "c")):
+        try:
+            redis_client.execute_command("ACL", "SETUSER", user, "reset", token)
+            taken = True
+        except redis.ResponseError:
+            taken = False
+        assert (rule_problem(kind, token, after_all=False) is None) == taken, (kind, token)

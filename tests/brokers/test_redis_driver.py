@@ -351,3 +351,66 @@ def test_the_user_topology_connects_as_is_never_locked_out_whatever_url_is_given
                 assert "on" in live["flags"] and len(live["passwords"]) == 1
     finally:
         client.acl_deluser(name)
+
+
+def test_user_names_are_what_acl_setuser_takes(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """ACL SETUSER refuses a name with an ASCII space (C's isspace) or a NUL byte and takes any other: a
+    no-break space, a line separator, a control character; and the empty name."""
+    client, prefix = redis_prefix
+    names = [f"{prefix}a\u00a0b", f"{prefix}fs\x1c", f"{prefix}ls\u2028x"]
+    for name in names:
+        client.acl_setuser(name, enabled=True, nopass=True)
+    try:
+        exported = _export(tmp_path, prefix)
+        assert all(name in yaml.safe_load(exported)["redis"]["users"] for name in names)
+        (tmp_path / "exported.topology.yaml").write_text(exported)
+        planned = topology("plan", str(tmp_path / "exported.topology.yaml"), "--detailed-exitcode", cwd=tmp_path,
+                           env={"TOPOLOGY_TARGET_CACHE": REDIS_URL})
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+    finally:
+        client.acl_deluser(*names)
+    for name, refused in (("''", False), ('"a\\0b"', True), ('"a\\tb"', True), ('"a\\u00a0b"', False)):
+        checked = _run(tmp_path, f"  users:\n    {name}: {{nopass: true}}\n", "validate")
+        assert (checked.returncode == 1) == refused, (name, checked.stdout + checked.stderr)
+        assert not refused or "cannot be a Redis user name" in checked.stdout + checked.stderr
+
+
+def test_patterns_holding_any_character_redis_takes_come_back_as_they_are(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """A key or channel pattern may hold any character but an ASCII space and NUL (a no-break space, a line
+    separator, quotes, a backslash): ACL GETUSER separates patterns by single spaces, and a selector's
+    patterns are read by Redis as sdssplitargs reads words (`(~'q')` is the pattern `q`, an unclosed quote
+    an empty selector). Exported, planned and re-created, each is the same pattern."""
+    client, prefix = redis_prefix
+    keys = ["~a\u00a0b*", "%R~x\x1cy", '~q"t', "~s'u", "~b\\s"]
+    channels = ["&c\u2028d", '&e"f']
+    selector_keys = ['~a"b', "~'q'", "~b\\c", "~n\u00a0b"]
+    old, new = f"{prefix}old", f"{prefix}new"
+    quoted = " ".join('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in [*selector_keys, '&x"y'])
+    client.execute_command("ACL", "SETUSER", old, "on", "nopass", *keys, *channels, "+get", f"({quoted} +xadd)")
+    try:
+        before = client.execute_command("ACL", "GETUSER", old)
+        exported = _export(tmp_path, prefix)
+        user = yaml.safe_load(exported)["redis"]["users"][old]
+        assert sorted(user["keys"]) == sorted(keys)
+        assert user["channels"] == sorted(channels)
+        assert sorted(user["selectors"][0]["keys"]) == sorted(selector_keys)
+        path = tmp_path / "exported.topology.yaml"
+        path.write_text(exported)
+        env = {"TOPOLOGY_TARGET_CACHE": REDIS_URL}
+        planned = topology("plan", str(path), "--detailed-exitcode", cwd=tmp_path, env=env)
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        path.write_text(exported.replace(old, new))
+        applied = topology("apply", str(path), "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        after = client.execute_command("ACL", "GETUSER", new)
+        assert sorted(after["keys"].split(" ")) == sorted(before["keys"].split(" "))
+        assert sorted(after["channels"].split(" ")) == sorted(before["channels"].split(" "))
+        assert _words_of(after["selectors"]) == _words_of(before["selectors"])
+    finally:
+        client.acl_deluser(old, new)
+
+
+def _words_of(selectors: list[dict[str, str]]) -> list[dict[str, list[str]]]:
+    """ACL GETUSER's selectors, each field's words in any order."""
+    return [{field: sorted(text.split(" ")) for field, text in selector.items()} for selector in selectors]

@@ -28,7 +28,16 @@ __all__ = [
     "user_attributes",
 ]
 
-_KEY = re.compile(r"^(?:~|%(?P<flags>R|W|RW|WR)~)(?P<pattern>\S*)$")
+# A pattern holds any character but these (acl.c ACLStringHasSpaces: C's isspace, and NUL); ACL GETUSER
+# separates patterns by one space, and `%r~` is `%R~` (the permission letters are read in any case).
+_SPACE = " \t\n\v\f\r"
+_KEY = re.compile(r"^(?:~|%(?P<flags>(?i:R|W|RW|WR))~)(?P<pattern>[^ \t\n\v\f\r\0]*)$")
+_CHANNEL = re.compile(r"^&[^ \t\n\v\f\r\0]*$")
+
+
+def _words(text: str) -> list[str]:
+    """Patterns as ACL GETUSER lists them (a no-break space or a line separator is part of a pattern)."""
+    return [word for word in re.split(f"[{_SPACE}]+", text) if word]
 
 
 def key_patterns(tokens: Iterable[str]) -> list[str]:
@@ -42,7 +51,7 @@ def key_patterns(tokens: Iterable[str]) -> list[str]:
         match = _KEY.match(token)
         if match is None:
             continue  # rule_problem() says so; the file is not valid
-        flags.setdefault(match["pattern"], set()).update(match["flags"] or "RW")
+        flags.setdefault(match["pattern"], set()).update((match["flags"] or "RW").upper())
     if flags.get("*") == {"R", "W"}:
         return ["~*"]
     return sorted(("~" if given == {"R", "W"} else f"%{''.join(sorted(given))}~") + pattern
@@ -72,7 +81,7 @@ def rule_problem(kind: str, token: str, after_all: bool) -> str | None:
         if token != "allkeys" and not _KEY.match(token):
             return f"{token!r} is not a key pattern"
     elif kind == "channels":
-        if token != "allchannels" and not token.startswith("&"):
+        if token != "allchannels" and not _CHANNEL.match(token):
             return f"{token!r} is not a channel pattern"
     elif not (token in ("allcommands", "nocommands") or re.fullmatch(r"[+-]@?[^\s@|]+(\|[^\s|]+)?", token)):
         return f"{token!r} is not a command rule"
@@ -166,8 +175,8 @@ def user_attributes(reply: Mapping[str, Any]) -> dict[str, Any]:
     flags = [str(f) for f in reply.get("flags", [])]
     attributes: dict[str, Any] = {
         "enabled": "on" in flags, "nopass": "nopass" in flags,
-        "keys": key_patterns(str(reply.get("keys", "")).split()),
-        "channels": channel_patterns(str(reply.get("channels", "")).split()),
+        "keys": key_patterns(_words(str(reply.get("keys", "")))),
+        "channels": channel_patterns(_words(str(reply.get("channels", "")))),
         "commands": command_rules(str(reply.get("commands", ""))),
         "selectors": [_selector(s) for s in reply.get("selectors", []) or []],
         "passwords": len(reply.get("passwords", []) or []),
@@ -179,15 +188,24 @@ def user_attributes(reply: Mapping[str, Any]) -> dict[str, Any]:
 
 def _selector(reply: Any) -> dict[str, Any]:
     fields = reply if isinstance(reply, Mapping) else dict(zip(reply[::2], reply[1::2], strict=True))
-    return {"keys": key_patterns(str(fields.get("keys", "")).split()),
-            "channels": channel_patterns(str(fields.get("channels", "")).split()),
+    return {"keys": key_patterns(_words(str(fields.get("keys", "")))),
+            "channels": channel_patterns(_words(str(fields.get("channels", "")))),
             "commands": command_rules(str(fields.get("commands", "")))}
 
 
 def selector_argument(selector: Mapping[str, Any]) -> str:
-    """One selector as ACL SETUSER takes it: `(~k resetchannels &c -@all +get)`."""
-    return "(" + " ".join([*selector["keys"], "resetchannels", *selector["channels"], "-@all",
-                           *selector["commands"].split()]) + ")"
+    """One selector as ACL SETUSER takes it: `(~k resetchannels &c -@all +get)`, each pattern holding a quote
+    or a backslash quoted, since Redis reads a selector's words as sdssplitargs does (`(~'q')` is the
+    pattern `q`; an unclosed quote makes the selector empty, without an error)."""
+    return "(" + " ".join([*map(_split_word, selector["keys"]), "resetchannels",
+                           *map(_split_word, selector["channels"]), "-@all", *selector["commands"].split()]) + ")"
+
+
+def _split_word(pattern: str) -> str:
+    """`pattern` as sdssplitargs reads it back as itself."""
+    if not any(c in pattern for c in "\"'\\"):
+        return pattern
+    return '"' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def setuser_arguments(attributes: Mapping[str, Any], passwords: Sequence[str] | None, *,

@@ -84,10 +84,15 @@ def _permissions(context: Expansion, holder: User | Selector, path: tuple[PathPa
             "commands": command_rules(holder.commands)}
 
 
+# ACL SETUSER refuses a user name holding one of these (acl.c ACLStringHasSpaces: C's isspace, and NUL); it
+# takes any other character, a no-break space or a line separator included, and the empty name.
+_REFUSED_IN_NAMES = frozenset(" \t\n\v\f\r\0")
+
+
 def _expand_user(context: Expansion, target: str | None, name: str, user: User) -> None:
     path: tuple[PathPart, ...] = ("redis", "users", name)
-    if any(c.isspace() for c in name) or not name:
-        context.problem(f"{name!r} cannot be a Redis user name: ACL SETUSER refuses spaces", path,
+    if any(c in _REFUSED_IN_NAMES for c in name):
+        context.problem(f"{name!r} cannot be a Redis user name: ACL SETUSER refuses spaces and NUL", path,
                         "use a name without spaces")
     if user.nopass and user.passwords:
         context.problem("`nopass` and `passwords` together: Redis removes the passwords of a nopass user",

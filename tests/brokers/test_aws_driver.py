@@ -503,3 +503,49 @@ def test_a_subscription_its_queue_policy_does_not_allow_is_said_and_planned_fixe
         plan.stdout, plan.stdout
     assert topology("apply", str(exported), "--auto-approve", env=env).returncode == 0
     assert topology("plan", str(exported), "--detailed-exitcode", env=env).returncode == 0
+
+
+def test_what_topology_does_not_manage_is_exported_as_a_comment(aws_clients: tuple[Any, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attribute AWS reports that topology does not know (a subscription's ReplayPolicy, moto has no
+    archive replay; a newer topic or queue attribute) is named in a comment, never dropped; the rest of
+    the file still plans empty."""
+    from topology.brokers.aws.driver import AwsDriver
+    from topology.engine.export import export_text
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sqs, sns = aws_clients
+    prefix = unique("unknown")
+    queue_arn, topic_arn = (f"arn:aws:sqs:us-east-1:{_ACCOUNT}:{prefix}-q.fifo",
+                            f"arn:aws:sns:us-east-1:{_ACCOUNT}:{prefix}-t.fifo")
+    grant = {"Version": "2012-10-17", "Statement": [_fanout_grant("aws-docs", queue_arn, topic_arn)]}
+    url = sqs.create_queue(QueueName=f"{prefix}-q.fifo", Attributes={"FifoQueue": "true",
+                                                                     "Policy": json.dumps(grant)})["QueueUrl"]
+    sns.create_topic(Name=f"{prefix}-t.fifo", Attributes={"FifoTopic": "true"})
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    replay = json.dumps({"PointType": "Timestamp", "StartingPoint": "2025-01-01T00:00:00Z"})
+
+    def more(answer: Any, extra: dict[str, str]) -> Any:
+        answer.setdefault("Attributes", {}).update(extra)
+        return answer
+
+    faults = {"sqs": Faulty(get_queue_attributes=lambda real, **kw: more(real(**kw), {"QueueFeatureOfTomorrow": "on"})
+                            if kw["QueueUrl"] == url else real(**kw)),
+              "sns": Faulty(get_topic_attributes=lambda real, **kw: more(real(**kw), {"TopicFeatureOfTomorrow": "7"}),
+                            get_subscription_attributes=lambda real, **kw: more(real(**kw), {"ReplayPolicy": replay}))}
+    make = AwsDriver._new_client
+    monkeypatch.setattr(AwsDriver, "_new_client", lambda driver, service: faults[service].wrap(make(driver, service))
+                        if service in faults else make(driver, service))
+    text = export_text(f"aws={AWS_ENDPOINT_URL}", [], state=None, format="yaml", kind="aws",
+                       include=[f"*/{prefix}-*"])
+    lines = text.splitlines()
+    assert any(line.strip().startswith(f"{prefix}-q.fifo:  # not managed, so not written here: "
+                                       "QueueFeatureOfTomorrow=on") for line in lines), text
+    assert any(line.strip().startswith(f"{prefix}-t.fifo:  # not managed, so not written here: "
+                                       "TopicFeatureOfTomorrow=7") for line in lines), text
+    assert any(f"queue: {prefix}-q.fifo  # not managed, so not written here: ReplayPolicy=" in line
+               for line in lines), text
+    import topology as api
+
+    assert api.plan(document=text, environ={"TOPOLOGY_TARGET_AWS": AWS_ENDPOINT_URL, **_CREDENTIALS}).is_empty

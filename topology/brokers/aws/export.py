@@ -14,6 +14,7 @@ from typing import Any
 
 from topology.brokers.aws.policy import canonical, default_topic_policy
 from topology.brokers.aws.spec import FEEDBACK, FEEDBACK_FIELDS, SNS_DOCUMENTS, SNS_PLAIN, SQS_PLAIN, SQS_SECONDS
+from topology.brokers.aws.wire import UNMANAGED
 from topology.brokers.base import Driver
 from topology.core.notes import Noted
 from topology.core.resource import Live
@@ -31,9 +32,19 @@ class _Sections:
 
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     topics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pending: dict[str, list[str]] = field(default_factory=dict)  # topic -> its subscriptions pending confirmation
     granted: dict[str, set[str]] = field(default_factory=dict)  # queue -> the topics its policy lets send
     subscribed: dict[str, set[str]] = field(default_factory=dict)  # queue (of this account) -> its topics
+    queue_notes: dict[str, list[str]] = field(default_factory=dict)  # comments after a queue's name
+    topic_notes: dict[str, list[str]] = field(default_factory=dict)  # comments after a topic's name
+
+
+def _unmanaged(attributes: Mapping[str, Any]) -> str | None:
+    """What AWS reported of an object that topology does not manage, said so: never dropped silently."""
+    others = attributes.get(UNMANAGED)
+    if not others:
+        return None
+    return ("not managed, so not written here: " + ", ".join(f"{k}={v}" for k, v in others.items()) +
+            " (an attribute topology does not know; set it by hand on a re-created object)")
 
 
 def _seconds(value: int) -> str:
@@ -74,6 +85,9 @@ def _queue(sections: _Sections, item: Live) -> None:
         queue["tags"] = tags
     sections.queues[item.name] = queue
     sections.granted[item.name] = set(attributes.get("allow_sns_topics", []))
+    unmanaged = _unmanaged(attributes)
+    if unmanaged:
+        sections.queue_notes.setdefault(item.name, []).append(unmanaged)
 
 
 def _default_policy(document: Mapping[str, Any]) -> bool:
@@ -106,19 +120,28 @@ def _topic(sections: _Sections, item: Live) -> None:
     tags = _tags(attributes)
     if tags:
         topic["tags"] = tags
+    unmanaged = _unmanaged(attributes)
+    if unmanaged:
+        sections.topic_notes.setdefault(item.name, []).append(unmanaged)
 
 
 def _subscription(sections: _Sections, item: Live) -> None:
     attributes = item.attributes
     if attributes.get("PendingConfirmation"):
-        sections.pending.setdefault(attributes["topic"], []).append(f"sns/subscription/{item.name}")
+        sections.topic_notes.setdefault(attributes["topic"], []).append(
+            f"not managed, so not written here: sns/subscription/{item.name} (pending confirmation: SNS gives no ARN "
+            "to read or remove a subscription until its endpoint confirms it, and re-creating one sends the "
+            "endpoint a new confirmation request)")
         return
     subscription: dict[str, Any]
+    unmanaged = _unmanaged(attributes)
     if "queue" in attributes:
-        subscription = {"queue": attributes["queue"], "raw_message_delivery": attributes["RawMessageDelivery"]}
+        queue = Noted(attributes["queue"], unmanaged) if unmanaged else attributes["queue"]
+        subscription = {"queue": queue, "raw_message_delivery": attributes["RawMessageDelivery"]}
         sections.subscribed.setdefault(attributes["queue"], set()).add(attributes["topic"])
     else:
-        subscription = {"protocol": attributes["protocol"], "endpoint": attributes["endpoint"]}
+        endpoint = Noted(attributes["endpoint"], unmanaged) if unmanaged else attributes["endpoint"]
+        subscription = {"protocol": attributes["protocol"], "endpoint": endpoint}
         if attributes.get("RawMessageDelivery"):
             subscription["raw_message_delivery"] = True
     if "FilterPolicy" in attributes:
@@ -141,8 +164,9 @@ _EXPORTERS: dict[str, Callable[[_Sections, Live], None]] = {
 
 
 def export_aws(live: Mapping[str, Live], target: str) -> dict[str, Any]:
-    """The `sns:` and `sqs:` sections for live topics, their subscriptions and queues; subscriptions
-    pending confirmation are named in a comment after their topic's name."""
+    """The `sns:` and `sqs:` sections for live topics, their subscriptions and queues; what cannot be
+    managed (a subscription pending confirmation, an attribute topology does not know) is named in a
+    comment after its topic's or queue's name, or after its subscription's endpoint."""
     sections = _Sections()
     for _address, item in sorted(live.items()):
         exporter = _EXPORTERS.get(item.kind)
@@ -151,23 +175,25 @@ def export_aws(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     for entry in sections.topics.values():  # subscriptions last, after the topic's own attributes
         if "subscriptions" in entry:
             entry["subscriptions"] = entry.pop("subscriptions")
-    notes: dict[str, str] = {}
-    for queue, topics in sections.subscribed.items():
-        ungranted = sorted(topics - sections.granted.get(queue, topics))
+    for queue, subscribed in sections.subscribed.items():
+        ungranted = sorted(subscribed - sections.granted.get(queue, subscribed))
         if ungranted:  # SNS cannot deliver: the file's subscription makes topology add the grant
-            notes[queue] = (f"no statement of queue {queue}'s policy lets {', '.join(ungranted)} send to it, so SNS "
-                            "delivers nothing there: `topology plan` adds the statement (allow_sns_topics)")
-    sections.queues = {Noted(name, notes[name]) if name in notes else name: queue
-                       for name, queue in sections.queues.items()}
-    for topic, pending in sections.pending.items():
-        entry = sections.topics.pop(topic, {})
-        entry.setdefault("subscriptions", [])
-        note = ("not managed, so not written here: " + ", ".join(pending) + " (pending confirmation: SNS gives no "
-                "ARN to read or remove a subscription until its endpoint confirms it, and re-creating one sends the "
-                "endpoint a new confirmation request)")
-        sections.topics[Noted(topic, note)] = entry
-    return {"sns": {"target": target, "topics": dict(sorted(sections.topics.items()))},
-            "sqs": {"target": target, "queues": sections.queues}}
+            sections.queue_notes.setdefault(queue, []).append(
+                f"no statement of queue {queue}'s policy lets {', '.join(ungranted)} send to it, so SNS delivers "
+                "nothing there: `topology plan` adds the statement (allow_sns_topics)")
+    for topic in sections.topic_notes:
+        sections.topics.setdefault(topic, {})
+    topics = _noted(dict(sorted(sections.topics.items())), sections.topic_notes, {"subscriptions": []})
+    return {"sns": {"target": target, "topics": topics},
+            "sqs": {"target": target, "queues": _noted(sections.queues, sections.queue_notes, {"fifo": False})}}
+
+
+def _noted(entries: dict[str, dict[str, Any]], notes: Mapping[str, list[str]],
+           filler: dict[str, Any]) -> dict[str, Any]:
+    """`entries` with each name that has notes written with them as a comment; an entry that would be
+    empty gets `filler` (what it means anyway), so that the name has a line of its own to carry it."""
+    return {Noted(name, "; ".join(notes[name])) if name in notes else name: entry or (filler if name in notes else {})
+            for name, entry in entries.items()}
 
 
 def export_target(driver: Driver, reference: str) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from typing import Any
 from topology.brokers.aws import policy
 from topology.brokers.aws.spec import FEEDBACK, FEEDBACK_FIELDS
 
-__all__ = ["QUEUE_INTS", "local_name", "parse_queue", "parse_subscription", "parse_topic", "text",
+__all__ = ["QUEUE_INTS", "UNMANAGED", "local_name", "parse_queue", "parse_subscription", "parse_topic", "text",
            "topic_wire"]
+
+UNMANAGED = "unmanaged"  # the attributes AWS reported that topology does not manage, as AWS gave them
 
 QUEUE_INTS = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
               "ReceiveMessageWaitTimeSeconds", "KmsDataKeyReusePeriodSeconds")
@@ -22,6 +24,22 @@ _TOPIC_TEXTS = ("DisplayName", "FifoThroughputScope", "KmsMasterKeyId", "Tracing
 _TOPIC_INTS = ("SignatureVersion", "MaximumMessageSize")
 _TOPIC_DOCUMENTS = ("DeliveryPolicy", "ArchivePolicy")
 _FEEDBACK = tuple(prefix + suffix for prefix in FEEDBACK.values() for suffix in FEEDBACK_FIELDS.values())
+# What Get*Attributes reports that is no setting (counts, times, names, states): read, never managed.
+_QUEUE_INFO = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+               "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn"}
+_TOPIC_INFO = {"Owner", "TopicArn", "SubscriptionsPending", "SubscriptionsConfirmed", "SubscriptionsDeleted",
+               "EffectiveDeliveryPolicy"}
+_SUBSCRIPTION_INFO = {"SubscriptionArn", "TopicArn", "Owner", "Endpoint", "Protocol", "ConfirmationWasAuthenticated",
+                      "PendingConfirmation", "EffectiveDeliveryPolicy", "ReplayStatus"}
+
+
+def _unmanaged(raw: Mapping[str, str], known: set[str], attributes: dict[str, Any]) -> dict[str, Any]:
+    """`attributes` with what else AWS reported (an attribute newer than topology, one it cannot manage)
+    kept apart, so that export says so instead of dropping it."""
+    others = {key: value for key, value in raw.items() if key not in known and value not in ("", None)}
+    if others:
+        attributes[UNMANAGED] = dict(sorted(others.items()))
+    return attributes
 
 
 def text(value: Any) -> str:
@@ -68,7 +86,9 @@ def parse_queue(raw: Mapping[str, str]) -> dict[str, Any]:
     declared = policy.canonical(policy.without_own(policy.parse(raw.get("Policy"))))
     if declared is not None:
         attributes["Policy"] = declared
-    return attributes
+    known = {*QUEUE_INTS, *_QUEUE_TEXTS, *_QUEUE_BOOLS, *_QUEUE_INFO, "FifoQueue", "RedrivePolicy",
+             "RedriveAllowPolicy", "Policy"}
+    return _unmanaged(raw, known, attributes)
 
 
 def parse_topic(raw: Mapping[str, str]) -> dict[str, Any]:
@@ -84,7 +104,9 @@ def parse_topic(raw: Mapping[str, str]) -> dict[str, Any]:
     for key in _FEEDBACK:
         if raw.get(key):
             attributes[key] = int(raw[key]) if key.endswith("SampleRate") else raw[key]
-    return attributes
+    known = {*_TOPIC_TEXTS, *_TOPIC_INTS, *_TOPIC_DOCUMENTS, *_FEEDBACK, *_TOPIC_INFO, "FifoTopic",
+             "ContentBasedDeduplication", "Policy"}
+    return _unmanaged(raw, known, attributes)
 
 
 def topic_wire(attributes: Mapping[str, Any]) -> dict[str, str]:
@@ -107,4 +129,6 @@ def parse_subscription(raw: Mapping[str, str], short: Callable[[str], str]) -> d
         attributes["DeliveryPolicy"] = json.loads(raw["DeliveryPolicy"])
     if raw.get("SubscriptionRoleArn"):
         attributes["SubscriptionRoleArn"] = raw["SubscriptionRoleArn"]
-    return attributes
+    known = {*_SUBSCRIPTION_INFO, "RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy",
+             "DeliveryPolicy", "SubscriptionRoleArn"}
+    return _unmanaged(raw, known, attributes)

@@ -28,7 +28,7 @@ _FEEDBACK = tuple(prefix + suffix for prefix in FEEDBACK.values() for suffix in 
 _QUEUE_INFO = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn"}
 _TOPIC_INFO = {"Owner", "TopicArn", "SubscriptionsPending", "SubscriptionsConfirmed", "SubscriptionsDeleted",
-               "EffectiveDeliveryPolicy"}
+               "EffectiveDeliveryPolicy", "BeginningArchiveTime"}
 _SUBSCRIPTION_INFO = {"SubscriptionArn", "TopicArn", "Owner", "Endpoint", "Protocol", "ConfirmationWasAuthenticated",
                       "PendingConfirmation", "EffectiveDeliveryPolicy", "ReplayStatus"}
 

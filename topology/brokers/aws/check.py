@@ -71,7 +71,7 @@ def _check_sqs_queue(checker: Checker, resource: Resource) -> None:
         checker.report(resource, "a queue has one server-side encryption: sqs_managed_sse_enabled (SSE-SQS) or "
                        "kms_master_key_id (SSE-KMS), not both", "sqs_managed_sse_enabled",
                        hint="remove one of them")
-    _check_policy(checker, resource, "Policy", "policy")
+    _check_policy(checker, resource, queue=True)
     allow = attributes.get("RedriveAllowPolicy")
     if isinstance(allow, dict) and (allow["redrivePermission"] == "byQueue") != bool(allow["sourceQueues"]):
         checker.report(resource, "redrive_allow lists source_queues exactly when its permission is byQueue",
@@ -116,20 +116,22 @@ def check_dead_letter_cycles(checker: Checker) -> None:
             checker.report(checker.resources[f"sqs/queue/{queue}"], message, "dead_letter", "queue", hint=hint)
 
 
-def _check_policy(checker: Checker, resource: Resource, attribute: str, field: str) -> None:
-    """A declared access policy: an IAM document with statements, none of them named like topology's own."""
-    document = resource.attributes.get(attribute)
+def _check_policy(checker: Checker, resource: Resource, *, queue: bool) -> None:
+    """A declared access policy: an IAM document with statements; in a queue's, none named like the ones
+    topology writes there."""
+    document = resource.attributes.get("Policy")
     if document is None:
         return
     statements = document.get("Statement")
     if not statements:
-        checker.report(resource, f"{field} needs a `Statement`: it is an IAM policy document", field,
+        checker.report(resource, "policy needs a `Statement`: it is an IAM policy document", "policy",
                        hint="write `{Version: '2012-10-17', Statement: [...]}`")
         return
-    for index, statement in enumerate(statements if isinstance(statements, list) else [statements]):
-        if isinstance(statement, dict) and str(statement.get("Sid", "")).startswith(OWN_SID):
-            checker.report(resource, f"Sids starting with `{OWN_SID}` are topology's own (it writes one for "
-                           "each subscribed topic); another Sid is needed here", field, "Statement", index, "Sid")
+    for statement in statements if isinstance(statements, list) else [statements]:
+        sid = str(statement.get("Sid", "")) if isinstance(statement, dict) else ""
+        if queue and sid.startswith(OWN_SID):
+            checker.report(resource, f"statement `{sid}`: Sids starting with `{OWN_SID}` are topology's own (it "
+                           "writes one for each subscribed topic); another Sid is needed", "policy")
 
 
 def _check_sns_topic(checker: Checker, resource: Resource) -> None:
@@ -142,7 +144,7 @@ def _check_sns_topic(checker: Checker, resource: Resource) -> None:
                            hint="add `fifo: true` or remove it")
     if "TracingConfig" in attributes and fifo:
         checker.report(resource, "tracing_config applies to standard topics only", "tracing_config")
-    _check_policy(checker, resource, "Policy", "policy")
+    _check_policy(checker, resource, queue=False)
     size = attributes.get("MaximumMessageSize")
     if isinstance(size, int):
         _check_topic_message_size(checker, resource, size)

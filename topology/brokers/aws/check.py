@@ -27,7 +27,7 @@ _SQS_LIMITS = (
     ("ReceiveMessageWaitTimeSeconds", 0, 20, "0s to 20s"),
     ("KmsDataKeyReusePeriodSeconds", 60, 86_400, "60s to 24h"),
 )
-_SQS_FIELDS = {attribute: field for field, attribute in (SQS_SECONDS | SQS_PLAIN).items()} | {"Policy": "policy"}
+_SQS_FIELDS = {attribute: field for field, attribute in (SQS_SECONDS | SQS_PLAIN).items()}
 _SNS_FIELDS = {attribute: field for field, attribute in (SNS_PLAIN | SNS_DOCUMENTS).items()}
 _SNS_MESSAGE_SIZE = (1024, 1_048_576)  # SetTopicAttributes: MaximumMessageSize, 1024 to 1048576 bytes
 _SNS_LARGE_MESSAGE = 262_144  # above it: at most 100 subscriptions, each sqs, firehose or lambda

@@ -288,14 +288,18 @@ def test_a_queue_the_broker_took_is_adopted_whatever_its_arguments(tmp_path: Pat
         "typed": {"x-custom-list": [1, "two", 3.5, True, {"nested": ["x"]}], "x-custom-float": 1.0,
                   "x-custom-bool": False, "x-custom-text": "007", "x-custom-table": {"a": {"b": -1}},
                   "y-not-x": "ünïcode ✓"},
+        "parked-nowhere": {"x-dead-letter-exchange": "not-declared-yet"},  # RabbitMQ takes a missing exchange
     }
     for name, arguments in queues.items():
         rabbitmq_api.put(f"/api/queues/{v}/{name}", json={"durable": True, "arguments": arguments}).raise_for_status()
+    rabbitmq_api.put(f"/api/exchanges/{v}/orders", json={"type": "topic", "arguments": {
+        "alternate-exchange": "not-declared-either"}}).raise_for_status()
 
     text, plan = _adopt(tmp_path, vhost)
     assert plan.returncode == 0, text + plan.stdout + plan.stderr
     assert "delivery_limit: -1" in text and "max_priority: 0" in text and "max_age: 1Y" in text
     assert "x-delivery-limit: '5'" in text and "x-custom-text: '007'" in text
+    assert "alternate_exchange: not-declared-either" in text and "x-dead-letter-exchange: not-declared-yet" in text
     for name, arguments in queues.items():
         assert rabbitmq_api.get(f"/api/queues/{v}/{name}").json()["arguments"] == arguments
 
@@ -373,6 +377,7 @@ rabbitmq:
 _METADATA = """      description: "Orders of team A, ✓"
       tags: [team-a, prod]
       default_queue_type: quorum
+      tracing: true
       limits: {max-connections: 10, max-queues: -1}"""
 
 
@@ -381,7 +386,7 @@ def _vhost_state(api: Any, vhost: str) -> tuple[Any, ...]:
     listed = api.get(f"/api/vhosts/{v}").json()
     limits = api.get(f"/api/vhost-limits/{v}").json()
     users = api.get(f"/api/user-limits/{quote(vhost + '-svc', safe='')}").json()
-    return (listed["description"], sorted(listed["tags"]), listed["default_queue_type"],
+    return (listed["description"], sorted(listed["tags"]), listed["default_queue_type"], listed["tracing"],
             limits[0]["value"] if limits else {}, users[0]["value"] if users else {})
 
 
@@ -389,7 +394,7 @@ def test_vhost_metadata_and_limits_and_user_limits(tmp_path: Path, vhost: str, r
     applied = _topology(tmp_path, _vhost_document(vhost, _METADATA), "apply", "--auto-approve")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert _vhost_state(rabbitmq_api, vhost) == (
-        "Orders of team A, ✓", ["prod", "team-a"], "quorum", {"max-connections": 10, "max-queues": -1},
+        "Orders of team A, ✓", ["prod", "team-a"], "quorum", True, {"max-connections": 10, "max-queues": -1},
         {"max-connections": 2, "max-channels": 0})
     v = quote(vhost, safe="")
     # a queue that names no type takes the vhost's default; one declared classic stays classic
@@ -398,13 +403,15 @@ def test_vhost_metadata_and_limits_and_user_limits(tmp_path: Path, vhost: str, r
     declared = _vhost_document(vhost, _METADATA).replace("        plain: {}\n", "        plain: {type: quorum}\n")
     assert _topology(tmp_path, declared, "plan", "--detailed-exitcode").returncode == 0
 
-    # another description, a limit left out (lifted), other user limits and tags: the default queue type stays
-    changed = _METADATA.replace("Orders of team A, ✓", "Orders").replace("max-connections: 10, ", "")
+    # another description, no tracing, a limit left out (lifted), other user limits and tags: the default queue
+    # type stays
+    changed = _METADATA.replace("Orders of team A, ✓", "Orders").replace("max-connections: 10, ", "").replace(
+        "tracing: true", "tracing: false")
     document = _vhost_document(vhost, changed, "{max-channels: 1}", "[management]")
     plan = _topology(tmp_path, document, "plan")
-    assert "Plan: 0 to create, 2 to update, 0 to replace, 0 to delete." in plan.stdout, plan.stdout
+    assert "Plan: 0 to create, 3 to update, 0 to replace, 0 to delete." in plan.stdout, plan.stdout
     assert _topology(tmp_path, document, "apply", "--auto-approve").returncode == 0
-    assert _vhost_state(rabbitmq_api, vhost) == ("Orders", ["prod", "team-a"], "quorum", {"max-queues": -1},
+    assert _vhost_state(rabbitmq_api, vhost) == ("Orders", ["prod", "team-a"], "quorum", False, {"max-queues": -1},
                                                  {"max-channels": 1})
     assert _topology(tmp_path, document, "plan", "--detailed-exitcode").returncode == 0
 
@@ -418,3 +425,30 @@ def test_vhost_metadata_and_limits_and_user_limits(tmp_path: Path, vhost: str, r
     text, adopted = _adopt(tmp_path, vhost)
     assert adopted.returncode == 0, text + adopted.stdout + adopted.stderr
     assert "default_queue_type: quorum" in text and "max-queues: -1" in text and "max-channels: 1" in text
+
+
+def test_a_binding_the_management_api_cannot_list_is_said_so(tmp_path: Path, vhost: str, rabbitmq_api: Any) -> None:
+    """RabbitMQ takes a binding with arguments and a `~` in its routing key (over AMQP), but its management
+    API then fails (HTTP 500) on every listing of the vhost's bindings and on definitions exports: export says
+    why in one sentence, and validate refuses a file that would create one."""
+    v = quote(vhost, safe="")
+    rabbitmq_api.put(f"/api/vhosts/{v}").raise_for_status()
+    rabbitmq_api.put(f"/api/permissions/{v}/guest", json={"configure": ".*", "write": ".*", "read": ".*"})
+    with _channel(vhost) as connection:
+        channel = connection.channel()
+        channel.exchange_declare("by-region", "headers")
+        channel.queue_declare("eu", durable=True)
+        channel.queue_bind("eu", "by-region", "legacy~key", arguments={"region": "eu"})
+    assert rabbitmq_api.get(f"/api/definitions/{v}").status_code == 500  # the broker's own failure
+
+    exported = topology("export", "--target", "live", *_scope(vhost), env={"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL},
+                        cwd=tmp_path)
+    assert exported.returncode == 1 and "Traceback" not in exported.stderr
+    assert f"failed (HTTP 500) to list the definitions of vhost '{vhost}'" in exported.stderr
+    assert "a binding with arguments and a `~` in its routing key" in exported.stderr
+
+    declared = _everything(vhost).replace('{exchange: by-region, arguments: {x-match: any, country: fr}}',
+                                          '{exchange: by-region, routing_key: "a~b", arguments: {x-match: any}}')
+    refused = _topology(tmp_path, declared, "validate")
+    assert refused.returncode == 1
+    assert "cannot list a binding that has arguments and a `~` in its routing key" in refused.stdout + refused.stderr

@@ -29,17 +29,24 @@ def exchange_known(checker: Checker, vhost: str, name: str) -> bool:
     return name.startswith("amq.") or f"rabbitmq/{vhost}/exchange/{name}" in checker.resources
 
 
-def _unknown_exchange(checker: Checker, resource: Resource, vhost: str, name: str, *sub: PathPart) -> None:
+def _unknown_exchange(checker: Checker, resource: Resource, vhost: str, name: str, *sub: PathPart,
+                      dropped: str = "") -> None:
+    """An exchange the file names but does not declare: an error for a binding (RabbitMQ refuses it); a
+    warning for an alternate or dead-letter exchange (`dropped` says what: RabbitMQ takes the name, and
+    drops those messages while no such exchange exists)."""
     declared = checker.names(f"rabbitmq/{vhost}/exchange/")
     hint = did_you_mean(name, declared) or f"declare it under rabbitmq.vhosts.{vhost}.exchanges"
-    checker.report(resource, f"exchange `{name}` is not declared in vhost `{vhost}`", *sub, hint=hint)
+    message = f"exchange `{name}` is not declared in vhost `{vhost}`"
+    checker.report(resource, f"{message}: RabbitMQ drops {dropped}" if dropped else message, *sub, hint=hint,
+                   warning=bool(dropped))
 
 
 def _check_exchange(checker: Checker, resource: Resource) -> None:
     _rabbit_name(checker, resource, "exchange")
     alternate = resource.attributes["arguments"].get("alternate-exchange")
     if isinstance(alternate, str) and not exchange_known(checker, resource.scope, alternate):
-        _unknown_exchange(checker, resource, resource.scope, alternate, "alternate_exchange")
+        _unknown_exchange(checker, resource, resource.scope, alternate, "alternate_exchange",
+                          dropped="what it would receive")
 
 
 def _check_queue(checker: Checker, resource: Resource) -> None:
@@ -50,7 +57,8 @@ def _check_queue(checker: Checker, resource: Resource) -> None:
     vhost = resource.scope
     exchange = arguments.get("x-dead-letter-exchange")
     if exchange and resource.generated_by is None and not exchange_known(checker, vhost, exchange):
-        _unknown_exchange(checker, resource, vhost, exchange, "dead_letter", "exchange")
+        _unknown_exchange(checker, resource, vhost, exchange, "dead_letter", "exchange",
+                          dropped="the messages dead-lettered there")
     if queue_type == "classic":
         return
     if not attributes["durable"]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import fnmatch
 import functools
 import hashlib
 import json
@@ -326,6 +327,7 @@ class RabbitMQDriver(Driver):
         # user -> (password_hash, algorithm), never shown: filled by inspect, or read on first need
         self._hashes: dict[str, tuple[str, str]] = {}
         self._hashes_lock = threading.Lock()
+        self._queue_types: dict[str, str] = {}  # vhost -> its default queue type, as inspect last read it
         self._uris: dict[str, dict[str, Any]] = {}  # address -> an upstream's or shovel's URIs, never shown
         self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
 
@@ -534,9 +536,12 @@ class RabbitMQDriver(Driver):
     # ------------------------------------------------------------------------------------ inspect
 
     def _vhosts(self, selection: Selection) -> list[str]:
+        """The vhosts to read: those declared, and when pruning every one the include globs may select
+        something in (another team's vhost is not read: its state, or a failure to list it, is not ours)."""
         named = set(selection.containers)
         if selection.prune:
-            named |= {v["name"] for v in self._json("/api/vhosts", columns="name")}
+            named |= {v["name"] for v in self._json("/api/vhosts", columns="name")
+                      if _may_select(selection.include, v["name"])}
         return sorted(named)
 
     def inspect(self, selection: Selection) -> dict[str, Live]:
@@ -545,6 +550,9 @@ class RabbitMQDriver(Driver):
         for vhost in self._vhosts(selection):
             if vhost in existing:
                 live.update(self._inspect_vhost(vhost, existing[vhost]))
+                # declared limits of a vhost that has none: none is what they are compared with
+                if f"rabbitmq/{vhost}/limits" in selection.addresses:
+                    live.setdefault(f"rabbitmq/{vhost}/limits", _limits_live(vhost, {}))
         wants_users = selection.prune or any(a.startswith("rabbitmq/user/") for a in selection.addresses)
         if wants_users:
             live.update(self._inspect_users())
@@ -593,15 +601,20 @@ class RabbitMQDriver(Driver):
 
     def _inspect_vhost(self, vhost: str, listed: Mapping[str, Any] | None = None) -> dict[str, Live]:
         """Everything in one vhost, and the vhost with its metadata (from its entry in the vhost listing,
-        read here when not given) and limits (a parameter in its definitions)."""
-        definitions = self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True)
+        read here when not given), and its limits when it has any (a parameter in its definitions)."""
+        definitions = self._definitions(vhost)
         if listed is None:
             listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS)
         if definitions is None or listed is None:  # deleted since the vhosts were listed (on a shared broker): gone
             return {}
         counts = self._listed_counts(vhost)
-        attributes = _vhost_attributes(listed, definitions.get("parameters", []))
+        attributes = _vhost_attributes(listed)
+        self._queue_types[vhost] = attributes["default_queue_type"] or "classic"
         live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts, attributes)}
+        limits = next((p.get("value") or {} for p in definitions.get("parameters", [])
+                       if p.get("component") == "vhost-limits"), {})
+        if limits:
+            live[f"rabbitmq/{vhost}/limits"] = _limits_live(vhost, limits)
         live.update(_live_exchanges(vhost, definitions.get("exchanges", [])))
         live.update(_live_queues(vhost, definitions.get("queues", []), counts))
         live.update(_live_bindings(vhost, definitions.get("bindings", [])))
@@ -609,6 +622,23 @@ class RabbitMQDriver(Driver):
         live.update(parameters.live_vhost(vhost, definitions.get("parameters", []),
                                           lambda path: self._json(path, missing_ok=True), self._uris))
         return live
+
+    def _definitions(self, vhost: str) -> Any:
+        """The vhost's definitions; None when it is gone. A failure of the broker's own (HTTP 500) is said
+        with its one known cause: RabbitMQ's management API cannot format a binding that has arguments and a
+        `~` in its routing key (rabbit_mgmt_format:pack_binding_props), so no listing of the vhost's bindings
+        and no definitions export works while one exists."""
+        try:
+            return self._json(f"/api/definitions/{_q(vhost)}", missing_ok=True)
+        except BrokerError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 500):
+                raise
+            raise BrokerError(
+                f"RabbitMQ at {self.where} failed (HTTP 500) to list the definitions of vhost {vhost!r}; if its log "
+                "names pack_binding_props, the vhost holds a binding with arguments and a `~` in its routing key, "
+                "which RabbitMQ's management API cannot list: re-create that binding without the `~`, then run the "
+                "command again") from exc
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """What the queues and vhosts about to be replaced or deleted hold, exactly where the broker can
@@ -710,6 +740,9 @@ class RabbitMQDriver(Driver):
             if refused is not None:
                 raise _NotEmpty(refused)
             return
+        if change.kind == "rabbitmq.vhost_limits":
+            self._apply_limits("vhost-limits", change.scope, (change.after or {}).get("limits", {}))
+            return
         if change.kind not in _PUTS:
             raise BrokerError(f"{change.address}: the RabbitMQ driver does not manage {change.kind}")
         if change.kind == "rabbitmq.vhost":
@@ -746,37 +779,47 @@ class RabbitMQDriver(Driver):
                 self._write_vhost_metadata(change.name, metadata)
             elif change.action == "create":
                 self._send("PUT", path, {})  # (on an existing vhost, a PUT resets the metadata it leaves out)
-            if "limits" in after:
-                self._apply_limits("vhost-limits", change.name, after["limits"])
             return
         if change.needs_empty:
             self._check_vhost_empty(change.name)
         self._send("DELETE", path, gone_ok=True)
 
-    def _default_queue_type(self, vhost: str) -> str:
-        """The type RabbitMQ gives a queue declared in `vhost` without x-queue-type."""
-        listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns="default_queue_type") or {}
-        return _queue_type_of(listed)
+    def _default_queue_type(self, vhost: str) -> str | None:
+        """The type RabbitMQ gives a queue declared in `vhost` without x-queue-type, as inspect read it, else
+        read now; None when it cannot be read (a queue's type is then said, which is always right)."""
+        known = self._queue_types.get(vhost)
+        if known is not None:
+            return known
+        try:
+            listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns="default_queue_type")
+        except BrokerError:
+            return None
+        return None if listed is None else _queue_type_of(listed) or "classic"
 
     def _write_vhost_metadata(self, vhost: str, declared: Mapping[str, Any]) -> None:
         """The declared metadata, the rest kept as it is, through a definitions import: on RabbitMQ 3.10 a PUT
         to an existing vhost resets the default queue type, an import keeps it (and sets it on a new vhost)."""
+        self._queue_types.pop(vhost, None)
         current = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS) or {}
-        was = _vhost_attributes(current, []) if current else {}
+        was = _vhost_attributes(current) if current else {}
         description = declared.get("description", was.get("description", ""))
         tags = list(declared.get("tags", was.get("tags", [])))
         queue_type = declared.get("default_queue_type", was.get("default_queue_type"))
         metadata = {"description": description, "tags": tags,
                     **({"default_queue_type": queue_type} if queue_type else {})}
-        self._send("POST", "/api/definitions", {"vhosts": [{"name": vhost, **metadata, "metadata": metadata}]})
+        tracing = declared.get("tracing", was.get("tracing", False))
+        self._send("POST", "/api/definitions", {"vhosts": [{"name": vhost, **metadata, "tracing": tracing,
+                                                            "metadata": metadata}]})
         if "default_queue_type" not in declared:
             return
         now = _queue_type_of(self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS) or {})
         if now != declared["default_queue_type"]:
+            kept, keep = (f"`{now}` as the default queue type", f"`default_queue_type: {now}`") if now else (
+                "no default queue type", "no default_queue_type")
             raise BrokerError(
-                f"RabbitMQ at {self.where} kept `{now}` as the default queue type of vhost {vhost!r} (RabbitMQ 3.10 "
-                "sets it only when it creates a vhost); its description and tags are written. Keep "
-                f"`default_queue_type: {now}`, or delete and re-create the vhost (which deletes everything in it)")
+                f"RabbitMQ at {self.where} kept {kept} of vhost {vhost!r} (RabbitMQ 3.10 sets it only when it creates "
+                f"a vhost); its description and tags are written. Keep {keep}, or delete and re-create the vhost "
+                "(which deletes everything in it)")
 
     def _apply_limits(self, endpoint: str, name: str, wanted: Mapping[str, int]) -> None:
         """Set the limits named, lift the others (`endpoint`: vhost-limits or user-limits)."""
@@ -1051,24 +1094,43 @@ def _live_permissions(listing: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
         for p in listing}
 
 
-_VHOST_COLUMNS = "name,description,tags,default_queue_type"
-_VHOST_METADATA = ("description", "tags", "default_queue_type")
+_VHOST_COLUMNS = "name,description,tags,default_queue_type,tracing"
+_VHOST_METADATA = ("description", "tags", "default_queue_type", "tracing")
 
 
-def _queue_type_of(listed: Mapping[str, Any]) -> str:
-    """A vhost's default queue type as RabbitMQ applies it: classic when none is set ("undefined")."""
+def _may_select(globs: Sequence[str], vhost: str) -> bool:
+    """Whether one of `globs` may match the vhost's address or one in it (`rabbitmq/<vhost>/...`): it does
+    unless the glob's literal beginning (up to its first wildcard) rules both out."""
+    inside = f"rabbitmq/{vhost}/"
+    for glob in globs:
+        literal = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+        if fnmatch.fnmatchcase(f"rabbitmq/vhost/{vhost}", glob) or inside.startswith(literal) or \
+                literal.startswith(inside):
+            return True
+    return False
+
+
+def _queue_type_of(listed: Mapping[str, Any]) -> str | None:
+    """A vhost's default queue type; None when it has none ("undefined": RabbitMQ 3.10 declares classic queues,
+    later releases their node-wide default)."""
     queue_type = listed.get("default_queue_type")
-    return queue_type if isinstance(queue_type, str) and queue_type not in ("", "undefined") else "classic"
+    return queue_type if isinstance(queue_type, str) and queue_type not in ("", "undefined") else None
 
 
-def _vhost_attributes(listed: Mapping[str, Any], parameters: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A vhost's metadata (its entry in the vhost listing) and limits (its vhost-limits parameter)."""
+def _vhost_attributes(listed: Mapping[str, Any]) -> dict[str, Any]:
+    """A vhost's metadata, from its entry in the vhost listing."""
     tags = listed.get("tags") or []
     if isinstance(tags, str):
         tags = [tag for tag in tags.split(",") if tag]
-    limits = next((p.get("value") or {} for p in parameters if p.get("component") == "vhost-limits"), {})
+    # RabbitMQ keeps vhost tags as atoms, and its JSON says the atoms true, false and null as such
+    tags = [tag if isinstance(tag, str) else json.dumps(tag) for tag in tags]
     return {"description": listed.get("description") or "", "tags": sorted(tags),
-            "default_queue_type": _queue_type_of(listed), "limits": dict(limits)}
+            "default_queue_type": _queue_type_of(listed), "tracing": bool(listed.get("tracing"))}
+
+
+def _limits_live(vhost: str, limits: Mapping[str, Any]) -> Live:
+    return Live("rabbitmq.vhost_limits", {"limits": dict(limits)}, (f"rabbitmq/vhost/{vhost}",), name="limits",
+                scope=vhost)
 
 
 def _refuse_if_any(counts: Mapping[str, int | None], where: str) -> None:
@@ -1095,13 +1157,13 @@ def close_quietly(connection: BlockingConnection) -> None:
             connection.close()
 
 
-def _definition(kind: str, name: str, after: Mapping[str, Any], default_type: str | None = None) -> dict[str, Any]:
+def _definition(kind: str, name: str, after: Mapping[str, Any], default_type: str | None = "classic") -> dict[str, Any]:
     """The management API's JSON for an object, as PUT and definitions import take it. A queue's type is
-    said unless it is classic in a vhost whose default is classic (`default_type`; None: classic): a PUT
+    said unless it is classic in a vhost whose default is classic (`default_type`; None: unknown): a PUT
     gives the vhost's default to a queue that says none, a definitions import gives classic."""
     if kind == "rabbitmq.queue":
         arguments = dict(after["arguments"])
-        if after["type"] != "classic" or (default_type or "classic") != "classic":
+        if after["type"] != "classic" or default_type != "classic":
             arguments["x-queue-type"] = after["type"]
         return {"name": name, "durable": after["durable"], "auto_delete": after["auto_delete"],
                 "arguments": arguments}

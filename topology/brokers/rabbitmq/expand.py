@@ -77,8 +77,17 @@ def _check_queue_type(context: Expansion, queue: Queue, queue_type: str, argumen
                         severity="warning")
 
 
+def _check_binding(context: Expansion, routing_key: str, arguments: dict[str, Any], path: tuple[PathPart, ...]) -> None:
+    """A binding RabbitMQ takes but its management API cannot list: with arguments and a `~` in its routing
+    key, every listing of the vhost's bindings (and every definitions export) fails with HTTP 500."""
+    if arguments and "~" in routing_key:
+        context.problem("RabbitMQ's management API cannot list a binding that has arguments and a `~` in its routing "
+                        "key: every listing of the vhost's bindings would fail (HTTP 500)", (*path, "routing_key"),
+                        "leave the `~` out of the routing key, or the arguments out of the binding")
+
+
 def _vhost_attributes(vhost: VHost) -> dict[str, Any]:
-    """The vhost's metadata and limits the file declares (only those are compared)."""
+    """The vhost's metadata the file declares (only those are compared)."""
     attributes: dict[str, Any] = {}
     if vhost.description is not None:
         attributes["description"] = vhost.description
@@ -86,8 +95,8 @@ def _vhost_attributes(vhost: VHost) -> dict[str, Any]:
         attributes["tags"] = sorted(vhost.tags)
     if vhost.default_queue_type is not None:
         attributes["default_queue_type"] = vhost.default_queue_type
-    if vhost.limits is not None:
-        attributes["limits"] = _limits(vhost.limits)
+    if vhost.tracing is not None:
+        attributes["tracing"] = vhost.tracing
     return attributes
 
 
@@ -127,8 +136,14 @@ def expand_rabbitmq(context: Expansion, section: RabbitMQ) -> None:
             # a queue that names no type has the vhost's default queue type (classic when it declares none)
             queue_type = queue.type or vhost.default_queue_type or "classic"
             _rabbitmq_queue(context, target, vhost_name, name, queue, queue_type)
+        if vhost.limits is not None:
+            # after the vhost's queues: a max-queues below their number would refuse them
+            queues = tuple(r.address for r in context.resources if r.kind == "rabbitmq.queue" and r.scope == vhost_name)
+            context.add("rabbitmq.vhost_limits", f"{prefix}/limits", target, {"limits": _limits(vhost.limits)},
+                        (*vpath, "limits"), name="limits", scope=vhost_name, depends_on=(vaddress, *queues))
 
         for index, binding in enumerate(vhost.exchange_bindings):
+            _check_binding(context, binding.routing_key, binding.arguments, (*vpath, "exchange_bindings", index))
             depends = tuple(f"{prefix}/exchange/{e}" for e in (binding.source, binding.destination)
                             if e and not e.startswith("amq."))
             context.add("rabbitmq.exchange_binding", binding_address(
@@ -212,6 +227,7 @@ def _rabbitmq_queue(context: Expansion, target: str | None, vhost: str, name: st
                 depends_on=(f"rabbitmq/vhost/{vhost}", address), generated_by=address)
 
     for index, binding in enumerate(queue.bindings):
+        _check_binding(context, binding.routing_key, binding.arguments, (*path, "bindings", index))
         source = binding.exchange
         depends_on = [f"rabbitmq/vhost/{vhost}", address]
         if source and not source.startswith("amq."):

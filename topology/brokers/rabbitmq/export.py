@@ -71,17 +71,22 @@ def _routing(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _vhost(section: _Section, item: Live) -> None:
-    """The metadata and limits that differ from a new vhost's (no description, no tags, classic, no limits)."""
+    """The metadata that differs from a new vhost's (no description, no tags, no default queue type, no
+    tracing)."""
     vhost = section.vhost(item.name)
     attributes = item.attributes
     if attributes.get("description"):
         vhost["description"] = attributes["description"]
     if attributes.get("tags"):
         vhost["tags"] = list(attributes["tags"])
-    if attributes.get("default_queue_type", "classic") != "classic":
+    if attributes.get("default_queue_type"):
         vhost["default_queue_type"] = attributes["default_queue_type"]
-    if attributes.get("limits"):
-        vhost["limits"] = dict(attributes["limits"])
+    if attributes.get("tracing"):
+        vhost["tracing"] = True
+
+
+def _vhost_limits(section: _Section, item: Live) -> None:
+    section.vhost(item.scope)["limits"] = dict(item.attributes["limits"])
 
 
 def _exchange(section: _Section, item: Live) -> None:
@@ -155,10 +160,12 @@ def _permission(section: _Section, item: Live) -> None:
         key: item.attributes[key] for key in ("configure", "write", "read")}
 
 
-_VHOST_FIRST = ("description", "tags", "default_queue_type", "limits")  # a vhost's own fields, before its contents
+# a vhost's own fields, before its contents
+_VHOST_FIRST = ("description", "tags", "default_queue_type", "tracing", "limits")
 
 _EXPORTERS: dict[str, Callable[[_Section, Live], None]] = {
     "rabbitmq.vhost": _vhost,
+    "rabbitmq.vhost_limits": _vhost_limits,
     "rabbitmq.exchange": _exchange,
     "rabbitmq.queue": _queue,
     "rabbitmq.binding": _binding,

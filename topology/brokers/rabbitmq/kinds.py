@@ -99,6 +99,7 @@ _POLICY = KindRules(discards=_policy_discards, held=policy_held, container="rabb
 
 KINDS: dict[str, KindRules] = {
     "rabbitmq.vhost": KindRules(holds_data=True, is_container=True),  # deleting a vhost deletes every queue in it
+    "rabbitmq.vhost_limits": KindRules(in_container=True),  # max-connections, max-queues: the ones not named lifted
     "rabbitmq.exchange": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "internal", "arguments"}),
                                    in_container=True),
     "rabbitmq.queue": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True,

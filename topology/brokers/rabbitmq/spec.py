@@ -390,6 +390,8 @@ class VHost(Protectable):
     default_queue_type: Literal["classic", "quorum", "stream"] | None = Field(
         None, description="The type of queues declared here without x-queue-type; RabbitMQ 3.10 sets it only when "
         "it creates the vhost.")
+    tracing: bool | None = Field(None, description="Whether the firehose tracer publishes this vhost's messages to "
+                                 "amq.rabbitmq.trace.")
     limits: VHostLimits | None = Field(
         None, description="max-connections, max-queues; the limits not named are lifted.")
     exchanges: dict[str, Exchange] = Field(default_factory=dict, description="Exchanges by name.")

@@ -452,3 +452,25 @@ def test_a_binding_the_management_api_cannot_list_is_said_so(tmp_path: Path, vho
     refused = _topology(tmp_path, declared, "validate")
     assert refused.returncode == 1
     assert "cannot list a binding that has arguments and a `~` in its routing key" in refused.stdout + refused.stderr
+
+
+def test_arguments_the_management_api_cannot_type_are_exported_with_a_note(tmp_path: Path, vhost: str,
+                                                                           rabbitmq_api: Any) -> None:
+    """AMQP clients can declare arguments of types the management API's JSON cannot carry: it shows a byte
+    array that is not UTF-8 as "Not UTF-8, base64 is: ..." and a void as "undefined". The adopted file plans
+    empty, and says next to each such value that applied from the file it is that text."""
+    v = quote(vhost, safe="")
+    rabbitmq_api.put(f"/api/vhosts/{v}").raise_for_status()
+    rabbitmq_api.put(f"/api/permissions/{v}/guest", json={"configure": ".*", "write": ".*", "read": ".*"})
+    with _channel(vhost) as connection:
+        channel = connection.channel()
+        channel.queue_declare("typed", durable=True, arguments={"x-bytes": b"\x00\xff", "x-void": None})
+        channel.exchange_declare("by-kind", "headers")
+        channel.queue_bind("typed", "by-kind", arguments={"x-match": "all", "kind": b"\xfe", "note": None})
+    assert rabbitmq_api.get(f"/api/queues/{v}/typed").json()["arguments"] == {
+        "x-bytes": "Not UTF-8, base64 is: AP8=", "x-void": "undefined"}
+
+    text, plan = _adopt(tmp_path, vhost)
+    assert plan.returncode == 0, text + plan.stdout + plan.stderr
+    notes = [line for line in text.splitlines() if "management API can only show" in line]
+    assert len(notes) == 4 and any("x-bytes: 'Not UTF-8, base64 is: AP8='  # an AMQP byte array" in n for n in notes)

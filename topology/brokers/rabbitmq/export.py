@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from topology.brokers.base import Driver
 from topology.brokers.rabbitmq.parameters import export_parameters
 from topology.brokers.rabbitmq.spec import QUEUE_ARGUMENTS, Queue
+from topology.core.notes import Noted
 from topology.core.resource import Live, same
 
 __all__ = ["export_rabbitmq", "export_target", "typed_field"]
@@ -67,7 +68,30 @@ def _non_default(attributes: Mapping[str, Any], defaults: tuple[tuple[str, Any],
 
 def _routing(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """A binding's routing key and arguments, when set."""
-    return {key: attributes[key] for key in ("routing_key", "arguments") if attributes[key]}
+    routing = {key: attributes[key] for key in ("routing_key", "arguments") if attributes[key]}
+    if "arguments" in routing:
+        routing["arguments"] = _noted(routing["arguments"])
+    return routing
+
+
+_BYTES = "Not UTF-8, base64 is: "  # how the management API shows an AMQP byte array that is not UTF-8
+_VOID = "undefined"  # and an AMQP void
+
+
+def _noted(value: Any) -> Any:
+    """An argument's value with a note where the management API's JSON could not say its AMQP type (a byte
+    array, a void): the file says what RabbitMQ showed, and applied it gives that text, not the value."""
+    if isinstance(value, dict):
+        return {key: _noted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_noted(item) for item in value]
+    if isinstance(value, str) and value.startswith(_BYTES):
+        return Noted(value, "an AMQP byte array (the bytes are the base64 after `is:`) the management API can only "
+                     "show as this text; applied from this file it is this text, not the bytes")
+    if value == _VOID:
+        return Noted(value, "if this is an AMQP void (no value), the management API can only show it as this "
+                     "text; applied from this file it is the text `undefined`")
+    return value
 
 
 def _vhost(section: _Section, item: Live) -> None:
@@ -97,7 +121,7 @@ def _exchange(section: _Section, item: Live) -> None:
         exchange["alternate_exchange"] = arguments.pop("alternate-exchange")
     exchange.update(_non_default(attributes, (("durable", True), ("auto_delete", False), ("internal", False))))
     if arguments:
-        exchange["arguments"] = arguments
+        exchange["arguments"] = _noted(arguments)
     section.vhost(item.scope).setdefault("exchanges", {})[item.name] = exchange
 
 
@@ -115,7 +139,7 @@ def _queue(section: _Section, item: Live) -> None:
         else:
             raw[key] = value
     if raw:
-        queue["arguments"] = raw
+        queue["arguments"] = _noted(raw)
 
 
 def _binding(section: _Section, item: Live) -> None:

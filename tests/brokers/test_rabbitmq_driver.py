@@ -426,6 +426,11 @@ def test_vhost_metadata_and_limits_and_user_limits(tmp_path: Path, vhost: str, r
     assert adopted.returncode == 0, text + adopted.stdout + adopted.stderr
     assert "default_queue_type: quorum" in text and "max-queues: -1" in text and "max-channels: 1" in text
 
+    lifted = document.replace("limits: {max-queues: -1}", "limits: {}").replace("{max-channels: 1}", "{}")
+    assert _topology(tmp_path, lifted, "apply", "--auto-approve").returncode == 0
+    assert _vhost_state(rabbitmq_api, vhost)[4:] == ({}, {})
+    assert _topology(tmp_path, lifted, "plan", "--detailed-exitcode").returncode == 0
+
 
 def test_a_binding_the_management_api_cannot_list_is_said_so(tmp_path: Path, vhost: str, rabbitmq_api: Any) -> None:
     """RabbitMQ takes a binding with arguments and a `~` in its routing key (over AMQP), but its management

@@ -178,3 +178,18 @@ def test_priorities_and_limits_are_taken_as_rabbitmq_takes_them(scratch: str, ap
                 {"users": {"u": {"limits": {name: value}}}}
             valid = not _refused_by_format(document, warnings=True)
             assert taken == valid, f"{section} limit {name}: {value!r}: RabbitMQ {taken}, validate {valid}"
+
+
+def test_apply_to_is_sent_as_rabbitmq_spells_it(scratch: str, api: Any) -> None:
+    """classic_queues, quorum_queues and streams (RabbitMQ 3.12 and later) go to the broker as written, not
+    as classic-queues (which no release knows); RabbitMQ 3.10 itself knows queues, exchanges and all only."""
+    topology = compile_topology([], document={"version": 1, "rabbitmq": {"vhosts": {"v": {"policies": {
+        name: {"pattern": "^x", "apply_to": name, "definition": {"max-length": 1}}
+        for name in ("classic_queues", "quorum_queues", "streams", "queues")}}}}})
+    assert topology.errors == []
+    sent = {r.name: r.attributes["apply-to"] for r in topology.resources.values() if r.kind == "rabbitmq.policy"}
+    assert sent == {"classic_queues": "classic_queues", "quorum_queues": "quorum_queues", "streams": "streams",
+                    "queues": "queues"}
+    refused = api.put(f"/api/policies/{quote(scratch, safe='')}/p", json={
+        "pattern": "^x", "apply-to": "quorum_queues", "definition": {"max-length": 1}})
+    assert refused.status_code == 400 and "should be 'queues', 'exchanges' or 'all'" in refused.text

@@ -187,6 +187,14 @@ MOTO_DIFFERS: list[tuple[dict[str, Any], str, dict[str, Any], bool, str, bool | 
      GUIDE + "subscription-filter-policy-constraints.html: SNS ignores Binary attributes when filtering (and "
      "sns-message-attributes.html lists Binary among the types); moto delivers no message that carries a Binary "
      "attribute to a raw SQS subscriber", False),
+    ({"store": [{"exists": False}]}, "MessageAttributes", {}, False,
+     GUIDE + "attribute-key-matching.html: \"exists\": false only matches if at least one attribute is present; "
+     "moto matches a message without attributes", True),
+    ({"store": [{"exists": True}]}, "MessageBody", {"store": None}, False,
+     GUIDE + "attribute-key-matching.html: \"exists\": true wants a non-null and non-empty value; moto takes null",
+     True),
+    ({"store": [{"exists": True}]}, "MessageBody", {"store": []}, False,
+     GUIDE + "attribute-key-matching.html (as above); moto takes an empty list", True),
     ({"a.b": ["xy"]}, "MessageBody", {"a": {"b": "xy"}}, True,
      VALIDATED + " test_filter_policy_on_message_body_dot_attribute: a dotted key matches the nested property; "
      "moto reads it as one key", False),
@@ -284,3 +292,27 @@ def test_where_moto_validates_otherwise_topology_follows_aws(aws_clients: tuple[
     sqs, sns = aws_clients
     assert bool([p for p in policy_problems(policy, scope) if not p.warning]) is refused, evidence
     assert _server_refuses(sqs, sns, policy, scope) is not refused, f"moto now does this as AWS does: {evidence}"
+
+
+def test_the_live_probe_delivers_raw_or_wrapped_as_each_subscription_does() -> None:
+    """The probe's subscriptions deliver as the real ones (SNS discards a message of more than 10 attributes
+    for a raw subscription only), and a wrapped delivery's marker is read from the SNS envelope."""
+    import boto3
+
+    from tests.conftest import AWS_ENDPOINT_URL
+
+    settings = {"endpoint_url": AWS_ENDPOINT_URL, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                "aws_secret_access_key": "testing"}
+    sqs, sns = boto3.client("sqs", **settings), boto3.client("sns", **settings)
+    subscriptions = [{"topic": "events", "queue": "raw", "RawMessageDelivery": True},
+                     {"topic": "events", "queue": "wrapped", "RawMessageDelivery": False,
+                      "FilterPolicy": {"type": ["paid"]}},
+                     {"topic": "events", "queue": "body", "FilterPolicy": {"type": ["paid"]},
+                      "FilterPolicyScope": "MessageBody"}]
+    with SnsProbe(sqs, sns, "events", subscriptions, wait_seconds=0) as probe:
+        raw = {s["Endpoint"].rsplit("-", 1)[1]: sns.get_subscription_attributes(SubscriptionArn=s["SubscriptionArn"])[
+            "Attributes"].get("RawMessageDelivery") for s in sns.list_subscriptions_by_topic(
+                TopicArn=probe.topic_arn)["Subscriptions"]}
+        reached = probe.route_many([({"type": "paid"}, None), (None, {"type": "paid"})])
+    assert raw == {"0": "true", "1": "false", "2": "false"}
+    assert reached == [{"raw", "wrapped"}, {"raw", "body"}]

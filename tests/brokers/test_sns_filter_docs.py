@@ -9,6 +9,7 @@ a number a Number, a list a String.Array and bytes a Binary; in the body scope i
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,14 @@ KEYS = [
     *[case for scope in (ATTRIBUTES, BODY) for case in
       _cases(_KEYS, {"store": [{"exists": True}]}, scope, [_STORE], [_NO_STORE]) +
       _cases(_KEYS, {"store": [{"exists": False}]}, scope, [_NO_STORE], [_STORE])],
+    # "The key must have a non-null and non-empty value."
+    *_cases(_KEYS, {"store": [{"exists": True}]}, BODY, [{"store": ""}, {"store": [None, "fans"]}],
+            [{"store": None}, {"store": []}, {"store": [None]}]),
+    *_cases(_KEYS, {"store": [{"exists": True}]}, ATTRIBUTES, [], [{"store": []}]),
+    # ""exists": false only matches if at least one attribute is present. An empty set of attributes results in
+    # the filter not matching." (A Binary attribute is present, though filtering ignores its value.)
+    *_cases(_KEYS, {"store": [{"exists": False}]}, ATTRIBUTES, [{"other": "x"}], [{}]),
+    *_cases(_KEYS, {"store": [{"exists": False}, "fans"]}, ATTRIBUTES, [{"store": "fans"}], [{}]),
 ]
 
 _LOGIC = GUIDE + "and-or-logic.html"
@@ -360,3 +369,75 @@ def test_attributes_travel_with_sns_types() -> None:
 def test_a_message_sns_could_not_carry_is_one_sentence() -> None:
     with pytest.raises(RoutingError, match=r"^the message cannot be published to SNS: attribute `urgent`: SNS has "):
         _routed({"urgent": ["true"]}, ATTRIBUTES, {"urgent": True})
+
+
+# ------------------------------------------------------------------------ bounded on any input
+
+def test_numbers_beyond_a_float_are_one_located_sentence(tmp_path: Path) -> None:
+    huge = 10**400
+    assert [p.message for p in policy_problems({"price": [huge, {"numeric": [">", -huge]},
+                                                          {"anything-but": [huge]}]}, ATTRIBUTES)] == [
+        f"SNS matches numbers from -1,000,000,000 to 1,000,000,000; {value} is outside" for value in
+        ("1.000000e+400", "-1.000000e+400", "1.000000e+400")]
+    path = tmp_path / "t.topology.yaml"
+    path.write_text(f"""version: 1
+sqs:
+  queues: {{billing: {{}}}}
+sns:
+  topics:
+    events:
+      subscriptions: [{{queue: billing, filter_policy: {{price: [{huge}]}}}}]
+expectations:
+  - publish: {{sns_topic: events, attributes: {{price: {huge}, big: 1.0e+127, small: 1.0e-129, long: {10**38 + 1}}}}}
+    delivered_to: [billing]
+""")
+    for command in ("validate", "test"):
+        result = topology(command, str(path))
+        said = result.stdout + result.stderr
+        assert result.returncode == 1 and "unexpectedly" not in said and "Traceback" not in said, said
+        assert f"{path}:7:64 " in said and said.count(f"{path}:9:") == 4, said
+        assert said.count("SNS carries a Number of up to 38 digits") == 4, said
+
+
+def test_a_wildcard_matches_in_time_linear_in_the_value() -> None:
+    """Three `*` (what SNS allows) against a long value: a backtracking regular expression took seconds
+    for 3,000 characters, and grew with their cube."""
+    started = time.perf_counter()
+    for value, delivered in (("a" * 200_000, False), ("a" * 200_000 + "b", True), ("ab" * 100_000, True)):
+        assert _routed({"file": [{"wildcard": "*a*a*b"}]}, ATTRIBUTES, {"file": value}) is delivered
+        assert _routed({"file": [{"anything-but": {"wildcard": "*a*a*b"}}]}, ATTRIBUTES,
+                       {"file": value}) is not delivered
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(("pattern", "value", "delivered"), [
+    ("*", "x", True), ("a*", "a", True), ("*a", "ba", True), ("a*a", "a", False), ("a*a", "aa", True),
+    ("*.jpg", "x.jpg.png", False), ("a*b*c", "abc", True), ("a*b*c", "acb", False), ("**", "x", True),
+    ("*ab*ab", "abab", True), ("*ab*ab", "aab", False), ("x", "x", True), ("x", "xx", False)])
+def test_wildcard_cases(pattern: str, value: str, delivered: bool) -> None:
+    assert _routed({"file": [{"wildcard": pattern}]}, ATTRIBUTES, {"file": value}) is delivered
+
+
+def test_attribute_names_sns_would_refuse_are_said() -> None:
+    """sns-message-attributes.html: a name holds A-Z, a-z, 0-9, `_`, `-` and `.`, neither starts nor ends with
+    a period nor holds two in a row, is at most 256 characters, and does not start with AWS. or Amazon. (in any
+    case)."""
+    from topology.brokers.aws.filter_policy import attribute_problems
+
+    refused = ["my attr", ".a", "a.", "a..b", "aws.thing", "Amazon.x", "x" * 257, "ü", ""]
+    taken = ["a.b", "A-Z_0.9", "x" * 256, "awsx", "AWS"]
+    problems = {name for name, _, _ in attribute_problems({name: "v" for name in refused + taken})}
+    assert problems == set(refused)
+
+
+def test_more_than_ten_attributes_never_reach_a_raw_delivery_queue() -> None:
+    """sns-message-attributes.html: "Messages with more than 10 message attributes directed towards Raw Message
+    Delivery enabled Amazon SQS subscriptions will be discarded as client side errors."""
+    resources = {"sns/topic/t": Resource("sns.topic", "sns/topic/t", "t", "", None, {})}
+    for queue, raw in (("raw", True), ("wrapped", False)):
+        resources[f"sns/subscription/t->{queue}"] = Resource(
+            "sns.subscription", f"sns/subscription/t->{queue}", f"t->{queue}", "", None,
+            {"topic": "t", "queue": queue, "RawMessageDelivery": raw, "FilterPolicy": {"a0": [{"exists": True}]}})
+    ten = {f"a{index}": "v" for index in range(10)}
+    assert route_sns(resources, "t", attributes=ten) == {"raw", "wrapped"}
+    assert route_sns(resources, "t", attributes={**ten, "a10": b"\x00"}) == {"wrapped"}

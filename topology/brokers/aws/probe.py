@@ -16,7 +16,8 @@ __all__ = ["SnsProbe"]
 
 class SnsProbe:
     """Live SNS filter checks that never touch the real queues: a temporary topic, and one temporary
-    queue per SQS subscription of the real topic with the same filter policy, scope and raw delivery.
+    queue per SQS subscription of the real topic with the same filter policy, scope and raw delivery (SNS
+    discards a message of more than 10 attributes for a raw subscriber only).
 
     Every request goes through the AWS driver's error translation, so a failure is one of topology's
     errors; what the probe made is removed again if making the rest fails, and on close."""
@@ -40,7 +41,7 @@ class SnsProbe:
         url = str(self.sqs.create_queue(QueueName=f"{self.prefix}-{index}")["QueueUrl"])
         self.queues[url] = subscription["queue"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes = {"RawMessageDelivery": "true"}
+        attributes = {"RawMessageDelivery": "true" if subscription.get("RawMessageDelivery") else "false"}
         if subscription.get("FilterPolicy") is not None:
             attributes["FilterPolicy"] = json.dumps(subscription["FilterPolicy"])
             attributes["FilterPolicyScope"] = subscription.get("FilterPolicyScope", "MessageAttributes")
@@ -120,9 +121,12 @@ class SnsProbe:
 
 
 def _marker(text: str) -> str:
-    """The probe's marker in a delivered (raw) message body, or ""."""
+    """The probe's marker in a delivered message body (raw, or inside SNS's envelope), or ""."""
     try:
         body = json.loads(text)
     except ValueError:
         return ""
+    if isinstance(body, dict) and "topology-probe" not in body and body.get("Type") == "Notification" \
+            and isinstance(body.get("Message"), str):
+        return _marker(body["Message"])
     return str(body.get("topology-probe", "")) if isinstance(body, dict) else ""

@@ -24,7 +24,9 @@ from topology.format.document import Publish
 if TYPE_CHECKING:
     from topology.format.compile import Topology
 
-__all__ = ["publishes", "route_expectation", "route_sns"]
+__all__ = ["RAW_ATTRIBUTES_MAX", "publishes", "route_expectation", "route_sns"]
+
+RAW_ATTRIBUTES_MAX = 10  # sns-message-attributes.html: message attributes a raw SQS subscriber is sent
 
 
 def route_sns(resources: Mapping[str, Resource], topic: str, attributes: Mapping[str, Any] | None = None,
@@ -43,6 +45,12 @@ def route_sns(resources: Mapping[str, Resource], topic: str, attributes: Mapping
             continue
         policy = resource.attributes.get("FilterPolicy")
         scope = resource.attributes.get("FilterPolicyScope") or MESSAGE_ATTRIBUTES
+        # attribute-key-matching.html: "An empty set of attributes results in the filter not matching."
+        if policy is not None and scope == MESSAGE_ATTRIBUTES and not attributes:
+            continue
+        # sns-message-attributes.html: a message of more than 10 attributes is discarded for a raw SQS subscriber
+        if resource.attributes.get("RawMessageDelivery") and len(attributes or {}) > RAW_ATTRIBUTES_MAX:
+            continue
         try:
             if policy is None or matches(policy, messages[scope]):
                 delivered.add(resource.attributes["queue"])

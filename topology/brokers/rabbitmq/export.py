@@ -202,6 +202,10 @@ _EXPORTERS: dict[str, Callable[[_Section, Live], None]] = {
 }
 
 
+_NO_PASSWORD = ("password not exported: topology keeps the one the broker has; created from this file the user "
+                "has none, and cannot log in until you add `password:`")
+
+
 def export_rabbitmq(live: Mapping[str, Live], target: str) -> dict[str, Any]:
     """The `rabbitmq:` section for the live objects, in address order (a kind it does not know is left out)."""
     section = _Section(queue_types={item.name: item.attributes["default_queue_type"] for item in live.values()
@@ -215,8 +219,9 @@ def export_rabbitmq(live: Mapping[str, Live], target: str) -> dict[str, Any]:
                      **{k: v for k, v in vhost.items() if k not in _VHOST_FIRST}}
               for name, vhost in section.vhosts.items()}
     result: dict[str, Any] = {"target": target, "vhosts": vhosts}
-    if section.users:
-        result["users"] = section.users
+    if section.users:  # a live user's password stays on the broker: said beside its name, never dropped unsaid
+        result["users"] = {Noted(name, _NO_PASSWORD) if f"rabbitmq/user/{name}" in live else name: user
+                           for name, user in section.users.items()}
     result.update(top)
     return {"rabbitmq": result}
 

@@ -49,9 +49,9 @@ def export_text(target: str, files: list[str], *, state: str | None, format: str
     assert exporter.export is not None and exporter.export_target is not None
     declared = exporter.export_target(driver, f"${{{target_variable(name)}}}")
     document = {"version": 1, "targets": {name: declared}, **exporter.export(live, name)}
-    return (f"# Exported from target `{name}` by `topology export`; secrets are not exported.\n"
-            + _scope_comment(include, exclude, pulled)
-            + _dump(document))
+    return _rendered_as_is(f"# Exported from target `{name}` by `topology export`; secrets are not exported.\n"
+                           + _scope_comment(include, exclude, pulled)
+                           + _dump(document))
 
 
 _SUBSTITUTED = re.compile(r"\$(?=[${])")  # what `${VAR}` substitution would read: `$$` and `${`
@@ -71,6 +71,25 @@ def _as_written(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_written(item) for item in value]
     return value
+
+
+_TEMPLATE_MARK = re.compile(r"\{(?=[{%#])")  # what opens a jinja2 tag: `{{`, `{%`, `{#`
+
+
+def _rendered_as_is(text: str) -> str:
+    """`text` as a file must write it for jinja2 (which renders a file before YAML reads it) to give it back:
+    each `{` that would open a tag (a live name `a{{b}}`, a consumer `{#1` in a comment) written as a
+    template that prints it."""
+    return _TEMPLATE_MARK.sub("{{ '{' }}", text)
+
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # what ends a line for YAML or Python
+
+
+def _one_line(text: str) -> str:
+    """`text` for a comment: a line break in a live name (or a glob) written as its escape, so the rest of
+    it is never read as YAML."""
+    return _LINE_BREAKS.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 def _dump(document: dict[str, Any]) -> str:
@@ -117,7 +136,7 @@ def _scope_comment(include: Sequence[str], exclude: Sequence[str], pulled: list[
     if pulled:
         shown = ", ".join(pulled[:_NAMED]) + (f" and {len(pulled) - _NAMED} more" if len(pulled) > _NAMED else "")
         lines.append(f"# Added because the objects in scope need them to be declared: {shown}.")
-    return "".join(f"{line}\n" for line in lines)
+    return "".join(f"{_one_line(line)}\n" for line in lines)
 
 
 def _export_target(target: str, files: list[str], state: str | None, kind: str | None) -> tuple[str, Driver, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Noted", "dump_with_notes"]
+__all__ = ["Noted", "comment_text", "dump_with_notes"]
 
 
 class Noted(str):
@@ -20,8 +20,14 @@ class Noted(str):
 
     def __new__(cls, value: str, note: str) -> Noted:
         noted = super().__new__(cls, value)
-        noted.note = " ".join(note.split())  # one line
+        noted.note = comment_text(" ".join(note.split()))  # one line
         return noted
+
+
+def comment_text(text: str) -> str:
+    """`text` as a YAML comment may hold it: on one line, and with no character YAML refuses to read (a live
+    name in a note may hold controls and line breaks of every kind), each such written as its escape."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
 
 
 def dump_with_notes(document: Any) -> str:
@@ -41,7 +47,11 @@ def dump_with_notes(document: Any) -> str:
         notes[name] = value
         return dumper.represent_str(name)
 
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if _folded(value) else None)
+
     Dumper.add_representer(Noted, token)
+    Dumper.add_representer(str, text)
     lines = yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=2**16).split("\n")
     found = {match.group(): index for index, line in enumerate(lines) for match in _TOKEN.finditer(line)}
     for name, value in notes.items():
@@ -53,8 +63,14 @@ def dump_with_notes(document: Any) -> str:
 _TOKEN = re.compile(r"topology-note-[0-9a-f]{16}-[0-9]+")
 
 
+def _folded(text: str) -> bool:
+    """Whether YAML would read `text` back otherwise unless it is double-quoted: PyYAML writes NEL and the
+    Unicode line and paragraph separators as they are in other styles, and reads them back as a space."""
+    return any(c in text for c in "\x85\u2028\u2029")
+
+
 def _scalar(text: str) -> str:
     """`text` as YAML writes it on one line (double-quoted with escapes where it holds a line break)."""
-    style = '"' if any(c in text for c in "\n\r\x85\u2028\u2029") else None
+    style = '"' if _folded(text) or any(c in text for c in "\n\r") else None
     dumped = yaml.safe_dump(text, allow_unicode=True, width=2**16, default_style=style)
-    return dumped.removesuffix("\n").removesuffix("\n...").strip()
+    return dumped.removesuffix("\n").removesuffix("\n...")

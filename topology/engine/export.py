@@ -15,7 +15,7 @@ from typing import Any
 
 from topology.brokers.base import Driver, Selection
 from topology.brokers.registry import BROKERS, broker, brokers, open_driver, open_state
-from topology.core.notes import Noted, dump_with_notes
+from topology.core.notes import Noted, comment_text, dump_with_notes
 from topology.core.resource import Live
 from topology.engine.targets import selection_for
 from topology.errors import InputError
@@ -83,15 +83,6 @@ def _rendered_as_is(text: str) -> str:
     return _TEMPLATE_MARK.sub("{{ '{' }}", text)
 
 
-_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # what ends a line for YAML or Python
-
-
-def _one_line(text: str) -> str:
-    """`text` for a comment: a line break in a live name (or a glob) written as its escape, so the rest of
-    it is never read as YAML."""
-    return _LINE_BREAKS.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
-
-
 def _dump(document: dict[str, Any]) -> str:
     """The document as YAML, each `Noted` value followed by its note as a comment; the broker sections'
     text as written (`_as_written`), the targets' `${TOPOLOGY_TARGET_...}` references as they are."""
@@ -136,7 +127,7 @@ def _scope_comment(include: Sequence[str], exclude: Sequence[str], pulled: list[
     if pulled:
         shown = ", ".join(pulled[:_NAMED]) + (f" and {len(pulled) - _NAMED} more" if len(pulled) > _NAMED else "")
         lines.append(f"# Added because the objects in scope need them to be declared: {shown}.")
-    return "".join(f"{_one_line(line)}\n" for line in lines)
+    return "".join(f"{comment_text(line)}\n" for line in lines)
 
 
 def _export_target(target: str, files: list[str], state: str | None, kind: str | None) -> tuple[str, Driver, str]:

@@ -8,6 +8,7 @@ in those units. `format_duration` gives the short canonical spelling used in gen
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 __all__ = ["format_duration", "parse_duration", "parse_size"]
 
@@ -17,6 +18,19 @@ _SIZE_UNITS = {
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
 }
 _NUMBER_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+# Digits a number may have before its unit: far beyond every broker's range (64-bit counts of milliseconds
+# and bytes), so that reading one is exact and quick, and what it gives can be printed.
+_MOST_DIGITS = 40
+
+
+def _amount(number: str, unit: int, value: str, what: str) -> int:
+    """`number` (digits, perhaps a decimal point) times `unit`, exactly; refused unless a whole number."""
+    if len(number) > _MOST_DIGITS:
+        raise ValueError(f"{value[:24]!r}... has more than {_MOST_DIGITS} digits, beyond any broker's range")
+    amount = Decimal(number) * unit
+    if amount != amount.to_integral_value():
+        raise ValueError(f"{value!r} is not a whole number of {what}")
+    return int(amount)
 
 
 def parse_duration(value: object) -> int:
@@ -30,12 +44,9 @@ def parse_duration(value: object) -> int:
     if isinstance(value, str):
         match = _NUMBER_UNIT.match(value)
         if match and match.group(2).lower() in _DURATION_UNITS:
-            amount = float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
-            if amount != int(amount):
-                raise ValueError(f"{value!r} is not a whole number of milliseconds")
-            return int(amount)
+            return _amount(match.group(1), _DURATION_UNITS[match.group(2).lower()], value, "milliseconds")
         if match and not match.group(2):
-            return int(float(match.group(1)))
+            return _amount(match.group(1).partition(".")[0], 1, value, "milliseconds")
     raise ValueError(f"{value!r} is not a duration: write a number with ms, s, m, h, d or w, such as 30s or 7d")
 
 
@@ -50,10 +61,7 @@ def parse_size(value: object) -> int:
     if isinstance(value, str):
         match = _NUMBER_UNIT.match(value)
         if match and (match.group(2).lower() in _SIZE_UNITS or not match.group(2)):
-            amount = float(match.group(1)) * _SIZE_UNITS.get(match.group(2).lower() or "b", 1)
-            if amount != int(amount):
-                raise ValueError(f"{value!r} is not a whole number of bytes")
-            return int(amount)
+            return _amount(match.group(1), _SIZE_UNITS.get(match.group(2).lower() or "b", 1), value, "bytes")
     raise ValueError(f"{value!r} is not a size: write a number with B, KiB, MiB, GiB (or KB, MB, GB), such as 256KiB")
 
 

@@ -75,6 +75,8 @@ def _whole(value: object, unit: Callable[[object], int] | None) -> int:
         return value
     text = str(value)
     if _WHOLE.match(text):
+        if len(text.strip().lstrip("+-").lstrip("0")) > len(str(LONG_MAX)):  # Kafka's numbers are 64-bit
+            raise ValueError(f"{text.strip()[:24]}... has more digits than any number Kafka takes")
         return int(text)
     if unit is None:
         raise ValueError(f"{value!r} is not a whole number")

@@ -201,9 +201,9 @@ def _applies(policy: str, attributes: Mapping[str, Any], exchange: str) -> bool:
 def _policy_alternate(policies: Mapping[str, Mapping[str, Any]], exchange: str) -> Any:
     """The alternate-exchange of the policy that applies to `exchange`: the matching one of highest
     priority (policies never merge, so one without the key hides lower ones that have it)."""
-    levels: dict[int, dict[str, Mapping[str, Any]]] = {}
+    levels: dict[int | float, dict[str, Mapping[str, Any]]] = {}  # RabbitMQ compares priorities as numbers: 1.5 > 1
     for name, policy in policies.items():
-        levels.setdefault(int(policy.get("priority", 0)), {})[name] = policy
+        levels.setdefault(policy.get("priority", 0), {})[name] = policy
     for priority in sorted(levels, reverse=True):  # a pattern below the one that applies is never needed
         matching = {name: p for name, p in levels[priority].items() if _applies(name, p, exchange)}
         if not matching:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, Strict
+from pydantic import AllowInfNan, BeforeValidator, Field, Strict
 
 from topology.brokers.rabbitmq.parameters import FederationUpstream, FederationUpstreamSet, GlobalParameter, Shovel
 from topology.core.secrets import Secret
@@ -104,11 +104,11 @@ def anything(value: Any) -> str | None:
     return None
 
 
-MAX_AGE = re.compile(r"^[0-9]+[YMDhms]$")  # rabbit_amqqueue:check_max_age/1, with the number above 0
+MAX_AGE = re.compile(r"[0-9]+[YMDhms]")  # rabbit_amqqueue:check_max_age/1, with the number above 0
 
 
 def max_age(value: Any) -> str | None:
-    if isinstance(value, str) and MAX_AGE.match(value) and int(value[:-1]) > 0:
+    if isinstance(value, str) and MAX_AGE.fullmatch(value) and value[:-1].strip("0"):
         return None
     return "a whole number above 0 and one unit of Y, M (30 days), D, h, m or s, such as 7D"
 
@@ -281,7 +281,8 @@ def _not_boolean(value: Any) -> Any:
         raise ValueError("RabbitMQ wants an integer here, not true or false")
     return value
 
-Number = Annotated[int, Strict()] | Annotated[float, Strict()]
+# A number as RabbitMQ's JSON holds it: an integer or a finite float (JSON has no infinity nor NaN)
+Number = Annotated[int, Strict()] | Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class Exchange(Protectable):

@@ -13,17 +13,24 @@ from topology.format.check import Checker
 
 __all__ = ["CHECKS", "check_all", "connecting_user"]
 
-_STREAM_ID = re.compile(r"^(\$|(?P<ms>\d+)(-(?P<seq>\d+))?)$")
+_STREAM_ID = re.compile(r"^(\$|(?P<ms>[0-9]+)(-(?P<seq>[0-9]+))?)$")
 _ID_PART_MAX = 2**64 - 1  # a stream id is two unsigned 64-bit numbers, milliseconds-sequence (t_stream.c streamID)
 DEFAULT_USER = "default"  # the user every connection that does not AUTH is; Redis refuses to delete it
 
 
+def _fits(digits: str) -> bool:
+    """Whether a part of a stream id is an unsigned 64-bit number (leading zeros aside, as Redis reads it)."""
+    significant = digits.lstrip("0")
+    return len(significant) <= len(str(_ID_PART_MAX)) and int(significant or "0") <= _ID_PART_MAX
+
+
 def _check_group_start(checker: Checker, resource: Resource) -> None:
     start = str(resource.attributes["start"])
-    match = _STREAM_ID.match(start)
-    if resource.generated_by is None and (match is None or any(
-            int(part) > _ID_PART_MAX for part in (match["ms"] or "0", match["seq"] or "0"))):
-        checker.report(resource, f"{start!r} is not a stream id", "start",
+    match = _STREAM_ID.fullmatch(start)
+    if resource.generated_by is None and (match is None or not all(
+            _fits(part) for part in (match["ms"] or "0", match["seq"] or "0"))):
+        shown = start if len(start) <= 40 else f"{start[:40]}..."
+        checker.report(resource, f"{shown!r} is not a stream id", "start",
                        hint='use "$" for new entries only, "0" for all, or an id such as 1700000000000-0 (two '
                             "numbers up to 18446744073709551615)")
 

@@ -587,7 +587,7 @@ def _model_problems(exc: ValidationError, data: Any, positions: Positions,
     """pydantic's errors as located problems: one per place, none where a problem is already reported."""
     by_path: dict[Path_, list[Any]] = {}
     for error in exc.errors(include_url=False):
-        by_path.setdefault(_real_path(data, tuple(error["loc"])), []).append(error)
+        by_path.setdefault(_real_path(data, tuple(error["loc"]), error["type"] in _KEY_ERRORS), []).append(error)
     for loc, errors in by_path.items():
         if dotted(loc) in already:
             continue
@@ -628,13 +628,18 @@ def _did_you_mean(value: Any, choices: list[str]) -> str | None:
     return did_you_mean(text, choices) if len(text) <= 100 else None
 
 
-def _real_path(data: Any, loc: tuple[Any, ...]) -> Path_:
-    """pydantic's error path without the union and tag names it inserts (`str`, `rabbitmq`, ...)."""
+_KEY_ERRORS = ("extra_forbidden", "missing")  # errors whose path ends in a key the data does not hold
+
+
+def _real_path(data: Any, loc: tuple[Any, ...], names_key: bool) -> Path_:
+    """pydantic's error path without the union and tag names it inserts (`str`, `rabbitmq`,
+    `list[function-before[...]]`, ...); `names_key`: its last part is a key, kept though the data lacks it
+    (an unknown or a missing key)."""
     path: list[PathPart] = []
     for part in loc:
         if isinstance(data, dict):
             if part not in data:
-                if path and len(path) == len(loc) - 1:
+                if names_key and path and len(path) == len(loc) - 1:
                     path.append(part)  # a missing or unknown key: keep the last part
                 continue
             data = data[part]
@@ -645,7 +650,7 @@ def _real_path(data: Any, loc: tuple[Any, ...]) -> Path_:
         else:
             continue
         path.append(part)
-    if loc and (not path or path[-1] != loc[-1]) and isinstance(loc[-1], str) and loc[-1] not in (
+    if names_key and loc and (not path or path[-1] != loc[-1]) and isinstance(loc[-1], str) and loc[-1] not in (
             "str", "int", "float", "bool", "none"):
         path.append(loc[-1])
     return tuple(path)

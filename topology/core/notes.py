@@ -55,12 +55,19 @@ def dump_with_notes(document: Any) -> str:
     lines = yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=2**16).split("\n")
     found = {match.group(): index for index, line in enumerate(lines) for match in _TOKEN.finditer(line)}
     for name, value in notes.items():
-        index = found[name]
-        lines[index] = f"{lines[index].replace(name, _scalar(str(value)), 1)}  # {value.note}"
+        before, _, after = lines[found[name]].partition(name)
+        scalar = _scalar(str(value))
+        if after.startswith(":") and len(scalar) >= _SIMPLE_KEY:  # a long key: `? key  # note`, then `: value`
+            lines[found[name]] = f"{before}? {scalar}  # {value.note}\n{' ' * len(before)}{after}"
+        else:
+            lines[found[name]] = f"{before}{scalar}{after}  # {value.note}"
     return "\n".join(lines)
 
 
 _TOKEN = re.compile(r"topology-note-[0-9a-f]{16}-[0-9]+")
+# The longest key YAML is written with as a simple key (`key: value`), as PyYAML's emitter does; a reader
+# refuses a simple key past 1,024 characters, so a longer noted key is written as an explicit one.
+_SIMPLE_KEY = 128
 
 
 def _folded(text: str) -> bool:

@@ -4,13 +4,15 @@ changes make the broker discard messages (and from which queues)."""
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
+from functools import lru_cache
 
 from topology.brokers.rabbitmq import parameters
 from topology.core.kinds import Attributes, KindRules, lowered
 from topology.core.resource import Live
 
-__all__ = ["KINDS", "policy_held"]
+__all__ = ["KINDS", "as_bytes", "policy_held", "policy_regex"]
 
 _POLICY_LIMIT_PATHS = (("definition", "max-length"), ("definition", "max-length-bytes"),
                        ("definition", "message-ttl"), ("definition", "expires"), ("definition", "max-age"))
@@ -38,19 +40,28 @@ def _policy_discards(before: Attributes | None, after: Attributes | None) -> lis
     return found
 
 
-def _pattern(attributes: Attributes | None) -> re.Pattern[str] | None:
-    """A policy's pattern for Python, or None when Python might match otherwise than RabbitMQ."""
-    import warnings
-
-    text = str((attributes or {}).get("pattern", ""))
-    if any(construct in text for construct in _PCRE_ONLY):
+@lru_cache(maxsize=512)
+def policy_regex(pattern: str) -> re.Pattern[str] | None:
+    """A policy pattern as RabbitMQ runs it (`re:run` on the name's bytes, PCRE without UTF or UCP): over the
+    pattern's and the name's UTF-8 bytes read as Latin-1 (`as_bytes`), ASCII classes and case. None when
+    Python might match otherwise than PCRE."""
+    if any(construct in pattern for construct in (*_PCRE_ONLY, "\\Z", "\\z", "{,")):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            return re.compile(text)
+            return re.compile(as_bytes(pattern), re.ASCII)
         except (re.error, FutureWarning):
             return None
+
+
+def as_bytes(name: str) -> str:
+    """A name as a policy's pattern sees it: its UTF-8 bytes, one character each (`é` is two)."""
+    return name.encode().decode("latin-1")
+
+
+def _pattern(attributes: Attributes | None) -> re.Pattern[str] | None:
+    return policy_regex(str((attributes or {}).get("pattern", "")))
 
 
 def policy_held(address: str, scope: str, before: Attributes | None, after: Attributes | None,
@@ -87,7 +98,7 @@ def _held_matching(contents: Mapping[str, int | None], patterns: list[re.Pattern
     """Messages in the queues one of `patterns` matches; None when one of those queues' count is unknown."""
     total = 0
     for queue, messages in contents.items():
-        if any(pattern is not None and pattern.search(queue) for pattern in patterns):
+        if any(pattern is not None and pattern.search(as_bytes(queue)) for pattern in patterns):
             if messages is None:
                 return None
             total += messages

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import calendar
 import datetime
-import re
-import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from topology.brokers.rabbitmq.kinds import _PCRE_ONLY
+from topology.brokers.rabbitmq.kinds import as_bytes, policy_regex
 from topology.core.resource import Resource
 from topology.errors import InputError, RoutingError
 from topology.format.document import Publish
@@ -172,30 +169,15 @@ def headers_match(arguments: Mapping[str, Any], headers: Mapping[str, Any]) -> b
 # ------------------------------------------------------------------------------------- policies
 
 
-@lru_cache(maxsize=512)
-def _policy_regex(pattern: str) -> re.Pattern[str] | None:
-    """A policy pattern as RabbitMQ runs it (`re:run` on the name's bytes, PCRE without UTF or UCP):
-    over the pattern's and the name's UTF-8 bytes read as Latin-1, ASCII classes and case. None when
-    Python might match otherwise than PCRE."""
-    if any(construct in pattern for construct in (*_PCRE_ONLY, "\\Z", "\\z", "{,")):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return re.compile(pattern.encode().decode("latin-1"), re.ASCII)
-        except (re.error, FutureWarning):
-            return None
-
-
 def _applies(policy: str, attributes: Mapping[str, Any], exchange: str) -> bool:
     if attributes.get("apply-to", "all") not in ("exchanges", "all"):
         return False
-    regex = _policy_regex(str(attributes.get("pattern", "")))
+    regex = policy_regex(str(attributes.get("pattern", "")))
     if regex is None:
         raise RoutingError(f"policy `{policy}` has pattern {attributes.get('pattern')!r}, which topology cannot "
                            "match as RabbitMQ's regular expressions (PCRE) do, so whether it sets exchange "
                            f"`{exchange}`'s alternate exchange is unknown")
-    return regex.search(exchange.encode().decode("latin-1")) is not None
+    return regex.search(as_bytes(exchange)) is not None
 
 
 def _policy_alternate(policies: Mapping[str, Mapping[str, Any]], exchange: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from topology.brokers.aws import wire
 from topology.brokers.aws.filter_policy import check_filter_policy, check_message
 from topology.brokers.aws.policy import OWN_SID
 from topology.brokers.aws.spec import SNS_DOCUMENTS, SNS_PLAIN, SQS_PLAIN, SQS_SECONDS
@@ -218,6 +219,11 @@ def _check_endpoint(checker: Checker, resource: Resource, topic_fifo: bool) -> N
     protocol, endpoint = attributes["protocol"], attributes["endpoint"]
     if not endpoint:
         return  # said by expansion: a subscription names a queue, or a protocol and an endpoint
+    if wire.credentialed(endpoint):
+        checker.report(resource, f"the {protocol} endpoint `{wire.masked(endpoint)}` holds a password, which would "
+                       "be printed in every plan (it is part of the subscription's address); manage this subscription "
+                       "outside topology, or give the endpoint its credentials another way", "endpoint")
+        return
     pattern, words = _ENDPOINTS[protocol]
     if not pattern.match(endpoint):
         article = "an" if protocol[0] in "aeiou" else "a"

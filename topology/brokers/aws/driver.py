@@ -509,7 +509,9 @@ class AwsDriver(Driver):
             if f"sns/subscription/{subscription_name(topic, protocol, endpoint)}" not in declared:
                 endpoint = wire.local_name(endpoint, account, region)
             attributes["queue"] = endpoint
-        else:
+        else:  # an endpoint's password never enters an address, a plan or an export
+            if wire.credentialed(endpoint):
+                endpoint, attributes[wire.CREDENTIALED] = wire.masked(endpoint), True
             attributes.update({"protocol": protocol, "endpoint": endpoint})
         name = subscription_name(topic, protocol, endpoint)
         if not arn.startswith("arn:"):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from topology.brokers.aws import wire
 from topology.brokers.aws.policy import canonical, default_topic_policy
 from topology.brokers.aws.spec import FEEDBACK, FEEDBACK_FIELDS, SNS_DOCUMENTS, SNS_PLAIN, SQS_PLAIN, SQS_SECONDS
 from topology.brokers.aws.wire import UNMANAGED
@@ -132,6 +133,11 @@ def _subscription(sections: _Sections, item: Live) -> None:
             f"not managed, so not written here: sns/subscription/{item.name} (pending confirmation: SNS gives no ARN "
             "to read or remove a subscription until its endpoint confirms it, and re-creating one sends the "
             "endpoint a new confirmation request)")
+        return
+    if attributes.get(wire.CREDENTIALED):
+        sections.topic_notes.setdefault(attributes["topic"], []).append(
+            f"not managed, so not written here: sns/subscription/{item.name} (its endpoint holds a password, "
+            "which topology never writes into a file or a plan; manage it outside topology)")
         return
     subscription: dict[str, Any]
     unmanaged = _unmanaged(attributes)

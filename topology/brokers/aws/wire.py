@@ -5,16 +5,18 @@ to names. The driver reads and writes through these; they make no request."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from topology.brokers.aws import policy
 from topology.brokers.aws.spec import FEEDBACK, FEEDBACK_FIELDS
 
-__all__ = ["QUEUE_INTS", "UNMANAGED", "local_name", "parse_queue", "parse_subscription", "parse_topic", "text",
-           "topic_wire"]
+__all__ = ["CREDENTIALED", "QUEUE_INTS", "UNMANAGED", "credentialed", "local_name", "masked", "parse_queue",
+           "parse_subscription", "parse_topic", "text", "topic_wire"]
 
 UNMANAGED = "unmanaged"  # the attributes AWS reported that topology does not manage, as AWS gave them
+CREDENTIALED = "credentialed"  # a subscription whose endpoint holds a password (shown masked): not managed
 
 QUEUE_INTS = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
               "ReceiveMessageWaitTimeSeconds", "KmsDataKeyReusePeriodSeconds")
@@ -49,6 +51,21 @@ def text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
+
+
+# scheme://user:password@ up to the host's `@`: a password may hold `#`, `?` and `@` unescaped (AWS takes them)
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/]*@")
+
+
+def credentialed(endpoint: str) -> bool:
+    """Whether an http(s) endpoint holds a password (`https://user:password@host`, AWS's way to give an
+    endpoint basic authentication): a secret, which topology never writes into an address or a file."""
+    return bool(_USERINFO.match(endpoint))
+
+
+def masked(endpoint: str) -> str:
+    """The endpoint with its password, if any, as `***`."""
+    return _USERINFO.sub(lambda match: f"{match[1]}:***@", endpoint, count=1)
 
 
 def local_name(arn: str, account: str, region: str) -> str:

@@ -236,3 +236,27 @@ def test_exchanges_bound_both_ways_bring_each_other_once(tmp_path: Path, rabbitm
     assert sorted(document["rabbitmq"]["vhosts"][vhost]["exchanges"]) == ["left", "right"]
     assert text.count(f"rabbitmq/{vhost}/exchange/left") == 1
     _plans_empty(tmp_path, {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL})
+
+
+def test_what_comes_along_is_found_by_its_name_as_written(tmp_path: Path, rabbitmq_vhost: RabbitVhost,
+                                                          rabbitmq_api: Any) -> None:
+    """The objects a scope needs are found by reading the export as the file will be read: a binding's
+    exchange named `x-${HOME}` comes along, not an exchange named after the environment's HOME."""
+    from urllib.parse import quote
+
+    vhost, path = rabbitmq_vhost.name, rabbitmq_vhost.path
+    home = "/elsewhere"
+    for exchange in ("x-${HOME}", f"x-{home}"):
+        rabbitmq_api.put(f"/api/exchanges/{path}/{quote(exchange, safe='')}",
+                         json={"type": "fanout", "durable": True}).raise_for_status()
+    rabbitmq_api.put(f"/api/queues/{path}/q", json={"durable": True}).raise_for_status()
+    rabbitmq_api.post(f"/api/bindings/{path}/e/{quote('x-${HOME}', safe='')}/q/q",
+                      json={"routing_key": ""}).raise_for_status()
+    out = tmp_path / "exported.topology.yaml"
+    exported = topology("export", "--target", f"live={RABBITMQ_URL}", "--include", f"rabbitmq/{vhost}/binding/*",
+                        "--to", str(out), cwd=tmp_path, env={"HOME": home})
+    assert exported.returncode == 0, exported.stderr
+    text = out.read_text()
+    assert f"declared: rabbitmq/{vhost}/exchange/x-${{HOME}}" in text and "        x-$${HOME}:\n" in text
+    assert f"x-{home}" not in text
+    _plans_empty(tmp_path, {"TOPOLOGY_TARGET_LIVE": RABBITMQ_URL, "HOME": home})

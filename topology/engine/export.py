@@ -102,7 +102,8 @@ def _with_dependencies(driver: Driver, live: dict[str, Live], kind: str, name: s
     assert exporter.export is not None
     pulled: list[str] = []
     while True:  # each round adds what is not yet there, of a broker's finitely many objects: it ends
-        document = {"version": 1, **exporter.export(live, name)}
+        # read as the exported file will be read: names holding `${` or `{{` are not substituted or rendered
+        document = _rendered_as_is(_dump({"version": 1, **exporter.export(live, name)}))
         resources = compile_topology([], document=document).resources
         # What the file declares without its live attributes (a user its permission nests under), what
         # it refers to, and what the driver says an object needs (export leaves a group out without its topics).

@@ -32,8 +32,10 @@ pytestmark = pytest.mark.rabbitmq
 # Names: letters of any script, digits, punctuation (`{{`, `$$` and `~` included) and symbols, spaces inside.
 # RabbitMQ 3.10 garbles non-ASCII vhost and user tags (it stores their UTF-8 bytes as Latin-1), so tags are ASCII.
 _NAME_CHARACTERS = st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs"))
+# `.` and `..` are left out: as a path segment of the management API they are the folder itself or its
+# parent (HTTP clients resolve them), so no API call can name such an object.
 _NAMES = st.text(_NAME_CHARACTERS, min_size=1, max_size=8).filter(
-    lambda n: n == n.strip() and not n.startswith("amq.") and not n.startswith("topology."))
+    lambda n: n == n.strip() and n not in (".", "..") and not n.startswith("amq.") and not n.startswith("topology."))
 _TAGS = st.lists(st.text(string.ascii_lowercase + string.digits + "-_", min_size=1, max_size=8), max_size=3,
                  unique=True)
 _INT64 = st.integers(-(2**63), 2**63 - 1)

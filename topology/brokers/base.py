@@ -14,6 +14,7 @@ a plan (`apply`), translating its client library's errors into topology's own at
 from __future__ import annotations
 
 import fnmatch
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from topology.format.expand import Expansion
     from topology.format.load import LoadedFile
 
-__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Section", "Selection", "refused_not_empty"]
+__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Section", "Selection", "glob_head",
+           "may_reach", "refused_not_empty"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,18 @@ def refused_not_empty(change: Change, what: str) -> ChangeResult:
     return ChangeResult(change.address, False,
                         f"refused to {verb} it: it was empty when planned but now holds {what}; nothing was "
                         "changed. Run `topology plan` again (apply then needs --allow-data-loss) or drain it first")
+
+
+def glob_head(glob: str) -> str:
+    """An address glob's literal beginning, up to its first wildcard (`*`, `?`, `[`)."""
+    return re.split(r"[*?\[]", glob, maxsplit=1)[0]
+
+
+def may_reach(glob: str, prefix: str) -> bool:
+    """Whether `glob` may match some address that starts with `prefix`: unless its literal beginning rules
+    that out. Drivers use it to skip reading what no glob can select (another team's vhost, ACLs)."""
+    head = glob_head(glob)
+    return head.startswith(prefix) or prefix.startswith(head)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import sys
 import threading
 import time
@@ -43,7 +42,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, may_reach, refused_not_empty
 from topology.brokers.kafka.config import (
     ACL_FIELDS,
     ACL_OPERATIONS,
@@ -189,8 +188,7 @@ def _may_want(selection: Selection, prefix: str) -> bool:
     glob's literal start (up to its first wildcard) agrees with it."""
     if any(a.startswith(prefix) for a in selection.addresses):
         return True
-    heads = (re.split(r"[*?\[]", glob, maxsplit=1)[0] for glob in selection.include)
-    return selection.prune and any(head.startswith(prefix) or prefix.startswith(head) for head in heads)
+    return selection.prune and any(may_reach(glob, prefix) for glob in selection.include)
 
 
 def _batches(changes: Iterable[Change]) -> dict[str, list[Change]]:

@@ -50,7 +50,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, may_reach, refused_not_empty
 from topology.brokers.rabbitmq import parameters
 from topology.brokers.rabbitmq.expand import binding_address
 from topology.brokers.registry import held_now
@@ -1101,13 +1101,8 @@ _VHOST_METADATA = ("description", "tags", "default_queue_type", "tracing")
 def _may_select(globs: Sequence[str], vhost: str) -> bool:
     """Whether one of `globs` may match the vhost's address or one in it (`rabbitmq/<vhost>/...`): it does
     unless the glob's literal beginning (up to its first wildcard) rules both out."""
-    inside = f"rabbitmq/{vhost}/"
-    for glob in globs:
-        literal = re.split(r"[*?\[]", glob, maxsplit=1)[0]
-        if fnmatch.fnmatchcase(f"rabbitmq/vhost/{vhost}", glob) or inside.startswith(literal) or \
-                literal.startswith(inside):
-            return True
-    return False
+    return any(fnmatch.fnmatchcase(f"rabbitmq/vhost/{vhost}", glob) or may_reach(glob, f"rabbitmq/{vhost}/")
+               for glob in globs)
 
 
 def _queue_type_of(listed: Mapping[str, Any]) -> str | None:

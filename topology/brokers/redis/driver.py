@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
+from topology.brokers.base import ChangeResult, Driver, Live, Selection, glob_head, may_reach, refused_not_empty
 from topology.brokers.redis.acl import CommandTable, Permission, setuser_arguments, user_attributes
 from topology.brokers.registry import quantity
 from topology.core.resource import Resource, same
@@ -695,7 +695,7 @@ def _scan_pattern(glob: str) -> str | None:
     """A SCAN MATCH pattern that finds every stream key whose stream or groups an address glob may match
     (None: it matches none). Address globs are fnmatch's (`[!x]`, a backslash is itself) and Redis's
     patterns differ, so only the glob's fixed beginning is passed, escaped."""
-    fixed = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    fixed = glob_head(glob)
     if fixed.startswith(_STREAM):
         key = fixed.removeprefix(_STREAM)
         return _redis_escaped(key) if fixed == glob else _redis_escaped(key) + "*"
@@ -712,8 +712,7 @@ def _redis_escaped(text: str) -> str:
 def _may_match_users(glob: str) -> bool:
     """Whether an address glob may match some `redis/user/<name>`: its part before any wildcard is a
     prefix of that, or starts with it."""
-    fixed = re.split(r"[*?\[]", glob, maxsplit=1)[0]
-    return "redis/user/".startswith(fixed) or fixed.startswith("redis/user/")
+    return may_reach(glob, "redis/user/")
 
 
 def _index(secret: str) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 from topology.core.kinds import KindRules
+from topology.core.monitor import Reading, Watch
 from topology.core.resource import Live, Resource
 from topology.engine.plan import Change
 
@@ -81,6 +82,9 @@ class Broker:
     export_target: Callable[[Driver, str], dict[str, Any]] | None = None
     target_from_url: Callable[[str], TargetSpec] | None = None  # `export --target NAME=URL`
     url_schemes: tuple[str, ...] = ()  # URLs that say which broker they are (`redis://`)
+    # After merging: resources made from the watched objects (core/monitor.py) and the files, such as the
+    # CloudWatch alarms of SQS queues' limits where a file asks for them.
+    watched: Callable[[Sequence[Watch], Sequence[LoadedFile]], list[Resource]] | None = None
 
 
 def refused_not_empty(change: Change, what: str) -> ChangeResult:
@@ -171,6 +175,12 @@ class Driver(ABC):
         so pruning never plans it away (Redis's default user). Drivers whose broker keeps what it is given
         leave it as is."""
         return live
+
+    def health(self, watches: Sequence[Watch]) -> list[Reading]:
+        """What each watched object holds now (core/monitor.py METRICS), read in bulk: one or more readings
+        per watch (a Kafka group one per topic), `missing` where the object does not exist. Read-only.
+        A broker's error is raised as topology's own (BrokerError), as everywhere at this boundary."""
+        return [Reading(w.address, {}, notes=("this target holds no messages to measure",)) for w in watches]
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Exact message counts for these objects, asked just before a replace or delete is planned;

@@ -94,6 +94,7 @@ class KindRules:
     # created since is stale by its live digest).
     container: str | None = None
     hangs_off: bool = False  # the broker deletes it with what it depends on (a queue's bindings, say)
+    limits: tuple[str, ...] = ()  # the `monitor:` limits it takes (core/monitor.py LIMITS); none: not watched
     is_container: bool = False  # other objects live in it (a RabbitMQ vhost): the driver lists it by name
     in_container: bool = False  # its `scope` names the container it lives in (a RabbitMQ queue's vhost)
 

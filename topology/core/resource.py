@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from topology.core.monitor import Declared
 from topology.core.problems import Location
 from topology.core.secrets import Secret
 
@@ -32,6 +33,10 @@ class Resource:
     origin: Location | None = field(default=None, compare=False)
     path: tuple[str | int, ...] = field(default=(), compare=False)  # where in its file it was declared
     secrets: dict[str, Secret] = field(default_factory=dict, compare=False, repr=False)  # printed as ***
+    # How it is watched (never part of what plan compares): its role (dead_letter, retry, work, group,
+    # stream; None: not watched) and the limits of its own `monitor:`, before the role's defaults.
+    role: str | None = field(default=None, compare=False)
+    monitor: dict[str, Declared] = field(default_factory=dict, compare=False)
 
     @property
     def broker(self) -> str:

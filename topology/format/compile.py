@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from topology.brokers.registry import brokers, rules_for
+from topology.core.monitor import BUILT_IN_DEFAULTS, Declared, Watch
 from topology.core.problems import Problem, dotted
 from topology.core.resource import Resource
 from topology.errors import ProblemsError
@@ -20,6 +21,7 @@ from topology.format.common import TargetSpec
 from topology.format.document import Expectation, Manage
 from topology.format.expand import expand_file
 from topology.format.load import InMemoryDocument, LoadedFile, load_document, load_file
+from topology.format.monitoring import declared
 
 __all__ = ["Topology", "compile_topology"]
 
@@ -33,6 +35,11 @@ class Topology:
     manage_declared: bool = False
     expectations: list[Expectation] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # `monitoring.defaults` by role, over the built-in ones (a role the files set replaces its built-in limits)
+    defaults: dict[str, dict[str, Declared]] = field(
+        default_factory=lambda: {role: {k: Declared(v) for k, v in limits.items()}
+                                 for role, limits in BUILT_IN_DEFAULTS.items()})
+    _defaults_declared: dict[str, str] = field(default_factory=dict)  # role -> the file that set it
 
     @property
     def errors(self) -> list[Problem]:
@@ -45,6 +52,20 @@ class Topology:
     def raise_for_errors(self) -> None:
         if self.errors:
             raise ProblemsError(self.problems)
+
+    def watches(self) -> list[Watch]:
+        """Every watched object with its limits: its role's defaults (those its kind takes), then its own."""
+        found: list[Watch] = []
+        for resource in self.resources.values():
+            takes = rules_for(resource.kind).limits
+            if resource.role is None or not takes:
+                continue
+            limits = {name: value for name, value in self.defaults.get(resource.role, {}).items() if name in takes}
+            limits.update(resource.monitor)
+            topics = tuple(resource.attributes.get("topics", ())) if resource.kind == "kafka.group" else ()
+            found.append(Watch(resource.address, resource.kind, resource.name, resource.scope, resource.target,
+                               resource.role, limits, resource.origin, topics))
+        return found
 
 
 def compile_topology(paths: Sequence[str], *, document: InMemoryDocument | None = None, env: str | None = None,
@@ -60,6 +81,11 @@ def compile_topology(paths: Sequence[str], *, document: InMemoryDocument | None 
     if env is not None:
         _check_environment(topology, env)
     merged = _merged(topology)
+    watches = Topology(files, merged, defaults=topology.defaults).watches()
+    for each in brokers():
+        if each.watched is not None:
+            for made in each.watched(watches, files):
+                _merge(topology, merged, made)
     topology.resources = {address: merged[address] for address in sorted(merged)}
     if not topology.errors:
         topology.problems.extend(check(files, topology.resources))
@@ -94,7 +120,11 @@ def _merged(topology: Topology) -> dict[str, Resource]:
             _merge(topology, declared if resource.generated_by is None else generated, resource)
         _merge_settings(topology, loaded)
     merged = dict(generated)
-    merged.update(declared)  # declared by hand wins over generated
+    for address, resource in declared.items():  # declared by hand wins over generated, in the role it was
+        made = generated.get(address)  # generated for: a queue declared by hand and named as a dead-letter
+        if made is not None and made.role is not None and resource.role == "work":  # queue is watched as one
+            resource = replace(resource, role=made.role)
+        merged[address] = resource
     for each in brokers():
         if each.link is not None:
             merged = each.link(merged)
@@ -139,3 +169,14 @@ def _merge_settings(topology: Topology, loaded: LoadedFile) -> None:
         topology.manage = document.manage
         topology.manage_declared = True
     topology.expectations.extend(document.expectations)
+    for role in document.monitoring.defaults.model_fields_set:
+        path = ("monitoring", "defaults", role)
+        limits = declared(getattr(document.monitoring.defaults, role), loaded.positions, path, role)
+        if role in topology._defaults_declared:
+            if {k: v.value for k, v in topology.defaults[role].items()} != {k: v.value for k, v in limits.items()}:
+                topology.problems.append(Problem(
+                    f"`monitoring.defaults.{role}` is declared differently in {topology._defaults_declared[role]}",
+                    loaded.positions.at(path, key=True), dotted(path), "declare each role's defaults in one file"))
+            continue
+        topology.defaults[role] = limits
+        topology._defaults_declared[role] = loaded.path

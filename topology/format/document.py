@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, create_model, model_validator
 
 from topology.format.common import Spec, TargetSpec
+from topology.format.monitoring import Monitoring
 
 __all__ = ["Document", "Expectation", "Manage", "Publish", "document_model", "target_variable"]
 
@@ -65,6 +66,8 @@ class Document(Spec):
     manage: Manage = Field(default_factory=Manage, description="What apply may delete; default: nothing.")
     naming: Spec = Field(default_factory=Spec, description="Templates for generated names.")
     expectations: list[Expectation] = Field(default_factory=list, description="Routing assertions for `topology test`.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="How the declared objects are watched: "
+                                   "`topology status`, `alerts` and `exporter`.")
 
     def section(self, key: str) -> Any:
         """A broker's section (`rabbitmq`, `sqs`), or None when the document has none."""

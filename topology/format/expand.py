@@ -18,7 +18,9 @@ from topology.brokers.registry import brokers
 from topology.core.problems import Location, PathPart, Problem, dotted
 from topology.core.resource import Resource
 from topology.core.secrets import Secret
+from topology.format.common import Spec
 from topology.format.load import LoadedFile
+from topology.format.monitoring import declared
 from topology.format.templating import SafeTemplate
 
 __all__ = ["Expansion", "expand_file"]
@@ -36,12 +38,16 @@ class Expansion:
 
     def add(self, kind: str, address: str, target: str | None, attributes: dict[str, Any],
             path: tuple[PathPart, ...], *, name: str, scope: str = "", depends_on: tuple[str, ...] = (),
-            protect: bool = False, generated_by: str | None = None, secrets: dict[str, Secret] | None = None) -> None:
+            protect: bool = False, generated_by: str | None = None, secrets: dict[str, Secret] | None = None,
+            role: str | None = None, monitor: Spec | None = None) -> None:
+        """Record a resource; `role` and `monitor` (its `monitor:` limits, at `path` + monitor) say how it is
+        watched."""
         self.resources.append(Resource(
             kind=kind, address=address, name=name, scope=scope, target=target, attributes=attributes,
             depends_on=depends_on,
             protect=protect, generated_by=generated_by, origin=self.where(path), path=path,
-            secrets=secrets or {}))
+            secrets=secrets or {}, role=role,
+            monitor=declared(monitor, self.loaded.positions, (*path, "monitor"))))
 
     def problem(self, message: str, path: tuple[PathPart, ...], hint: str | None = None,
                 severity: str = "error") -> None:

@@ -63,10 +63,10 @@ def expand_sqs(context: Expansion, section: Sqs) -> None:
             dlq_attributes: dict[str, Any] = {"FifoQueue": queue.fifo, "MessageRetentionPeriod": 1_209_600,
                                               "tags_on_create": dict(MANAGED_BY)}
             context.add("sqs.queue", f"sqs/queue/{dlq}", target, dlq_attributes, (*path, "dead_letter"),
-                        name=dlq, generated_by=address)
+                        name=dlq, generated_by=address, role="dead_letter")
             depends.append(f"sqs/queue/{dlq}")
         context.add("sqs.queue", address, target, attributes, path, name=name, depends_on=tuple(depends),
-                    protect=queue.protect)
+                    protect=queue.protect, role="work", monitor=queue.monitor)
         if queue.retry is not None:
             for index, delay in enumerate(queue.retry.delays):
                 delay_path = (*path, "retry", "delays", index)
@@ -78,7 +78,7 @@ def expand_sqs(context: Expansion, section: Sqs) -> None:
                 if redrive is not None:
                     retry_attributes["RedrivePolicy"] = dict(redrive)
                 context.add("sqs.queue", f"sqs/queue/{retry}", target, retry_attributes, delay_path,
-                            name=retry, depends_on=tuple(depends), generated_by=address)
+                            name=retry, depends_on=tuple(depends), generated_by=address, role="retry")
 
 
 def _sqs_attributes(context: Expansion, queue: SqsQueue, path: tuple[PathPart, ...]) -> dict[str, Any]:

@@ -5,11 +5,13 @@ adopting an object plans no change), and shortening a queue's retention discards
 from __future__ import annotations
 
 from topology.core.kinds import KindRules, lowered
+from topology.format.monitoring import SQS_LIMITS
 
 __all__ = ["KINDS"]
 
 KINDS: dict[str, KindRules] = {
-    "sqs.queue": KindRules(immutable=frozenset({"FifoQueue"}), create_only=frozenset({"tags_on_create"}),
+    "sqs.queue": KindRules(
+        limits=SQS_LIMITS, immutable=frozenset({"FifoQueue"}), create_only=frozenset({"tags_on_create"}),
                            subset=frozenset({"tags", "allow_sns_topics"}), holds_data=True,
                            discards=lowered(("MessageRetentionPeriod",))),
     "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), create_only=frozenset({"tags_on_create"}),

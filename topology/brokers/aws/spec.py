@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from topology.format.common import Duration, Protectable, RemoteTarget, Retry, Size, Spec
+from topology.format.monitoring import SqsMonitor
 
 __all__ = [
     "FEEDBACK",
@@ -96,6 +97,8 @@ class SqsQueue(Protectable):
     retry: Retry | None = Field(None, description="Retry queues with DelaySeconds, one per delay (max 15m each).")
     tags: dict[str, str] = Field(default_factory=dict, description="Queue tags. A queue topology creates is also "
                                  "tagged managed-by: topology.")
+    monitor: SqsMonitor | None = Field(  # type: ignore[valid-type]
+        None, description="Limits `topology status`, `alerts` and `exporter` watch; never changes a plan.")
 
 
 class Subscription(Spec):

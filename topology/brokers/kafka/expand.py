@@ -57,7 +57,7 @@ def expand_kafka(context: Expansion, section: Kafka) -> None:
         context.add("kafka.group", f"kafka/group/{name}", target, {
             "topics": topics, "initial_offset": group.initial_offset,
         }, ("kafka", "consumer_groups", name), name=name, depends_on=tuple(f"kafka/topic/{t}" for t in topics),
-            protect=group.protect)
+            protect=group.protect, role="group", monitor=group.monitor)
 
     for index, acl in enumerate(section.acls):
         resource = acl.resource

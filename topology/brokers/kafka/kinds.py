@@ -5,6 +5,7 @@ changes its iterations in place, and a quota entity's values are compared whole.
 from __future__ import annotations
 
 from topology.core.kinds import KindRules, lowered
+from topology.format.monitoring import GROUP_LIMITS
 
 __all__ = ["KINDS"]
 
@@ -13,7 +14,8 @@ KINDS: dict[str, KindRules] = {
                              discards=lowered(("config", "retention.ms"), ("config", "retention.bytes"),
                                               removals=True, changed=(("config", "cleanup.policy"),))),
     # A group's committed offsets are where its consumers are: deleting them is a loss too.
-    "kafka.group": KindRules(create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"}),
+    "kafka.group": KindRules(
+        limits=GROUP_LIMITS, create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"}),
                              holds_data=True, unit="committed offset"),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
                                                 "operation", "permission"})),

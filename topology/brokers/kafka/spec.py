@@ -9,6 +9,7 @@ from pydantic import Field
 from topology.brokers.kafka.config import SCRAM_ITERATIONS
 from topology.core.secrets import Secret
 from topology.format.common import Protectable, RemoteTarget, Retry, Spec
+from topology.format.monitoring import GroupMonitor
 
 __all__ = ["Acl", "AclResource", "ConsumerGroup", "Kafka", "KafkaDeadLetter", "KafkaRetry", "KafkaTarget", "Quota",
            "QuotaEntity", "ScramCredential", "Topic", "User"]
@@ -44,6 +45,9 @@ class ConsumerGroup(Protectable):
     topics: list[str] = Field(min_length=1, description="Topics the group consumes (retry topics are added).")
     initial_offset: Literal["earliest", "latest"] = Field(
         "latest", description="Where a new group starts; used only when the group does not exist yet.")
+    monitor: GroupMonitor | None = Field(  # type: ignore[valid-type]
+        None, description="Limits per topic the group reads, which `topology status`, `alerts` and `exporter` "
+        "watch; never changes a plan.")
 
 
 class AclResource(Spec):

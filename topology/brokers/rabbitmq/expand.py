@@ -208,14 +208,15 @@ def _rabbitmq_queue(context: Expansion, target: str | None, vhost: str, name: st
             context.add("rabbitmq.queue", f"{prefix}/queue/{dlq}", target, {
                 "type": queue_type, "durable": True, "auto_delete": False, "arguments": {},
             }, (*path, "dead_letter"), name=dlq, scope=vhost, depends_on=(f"rabbitmq/vhost/{vhost}",),
-                generated_by=address)
+                generated_by=address, role="dead_letter")
             depends.append(f"{prefix}/queue/{dlq}")
         if dead_letter.exchange is not None and not dead_letter.exchange.startswith("amq."):
             depends.append(f"{prefix}/exchange/{dead_letter.exchange}")
 
     context.add("rabbitmq.queue", address, target, {
         "type": queue_type, "durable": queue.durable, "auto_delete": queue.auto_delete, "arguments": arguments,
-    }, path, name=name, scope=vhost, depends_on=tuple(depends), protect=queue.protect)
+    }, path, name=name, scope=vhost, depends_on=tuple(depends), protect=queue.protect, role="work",
+        monitor=queue.monitor)
 
     if queue.retry is not None:
         for index, delay in enumerate(queue.retry.delays):
@@ -224,7 +225,7 @@ def _rabbitmq_queue(context: Expansion, target: str | None, vhost: str, name: st
                 "type": queue_type, "durable": True, "auto_delete": False, "arguments": {
                     "x-message-ttl": delay, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
             }, (*path, "retry", "delays", index), name=wait, scope=vhost,
-                depends_on=(f"rabbitmq/vhost/{vhost}", address), generated_by=address)
+                depends_on=(f"rabbitmq/vhost/{vhost}", address), generated_by=address, role="retry")
 
     for index, binding in enumerate(queue.bindings):
         _check_binding(context, binding.routing_key, binding.arguments, (*path, "bindings", index))

@@ -11,6 +11,7 @@ from functools import lru_cache
 from topology.brokers.rabbitmq import parameters
 from topology.core.kinds import Attributes, KindRules, lowered
 from topology.core.resource import Live
+from topology.format.monitoring import QUEUE_LIMITS
 
 __all__ = ["KINDS", "as_bytes", "policy_held", "policy_regex"]
 
@@ -113,7 +114,8 @@ KINDS: dict[str, KindRules] = {
     "rabbitmq.vhost_limits": KindRules(in_container=True),  # max-connections, max-queues: the ones not named lifted
     "rabbitmq.exchange": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "internal", "arguments"}),
                                    in_container=True),
-    "rabbitmq.queue": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True,
+    "rabbitmq.queue": KindRules(
+        limits=QUEUE_LIMITS, immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True,
                                 in_container=True),
     "rabbitmq.binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
     "rabbitmq.exchange_binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),

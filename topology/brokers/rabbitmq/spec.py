@@ -16,6 +16,7 @@ from pydantic import AllowInfNan, BeforeValidator, Field, Strict
 from topology.brokers.rabbitmq.parameters import FederationUpstream, FederationUpstreamSet, GlobalParameter, Shovel
 from topology.core.secrets import Secret
 from topology.format.common import Arguments, Duration, Protectable, RemoteTarget, Retry, Size, Spec, not_one_of
+from topology.format.monitoring import QueueMonitor
 
 __all__ = [
     "OPERATOR_POLICY_KEYS",
@@ -367,6 +368,8 @@ class Queue(Protectable):
         None, description="Where rejected and expired messages go; the queue is created unless declared.")
     retry: Retry | None = Field(None, description="Retry tiers: one wait queue per delay, back to this queue.")
     arguments: Arguments = Field(default_factory=dict, description="Raw x- arguments (escape hatch). Immutable.")
+    monitor: QueueMonitor | None = Field(  # type: ignore[valid-type]
+        None, description="Limits `topology status`, `alerts` and `exporter` watch; never changes a plan.")
 
 
 class Policy(Spec):

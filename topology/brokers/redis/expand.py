@@ -46,20 +46,25 @@ def _expand_streams(context: Expansion, section: Redis) -> None:
             for index, delay in enumerate(stream.retry.delays):
                 retry = context.name("redis_retry_stream", (*path, "retry"), stream=key, delay=format_duration(delay))
                 streams.append((retry, {}, dict(retried), (*path, "retry", "delays", index), address))
+        dead_letter = None
         if stream.dead_letter:
-            dlq = context.name("redis_dead_letter_stream", (*path, "dead_letter"), stream=key)
+            dead_letter = dlq = context.name("redis_dead_letter_stream", (*path, "dead_letter"), stream=key)
             streams.append((dlq, {}, {"dlq": "0"}, (*path, "dead_letter"), address))
         for stream_key, stream_attributes, stream_groups, stream_path, generated_by in streams:
             stream_address = f"redis/stream/{stream_key}"
             context.add("redis.stream", stream_address, target, stream_attributes, stream_path, name=stream_key,
-                        protect=stream.protect and generated_by is None, generated_by=generated_by)
+                        protect=stream.protect and generated_by is None, generated_by=generated_by, role="stream",
+                        monitor=stream.monitor if generated_by is None else None)
+            role = "group" if generated_by is None else "dead_letter" if stream_key == dead_letter else "retry"
             for group, spec in stream_groups.items():
                 group_path = (*path, "groups", group) if generated_by is None else stream_path
                 context.add("redis.group", f"redis/group/{stream_key}/{group}", target,
                             _group_attributes(stream_key, spec), group_path, name=group, scope=stream_key,
                             depends_on=(stream_address,),
                             protect=stream.groups[group].protect if group in stream.groups and generated_by is None
-                            else False, generated_by=generated_by)
+                            else False, generated_by=generated_by, role=role,
+                            monitor=stream.groups[group].monitor if group in stream.groups and generated_by is None
+                            else None)
 
 
 def _checked(context: Expansion, kind: str, tokens: list[str], path: tuple[PathPart, ...]) -> None:

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from topology.core.secrets import Secret
 from topology.format.common import Protectable, RemoteTarget, Retry, Spec
+from topology.format.monitoring import RedisGroupMonitor, StreamMonitor
 
 __all__ = ["ENTRIES_READ_MAX", "Redis", "RedisTarget", "Selector", "Stream", "StreamGroup", "User"]
 
@@ -25,6 +26,8 @@ class StreamGroup(Spec):
         "lag is known from creation. Used only when the group is created, and only on a stream that has had at "
         "least that many entries (a count of another stream's entries would make the lag negative).")
     protect: bool = Field(False, description="Never delete this group.")
+    monitor: RedisGroupMonitor | None = Field(  # type: ignore[valid-type]
+        None, description="Limits `topology status`, `alerts` and `exporter` watch; never changes a plan.")
 
 
 class Stream(Protectable):
@@ -34,6 +37,8 @@ class Stream(Protectable):
     groups: dict[str, StreamGroup] = Field(default_factory=dict, description="Consumer groups by name.")
     dead_letter: bool = Field(False, description="A dead-letter stream `<key>:dlq` with group `dlq`.")
     retry: Retry | None = Field(None, description="Retry streams, one per delay, with the same groups.")
+    monitor: StreamMonitor | None = Field(  # type: ignore[valid-type]
+        None, description="Limits `topology status`, `alerts` and `exporter` watch; never changes a plan.")
 
 
 class Selector(Spec):

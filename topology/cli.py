@@ -181,6 +181,16 @@ def _render_plan(plan: Plan, format: PlanFormat) -> str:
     return render_text(plan, colour=_colour())
 
 
+def _target_urls(targets: list[str] | None) -> dict[str, str]:
+    urls = {}
+    for assignment in targets or []:
+        name, sep, url = assignment.partition("=")
+        if not sep or not name or not url:
+            raise InputError(f"--target {assignment!r} is not NAME=URL")
+        urls[name] = url
+    return urls
+
+
 def _engine(files: list[str], env: str | None, variables: dict[str, Any], state: str | None, offline: bool,
             *, lock: bool = False, parallelism: int = 10, targets: list[str] | None = None,
             lock_wait: float = 0.0) -> Engine:
@@ -188,12 +198,7 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
 
     from topology.engine.session import Engine
 
-    urls = {}
-    for assignment in targets or []:
-        name, sep, url = assignment.partition("=")
-        if not sep or not name or not url:
-            raise InputError(f"--target {assignment!r} is not NAME=URL")
-        urls[name] = url
+    urls = _target_urls(targets)
     engine = Engine(files, env=env, variables=variables, state=Path(state) if state else None,
                     offline=offline, lock=lock, parallelism=parallelism, target_urls=urls, lock_wait=lock_wait)
     for warning in engine.topology.warnings:
@@ -397,6 +402,106 @@ def export(target: Annotated[str, typer.Option(
         Path(to).write_text(text)
     else:
         typer.echo(text, nl=False)
+
+
+class StatusFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class AlertsFormat(StrEnum):
+    prometheus = "prometheus"
+    promtool_test = "promtool-test"
+
+
+def _watched(files: list[str], env: str | None, var: list[str] | None) -> Topology:
+    topology = _compile(files, env, var)
+    topology.raise_for_errors()
+    for warning in topology.warnings:
+        typer.echo(str(warning), err=True)
+    return topology
+
+
+def _seconds(value: str, option: str) -> float:
+    from topology.core.units import parse_duration
+
+    try:
+        return parse_duration(value) / 1000
+    except ValueError as exc:
+        raise InputError(f"{option} {value!r}: {exc}") from None
+
+
+@app.command()
+def status(files: Files, env: EnvOption = None, var: VarOption = None, target: TargetOption = None,
+           format: Annotated[StatusFormat, typer.Option(
+               "--format", help="text, json or markdown.")] = StatusFormat.text,
+           watch: Annotated[str | None, typer.Option(
+               "--watch", help="Refresh every INTERVAL (10s) on a terminal until Ctrl-C.")] = None,
+           ) -> None:
+    """Live depth, consumers, lag and age of every declared queue, group and stream against its limits.
+
+    Exit 0 when every limit holds, 3 when one is breached, 1 on error (a target that cannot be read)."""
+    from topology.monitor.read import Reader
+    from topology.monitor.status import render_status, status_code
+
+    topology = _watched(files, env, var)
+    interval = _seconds(watch, "--watch") if watch else None
+    with Reader(topology, target_urls=_target_urls(target)) as reader:
+        while True:
+            health = reader.read()
+            text = render_status(health, format.value, files=files)
+            if interval is None:
+                typer.echo(text, nl=False)
+                raise typer.Exit(status_code(health))
+            import time
+
+            typer.echo("\x1b[H\x1b[2J" if sys.stdout.isatty() else "", nl=False)
+            typer.echo(text, nl=False)
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                raise typer.Exit(130) from None
+
+
+@app.command()
+def alerts(files: Files, env: EnvOption = None, var: VarOption = None,
+           format: Annotated[AlertsFormat, typer.Option(
+               "--format", help="prometheus (a rule file) or promtool-test (its unit tests).",
+           )] = AlertsFormat.prometheus,
+           out: Annotated[str | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+           for_: Annotated[str, typer.Option("--for", help="How long a limit must be breached before the alert "
+                                             "fires (Prometheus `for:`).")] = "1m",
+           rules: Annotated[str, typer.Option("--rules", help="With promtool-test: the rule file the tests load, "
+                                              "relative to the test file.")] = "topology.rules.yml",
+           ) -> None:
+    """Prometheus alert rules for the declared limits (one alert per object and limit), or their promtool tests."""
+    from topology.monitor.alerts import prometheus_rules, promtool_tests
+
+    topology = _watched(files, env, var)
+    hold = _seconds(for_, "--for")
+    text = (prometheus_rules(topology, hold=hold) if format is AlertsFormat.prometheus
+            else promtool_tests(topology, hold=hold, rules_file=rules))
+    if out:
+        _write_out(out, text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def exporter(files: Files, env: EnvOption = None, var: VarOption = None, target: TargetOption = None,
+             listen: Annotated[str, typer.Option(
+                 "--listen", help="HOST:PORT to serve /metrics on.")] = "127.0.0.1:9464",
+             cache: Annotated[str, typer.Option("--cache", help="Serve one read of the brokers to every scrape "
+                                                "within this long.")] = "10s",
+             ) -> None:
+    """A Prometheus endpoint: gauges for every declared queue, group and stream on every target, and their limits."""
+    from topology.monitor.exporter import serve
+    from topology.monitor.read import Reader
+
+    topology = _watched(files, env, var)
+    with Reader(topology, target_urls=_target_urls(target)) as reader:
+        serve(reader, listen, cache_seconds=_seconds(cache, "--cache"))
 
 
 def _count(number: int, word: str) -> str:

@@ -37,7 +37,7 @@ class Topology:
     problems: list[Problem] = field(default_factory=list)
     # `monitoring.defaults` by role, over the built-in ones (a role the files set replaces its built-in limits)
     defaults: dict[str, dict[str, Declared]] = field(
-        default_factory=lambda: {role: {k: Declared(v) for k, v in limits.items()}
+        default_factory=lambda: {role: {k: Declared(v, None, role) for k, v in limits.items()}
                                  for role, limits in BUILT_IN_DEFAULTS.items()})
     _defaults_declared: dict[str, str] = field(default_factory=dict)  # role -> the file that set it
 

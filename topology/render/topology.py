@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from topology.core.monitor import LIMITS
+from topology.core.units import format_duration
 from topology.errors import redact_url
 from topology.format.compile import Topology
 
@@ -27,6 +29,7 @@ def topology_yaml(topology: Topology, *, env: str | None) -> str:
             data["config"] = {k: "(sensitive)" if _SECRET.search(k) else v for k, v in data["config"].items()}
         targets[name] = data
     resources: dict[str, Any] = {}
+    watched = {watch.address: watch for watch in topology.watches()}
     for address, resource in topology.resources.items():
         entry: dict[str, Any] = {"kind": resource.kind, "target": resource.target or "local"}
         if resource.generated_by:
@@ -36,6 +39,11 @@ def topology_yaml(topology: Topology, *, env: str | None) -> str:
         entry["attributes"] = {**resource.attributes, **{key: "(sensitive)" for key in resource.secrets}}
         if resource.depends_on:
             entry["depends_on"] = list(resource.depends_on)
+        watch = watched.get(address)
+        if watch is not None:
+            entry["monitor"] = {"role": watch.role, **{
+                name: format_duration(declared.value) if LIMITS[name].duration else declared.value
+                for name, declared in watch.limits.items()}}
         resources[address] = entry
     document: dict[str, Any] = {"version": 1}
     if env:

@@ -1,6 +1,6 @@
 # topology's two everyday commands:
 #   make run    the main job: an example topology on the embedded local target (no broker needed)
-#   make test   the whole suite against real brokers this machine installs and starts itself
+#   make test   the whole suite against real brokers (and Prometheus) this machine installs and starts itself
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -40,7 +40,7 @@ lint: install
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
 test: install
-	$(BIN)/python scripts/brokers up --kafka-brokers 3 --rabbitmq-nodes 3
+	$(BIN)/python scripts/brokers up rabbitmq kafka redis moto prometheus --kafka-brokers 3 --rabbitmq-nodes 3
 	$(MAKE) lint
 	eval "$$($(BIN)/python scripts/brokers env)" && $(BIN)/pytest
 

@@ -446,22 +446,25 @@ def status(files: Files, env: EnvOption = None, var: VarOption = None, target: T
     from topology.monitor.status import render_status, status_code
 
     topology = _watched(files, env, var)
-    interval = _seconds(watch, "--watch") if watch else None
+    interval = _seconds(watch, "--watch") if watch is not None else None
+    if interval is not None and interval < 1:
+        raise InputError(f"--watch {watch!r} is shorter than a second; write 10s, say")
     with Reader(topology, target_urls=_target_urls(target)) as reader:
-        while True:
+        if interval is None:
             health = reader.read()
-            text = render_status(health, format.value, files=files)
-            if interval is None:
-                typer.echo(text, nl=False)
-                raise typer.Exit(status_code(health))
-            import time
+            typer.echo(render_status(health, format.value, files=files), nl=False)
+            raise typer.Exit(status_code(health))
+        import time
 
-            typer.echo("\x1b[H\x1b[2J" if sys.stdout.isatty() else "", nl=False)
-            typer.echo(text, nl=False)
-            try:
+        try:
+            while True:  # until Ctrl-C; each frame replaces the last on a terminal
+                health = reader.read()
+                frame = render_status(health, format.value, files=files)
+                clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
+                typer.echo(f"{clear}Every {watch}, {time.strftime('%H:%M:%S')}: topology status\n\n{frame}", nl=False)
                 time.sleep(interval)
-            except KeyboardInterrupt:
-                raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
 
 
 @app.command()

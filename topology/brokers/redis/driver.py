@@ -26,6 +26,9 @@ at once if the holder's connection is gone from CLIENT LIST (the holder was kill
 holder that stopped renewing loses it when the lease runs out. SCAN with TYPE stream never lists the
 key, so inspect, prune and export never see it.
 
+Health (`health`, in health.py): XLEN and XINFO GROUPS of every watched stream and TIME in one pipeline,
+and the first waiting entry of groups that are behind in a second; lag, pending, depth and lag in time.
+
 The connection is opened (and pinged) by the first call that needs it, not by the constructor. It
 has the target's connect and read timeouts and no retries, so a failure takes at most those; every
 redis-py error passes through one boundary (`_errors`, over the table `_error_map()`) and leaves as
@@ -49,7 +52,9 @@ from typing import Any
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, glob_head, may_reach, refused_not_empty
 from topology.brokers.redis.acl import CommandTable, Permission, setuser_arguments, user_attributes
+from topology.brokers.redis.health import read_health
 from topology.brokers.registry import quantity
+from topology.core.monitor import Reading, Watch
 from topology.core.resource import Resource, same
 from topology.core.secrets import BrokerURL, scrub
 from topology.engine.plan import Change
@@ -578,6 +583,14 @@ class RedisDriver(Driver):
         for address, length in zip(streams, answers, strict=True):
             counts[address] = int(length) if isinstance(length, int) else None
         return counts
+
+    # ----------------------------------------------------------------------------------- health
+
+    def health(self, watches: Sequence[Watch]) -> list[Reading]:
+        """Streams' lengths and their groups' lag, pending entries and lag in time (health.py), in one
+        pipeline and, for groups with entries waiting, a second."""
+        with self._errors("reading the health of streams and groups"):
+            return read_health(self.client, watches)
 
     # ------------------------------------------------------------------------------------ apply
 

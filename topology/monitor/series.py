@@ -15,13 +15,9 @@ For every watched object (`Topology.watches()`) and every metric its broker meas
 
 A metric the broker cannot tell (a `Reading` without it) has no sample, never a made-up 0.
 
-For every watched object and limit, the limit in the unit of the metric it bounds (durations in
-seconds), so a dashboard can draw it beside the metric:
-
-    topology_limit{broker, target, address, role, limit="max_depth"}
-
-For every target: `topology_up{target}` is 1 when the last read of that target succeeded and 0 when
-it failed; the objects of a target that is down have no samples until it is back.
+For every target: `topology_up{target, broker}` is 1 when the last read of that target succeeded and
+0 when it failed. (The exporter serves more beside these, such as the limits as `topology_limit`; the
+alert rules use only the gauges above.)
 
 The alert rules select a gauge by `target` and `address` only (`selector`), which is one object on
 one target; every series of a Kafka group (one per topic) is compared with the group's limit.
@@ -31,15 +27,13 @@ from __future__ import annotations
 
 from topology.core.monitor import Watch
 
-__all__ = ["LABELS", "LIMIT_GAUGE", "LIMIT_LABELS", "LOCAL_TARGET", "PREFIX", "UP_GAUGE", "UP_LABELS", "gauge",
-           "labels", "limit_labels", "promql_string", "selector", "target_label"]
+__all__ = ["LABELS", "LOCAL_TARGET", "PREFIX", "UP_GAUGE", "UP_LABELS", "gauge", "labels", "promql_string",
+           "selector", "target_label"]
 
 PREFIX = "topology_"
 LABELS = ("broker", "target", "address", "role", "topic")  # of every topology_<metric> gauge, in this order
-LIMIT_GAUGE = "topology_limit"
-LIMIT_LABELS = ("broker", "target", "address", "role", "limit")
 UP_GAUGE = "topology_up"
-UP_LABELS = ("target",)
+UP_LABELS = ("target", "broker")
 LOCAL_TARGET = "local"  # what an object of no named target is read from, and its `target` label
 
 
@@ -57,12 +51,6 @@ def labels(watch: Watch, part: str = "") -> dict[str, str]:
     """The labels of a watched object's gauges; `part` is the topic of a Kafka group's per-topic reading."""
     return {"broker": watch.broker, "target": target_label(watch.target), "address": watch.address,
             "role": watch.role, "topic": part}
-
-
-def limit_labels(watch: Watch, limit: str) -> dict[str, str]:
-    """The labels of `topology_limit` for one of a watch's limits (a name of `core.monitor.LIMITS`)."""
-    return {"broker": watch.broker, "target": target_label(watch.target), "address": watch.address,
-            "role": watch.role, "limit": limit}
 
 
 def promql_string(value: str) -> str:

@@ -1,11 +1,12 @@
-"""AWS: SQS queues, SNS topics and their subscriptions, through boto3 (moto's server in tests)."""
+"""AWS: SQS queues, SNS topics and their subscriptions, and CloudWatch alarms for the queues' limits, through
+boto3 (moto's server in tests)."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
 
-from topology.brokers.aws import check, expand, export, kinds, routing, spec
+from topology.brokers.aws import alarms, check, expand, export, kinds, routing, spec
 from topology.brokers.base import Broker, NamingTemplate, Section
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ BROKER = Broker(
             NamingTemplate("sqs_dead_letter_queue", "{{ queue }}-dlq", _FIFO)),
     kinds=kinds.KINDS,
     checks=check.CHECKS,
-    check_all=check.check_dead_letter_cycles,
+    check_all=check.check_all,
     publishes=routing.publishes,
     check_publish=check.check_publish,
     route=routing.route_expectation,
@@ -48,4 +49,5 @@ BROKER = Broker(
     export=export.export_aws,
     export_target=export.export_target,
     target_from_url=_target_from_url,
+    watched=alarms.watched,
 )

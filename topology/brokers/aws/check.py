@@ -1,6 +1,7 @@
 """SQS's and SNS's rules over the whole expanded topology: names, attribute ranges and combinations
 (as AWS's API reference gives them: SetQueueAttributes, SetTopicAttributes, Subscribe), FIFO on both
-ends, dead-letter cycles, subscriptions' endpoints, expectations' topics."""
+ends, dead-letter cycles, subscriptions' endpoints, expectations' topics, CloudWatch alarms' names and
+the SNS topics they tell."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from topology.format.check import Checker
 from topology.format.document import Publish
 from topology.format.load import LoadedFile
 
-__all__ = ["CHECKS", "check_dead_letter_cycles", "check_publish"]
+__all__ = ["CHECKS", "check_all", "check_dead_letter_cycles", "check_publish"]
 
 _AWS_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.fifo)?$")
 # (attribute, lowest, highest, how to say it)
@@ -253,8 +254,46 @@ def check_publish(checker: Checker, loaded: LoadedFile, path: tuple[PathPart, ..
     return "sqs/queue/"
 
 
+_ALARM_NAME_LONGEST = 255  # PutMetricAlarm: AlarmName, 1 to 255 characters
+
+
+def _check_alarm(checker: Checker, resource: Resource) -> None:
+    name = resource.name
+    if len(name) > _ALARM_NAME_LONGEST or not name.isascii() or not name.isprintable():
+        checker.report(resource, f"`{name}` is not a legal CloudWatch alarm name",
+                       hint=f"at most {_ALARM_NAME_LONGEST} printable ASCII characters: shorten `sqs.alarms.prefix`")
+
+
+def check_alarm_actions(checker: Checker) -> None:
+    """The SNS topics `sqs.alarms` names by name are declared (once per file, not once per alarm)."""
+    seen: set[tuple[str, str]] = set()
+    for resource in checker.resources.values():
+        if resource.kind != "cloudwatch.alarm":
+            continue
+        for key, field in (("AlarmActions", "actions"), ("OKActions", "ok_actions")):
+            for action in resource.attributes.get(key, []):
+                where = resource.origin.file if resource.origin else ""
+                if action.startswith("arn:") or f"sns/topic/{action}" in checker.resources or \
+                        (where, action) in seen:
+                    continue
+                seen.add((where, action))
+                loaded = checker.files.get(where)
+                message = f"SNS topic `{action}` in sqs.alarms.{field} is not declared under sns.topics"
+                hint = did_you_mean(action, checker.names("sns/topic/")) or "declare it, or give the topic's ARN"
+                if loaded is not None:
+                    checker.report_at(loaded, ("sqs", "alarms", field), message, hint)
+                else:
+                    checker.report(resource, message, hint=hint)
+
+
+def check_all(checker: Checker) -> None:
+    check_dead_letter_cycles(checker)
+    check_alarm_actions(checker)
+
+
 CHECKS = {
     "sqs.queue": _check_sqs_queue,
     "sns.topic": _check_sns_topic,
     "sns.subscription": _check_subscription,
+    "cloudwatch.alarm": _check_alarm,
 }

@@ -1,10 +1,11 @@
-"""The SQS and SNS driver (boto3), for AWS and for endpoints that speak its API (moto, LocalStack).
+"""The SQS, SNS and CloudWatch driver (boto3), for AWS and for endpoints that speak its API (moto, LocalStack).
 
 Reads: ListQueues with pagination (1,000 a page on AWS), then attributes and tags of the queues in
 scope concurrently with a bounded pool; SNS topics, attributes, tags and subscriptions (of every
 protocol; one pending confirmation, listed without an ARN, as such) likewise. Attribute strings are
 parsed (numbers, booleans) and JSON documents compared as data (`wire`); the topics a queue's policy
-lets send are read from every statement that grants it, whoever wrote it (`policy`).
+lets send are read from every statement that grants it, whoever wrote it (`policy`). The CloudWatch
+alarms of queues' limits are read and written by `cloudwatch`, queues' live counts by `health`.
 
 Writes what AWS needs and moto does not model as well: a re-create of a name deleted less than 60 s
 ago waits out `QueueDeletedRecently` (bounded, with progress); SetQueueAttributes is read back until
@@ -42,8 +43,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from topology.brokers.aws import policy, wire
+from topology.brokers.aws.alarms import ALARM, in_file_words
+from topology.brokers.aws.cloudwatch import apply_alarm, inspect_alarms, wants_alarms
 from topology.brokers.aws.expand import subscription_name
+from topology.brokers.aws.health import read_health
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
+from topology.core.monitor import Reading, Watch
 from topology.core.resource import Resource, same
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError, redact_url
@@ -292,6 +297,10 @@ class AwsDriver(Driver):
     def sns(self) -> Any:
         return self._client("sns")
 
+    @property
+    def cloudwatch(self) -> Any:
+        return self._client("cloudwatch")
+
     def _client(self, service: str) -> _Client:
         """The client for `service`, made on first use (once, whichever thread asks first)."""
         with self._connecting:
@@ -449,7 +458,27 @@ class AwsDriver(Driver):
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
                 for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection.addresses), names):
                     live.update(found)
+        if wants_alarms(selection):
+            live.update(inspect_alarms(self.cloudwatch, selection, self.parallelism))
         return {address: item for address, item in live.items() if selection.wants(address)}
+
+    def comparable(self, desired: Mapping[str, Resource], live: Mapping[str, Live]) -> Mapping[str, Live]:
+        """An alarm's SNS topics of this account by ARN where the file writes them so (read by name)."""
+        alarms = [a for a, item in live.items() if item.kind == ALARM and a in desired]
+        if not alarms:
+            return live
+        result = dict(live)
+        for address in alarms:
+            item = live[address]
+            result[address] = Live(item.kind, in_file_words(item.attributes, desired[address].attributes, self.region),
+                                   item.depends_on, item.messages, name=item.name, scope=item.scope)
+        return result
+
+    def health(self, watches: Sequence[Watch]) -> list[Reading]:
+        """SQS's counts of each watched queue: visible (depth), in flight and delayed; see `health`."""
+        if not watches:
+            return []
+        return read_health(self.sqs, self._url, self._urls.forget, watches, self.parallelism)
 
     def _inspect_queue(self, name: str, url: str, topics: _Lazy) -> Live | None:
         try:
@@ -538,7 +567,7 @@ class AwsDriver(Driver):
                                     "Run `topology plan` again")
             try:
                 handler = {"sqs.queue": self._apply_queue, "sns.topic": self._apply_topic,
-                           "sns.subscription": self._apply_subscription}.get(change.kind)
+                           "sns.subscription": self._apply_subscription, ALARM: self._apply_alarm}.get(change.kind)
                 if handler is None:
                     raise BrokerError(f"the AWS driver does not manage {change.kind}")
                 if change.needs_empty and change.kind == "sqs.queue":
@@ -565,6 +594,9 @@ class AwsDriver(Driver):
                 return 0
             raise
         return sum(int(raw.get(k, 0)) for k in _COUNTS)
+
+    def _apply_alarm(self, change: Change) -> None:
+        apply_alarm(self.cloudwatch, change.action, change.name, change.after, self._topic_arn)
 
     def _account_id(self) -> str:
         """The account the ARNs name: from an ARN already seen, else from STS (asked once)."""

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from topology.brokers.aws import policy
+from topology.brokers.aws.alarms import alarm_name, check_settings
 from topology.brokers.aws.spec import (
     FEEDBACK,
     FEEDBACK_FIELDS,
@@ -46,11 +47,26 @@ def _fifo_name(base: str, fifo: bool) -> str:
     return f"{base}.fifo" if fifo else base
 
 
+def _warn_max_age(context: Expansion, section: Sqs, name: str, path: tuple[PathPart, ...]) -> None:
+    """A limit the broker cannot measure is said so: SQS gives no age of the oldest message."""
+    alarm = alarm_name(section.alarms.prefix, name, "max_age") if section.alarms is not None else None
+    context.problem(
+        "`topology status` and the exporter cannot read max_age of an SQS queue: the age of the oldest message is "
+        "a CloudWatch metric (ApproximateAgeOfOldestMessage), not a queue attribute", (*path, "monitor", "max_age"),
+        f"the CloudWatch alarm {alarm} that `sqs.alarms` makes watches it" if alarm else
+        "add `sqs.alarms` to have a CloudWatch alarm on ApproximateAgeOfOldestMessage watch it",
+        severity="warning")
+
+
 def expand_sqs(context: Expansion, section: Sqs) -> None:
     target = section.target
+    if section.alarms is not None:
+        check_settings(context, section.alarms, ("sqs", "alarms"))
     for name, queue in section.queues.items():
         path: tuple[PathPart, ...] = ("sqs", "queues", name)
         address = f"sqs/queue/{name}"
+        if queue.monitor is not None and queue.monitor.max_age is not None:
+            _warn_max_age(context, section, name, path)
         base = name.removesuffix(".fifo")
         attributes = _sqs_attributes(context, queue, path)
         depends: list[str] = []

@@ -4,7 +4,9 @@ What topology adds by itself is left out, as the file would not declare it: the 
 tag, the statements it writes into a queue's policy for subscribed topics, a topic's default policy,
 and SNS's defaults. A subscription pending confirmation cannot be managed (SNS lists it without an ARN,
 so it can be neither read nor removed, and re-creating it would send the endpoint a new confirmation
-request): it is written as a comment naming it, never dropped."""
+request): it is written as a comment naming it, never dropped. A CloudWatch alarm on an SQS metric is
+written as a comment after its queue's name, saying the `monitor:` limit that, with `sqs.alarms`, makes
+it again (the alarm's period and actions are the section's, so one alarm cannot declare them)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from topology.brokers.aws import wire
+from topology.brokers.aws.alarms import LIMIT_OF
 from topology.brokers.aws.policy import canonical, default_topic_policy
 from topology.brokers.aws.spec import FEEDBACK, FEEDBACK_FIELDS, SNS_DOCUMENTS, SNS_PLAIN, SQS_PLAIN, SQS_SECONDS
 from topology.brokers.aws.wire import UNMANAGED
 from topology.brokers.base import Driver
 from topology.core.notes import Noted
 from topology.core.resource import Live
+from topology.core.units import format_duration
 
 __all__ = ["export_aws", "export_target"]
 
@@ -37,6 +41,7 @@ class _Sections:
     subscribed: dict[str, set[str]] = field(default_factory=dict)  # queue (of this account) -> its topics
     queue_notes: dict[str, list[str]] = field(default_factory=dict)  # comments after a queue's name
     topic_notes: dict[str, list[str]] = field(default_factory=dict)  # comments after a topic's name
+    alarm_notes: dict[str, list[str]] = field(default_factory=dict)  # queue -> its alarms, said
 
 
 def _unmanaged(attributes: Mapping[str, Any]) -> str | None:
@@ -162,10 +167,27 @@ def _subscription(sections: _Sections, item: Live) -> None:
     sections.topics.setdefault(attributes["topic"], {}).setdefault("subscriptions", []).append(subscription)
 
 
+def _alarm(sections: _Sections, item: Live) -> None:
+    """An alarm on an SQS metric, said after its queue's name, with the limit that would declare it."""
+    attributes = item.attributes
+    queue = attributes.get("Dimensions", {}).get("QueueName", "")
+    metric, threshold = attributes.get("MetricName", ""), attributes.get("Threshold", 0.0)
+    compared = attributes.get("ComparisonOperator")
+    said = f"CloudWatch alarm {item.name}: {attributes.get('Statistic')} {metric} {compared} {threshold:g} over " \
+           f"{attributes.get('Period')} s"
+    limit = LIMIT_OF.get(metric)
+    if limit is not None and compared == "GreaterThanThreshold" and \
+            float(threshold).is_integer():
+        value = format_duration(int(threshold) * 1000) if limit == "max_age" else str(int(threshold))
+        said += f"; `monitor: {{{limit}: {value}}}` with `sqs.alarms` manages it"
+    sections.alarm_notes.setdefault(queue, []).append(said)
+
+
 _EXPORTERS: dict[str, Callable[[_Sections, Live], None]] = {
     "sqs.queue": _queue,
     "sns.topic": _topic,
     "sns.subscription": _subscription,
+    "cloudwatch.alarm": _alarm,
 }
 
 
@@ -189,9 +211,16 @@ def export_aws(live: Mapping[str, Live], target: str) -> dict[str, Any]:
                 "nothing there: `topology plan` adds the statement (allow_sns_topics)")
     for topic in sections.topic_notes:
         sections.topics.setdefault(topic, {})
+    elsewhere: list[str] = []  # alarms on queues not exported here
+    for queue, alarms in sorted(sections.alarm_notes.items()):
+        if queue in sections.queues:
+            sections.queue_notes.setdefault(queue, []).extend(alarms)
+        else:
+            elsewhere.extend(f"{alarm} (on queue {queue}, not here)" for alarm in alarms)
     topics = _noted(dict(sorted(sections.topics.items())), sections.topic_notes, {"subscriptions": []})
+    queues_key = Noted("queues", "; ".join(elsewhere)) if elsewhere else "queues"
     return {"sns": {"target": target, "topics": topics},
-            "sqs": {"target": target, "queues": _noted(sections.queues, sections.queue_notes, {"fifo": False})}}
+            "sqs": {"target": target, queues_key: _noted(sections.queues, sections.queue_notes, {"fifo": False})}}
 
 
 def _noted(entries: dict[str, dict[str, Any]], notes: Mapping[str, list[str]],

@@ -1,6 +1,8 @@
-"""What SQS's and SNS's kinds of object are like: FIFO-ness is fixed at creation, tags and the topics a
+"""What SQS's, SNS's and CloudWatch's kinds of object are like: FIFO-ness is fixed at creation, tags and the topics a
 queue lets send may be added to by others, the `managed-by: topology` tag is set only by a create (so
-adopting an object plans no change), and shortening a queue's retention discards messages."""
+adopting an object plans no change), and shortening a queue's retention discards messages. An alarm's
+description (naming the file and line of its limit) is written whenever the alarm is, but a moved line
+alone plans no change."""
 
 from __future__ import annotations
 
@@ -17,4 +19,5 @@ KINDS: dict[str, KindRules] = {
     "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), create_only=frozenset({"tags_on_create"}),
                            subset=frozenset({"tags"})),
     "sns.subscription": KindRules(immutable=frozenset({"topic", "queue", "protocol", "endpoint"}), hangs_off=True),
+    "cloudwatch.alarm": KindRules(create_only=frozenset({"tags_on_create", "AlarmDescription"})),
 }

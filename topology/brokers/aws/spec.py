@@ -23,6 +23,7 @@ __all__ = [
     "Sns",
     "SnsTopic",
     "Sqs",
+    "SqsAlarms",
     "SqsDeadLetter",
     "SqsQueue",
     "Subscription",
@@ -98,7 +99,8 @@ class SqsQueue(Protectable):
     tags: dict[str, str] = Field(default_factory=dict, description="Queue tags. A queue topology creates is also "
                                  "tagged managed-by: topology.")
     monitor: SqsMonitor | None = Field(  # type: ignore[valid-type]
-        None, description="Limits `topology status`, `alerts` and `exporter` watch; never changes a plan.")
+        None, description="Limits `topology status`, `alerts` and `exporter` watch; they change a plan only "
+        "through `sqs.alarms`, whose CloudWatch alarms watch them.")
 
 
 class Subscription(Spec):
@@ -162,9 +164,33 @@ class SnsTopic(Protectable):
                                  "tagged managed-by: topology.")
 
 
+class SqsAlarms(Spec):
+    """CloudWatch alarms for the `monitor:` limits of this file's queues (their roles' defaults included):
+    one alarm per queue and limit, planned and applied like the queues."""
+
+    actions: list[str] = Field(
+        default_factory=list, description="AlarmActions: told when an alarm fires: SNS topics of this target by "
+        "name, or ARNs.")
+    ok_actions: list[str] = Field(
+        default_factory=list, description="OKActions: told when an alarm clears: SNS topics by name, or ARNs.")
+    period: Duration = Field(60_000, description="Period: the time each data point covers, a whole number of "
+                             "minutes (SQS sends its metrics to CloudWatch once a minute).")
+    evaluation_periods: int = Field(1, ge=1, description="EvaluationPeriods: how many periods are compared with "
+                                    "the limit.")
+    datapoints_to_alarm: int | None = Field(
+        None, ge=1, description="DatapointsToAlarm: how many of them must breach (M of N); default: all.")
+    missing_data: Literal["missing", "notBreaching", "breaching", "ignore"] = Field(
+        "missing", description="TreatMissingData: how a period without data counts (SQS sends none for a queue "
+        "idle for six hours).")
+    prefix: str = Field("sqs-", description="Alarm names are PREFIX + queue + `-` + limit: sqs-billing-max_depth.")
+
+
 class Sqs(Spec):
     target: str | None = Field(None, description="A name under `targets`; none means the embedded local target.")
     queues: dict[str, SqsQueue] = Field(default_factory=dict, description="Queues by name.")
+    alarms: SqsAlarms | None = Field(
+        None, description="CloudWatch alarms for the limits of this section's queues, managed as resources of "
+        "its target (kind cloudwatch.alarm); without it, limits create nothing.")
 
 
 class Sns(Spec):

@@ -6,10 +6,13 @@ touch the brokers the rest of the suite uses.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from tests.conftest import RABBITMQ_CLUSTER_HOME
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
 ALT_PORTS = {"AMQP": 5682, "RABBITMQ_HTTP": 15682, "KAFKA": 9192, "KAFKA_CONTROLLER": 9193,
-             "REDIS": 6389, "MOTO": 5010, "RABBITMQ_CLUSTER": 5782, "RABBITMQ_CLUSTER_HTTP": 15782}
+             "REDIS": 6389, "MOTO": 5010, "RABBITMQ_CLUSTER": 5782, "RABBITMQ_CLUSTER_HTTP": 15782, "PROMETHEUS": 9190}
 
 
 def _run(home: Path, *args: str, ports: dict[str, int] = ALT_PORTS) -> subprocess.CompletedProcess[str]:
@@ -107,6 +110,10 @@ def test_cluster_flags_and_env(tmp_path: Path) -> None:
     env = _run(tmp_path, "env").stdout
     assert "export RABBITMQ_CLUSTER_URL=http://guest:guest@127.0.0.1:15782\n" in env
     assert f"export RABBITMQ_CLUSTER_HOME={tmp_path / 'rabbitmq-cluster'}\n" in env
+    assert "export PROMETHEUS_URL=http://127.0.0.1:9190\n" in env
+    assert f"export PROMETHEUS_RULES_DIR={tmp_path / 'prometheus' / 'rules'}\n" in env
+    assert f"export PROMETHEUS_TARGETS_DIR={tmp_path / 'prometheus' / 'targets'}\n" in env
+    assert "export PROMTOOL=/usr/bin/promtool\n" in env
     refused = _run(tmp_path, "up", "--rabbitmq-nodes", "5")
     assert refused.returncode == 2
     assert "flags: --kafka-brokers 3, --rabbitmq-nodes 3" in refused.stderr
@@ -121,3 +128,49 @@ def test_the_rabbitmq_cluster_nodes_are_in_the_process_group_down_stops(rabbitmq
     nodes = rabbitmq_cluster_api.get("/api/nodes", params={"columns": "name,os_pid"}).json()
     assert len(nodes) == 3
     assert {node["name"]: os.getpgid(int(node["os_pid"])) for node in nodes} == {node["name"]: group for node in nodes}
+
+
+def _prometheus_api(path: str, method: str = "GET") -> Any:
+    request = urllib.request.Request(f"http://127.0.0.1:{ALT_PORTS['PROMETHEUS']}{path}", method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body.startswith(b"{") else body
+
+
+def test_prometheus_reads_rules_and_targets_from_its_home(tmp_path: Path) -> None:
+    if not Path("/usr/bin/prometheus").exists():
+        pytest.fail("Prometheus is not installed: install and start it with `scripts/brokers up prometheus`",
+                    pytrace=False)
+    home, other_home = tmp_path / "ours", tmp_path / "someone-else"
+    try:
+        up = _run(home, "up", "prometheus")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "Prometheus 2." in _lines(up.stdout)["prometheus"] and ":9190" in up.stdout
+        assert sorted(_lines(_run(home, "status").stdout)) == ["kafka", "moto", "prometheus", "rabbitmq", "redis"]
+        rules, targets = home / "prometheus" / "rules", home / "prometheus" / "targets"
+
+        # A rule file put in the rules folder is loaded on reload; a target file is scraped.
+        (rules / "one.yml").write_text("groups: [{name: from-the-folder, rules: [{record: one, expr: vector(1)}]}]\n")
+        _prometheus_api("/-/reload", "POST")
+        groups = _prometheus_api("/api/v1/rules")["data"]["groups"]
+        assert [group["name"] for group in groups] == ["from-the-folder"]
+        (targets / "self.json").write_text(json.dumps([{"targets": [f"127.0.0.1:{ALT_PORTS['PROMETHEUS']}"]}]))
+        deadline, active = time.monotonic() + 30, []
+        while time.monotonic() < deadline:
+            active = _prometheus_api("/api/v1/targets")["data"]["activeTargets"]
+            if any(target["health"] == "up" for target in active):
+                break
+            time.sleep(0.2)
+        assert [target["health"] for target in active] == ["up"], active
+
+        # Another home does not take this Prometheus for its own: it would never read that home's folders.
+        other = _run(other_home, "up", "prometheus")
+        assert other.returncode == 1
+        assert "a port it needs is taken by something that is not a working prometheus" in other.stderr
+        assert f"does not read {other_home / 'prometheus' / 'rules'}" in other.stderr
+
+        down = _run(home, "down")
+        assert "stopped" in _lines(down.stdout)["prometheus"]
+        assert " down " in _lines(_run(home, "status", "prometheus").stdout)["prometheus"]
+    finally:
+        _run(home, "down", "prometheus")

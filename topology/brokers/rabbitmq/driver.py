@@ -2,7 +2,8 @@
 exactly and to hold the apply lock.
 
 Reads in bulk: one `GET /api/definitions/{vhost}` per vhost in scope, one queue listing per vhost
-for message counts (ready + unacknowledged), one users and one permissions listing. Creates of
+for message counts (ready + unacknowledged), one users and one permissions listing. `health` reads
+one queue listing per vhost of the watched queues (health.py). Creates of
 queues, exchanges, bindings and policies go through one definitions import per vhost and wave,
 verified afterwards (an import silently keeps an existing object whose properties differ).
 Everything else is one call per change, at most `parallelism` at a time.
@@ -51,9 +52,11 @@ from urllib.parse import quote, unquote
 import httpx
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, may_reach, refused_not_empty
+from topology.brokers.rabbitmq import health as queue_health
 from topology.brokers.rabbitmq import parameters
 from topology.brokers.rabbitmq.expand import binding_address
 from topology.brokers.registry import held_now
+from topology.core.monitor import Reading, Watch
 from topology.core.resource import Resource
 from topology.core.secrets import BrokerURL, Secret, parse_url
 from topology.engine.plan import Change
@@ -660,6 +663,17 @@ class RabbitMQDriver(Driver):
                 counts[address] = held.get(item.name, 0) if item.kind == "rabbitmq.queue" else \
                     self._vhost_live(vhost, held).messages
         return counts
+
+    def health(self, watches: Sequence[Watch]) -> list[Reading]:
+        """The watched queues' ready and unacknowledged messages, consumers and message age: one queue listing
+        per vhost (see health.py; the figures are as old as the broker's last statistics refresh)."""
+        def listing(vhost: str) -> list[dict[str, Any]] | None:
+            found = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=queue_health.COLUMNS)
+            return None if found is None else [q for q in found if q["name"] != LOCK_QUEUE]
+
+        return queue_health.read_health(
+            watches, listing, lambda vhost, names: self._exact(vhost, names, "to count the messages of new queues"),
+            parallelism=self.parallelism)
 
     def _stored_password(self, user: str) -> tuple[str, str]:
         """The user's (password_hash, hashing_algorithm) as inspect last read it, else read now."""

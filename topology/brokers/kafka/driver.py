@@ -56,6 +56,8 @@ from topology.brokers.kafka.config import (
     quota_address,
     scram_address,
 )
+from topology.brokers.kafka.health import read_health
+from topology.core.monitor import Reading, Watch
 from topology.core.resource import Resource, same
 from topology.core.secrets import scrub
 from topology.engine.plan import Change
@@ -596,6 +598,10 @@ class KafkaDriver(Driver):
             for tp in partitions:
                 counts[tp.topic] += high[tp].result().offset - low[tp].result().offset
         return counts
+
+    def health(self, watches: Sequence[Watch]) -> list[Reading]:
+        """Each watched group's lag and lag in time per topic, read in bulk (see health.py)."""
+        return read_health(self, watches)
 
     def count_messages(self, live: Mapping[str, Live]) -> dict[str, int | None]:
         """Messages held by topics, committed offsets held by groups, read now."""

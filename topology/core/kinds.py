@@ -95,6 +95,8 @@ class KindRules:
     container: str | None = None
     hangs_off: bool = False  # the broker deletes it with what it depends on (a queue's bindings, say)
     limits: tuple[str, ...] = ()  # the `monitor:` limits it takes (core/monitor.py LIMITS); none: not watched
+    alarm_only: frozenset[str] = frozenset()  # of those, what no live read can measure, only the broker's own
+    #                                           alarms (an SQS queue's max_age: a CloudWatch metric)
     is_container: bool = False  # other objects live in it (a RabbitMQ vhost): the driver lists it by name
     in_container: bool = False  # its `scope` names the container it lives in (a RabbitMQ queue's vhost)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from topology.brokers.registry import rules_for
 from topology.core.monitor import LIMITS, METRICS, Declared, Watch
 from topology.core.units import format_duration
 from topology.format.compile import Topology
@@ -102,6 +103,8 @@ def rules(topology: Topology) -> list[Rule]:
         for limit in sorted(watch.limits, key=list(LIMITS).index):
             declared = watch.limits[limit]
             spec = LIMITS[limit]
+            if limit in rules_for(watch.kind).alarm_only:  # no gauge to watch: the broker's own alarm does
+                continue
             threshold = spec.threshold(declared.value)
             if spec.bound == "min" and threshold <= 0:
                 continue

@@ -13,9 +13,10 @@ __all__ = ["KINDS"]
 
 KINDS: dict[str, KindRules] = {
     "sqs.queue": KindRules(
-        limits=SQS_LIMITS, immutable=frozenset({"FifoQueue"}), create_only=frozenset({"tags_on_create"}),
-                           subset=frozenset({"tags", "allow_sns_topics"}), holds_data=True,
-                           discards=lowered(("MessageRetentionPeriod",))),
+        limits=SQS_LIMITS, alarm_only=frozenset({"max_age"}), immutable=frozenset({"FifoQueue"}),
+        create_only=frozenset({"tags_on_create"}),
+        subset=frozenset({"tags", "allow_sns_topics"}), holds_data=True,
+        discards=lowered(("MessageRetentionPeriod",))),
     "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), create_only=frozenset({"tags_on_create"}),
                            subset=frozenset({"tags"})),
     "sns.subscription": KindRules(immutable=frozenset({"topic", "queue", "protocol", "endpoint"}), hangs_off=True),

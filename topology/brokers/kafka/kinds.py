@@ -16,7 +16,7 @@ KINDS: dict[str, KindRules] = {
     # A group's committed offsets are where its consumers are: deleting them is a loss too.
     "kafka.group": KindRules(
         limits=GROUP_LIMITS, create_only=frozenset({"initial_offset"}), subset=frozenset({"topics"}),
-                             holds_data=True, unit="committed offset"),
+        holds_data=True, unit="committed offset"),
     "kafka.acl": KindRules(immutable=frozenset({"principal", "host", "resource_type", "resource_name", "pattern_type",
                                                 "operation", "permission"})),
     "kafka.scram_credential": KindRules(immutable=frozenset({"user", "mechanism"})),

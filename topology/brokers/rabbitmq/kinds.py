@@ -116,7 +116,7 @@ KINDS: dict[str, KindRules] = {
                                    in_container=True),
     "rabbitmq.queue": KindRules(
         limits=QUEUE_LIMITS, immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True,
-                                in_container=True),
+        in_container=True),
     "rabbitmq.binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
     "rabbitmq.exchange_binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
     "rabbitmq.policy": _POLICY,

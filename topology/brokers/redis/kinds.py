@@ -14,6 +14,6 @@ KINDS: dict[str, KindRules] = {
         limits=STREAM_LIMITS, at_most=frozenset({"max_length"}), holds_data=True, unit="entry"),
     "redis.group": KindRules(
         limits=REDIS_GROUP_LIMITS, immutable=frozenset({"stream"}), create_only=frozenset({"start", "entries_read"}),
-                             holds_data=True, hangs_off=True, unit="pending entry"),
+        holds_data=True, hangs_off=True, unit="pending entry"),
     "redis.user": KindRules(),
 }

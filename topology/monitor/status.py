@@ -24,6 +24,8 @@ _STATE_WORDS = {"breach": "BREACH", "error": "ERROR", "unknown": "UNKNOWN", "ok"
 _SHOWN = ("depth", "unacked", "in_flight", "delayed", "consumers", "age_seconds", "lag", "lag_seconds", "pending",
           "length")
 
+_WORDS = {"in_flight": "in flight", "age_seconds": "age", "lag_seconds": "lag time"}
+
 
 def status_code(health: Health) -> int:
     """3 when a limit is breached (whatever else), 1 when a target could not be read, else 0."""
@@ -65,6 +67,8 @@ def _limit_value(name: str, value: int) -> str:
 def _declared_at(declared: Declared) -> str:
     if declared.where is None:
         return f"built-in default for {declared.default or 'its role'}" if declared.default else "built in"
+    if declared.default:
+        return f"monitoring.defaults.{declared.default} at {declared.where}"
     return str(declared.where)
 
 
@@ -92,7 +96,7 @@ def _object(row: Row) -> str:
 
 
 def _metrics_text(row: Row) -> str:
-    return ", ".join(f"{metric.removesuffix('_seconds')} {_measured(metric, row.metrics[metric])}"
+    return ", ".join(f"{_WORDS.get(metric, metric)} {_measured(metric, row.metrics[metric])}"
                      for metric in _SHOWN if metric in row.metrics)
 
 

@@ -1,12 +1,249 @@
-"""The Prometheus endpoint `topology exporter` serves (being written)."""
+"""The Prometheus endpoint `topology exporter` serves: one gauge per metric of every watched object on every
+target, the declared limits as gauges beside them, and whether each target could be read.
+
+    topology_<metric>{broker, target, address, role, topic}            what the broker holds now
+    topology_limit{broker, target, address, role, topic, limit, metric} the declared bound, in the metric's unit
+    topology_breached{broker, target, address, role, topic, limit}     1 while that limit is breached, else 0
+    topology_exists{broker, target, address, role, topic}              0 when the object is not on the broker
+    topology_up{target, broker}                                         1 when the target was read, 0 when not
+    topology_read_seconds{target}                                       how long the target's read took
+    topology_read_timestamp_seconds                                     when the read served was taken
+
+The names and labels are `topology.monitor.series`'s, which the alert rules select. `target` is the
+target's name ("local" for the embedded local target); `topic` is the topic of a Kafka group's row and
+empty otherwise, so a limit and its metric carry the same labels apart from `limit` and
+`metric`, and one rule (`topology_depth > ignoring(limit, metric) topology_limit{limit="max_depth"}`)
+covers every queue of every broker. A target that cannot be read is `topology_up 0` with the others
+served as usual, never a failed scrape. One read of the brokers serves every scrape within
+`cache_seconds`, and scrapes that arrive together share one read.
+"""
 
 from __future__ import annotations
 
-from topology.monitor.read import Reader
+import ipaddress
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
 
-__all__ = ["serve"]
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from topology.core.monitor import LIMITS, METRICS, Watch
+from topology.errors import InputError
+from topology.monitor.read import Health, Reader
+from topology.monitor.series import LABELS, UP_GAUGE, UP_LABELS, gauge, labels, target_label
+
+__all__ = ["HealthCollector", "build_families", "parse_listen", "serve"]
 
 
-def serve(reader: Reader, listen: str, *, cache_seconds: float) -> None:
-    """Serve /metrics on `listen` (HOST:PORT) until interrupted; one read per `cache_seconds`."""
-    raise NotImplementedError
+def series_labels(watch: Watch, topic: str = "") -> list[str]:
+    """The values of LABELS, in order, for one watched object (and a Kafka group's topic)."""
+    named = labels(watch, topic)
+    return [named[label] for label in LABELS]
+
+
+@dataclass(frozen=True)
+class _Served:
+    health: Health
+    families: list[Metric]
+    taken: float  # time.monotonic() when the read finished
+
+
+class HealthCollector(Collector):
+    """A collector over a Reader: one read of the brokers at a time, in the background, at most once per
+    `cache_seconds`; the gauges are built once per read.
+
+    A scrape that finds the last read older than `cache_seconds` starts a read (or joins the one under way,
+    so scrapes that arrive together share it) and waits for it at most `wait_seconds`; a read that takes
+    longer (a broker that hangs until its timeout) leaves the scrape the last read instead of failing it.
+    Before the first read has finished, every target is served as `topology_up 0`."""
+
+    def __init__(self, reader: Reader, *, cache_seconds: float, wait_seconds: float = 0.75) -> None:
+        self.reader = reader
+        self.cache_seconds = cache_seconds
+        self.wait_seconds = wait_seconds
+        self._changed = threading.Condition()
+        self._served: _Served | None = None
+        self._reading = False
+        self.reads = 0  # reads finished
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.current().families
+
+    def current(self) -> _Served:
+        """What a scrape now is served."""
+        with self._changed:
+            served = self._served
+            if served is not None and time.monotonic() - served.taken < self.cache_seconds:
+                return served
+            seen = self.reads
+            self._start()
+            self._changed.wait_for(lambda: self.reads > seen, timeout=self.wait_seconds)
+            if self._served is not None:
+                return self._served
+        waiting = "not read yet: the exporter's first read of it is still under way"
+        health = Health(self.reader.watches, errors=dict.fromkeys(self.reader.by_target, waiting))
+        return _Served(health, build_families(health), time.monotonic())
+
+    def refresh(self) -> None:
+        """Start a read now unless one is under way (the exporter warms its cache so)."""
+        with self._changed:
+            self._start()
+
+    def _start(self) -> None:  # with self._changed held
+        if not self._reading:
+            self._reading = True
+            threading.Thread(target=self._run, name="topology-exporter-read", daemon=True).start()
+
+    def _run(self) -> None:
+        served: _Served | None = None
+        try:
+            health = self._read()
+            served = _Served(health, build_families(health), time.monotonic())
+        finally:
+            with self._changed:
+                self._reading = False
+                if served is not None:
+                    self._served = served
+                    self.reads += 1
+                self._changed.notify_all()
+
+    def _read(self) -> Health:
+        try:
+            return self.reader.read()
+        except Exception as exc:  # a bug in a driver: every target is down for this read; the endpoint stays up
+            reason = f"topology failed unexpectedly ({type(exc).__name__}: {exc}); report it"
+            print(f"topology exporter: {reason}", file=sys.stderr, flush=True)
+            return Health(self.reader.watches, errors=dict.fromkeys(self.reader.by_target, reason))
+
+
+def build_families(health: Health, *, now: float | None = None) -> list[Metric]:
+    """Every gauge of one read."""
+    gauges = {name: GaugeMetricFamily(gauge(name), metric.help, labels=LABELS,
+                                      unit="seconds" if metric.unit == "seconds" else "")
+              for name, metric in METRICS.items()}
+    limit = GaugeMetricFamily("topology_limit", "A declared monitor: limit, in its metric's unit (seconds for "
+                              "durations); `metric` names the topology_<metric> gauge it bounds.",
+                              labels=(*LABELS, "limit", "metric"))
+    breached = GaugeMetricFamily("topology_breached", "1 while the declared limit is breached, 0 while it holds "
+                                 "(absent while it cannot be measured).", labels=(*LABELS, "limit"))
+    exists = GaugeMetricFamily("topology_exists", "1 when the declared object exists on the broker, 0 when not.",
+                               labels=LABELS)
+    up = GaugeMetricFamily(UP_GAUGE, "1 when the target's broker was read, 0 when it could not be.",
+                           labels=UP_LABELS)
+    seconds = GaugeMetricFamily("topology_read_seconds", "How long reading the target's health took.",
+                                labels=("target",), unit="seconds")
+    taken = GaugeMetricFamily("topology_read_timestamp_seconds", "When the read served was taken (Unix time); "
+                              "reads are shared by every scrape within the exporter's --cache.", unit="seconds")
+
+    by_address: dict[str, list[tuple[str, dict[str, float], bool]]] = {}
+    for reading in health.readings:
+        by_address.setdefault(reading.address, []).append((reading.part, dict(reading.metrics), reading.missing))
+    brokers: dict[str | None, set[str]] = {}
+    for watch in health.watches:
+        brokers.setdefault(watch.target, set()).add(watch.broker)
+        down = watch.target in health.errors
+        parts: Sequence[tuple[str, dict[str, float], bool]] = () if down else by_address.get(watch.address, ())
+        topics = _topics(watch, parts)
+        for topic in topics:
+            values = series_labels(watch, topic)
+            for name, declared in watch.limits.items():
+                bound = LIMITS[name]
+                limit.add_metric([*values, name, bound.metric], bound.threshold(declared.value))
+        for topic, metrics, missing in parts:
+            values = series_labels(watch, topic)
+            exists.add_metric(values, 0.0 if missing else 1.0)
+            for name, value in metrics.items():
+                family = gauges.get(name)
+                if family is not None:
+                    family.add_metric(values, float(value))
+            for name, declared in watch.limits.items():
+                bound = LIMITS[name]
+                measured = metrics.get(bound.metric)
+                if measured is not None:
+                    breached.add_metric([*values, name], 1.0 if bound.breached(measured, declared.value) else 0.0)
+    for target in sorted(brokers, key=lambda t: t or ""):
+        name = target_label(target)
+        for broker in sorted(brokers[target]):
+            named = {"target": name, "broker": broker}
+            up.add_metric([named[label] for label in UP_LABELS], 0.0 if target in health.errors else 1.0)
+        if target in health.seconds:
+            seconds.add_metric([name], health.seconds[target])
+    taken.add_metric([], time.time() if now is None else now)
+    return [*gauges.values(), limit, breached, exists, up, seconds, taken]
+
+
+def _topics(watch: Watch, parts: Iterable[tuple[str, dict[str, float], bool]]) -> list[str]:
+    """The `topic` label values a watch's limits are served under: a Kafka group's limit holds for every topic
+    it reads (as declared, and as read), anything else has one row."""
+    topics = {topic for topic, _, _ in parts if topic}
+    topics.update(watch.topics)
+    return sorted(topics) or [""]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST:PORT (or [IPv6]:PORT, or :PORT for every interface) as a host to bind and a port."""
+    text = listen.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise InputError(f"--listen {listen!r} is not HOST:PORT; write it as 127.0.0.1:9464, [::1]:9464 or :9464")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InputError(f"--listen {listen!r}: {host!r} in brackets is not an IPv6 address") from None
+    elif ":" in host:
+        raise InputError(f"--listen {listen!r}: write an IPv6 address in brackets, as [{host}]:{port_text}")
+    elif "[" in host or "]" in host:
+        raise InputError(f"--listen {listen!r} is not HOST:PORT; write it as 127.0.0.1:9464, [::1]:9464 or :9464")
+    return host or "0.0.0.0", int(port_text)
+
+
+def serve(reader: Reader, listen: str, *, cache_seconds: float, stop: threading.Event | None = None) -> None:
+    """Serve /metrics on `listen` (HOST:PORT) until SIGINT or SIGTERM (or `stop` is set); one read of the
+    brokers per `cache_seconds`."""
+    from prometheus_client import start_http_server
+
+    host, port = parse_listen(listen)
+    registry = CollectorRegistry(auto_describe=False)
+    collector = HealthCollector(reader, cache_seconds=cache_seconds)
+    registry.register(collector)
+    try:
+        server, thread = start_http_server(port, host, registry=registry)
+    except OSError as exc:
+        raise InputError(f"--listen {listen!r}: cannot listen there ({exc.strerror or exc}); "
+                         "choose another address or port") from None
+    collector.refresh()  # the first scrape finds the cache warm
+    bound = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    stopped = threading.Event() if stop is None else stop
+    received: list[str] = []
+    previous: dict[signal.Signals, Any] = {}
+    if stop is None:
+        def on_signal(number: int, _frame: FrameType | None) -> None:
+            received.append(signal.Signals(number).name)
+            stopped.set()
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, on_signal)
+    targets = f"{len(reader.by_target)} target{'' if len(reader.by_target) == 1 else 's'}"
+    print(f"topology exporter: serving http://{shown}:{bound}/metrics for {len(reader.watches)} watched objects "
+          f"on {targets}, one read per {cache_seconds:g}s; stop with Ctrl-C or SIGTERM.", file=sys.stderr, flush=True)
+    try:
+        while not stopped.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    why = f" on {received[0]}" if received else ""
+    reads = f"{collector.reads} read{'' if collector.reads == 1 else 's'}"
+    print(f"topology exporter: stopped{why} after {reads} of the brokers.", file=sys.stderr, flush=True)

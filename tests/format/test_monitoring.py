@@ -113,6 +113,7 @@ rabbitmq:
         b: {monitor: {max_age: 5 minutes}}
         c: {monitor: {max_dept: 10}}
         d: {monitor: {max_lag: 10}}
+        e: {monitor: {max_depth: true, min_consumers: 9007199254740992}}
 sqs:
   queues:
     q: {monitor: {min_consumers: 1}}
@@ -122,13 +123,15 @@ monitoring:
 """
     topology = _compile(tmp_path, text)
     found = {(p.location.line if p.location else 0): f"{p.message} {p.hint or ''}" for p in topology.errors}
-    assert set(found) == {6, 7, 8, 9, 12, 15}, found
+    assert set(found) == {6, 7, 8, 9, 10, 13, 16}, found
     assert "greater than or equal to 0" in found[6]
     assert "'5 minutes' is not a duration" in found[7]
     assert "unknown key `max_dept` did you mean `max_depth`?" in found[8]
     assert "unknown key `max_lag`" in found[9]  # a group's limit, not a queue's
-    assert "unknown key `min_consumers`" in found[12]  # SQS cannot count consumers
-    assert "did you mean `work`?" in found[15]
+    assert "less than or equal to 9007199254740991" in found[10]  # past 2**53 a float cannot tell n from n + 1
+    assert "unknown key `min_consumers`" in found[13]  # SQS cannot count consumers
+    assert "did you mean `work`?" in found[16]
+    assert sum(1 for p in topology.errors if p.path.endswith("e.monitor.max_depth")) == 1  # `true` is not a count
 
 
 def test_defaults_declared_differently_in_two_files_is_an_error(tmp_path: Path) -> None:

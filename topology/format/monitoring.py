@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, create_model
+from pydantic import Field, StrictInt, create_model
 
 from topology.core.monitor import LIMITS, ROLES, Declared
 from topology.core.problems import PathPart
@@ -38,13 +38,19 @@ STREAM_LIMITS = ("max_length",)
 REDIS_GROUP_LIMITS = ("max_depth", "max_lag", "max_pending", "max_lag_time")
 
 
+# The largest limit: every count and time a broker reports fits far below it, and above it a float (as
+# Prometheus compares) can no longer tell the limit from one more.
+MOST = 2**53 - 1
+
+
 def limits_model(name: str, limits: tuple[str, ...]) -> type[Spec]:
-    """A strict model with these limits, each optional: counts are integers from 0, times are durations."""
+    """A strict model with these limits, each optional: counts are whole numbers from 0 (not `true`, not
+    "5"), times are durations; none above MOST."""
     fields: dict[str, Any] = {}
     for limit in limits:
         about = LIMITS[limit]
-        kind: Any = Duration if about.duration else int
-        fields[limit] = (kind | None, Field(None, ge=0, description=about.description))
+        kind: Any = Duration if about.duration else StrictInt
+        fields[limit] = (kind | None, Field(None, ge=0, le=MOST, description=about.description))
     return create_model(name, __base__=Spec, **fields)
 
 

@@ -79,8 +79,8 @@ redis:
         billing: {start: "$", monitor: {max_lag: 5000, max_pending: 100, max_lag_time: 1m}}
 """
 # RabbitMQ 4 + 1 + 1 (audit's min_consumers 0 has none), Kafka 2, SQS 3 + 1, Redis 1 + 3 + 1 (the group of the
-# dead-letter stream), and one per target
-ALL_FOUR_RULES = 6 + 2 + 4 + 5 + 4
+# dead-letter stream), one per target, and one per watched object for its existence (4 + 1 + 2 + 4)
+ALL_FOUR_RULES = 6 + 2 + 4 + 5 + 4 + 11
 
 # No `monitoring:` and no `monitor:`: the built-in defaults by role, on the embedded local target.
 DEFAULTS = """\
@@ -96,7 +96,7 @@ sqs:
 """
 # orders (work: min_consumers 1), orders.dlq, two retry tiers; jobs-dlq; jobs (work: min_consumers is not an SQS
 # limit); one target
-DEFAULTS_RULES = 5 + 1
+DEFAULTS_RULES = 5 + 1 + 6  # and one per watched object for its existence
 
 # Names that a careless rule file breaks: quotes, backslashes, template braces, Unicode.
 HOSTILE = """\
@@ -123,7 +123,8 @@ redis:
 {% endraw %}
 """
 HOSTILE_QUEUE = 'rabbitmq/v"h{{ost}}/queue/quo"te\\back\\\\slash {{ $value }} ünïcødé 🚀 }} {{'
-HOSTILE_RULES = 4 + 3 + 2  # the queue (its own two, the work default), its dead-letter queue; Redis 3; targets
+HOSTILE_RULES = 4 + 3 + 2 + 4  # the queue (its own two, the work default), its dead-letter queue; Redis 3; targets;
+# one per watched object for its existence
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +241,14 @@ def test_labels_and_annotations_name_the_object_and_the_declaring_line(tmp_path:
 def test_built_in_defaults_say_so(tmp_path: Path) -> None:
     rules, _ = _generate(tmp_path, DEFAULTS, 60.0)
     by = _rules_by_alert_and_address(rules)
-    assert sorted(by) == [("TopologyConsumersLow", "rabbitmq///queue/orders"),
+    missing = sorted(address for alert, address in by if alert == "TopologyObjectMissing")
+    assert missing == ["rabbitmq///queue/orders", "rabbitmq///queue/orders.dlq", "rabbitmq///queue/orders.retry.1m",
+                       "rabbitmq///queue/orders.retry.1s", "sqs/queue/jobs", "sqs/queue/jobs-dlq"]
+    gone = by["TopologyObjectMissing", "sqs/queue/jobs-dlq"]
+    assert gone["expr"] == 'topology_exists{target="local",address="sqs/queue/jobs-dlq"} == 0'
+    assert gone["labels"]["severity"] == "critical" and "is not on the broker" in gone["annotations"]["summary"]
+    assert sorted(key for key in by if key[0] != "TopologyObjectMissing") == [
+                          ("TopologyConsumersLow", "rabbitmq///queue/orders"),
                           ("TopologyDeadLettersWaiting", "rabbitmq///queue/orders.dlq"),
                           ("TopologyDeadLettersWaiting", "sqs/queue/jobs-dlq"),
                           ("TopologyRetryDepthHigh", "rabbitmq///queue/orders.retry.1m"),

@@ -1,6 +1,7 @@
 """The Kafka driver's health on the real Kafka: each watched group's lag per topic and its lag in time, from
 records produced with timestamps chosen in the past and offsets committed by a real consumer that read
-them (librdkafka's Producer and Consumer, never topology)."""
+them (librdkafka's Producer and Consumer, never topology); and the depth of dead-letter topics, from records
+produced into them and removed by the AdminClient's delete_records."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.brokers.kafka_live import KafkaLive
+from tests.cli import topology as topology_cli
 from tests.conftest import KAFKA_BOOTSTRAP
 from tests.faults import closed_port
-from topology.core.monitor import Reading
+from topology.core.monitor import Reading, Row
 from topology.format.compile import compile_topology
 from topology.monitor.read import Health, Reader
 
@@ -132,7 +134,7 @@ def test_lag_per_topic_and_lag_in_time(tmp_path: Path, kafka_prefix: str,
     rows = {(r.watch.name, r.part): r for r in health.rows()}  # max_lag: 4, max_lag_time: 1h
     assert [(b.limit, b.measured) for b in rows[(behind, a)].breaches] == [("max_lag", 8.0)]
     assert rows[(behind, b)].state == "ok" and rows[(done, a)].state == "ok"
-    assert rows[(absent, a)].state == "unknown" and "does not exist on the broker" in rows[(absent, a)].notes
+    assert rows[(absent, a)].state == "missing" and rows[(absent, a)].missing
 
 
 def test_an_offset_removed_by_retention_counts_and_its_age_is_the_first_record_after(
@@ -203,3 +205,107 @@ def test_records_compressed_with_a_codec_the_fetch_cannot_decode_are_read_by_the
     reading = _by_part(_health(tmp_path, {topic: 1}, {group: [topic]}))[(group, topic)]
     assert reading.metrics["lag"] == RECORDS - 3 and not reading.notes
     _assert_age(reading, _stamp(0, 3, now_ms), before)
+
+
+# ------------------------------------------------------------------------------------ dead-letter topics
+
+def _dead_letter_file(folder: Path, topic: str, *lines: str) -> Path:
+    """A file whose topic `topic` (2 partitions) has a generated dead-letter topic, `<topic>.dlt`."""
+    path = folder / "t.topology.yaml"
+    path.write_text("\n".join([
+        "version: 1", "targets:", f'  events: {{kind: kafka, bootstrap_servers: "{KAFKA_BOOTSTRAP}", '
+        "connect_timeout: 2s, timeout: 30s}", "kafka:", "  target: events", "  topics:",
+        f"    {topic}: {{partitions: 2, dead_letter: true}}", *lines]) + "\n")
+    return path
+
+
+def _read(path: Path) -> Health:
+    topology = compile_topology([str(path)])
+    assert not topology.errors, topology.errors
+    with Reader(topology, environ={}) as reader:
+        health = reader.read()
+    assert not health.errors, health.errors
+    return health
+
+
+def _rows(path: Path) -> dict[tuple[str, str], Row]:
+    return {(row.watch.address, row.part): row for row in _read(path).rows()}
+
+
+def _apply(path: Path) -> None:
+    applied = topology_cli("apply", str(path), "--auto-approve", cwd=path.parent)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+
+def _produce(topic: str, partitions: list[int]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": KAFKA_BOOTSTRAP, "linger.ms": 0})
+    for index, partition in enumerate(partitions):
+        producer.produce(topic, value=f"dead {index}".encode(), partition=partition)
+    assert producer.flush(30) == 0
+
+
+def test_a_dead_letter_topic_is_watched_by_the_records_it_keeps(tmp_path: Path, kafka_prefix: str) -> None:
+    from confluent_kafka import TopicPartition
+
+    topic = f"{kafka_prefix}orders"
+    dlt, address = f"{topic}.dlt", f"kafka/topic/{topic}.dlt"
+    path = _dead_letter_file(tmp_path, topic)
+    watches = {w.address: w for w in compile_topology([str(path)]).watches()}
+    assert list(watches) == [address]  # the topic itself is not watched: the groups reading it are
+    assert watches[address].role == "dead_letter" and watches[address].kind == "kafka.topic"
+    assert {k: (v.value, v.where) for k, v in watches[address].limits.items()} == {"max_depth": (0, None)}
+
+    assert [(r.address, r.missing, r.metrics) for r in _read(path).readings] == [(address, True, {})]  # not applied
+    _apply(path)
+    assert _rows(path)[(address, "")].state == "ok"
+
+    _produce(dlt, [0, 1, 1])
+    row = _rows(path)[(address, "")]
+    assert row.watch.role == "dead_letter" and row.metrics == {"depth": 3.0}
+    assert [(b.limit, b.measured, b.value) for b in row.breaches] == [("max_depth", 3.0, 0)]
+    assert row.notes == ("the topic keeps its records until retention removes them or kafka-delete-records moves "
+                         "its log start; no declared group reads it",)
+
+    live = KafkaLive()
+    try:  # as kafka-delete-records does: the log start moves to the end
+        done = live.admin.delete_records([TopicPartition(dlt, 0, 1), TopicPartition(dlt, 1, 2)])
+        assert sorted(f.result().low_watermark for f in done.values()) == [1, 2]
+    finally:
+        live.close()
+    row = _rows(path)[(address, "")]
+    assert row.metrics == {"depth": 0.0} and row.state == "ok" and not row.notes
+
+
+def test_a_dead_letter_topic_a_declared_group_reads_waits_until_the_group_has_read_it(
+        tmp_path: Path, kafka_prefix: str) -> None:
+    topic, replayer = f"{kafka_prefix}orders", f"{kafka_prefix}replayer"
+    dlt, address = f"{topic}.dlt", f"kafka/topic/{topic}.dlt"
+    path = _dead_letter_file(tmp_path, topic, "  consumer_groups:", f"    {replayer}: {{topics: [{dlt}]}}")
+    _apply(path)  # the group starts at the end (initial_offset: latest), where there is nothing yet
+    _produce(dlt, [0, 0, 1])
+    rows = _rows(path)
+    assert rows[(address, "")].metrics == {"depth": 3.0}
+    assert rows[(address, "")].notes == (f"depth: the records consumer group {replayer} has not read",)
+    assert rows[(f"kafka/group/{replayer}", dlt)].metrics["lag"] == 3.0
+
+    _read_and_commit(replayer, {(dlt, 0): 2})  # handled the records of partition 0
+    row = _rows(path)[(address, "")]
+    assert row.metrics == {"depth": 1.0} and row.state == "breach"
+    _read_and_commit(replayer, {(dlt, 0): 2, (dlt, 1): 1})
+    row = _rows(path)[(address, "")]
+    assert row.metrics == {"depth": 0.0} and row.state == "ok"  # read: no longer waiting, though Kafka keeps it
+
+
+def test_a_topic_declared_by_hand_under_a_dead_letter_topics_name_is_watched_as_one(tmp_path: Path) -> None:
+    path = _dead_letter_file(tmp_path, "orders", "    orders.dlt: {partitions: 1, config: {retention.ms: 30d}}",
+                             "    orders.retry: {partitions: 1}")
+    topology = compile_topology([str(path)])
+    assert not topology.errors, topology.errors
+    watches = {w.address: w for w in topology.watches()}
+    assert list(watches) == ["kafka/topic/orders.dlt"]  # an ordinary topic is not watched
+    watch = watches["kafka/topic/orders.dlt"]
+    assert watch.role == "dead_letter" and watch.limits["max_depth"].value == 0
+    assert watch.origin is not None and watch.origin.line == 8  # the declared topic, not the generated one
+    assert topology.resources["kafka/topic/orders.dlt"].attributes["partitions"] == 1

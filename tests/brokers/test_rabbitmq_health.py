@@ -242,9 +242,9 @@ def test_reader_reports_breaches_and_a_deleted_queue(tmp_path: Path, vhost: str,
     assert rows["orders"].state == "breach"  # no consumer: min_consumers 1
     assert [(b.limit, b.measured) for b in rows["orders"].breaches] == [("min_consumers", 0)]
     assert rows["orders"].metrics["depth"] == 0 and rows["orders"].metrics["age_seconds"] == 0
-    assert rows["idle"].notes == ("does not exist on the broker",)
-    assert rows["idle"].state == "unknown" and rows["idle"].unknown == ("min_consumers",)
-    # worst first: 3 messages past a limit of 0, then one consumer short (by address), then what is unknown
+    assert rows["idle"].missing and rows["idle"].notes == ()
+    assert rows["idle"].state == "missing" and rows["idle"].unknown == ("min_consumers",)
+    # worst first: 3 messages past a limit of 0, then one consumer short (by address), then the queue deleted
     assert [row.watch.name for row in health.rows()] == ["orders.dlq", "orders", "plain", "stamped", "votes", "work",
                                                          "idle"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -123,11 +124,24 @@ def test_exit_codes_worst_first_and_where_the_limit_was_declared(tmp_path: Path,
 
 def test_a_target_that_cannot_be_read_exits_1_without_its_password(tmp_path: Path, names: tuple[str, str]) -> None:
     vhost, stream = names
-    down = _status(tmp_path, _file(vhost, stream), env={"RABBITMQ_URL": "http://guest:s3cr%23t@127.0.0.1:1"})
+    text = _file(vhost, stream)
+    applied = with_file(tmp_path, text, "apply", "--auto-approve", "--lock-timeout", "120s",
+                        env={"RABBITMQ_URL": RABBITMQ_URL, "REDIS_URL": REDIS_URL})
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    down = _status(tmp_path, text, env={"RABBITMQ_URL": "http://guest:s3cr%23t@127.0.0.1:1"})
     assert down.returncode == 1, down.stdout + down.stderr
     assert "ERROR" in down.stdout and "error: target rabbit:" in down.stdout
     assert "s3cr" not in down.stdout + down.stderr
-    assert f"redis/stream/{stream}" in down.stdout  # the other target is still read
+    assert re.search(rf"^ok +redis/stream/{re.escape(stream)} ", down.stdout, re.M)  # the other target is still read
+
+
+def test_a_declared_object_missing_from_its_broker_exits_3(tmp_path: Path, names: tuple[str, str]) -> None:
+    vhost, stream = names
+    missing = _status(tmp_path, _file(vhost, stream))  # never applied
+    assert missing.returncode == 3, missing.stdout + missing.stderr
+    assert "0 breached, 4 missing" in missing.stdout
+    assert re.search(rf"^MISSING +rabbitmq/{vhost}/queue/billing.dlq ", missing.stdout, re.M)
+    assert "run `topology plan`" in missing.stdout
 
 
 def test_watch_refreshes_until_ctrl_c(tmp_path: Path, names: tuple[str, str]) -> None:

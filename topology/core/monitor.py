@@ -31,7 +31,8 @@ class Metric:
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("depth", "Messages waiting: ready (RabbitMQ), visible (SQS), not yet done by the group (Redis: lag "
-           "plus pending).", "messages"),
+           "plus pending), in a dead-letter topic (Kafka: the records it keeps, or those the groups reading it "
+           "have not read).", "messages"),
     Metric("unacked", "Messages delivered and not yet acknowledged (RabbitMQ).", "messages"),
     Metric("in_flight", "Messages received and not yet deleted (SQS ApproximateNumberOfMessagesNotVisible).",
            "messages"),
@@ -162,11 +163,14 @@ class Row:
     unknown: tuple[str, ...] = ()  # limits that could not be measured
     notes: tuple[str, ...] = ()
     error: str | None = None  # the target could not be read
+    missing: bool = False  # declared, and not on the broker: as bad as a breach (nothing watches it there)
 
     @property
-    def state(self) -> Literal["breach", "error", "unknown", "ok"]:
+    def state(self) -> Literal["breach", "missing", "error", "unknown", "ok"]:
         if self.breaches:
             return "breach"
+        if self.missing:
+            return "missing"
         if self.error is not None:
             return "error"
         return "unknown" if self.unknown else "ok"
@@ -174,8 +178,9 @@ class Row:
 
 def evaluate(watches: Sequence[Watch], readings: Iterable[Reading],
              errors: Mapping[str | None, str] | None = None) -> list[Row]:
-    """The rows of `status`, worst first: breaches by how far past their limit, then unreadable targets,
-    limits that could not be measured, and the rest in address order. `errors` are targets that could not
+    """The rows of `status`, worst first: breaches by how far past their limit, then declared objects the
+    broker does not have, unreadable targets, limits that could not be measured, and the rest in address
+    order. `errors` are targets that could not
     be read, by name."""
     errors = errors or {}
     by_address: dict[str, list[Reading]] = {}
@@ -198,9 +203,9 @@ def evaluate(watches: Sequence[Watch], readings: Iterable[Reading],
                     unknown.append(name)
                 elif limit.breached(measured, declared.value):
                     breaches.append(Breach(name, measured, declared.value, declared.where))
-            notes = reading.notes + (("does not exist on the broker",) if reading.missing else ())
-            rows.append(Row(watch, reading.part, dict(reading.metrics), tuple(breaches), tuple(unknown), notes))
-    order = {"breach": 0, "error": 1, "unknown": 2, "ok": 3}
+            rows.append(Row(watch, reading.part, dict(reading.metrics), tuple(breaches), tuple(unknown),
+                            reading.notes, missing=reading.missing))
+    order = {"breach": 0, "missing": 1, "error": 2, "unknown": 3, "ok": 4}
     rows.sort(key=lambda row: (order[row.state], -max((b.severity() for b in row.breaches), default=0.0),
                                row.watch.address, row.part))
     return rows

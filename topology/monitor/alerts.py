@@ -21,9 +21,9 @@ from topology.brokers.registry import rules_for
 from topology.core.monitor import LIMITS, METRICS, Declared, Watch
 from topology.core.units import format_duration
 from topology.format.compile import Topology
-from topology.monitor.series import UP_GAUGE, gauge, labels, promql_string, selector, target_label
+from topology.monitor.series import EXISTS_GAUGE, UP_GAUGE, gauge, labels, promql_string, selector, target_label
 
-__all__ = ["ALERT_NAMES", "TARGET_DOWN", "alert_name", "prometheus_rules", "promtool_tests"]
+__all__ = ["ALERT_NAMES", "OBJECT_MISSING", "TARGET_DOWN", "alert_name", "prometheus_rules", "promtool_tests"]
 
 # The alert of each limit: one name per kind of trouble, whatever the object.
 ALERT_NAMES: dict[str, str] = {
@@ -41,9 +41,10 @@ ALERT_NAMES: dict[str, str] = {
 # Depth means something else in a dead-letter queue (a handler failed) and in a retry tier (retries pile up).
 ROLE_DEPTH_ALERTS = {"dead_letter": "TopologyDeadLettersWaiting", "retry": "TopologyRetryDepthHigh"}
 TARGET_DOWN = "TopologyTargetDown"
+OBJECT_MISSING = "TopologyObjectMissing"  # a declared object is not on its broker: nothing else of it can fire
 
 NOUNS = {"rabbitmq.queue": ("RabbitMQ", "queue"), "kafka.group": ("Kafka", "consumer group"),
-         "sqs.queue": ("SQS", "queue"), "redis.stream": ("Redis", "stream"),
+         "kafka.topic": ("Kafka", "topic"), "sqs.queue": ("SQS", "queue"), "redis.stream": ("Redis", "stream"),
          "redis.group": ("Redis", "consumer group")}
 ITEMS = {"kafka": "records", "redis": "entries"}  # what a group's lag counts
 ROLE_WORDS = {"dead_letter": "dead-letter ", "retry": "retry "}
@@ -89,7 +90,7 @@ class Rule:
     labels: dict[str, str]
     annotations: dict[str, str]
     watch: Watch | None = None
-    limit: str = ""
+    limit: str = ""  # "": the object's existence (OBJECT_MISSING), or a target's reachability
     threshold: float = 0.0
     target: str = ""
 
@@ -115,6 +116,14 @@ def rules(topology: Topology) -> list[Rule]:
                 f"{selector(watch, spec.metric)} {comparison} {_number(threshold)}", rule_labels,
                 {"summary": _summary(watch, limit, declared), "description": _description(watch, limit, declared)},
                 watch, limit, threshold))
+        origin = f", declared at {watch.origin.file}:{watch.origin.line}" if watch.origin else ""
+        found.append(Rule(
+            f"topology.{watch.broker}", OBJECT_MISSING, f"{selector(watch, EXISTS_GAUGE)} == 0",
+            {**_object_labels(watch), "severity": "critical"},
+            {"summary": _template_text(f"{_object(watch)} on target {target_label(watch.target)} is not on the broker"),
+             "description": _template_text(f"{_object(watch)}{origin}, does not exist on the broker, so none of its "
+                                           "limits can fire: run `topology plan` to see what apply would create.")},
+            watch))
     for target in sorted({target_label(w.target) for w in watches}):
         found.append(Rule(
             "topology.targets", TARGET_DOWN, f"{UP_GAUGE}{{target={promql_string(target)}}} == 0",
@@ -197,6 +206,10 @@ def _test_case(rule: Rule, series: list[tuple[str, list[float]]], breach_at: int
         up = {"target": rule.target}
         series.append((_series_text(UP_GAUGE, up), [1.0] * breach_at + [0.0] * (length - breach_at)))
         return {**up, **rule.labels}, _expand(rule.annotations, 0.0, "")
+    if not rule.limit:  # OBJECT_MISSING: the object exists until `breach_at`, then is gone
+        present = {key: value for key, value in labels(rule.watch).items() if value}
+        series.append((_series_text(EXISTS_GAUGE, present), [1.0] * breach_at + [0.0] * (length - breach_at)))
+        return {**present, **rule.labels}, _expand(rule.annotations, 0.0, "")
     spec = LIMITS[rule.limit]
     beyond = rule.threshold + 1 if spec.bound == "max" else rule.threshold - 1
     topics = rule.watch.topics if rule.watch.kind == "kafka.group" and rule.watch.topics else ("",)

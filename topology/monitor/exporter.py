@@ -21,24 +21,28 @@ served as usual, never a failed scrape. One read of the brokers serves every scr
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
+import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from topology.core.monitor import LIMITS, METRICS, Watch
 from topology.errors import InputError
 from topology.monitor.read import Health, Reader
-from topology.monitor.series import LABELS, UP_GAUGE, UP_LABELS, gauge, labels, target_label
+from topology.monitor.series import EXISTS_GAUGE, LABELS, UP_GAUGE, UP_LABELS, gauge, labels, target_label
 
-__all__ = ["HealthCollector", "build_families", "parse_listen", "serve"]
+__all__ = ["HealthCollector", "build_families", "metrics_app", "parse_listen", "serve"]
 
 
 def series_labels(watch: Watch, topic: str = "") -> list[str]:
@@ -90,6 +94,11 @@ class HealthCollector(Collector):
         health = Health(self.reader.watches, errors=dict.fromkeys(self.reader.by_target, waiting))
         return _Served(health, build_families(health), time.monotonic())
 
+    def idle(self, timeout: float) -> bool:
+        """Wait at most `timeout` for the read under way, if any; False when it is still under way."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._reading, timeout=timeout)
+
     def refresh(self) -> None:
         """Start a read now unless one is under way (the exporter warms its cache so)."""
         with self._changed:
@@ -132,7 +141,7 @@ def build_families(health: Health, *, now: float | None = None) -> list[Metric]:
                               labels=(*LABELS, "limit", "metric"))
     breached = GaugeMetricFamily("topology_breached", "1 while the declared limit is breached, 0 while it holds "
                                  "(absent while it cannot be measured).", labels=(*LABELS, "limit"))
-    exists = GaugeMetricFamily("topology_exists", "1 when the declared object exists on the broker, 0 when not.",
+    exists = GaugeMetricFamily(EXISTS_GAUGE, "1 when the declared object exists on the broker, 0 when not.",
                                labels=LABELS)
     up = GaugeMetricFamily(UP_GAUGE, "1 when the target's broker was read, 0 when it could not be.",
                            labels=UP_LABELS)
@@ -205,20 +214,73 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port_text)
 
 
+class _Fixed(Collector):
+    """The gauges of one read, as a collector prometheus_client's encoders take."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def metrics_app(collector: HealthCollector, *, keep: int = 8) -> Callable[..., Iterable[bytes]]:
+    """A WSGI app serving `collector`'s gauges through prometheus_client's own app (content negotiation,
+    gzip, `name[]` filters), each answer encoded once per read: a scrape of a warm cache only sends bytes."""
+    from prometheus_client import make_wsgi_app
+
+    lock = threading.Lock()
+    answers: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes]] = {}
+    current: list[_Served | None] = [None]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        served = collector.current()
+        key = tuple(str(environ.get(name, "")) for name in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING",
+                                                             "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING"))
+        with lock:
+            if current[0] is not served:
+                answers.clear()
+                current[0] = served
+            answer = answers.get(key)
+            if answer is None:
+                registry = CollectorRegistry(auto_describe=False)
+                registry.register(_Fixed(served.families))
+                caught: list[tuple[str, list[tuple[str, str]]]] = []
+                body = b"".join(make_wsgi_app(registry)(environ, lambda status, headers: caught.append(
+                    (status, list(headers)))))
+                answer = (caught[0][0], caught[0][1], body)
+                if len(answers) < keep:
+                    answers[key] = answer
+        status, headers, body = answer
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
+        pass
+
+
+def _server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> ThreadingWSGIServer:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    server_class = type("Server", (ThreadingWSGIServer,), {"address_family": family})
+    return make_server(host, port, app, server_class, handler_class=_Quiet)
+
+
 def serve(reader: Reader, listen: str, *, cache_seconds: float, stop: threading.Event | None = None) -> None:
     """Serve /metrics on `listen` (HOST:PORT) until SIGINT or SIGTERM (or `stop` is set); one read of the
     brokers per `cache_seconds`."""
-    from prometheus_client import start_http_server
-
     host, port = parse_listen(listen)
-    registry = CollectorRegistry(auto_describe=False)
     collector = HealthCollector(reader, cache_seconds=cache_seconds)
-    registry.register(collector)
     try:
-        server, thread = start_http_server(port, host, registry=registry)
+        server = _server(host, port, metrics_app(collector))
     except OSError as exc:
         raise InputError(f"--listen {listen!r}: cannot listen there ({exc.strerror or exc}); "
                          "choose another address or port") from None
+    thread = threading.Thread(target=server.serve_forever, name="topology-exporter-http", daemon=True)
+    thread.start()
     collector.refresh()  # the first scrape finds the cache warm
     bound = server.server_address[1]
     shown = f"[{host}]" if ":" in host else host
@@ -247,3 +309,8 @@ def serve(reader: Reader, listen: str, *, cache_seconds: float, stop: threading.
     why = f" on {received[0]}" if received else ""
     reads = f"{collector.reads} read{'' if collector.reads == 1 else 's'}"
     print(f"topology exporter: stopped{why} after {reads} of the brokers.", file=sys.stderr, flush=True)
+    if stop is None and not collector.idle(2.0):
+        # A broker that hangs holds its read until the target's timeout, and Python would wait for it at
+        # exit: nothing is written by a read, so the process ends without it.
+        sys.stdout.flush()
+        os._exit(0)

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from topology.core.monitor import Watch
 
-__all__ = ["LABELS", "LOCAL_TARGET", "PREFIX", "UP_GAUGE", "UP_LABELS", "gauge", "labels", "promql_string",
-           "selector", "target_label"]
+__all__ = ["EXISTS_GAUGE", "LABELS", "LOCAL_TARGET", "PREFIX", "UP_GAUGE", "UP_LABELS", "gauge", "labels",
+           "promql_string", "selector", "target_label"]
 
 PREFIX = "topology_"
 LABELS = ("broker", "target", "address", "role", "topic")  # of every topology_<metric> gauge, in this order
 UP_GAUGE = "topology_up"
+EXISTS_GAUGE = "topology_exists"  # of every watched object (labels as its gauges'): 0 when it is not on the broker
 UP_LABELS = ("target", "broker")
 LOCAL_TARGET = "local"  # what an object of no named target is read from, and its `target` label
 
@@ -74,6 +75,8 @@ def promql_string(value: str) -> str:
 
 
 def selector(watch: Watch, metric: str) -> str:
-    """The PromQL selector of one object's gauge: topology_depth{target="local",address="rabbitmq/..."}."""
-    return (f"{gauge(metric)}{{target={promql_string(target_label(watch.target))},"
+    """The PromQL selector of one object's gauge: topology_depth{target="local",address="rabbitmq/..."}; a
+    name with the prefix already (topology_exists) is taken as it is."""
+    name = metric if metric.startswith(PREFIX) else gauge(metric)
+    return (f"{name}{{target={promql_string(target_label(watch.target))},"
             f"address={promql_string(watch.address)}}}")

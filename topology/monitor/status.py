@@ -19,7 +19,7 @@ __all__ = ["JSON_FORMAT", "render_status", "status_code"]
 
 JSON_FORMAT = 1  # of `status --format json`; a change that removes or renames a field raises it
 
-_STATE_WORDS = {"breach": "BREACH", "error": "ERROR", "unknown": "UNKNOWN", "ok": "ok"}
+_STATE_WORDS = {"breach": "BREACH", "missing": "MISSING", "error": "ERROR", "unknown": "UNKNOWN", "ok": "ok"}
 # The metrics a row shows, in this order, when the broker measured them.
 _SHOWN = ("depth", "unacked", "in_flight", "delayed", "consumers", "age_seconds", "lag", "lag_seconds", "pending",
           "length")
@@ -28,9 +28,10 @@ _WORDS = {"in_flight": "in flight", "age_seconds": "age", "lag_seconds": "lag ti
 
 
 def status_code(health: Health) -> int:
-    """3 when a limit is breached (whatever else), 1 when a target could not be read, else 0."""
+    """3 when a limit is breached or a declared object is not on its broker (whatever else), 1 when a target
+    could not be read, else 0."""
     rows = health.rows()
-    if any(row.state == "breach" for row in rows):
+    if any(row.state in ("breach", "missing") for row in rows):
         return 3
     return 1 if health.errors else 0
 
@@ -73,7 +74,7 @@ def _declared_at(declared: Declared) -> str:
 
 
 def _summary(health: Health, rows: list[Row]) -> dict[str, int]:
-    counts = {"breach": 0, "error": 0, "unknown": 0, "ok": 0}
+    counts = {"breach": 0, "missing": 0, "error": 0, "unknown": 0, "ok": 0}
     for row in rows:
         counts[row.state] += 1
     return counts
@@ -82,6 +83,8 @@ def _summary(health: Health, rows: list[Row]) -> dict[str, int]:
 def _headline(health: Health, rows: list[Row]) -> str:
     counts = _summary(health, rows)
     parts = [f"{counts['breach']} breached", f"{counts['ok']} within limits"]
+    if counts["missing"]:
+        parts.insert(1, f"{counts['missing']} missing")
     if counts["unknown"]:
         parts.append(f"{counts['unknown']} not measurable")
     if counts["error"]:
@@ -103,6 +106,8 @@ def _metrics_text(row: Row) -> str:
 def _limits_text(row: Row) -> str:
     if row.error is not None:
         return row.error
+    if row.missing:
+        return "not on the broker: run `topology plan` to see what apply would create"
     if row.breaches:
         return "; ".join(f"{b.limit} {_limit_value(b.limit, b.value)} ({_declared_at(row.watch.limits[b.limit])})"
                          for b in row.breaches)
@@ -172,7 +177,7 @@ def _as_json(health: Health, rows: list[Row]) -> dict[str, Any]:
                          "seconds": round(health.seconds.get(watch.target, 0.0), 4)}
     return {
         "format_version": JSON_FORMAT,
-        "status": "breach" if counts["breach"] else "error" if health.errors else "ok",
+        "status": "breach" if counts["breach"] or counts["missing"] else "error" if health.errors else "ok",
         "summary": counts,
         "targets": targets,
         "objects": [{

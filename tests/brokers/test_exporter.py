@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli import topology, with_file
 from tests.conftest import AMQP_URL, RABBITMQ_URL, REDIS_URL, unique
-from tests.faults import closed_port
+from tests.faults import SilentServer, closed_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 
@@ -256,6 +256,26 @@ def test_a_target_that_is_down_is_up_0_and_the_others_are_served(tmp_path: Path,
     # the limits are what the files declare, read or not
     assert scrape.value("topology_limit", address=f"rabbitmq/{vhost}/queue/billing", limit="max_depth") == 3
     assert "s3cr" not in scrape.text + exporter.said()
+
+
+def test_a_broker_that_hangs_never_fails_a_scrape(tmp_path: Path, names: tuple[str, str, Any],
+                                                   exporters: list[Exporter], silent_server: SilentServer) -> None:
+    vhost, stream, _ = names
+    # RabbitMQ's management API at a port that takes the connection and never answers: the read waits out the
+    # target's timeout (30 s), far longer than Prometheus waits for a scrape
+    exporter = Exporter(tmp_path, _file(vhost, stream), "--cache", "1s",
+                        env={**ENV, "RABBITMQ_URL": f"http://guest:guest@127.0.0.1:{silent_server.port}"})
+    exporters.append(exporter)
+    for _ in range(3):
+        began = time.monotonic()
+        scrape = exporter.scrape()
+        assert time.monotonic() - began < 3
+        assert scrape.value("topology_up", target="rabbit") == 0  # not read (yet): not up
+        assert scrape.value("topology_limit", address=f"rabbitmq/{vhost}/queue/billing", limit="max_depth") == 3
+    assert silent_server.accepted, "the exporter never tried the target"
+    began = time.monotonic()
+    assert exporter.stop() == 0, exporter.said()  # the read under way does not hold it
+    assert time.monotonic() - began < 10 and "Traceback" not in exporter.said()
 
 
 def test_one_read_serves_the_scrapes_within_the_cache(tmp_path: Path, names: tuple[str, str, Any],

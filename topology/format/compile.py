@@ -121,8 +121,9 @@ def _merged(topology: Topology) -> dict[str, Resource]:
         _merge_settings(topology, loaded)
     merged = dict(generated)
     for address, resource in declared.items():  # declared by hand wins over generated, in the role it was
-        made = generated.get(address)  # generated for: a queue declared by hand and named as a dead-letter
-        if made is not None and made.role is not None and resource.role == "work":  # queue is watched as one
+        made = generated.get(address)  # generated for: a queue (or Kafka topic) declared by hand and named as
+        if (made is not None and made.role is not None  # a dead-letter queue (or topic) is watched as one
+                and resource.role in (None, "work") and rules_for(resource.kind).limits):
             resource = replace(resource, role=made.role)
         merged[address] = resource
     for each in brokers():

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GROUP_LIMITS",
+    "KAFKA_TOPIC_LIMITS",
     "QUEUE_LIMITS",
     "REDIS_GROUP_LIMITS",
     "SQS_LIMITS",
@@ -34,6 +35,7 @@ __all__ = [
 QUEUE_LIMITS = ("max_depth", "max_unacked", "max_age", "min_consumers")  # RabbitMQ queues
 SQS_LIMITS = ("max_depth", "max_in_flight", "max_delayed", "max_age")
 GROUP_LIMITS = ("max_lag", "max_lag_time")  # Kafka consumer groups, per topic they read
+KAFKA_TOPIC_LIMITS = ("max_depth",)  # Kafka dead-letter topics: the records waiting there
 STREAM_LIMITS = ("max_length",)
 REDIS_GROUP_LIMITS = ("max_depth", "max_lag", "max_pending", "max_lag_time")
 

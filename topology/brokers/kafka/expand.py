@@ -50,7 +50,7 @@ def expand_kafka(context: Expansion, section: Kafka) -> None:
             dlt = context.name("kafka_dead_letter_topic", (*path, "dead_letter"), topic=name)
             context.add("kafka.topic", f"kafka/topic/{dlt}", target,
                         _with_config(context, attributes, extra, (*path, "dead_letter", "config")),
-                        (*path, "dead_letter"), name=dlt, generated_by=address)
+                        (*path, "dead_letter"), name=dlt, generated_by=address, role="dead_letter")
 
     for name, group in section.consumer_groups.items():
         topics = [t for topic in group.topics for t in (topic, *retry_topics.get(topic, []))]

@@ -1,14 +1,16 @@
-"""How far behind each watched Kafka consumer group is: lag in records and in time, per topic it reads.
+"""How far behind each watched Kafka consumer group is: lag in records and in time, per topic it reads;
+and how many records wait in each watched dead-letter topic.
 
 Read in bulk, whatever the number of groups: one metadata request for the partitions and their leaders;
 one ListOffsets (latest) for every partition of every watched topic, sent before and awaited after every
 group's committed offsets, which come in one OffsetFetch per group coordinator (kafka-python, OffsetFetch
 v8: many groups in a request, coordinators found by one batched FindCoordinator); a ListOffsets (earliest)
-only for partitions some group has no offset on. Then, only for the partitions a group is behind on, the
-timestamp of the first record it has not read: one Fetch per partition leader, sent together, a few
-kilobytes per partition; what that answer cannot tell (an offset removed by retention, a record batch
-larger than asked, a codec kafka-python lacks) is read by one consumer assigned those partitions at those
-offsets (librdkafka; it never joins a group nor commits), bounded in time.
+only for partitions some group has no offset on and for those of the watched dead-letter topics. Then,
+only for the partitions a group is behind on, the timestamp of the first record it has not read: one
+Fetch per partition leader, sent together, a few kilobytes per partition; what that answer cannot tell
+(an offset removed by retention, a record batch larger than asked, a codec kafka-python lacks) is read
+by one consumer assigned those partitions at those offsets (librdkafka; it never joins a group nor
+commits), bounded in time.
 
 What a reading says (one per group and topic, `part` the topic):
 - lag: the sum over the topic's partitions of the end offset minus the group's committed offset, as
@@ -24,6 +26,22 @@ What a reading says (one per group and topic, `part` the topic):
   (one per topic) are `missing` and carry no metrics (`topology apply` creates it by committing its
   initial offsets).
 - A topic that does not exist gives a reading with no metrics and a note.
+
+What a dead-letter topic's reading says (`kafka.topic`, role dead_letter: the `<topic>.dlt` that
+`dead_letter:` generates, or a topic declared by hand under that name):
+- depth, when no consumer group declared on the same target reads the topic: the records it keeps, the
+  sum over its partitions of the end offset minus the log start offset. Reading a record does not
+  remove it from a topic: a dead-letter topic keeps its records until retention removes them
+  (`retention.ms`, `retention.bytes`), or until `kafka-delete-records` (the AdminClient's
+  delete_records) moves the log start past them, so `max_depth: 0` breaches from the first
+  dead-lettered record until then; a note says so. (Offsets compaction or transactions left empty
+  count too, as they do in a group's lag.)
+- depth, when consumer groups declared on the same target read the topic (a replayer, a handler of
+  dead letters): the records the group has not read yet (its lag on that topic, counted as above), the
+  most of any of those groups that exists on the broker, so a record stops waiting once every group
+  reading it has read it, as a dead-lettered message leaves a RabbitMQ queue once it is consumed; a
+  note names the groups. A group that does not exist on the broker (not yet applied) does not count.
+- A dead-letter topic that does not exist gives a `missing` reading with no metrics.
 """
 
 from __future__ import annotations
@@ -67,13 +85,14 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
     from confluent_kafka.admin import OffsetSpec
 
     groups = [w for w in watches if w.kind == "kafka.group"]
+    kept = [w for w in watches if w.kind == "kafka.topic"]
     readings = [Reading(w.address, {}, notes=("this kind is not measured on Kafka",))
-                for w in watches if w.kind != "kafka.group"]
-    if not groups:
+                for w in watches if w.kind not in ("kafka.group", "kafka.topic")]
+    if not groups and not kept:
         return readings
     offsets = _Offsets()
     topics = driver._refresh().topics
-    for name in sorted({t for w in groups for t in w.topics}):
+    for name in sorted({t for w in groups for t in w.topics} | {w.name for w in kept}):
         topic = topics.get(name)
         if topic is not None and not topic.error:
             offsets.partitions[name] = sorted(topic.partitions)
@@ -82,15 +101,16 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
     with driver._translating(doing):  # sent now, awaited after the OffsetFetch
         high = driver.admin.list_offsets({TopicPartition(*tp): OffsetSpec.latest() for tp in offsets.leaders},
                                          **driver._kwargs()) if offsets.leaders else {}
-    offsets.committed = _committed(driver, sorted({w.name for w in groups}))
+    offsets.committed = _committed(driver, sorted({w.name for w in groups})) if groups else {}
     absent = _absent_groups(driver, [w.name for w in groups if not offsets.committed.get(w.name)])
     present = [w for w in groups if w.name not in absent]
     starts = {(w.name, (t, p)): offsets.committed.get(w.name, {}).get((t, p))
               for w in present for t in w.topics for p in offsets.partitions.get(t, [])}
     uncommitted = {tp for (_, tp), start in starts.items() if start is None}
+    starting = uncommitted | {(w.name, p) for w in kept for p in offsets.partitions.get(w.name, [])}
     with driver._translating(doing):
-        low = driver.admin.list_offsets({TopicPartition(*tp): OffsetSpec.earliest() for tp in uncommitted},
-                                        **driver._kwargs()) if uncommitted else {}
+        low = driver.admin.list_offsets({TopicPartition(*tp): OffsetSpec.earliest() for tp in starting},
+                                        **driver._kwargs()) if starting else {}
     with driver._translating(doing):
         offsets.end = {(tp.topic, tp.partition): future.result().offset for tp, future in high.items()}
         offsets.earliest = {(tp.topic, tp.partition): future.result().offset for tp, future in low.items()}
@@ -102,6 +122,7 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
     wanted = {(tp, pos) for (_, tp), pos in positions.items()}
     times, offsets.removed = _first_unread_times(driver, wanted, offsets.leaders)
     now = time.time()
+    lags: dict[str, dict[str, float]] = {}  # topic -> group -> lag, of the groups that exist
     for watch in groups:
         if not watch.topics:
             readings.append(Reading(watch.address, {}, notes=("the group declares no topics",),
@@ -113,7 +134,25 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
                 readings.append(Reading(watch.address, {}, topic, notes=(f"topic {topic} does not exist",)))
             else:
                 readings.append(_reading(watch, topic, offsets, positions, times, now))
+                lags.setdefault(topic, {})[watch.name] = readings[-1].metrics["lag"]
+    readings += [_kept_reading(watch, offsets, lags.get(watch.name, {})) for watch in kept]
     return readings
+
+
+def _kept_reading(watch: Watch, offsets: _Offsets, lags: Mapping[str, float]) -> Reading:
+    """A dead-letter topic's depth: what the groups reading it (`lags`, by group) have not read, or else the
+    records it keeps (see the module's docstring)."""
+    if watch.name not in offsets.partitions:
+        return Reading(watch.address, {}, missing=True)
+    if lags:
+        names = ", ".join(sorted(lags))
+        what = f"consumer group {names} has" if len(lags) == 1 else f"any of consumer groups {names} has"
+        return Reading(watch.address, {"depth": max(lags.values())}, notes=(f"depth: the records {what} not read",))
+    kept = sum(max(0, offsets.end[(watch.name, p)] - offsets.earliest[(watch.name, p)])
+               for p in offsets.partitions[watch.name])
+    notes = ("the topic keeps its records until retention removes them or kafka-delete-records moves its log "
+             "start; no declared group reads it",) if kept else ()
+    return Reading(watch.address, {"depth": float(kept)}, notes=notes)
 
 
 def _reading(watch: Watch, topic: str, offsets: _Offsets, positions: Mapping[tuple[str, Partition], int],

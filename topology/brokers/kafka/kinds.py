@@ -5,12 +5,14 @@ changes its iterations in place, and a quota entity's values are compared whole.
 from __future__ import annotations
 
 from topology.core.kinds import KindRules, lowered
-from topology.format.monitoring import GROUP_LIMITS
+from topology.format.monitoring import GROUP_LIMITS, KAFKA_TOPIC_LIMITS
 
 __all__ = ["KINDS"]
 
 KINDS: dict[str, KindRules] = {
-    "kafka.topic": KindRules(grow_only=frozenset({"partitions"}), whole=frozenset({"config"}), holds_data=True,
+    # Only a dead-letter topic is watched (role dead_letter): other topics are measured by the groups reading them.
+    "kafka.topic": KindRules(limits=KAFKA_TOPIC_LIMITS, grow_only=frozenset({"partitions"}),
+                             whole=frozenset({"config"}), holds_data=True,
                              discards=lowered(("config", "retention.ms"), ("config", "retention.bytes"),
                                               removals=True, changed=(("config", "cleanup.policy"),))),
     # A group's committed offsets are where its consumers are: deleting them is a loss too.

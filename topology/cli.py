@@ -457,11 +457,15 @@ def status(files: Files, env: EnvOption = None, var: VarOption = None, target: T
         import time
 
         try:
-            while True:  # until Ctrl-C; each frame replaces the last on a terminal
+            while True:  # until Ctrl-C; each frame replaces the last on a terminal; json: one document a line
                 health = reader.read()
-                frame = render_status(health, format.value, files=files)
-                clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
-                typer.echo(f"{clear}Every {watch}, {time.strftime('%H:%M:%S')}: topology status\n\n{frame}", nl=False)
+                if format is StatusFormat.json:
+                    typer.echo(render_status(health, "jsonl", files=files), nl=False)
+                else:
+                    frame = render_status(health, format.value, files=files)
+                    clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
+                    typer.echo(f"{clear}Every {watch}, {time.strftime('%H:%M:%S')}: topology status\n\n{frame}",
+                               nl=False)
                 time.sleep(interval)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None

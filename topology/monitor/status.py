@@ -8,6 +8,7 @@ limit, its value and where it was declared, so the person paged can open the lin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ def render_status(health: Health, format: str, *, files: Sequence[str] = ()) -> 
     rows = health.rows()
     if format == "json":
         return json.dumps(_as_json(health, rows), indent=2, sort_keys=False) + "\n"
+    if format == "jsonl":  # --watch --format json: one document a line, a stream a program can read
+        return json.dumps(_as_json(health, rows), separators=(",", ":")) + "\n"
     if format == "markdown":
         return _markdown(health, rows, files)
     return _text(health, rows)
@@ -95,7 +98,9 @@ def _headline(health: Health, rows: list[Row]) -> str:
 
 
 def _object(row: Row) -> str:
-    return f"{row.watch.address} topic {row.part}" if row.part else row.watch.address
+    """The object of a row, as one line whatever its name holds (a newline would fake a row of its own)."""
+    text = f"{row.watch.address} topic {row.part}" if row.part else row.watch.address
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _metrics_text(row: Row) -> str:
@@ -151,7 +156,15 @@ def _notes(rows: list[Row]) -> list[tuple[str, str]]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """`text` as a markdown code span in a table cell: fenced with more backticks than it holds, its pipes
+    escaped (GitHub splits cells on them even in code)."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
 
 
 def _markdown(health: Health, rows: list[Row], files: Sequence[str]) -> str:
@@ -159,7 +172,7 @@ def _markdown(health: Health, rows: list[Row], files: Sequence[str]) -> str:
              _headline(health, rows), "", "| state | object | role | now | limits |", "| --- | --- | --- | --- | --- |"]
     for row in rows:
         state = f"**{_STATE_WORDS[row.state]}**" if row.state != "ok" else "ok"
-        lines.append(f"| {state} | `{_cell(_object(row))}` | {row.watch.role} | {_cell(_metrics_text(row) or '-')} | "
+        lines.append(f"| {state} | {_code(_object(row))} | {row.watch.role} | {_cell(_metrics_text(row) or '-')} | "
                      f"{_cell(_limits_text(row))} |")
     notes = [f"- {_cell(where)}: {_cell(note)}" for where, note in _notes(rows)]
     if notes:

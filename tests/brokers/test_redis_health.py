@@ -114,9 +114,9 @@ def test_a_lag_past_the_count_limit_or_not_countable_is_left_out_with_a_note(
         tmp_path: Path, aged: tuple[Any, str, dict[str, float]], monkeypatch: pytest.MonkeyPatch) -> None:
     client, stream, times = aged
     first, _, third, *_ = times
-    client.xgroup_create(stream, "billing", id="0")
+    client.xgroup_create(stream, "billing", id="1-0")  # before every entry, yet not 0-0 (whose lag is XLEN)
     assert client.xdel(stream, third) == 1
-    body = f"  streams:\n    {stream}:\n      groups: {{billing: {{start: '0'}}}}\n"
+    body = f"  streams:\n    {stream}:\n      groups: {{billing: {{start: '1-0'}}}}\n"
     monkeypatch.setattr(redis_health, "COUNT_LIMIT", 3)  # 4 entries wait: one more than it counts
     before = time.time()
     billing = _by_address(_health(tmp_path, body))[f"redis/group/{stream}/billing"]
@@ -183,3 +183,38 @@ def test_a_target_that_is_down_is_reported_not_raised(tmp_path: Path, redis_pref
     rows = health.rows()
     assert {r.watch.address for r in rows} == {f"redis/stream/{prefix}orders", f"redis/group/{prefix}orders/billing"}
     assert all(r.state == "error" and r.error == error for r in rows)
+
+
+def test_a_group_that_never_read_lags_by_the_whole_stream_even_after_deletions(
+        tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """From 0-0 every entry waits: the lag is XLEN exactly, however many entries were deleted and past the
+    count limit (Redis itself answers a nil lag there)."""
+    client, prefix = redis_prefix
+    stream = f"{prefix}big"
+    ids = [client.xadd(stream, {"n": n}) for n in range(5)]
+    client.xgroup_create(stream, "fresh", id="0")
+    client.xdel(stream, ids[1])
+    assert client.xinfo_groups(stream)[0]["lag"] is None  # what Redis says, so the fallback is what is tested
+    original = redis_health.COUNT_LIMIT
+    redis_health.COUNT_LIMIT = 2  # fewer than wait: counting would give up, the length does not
+    try:
+        body = f"  streams:\n    {stream}:\n      groups: {{fresh: {{start: '0'}}}}\n"
+        reading = _by_address(_health(tmp_path, body))[f"redis/group/{stream}/fresh"]
+    finally:
+        redis_health.COUNT_LIMIT = original
+    assert reading.metrics["lag"] == 4 and reading.metrics["depth"] == 4 and not reading.notes
+
+
+def test_ids_a_producer_chose_give_no_lag_in_time(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    client, prefix = redis_prefix
+    stream = f"{prefix}numbered"
+    for n in range(1, 4):
+        client.xadd(stream, {"n": n}, id=f"{n}-0")
+    client.xgroup_create(stream, "g", id="1-0")
+    body = f"  streams:\n    {stream}:\n      groups: {{g: {{start: '1-0', monitor: {{max_lag_time: 1h}}}}}}\n"
+    health = _health(tmp_path, body)
+    reading = _by_address(health)[f"redis/group/{stream}/g"]
+    assert reading.metrics["lag"] == 2 and "lag_seconds" not in reading.metrics
+    assert "entry ids were chosen by its producer" in reading.notes[0]
+    [row] = [r for r in health.rows() if r.watch.kind == "redis.group"]
+    assert row.state == "unknown" and row.unknown == ("max_lag_time",)  # not a breach of 20,000 days

@@ -11,8 +11,10 @@ which a dead-letter stream's `dlq` group bounds with `max_depth`) and `lag_secon
 first entry it has not been delivered, against the server's clock; 0 when none waits).
 
 Redis answers a nil lag when entries after the group's position were deleted (XDEL leaves tombstones
-it cannot count past). The lag is then counted by a script, up to `COUNT_LIMIT` entries; past that it
-is left out, with a note, and so is the depth. A stream's oldest entry is not read: a stream keeps
+it cannot count past). For a group that has read nothing (at 0-0) the lag is then the stream's length;
+otherwise it is counted by a script, up to `COUNT_LIMIT` entries; past that it is left out, with a
+note, and so is the depth. Entry ids a producer chose (`XADD key 1-0`) are not times: the lag in time
+is then left out, with a note. A stream's oldest entry is not read: a stream keeps
 entries after every group has read them, so its age is how far back it keeps, not how long anything
 has waited; the groups' `lag_seconds` say that.
 """
@@ -28,6 +30,9 @@ from topology.core.monitor import Reading, Watch
 __all__ = ["COUNT_LIMIT", "read_health"]
 
 COUNT_LIMIT = 10000  # most entries counted one by one for a group whose lag Redis cannot tell
+# An entry id's milliseconds before this (2000-01-01) are not the time it was added: the producer chose its
+# ids (XADD key 1-0), so they say nothing of how long an entry has waited.
+_FIRST_TIME_MS = 946_684_800_000
 
 # KEYS[1] stream, ARGV[1] exclusive start ('(' + a group's last-delivered-id), ARGV[2] most to count.
 # The entries after that id (at most ARGV[2]), counted inside Redis so none travels to the client.
@@ -100,7 +105,7 @@ def read_health(client: Any, watches: Sequence[Watch]) -> list[Reading]:
         elif (key, watch.name) not in watched:
             readings.append(Reading(watch.address, {}, missing=True))
         else:
-            readings.append(_group_reading(watch.address, watched[(key, watch.name)], now))
+            readings.append(_group_reading(watch.address, watched[(key, watch.name)], now, lengths[key]))
     return readings
 
 
@@ -125,12 +130,12 @@ def _read_waiting(client: Any, groups: Sequence[_Group]) -> None:
     pipe = client.pipeline(transaction=False)
     for group in groups:
         pipe.xrange(group.key, f"({group.last}", "+", count=1)
-        if group.lag is None:
+        if group.lag is None and group.last != "0-0":  # from 0-0 every entry waits: the lag is the length
             pipe.eval(_COUNT_AFTER, 1, group.key, f"({group.last}", COUNT_LIMIT + 1)
     answers = iter(pipe.execute(raise_on_error=False))
     for group in groups:
         first = next(answers)
-        counted = next(answers) if group.lag is None else None
+        counted = next(answers) if group.lag is None and group.last != "0-0" else None
         # an id past which no id can be (18446744073709551615-18446744073709551615) has nothing after it
         if isinstance(first, Exception) and "invalid start ID" not in str(first):
             raise first
@@ -142,22 +147,28 @@ def _read_waiting(client: Any, groups: Sequence[_Group]) -> None:
             raise counted
 
 
-def _group_reading(address: str, group: _Group, now: float) -> Reading:
+def _group_reading(address: str, group: _Group, now: float, length: int) -> Reading:
     metrics: dict[str, float] = {"pending": float(group.pending)}
     notes: tuple[str, ...] = ()
-    lag = group.lag if group.lag is not None else group.counted
+    lag = group.lag if group.lag is not None else length if group.last == "0-0" else group.counted
     if group.first_waiting is None:
         lag = 0  # nothing after the group's last-delivered-id, whatever Redis's count said a moment before
     if lag is None:
         notes = ("Redis cannot tell the lag after entries were deleted (XDEL), and the user may not run the "
                  "script (EVAL) that counts them",)
-    elif group.lag is None and lag > COUNT_LIMIT:
+    elif group.lag is None and group.last != "0-0" and lag > COUNT_LIMIT:
         notes = (f"Redis cannot tell the lag after entries were deleted (XDEL), and over {COUNT_LIMIT} entries "
                  "wait, more than topology counts",)
     else:
         metrics["lag"] = float(lag)
         metrics["depth"] = float(lag + group.pending)
-    metrics["lag_seconds"] = 0.0 if group.first_waiting is None else max(0.0, now - _millis(group.first_waiting))
+    if group.first_waiting is None:
+        metrics["lag_seconds"] = 0.0
+    elif _millis(group.first_waiting) * 1000 < _FIRST_TIME_MS:
+        notes += ("the lag in time is unknown: the stream's entry ids were chosen by its producer (XADD with an "
+                  "explicit id), not the time each entry was added",)
+    else:
+        metrics["lag_seconds"] = max(0.0, now - _millis(group.first_waiting))
     return Reading(address, metrics, notes=notes)
 
 

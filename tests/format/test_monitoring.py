@@ -176,3 +176,4 @@ def test_evaluate_puts_the_worst_breach_first() -> None:
     assert rows[0].breaches[0].measured == 3 and LIMITS["max_age"].threshold(60_000) == 60.0
     down = evaluate(watches[:1], [], {"t": "cannot connect"})
     assert down[0].state == "error" and down[0].error == "cannot connect"
+

@@ -157,6 +157,10 @@ def _merge_settings(topology: Topology, loaded: LoadedFile) -> None:
     document = loaded.document
     assert document is not None
     for name, target in document.targets.items():
+        if name == "local" and target.kind != "local":  # the name of the embedded target: it would be read instead
+            topology.problems.append(Problem(
+                f"a {target.kind} target cannot be called `local`: that name is the embedded local target's",
+                loaded.positions.at(("targets", name), key=True), f"targets.{name}", "give it another name"))
         known = topology.targets.setdefault(name, target)
         if known != target:
             where = loaded.positions.at(("targets", name), key=True)

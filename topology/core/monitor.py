@@ -82,7 +82,8 @@ LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
 # consumer groups and streams are roles of their own, except that a Redis group reading a dead-letter or
 # retry stream takes that stream's role.
 ROLES: dict[str, str] = {
-    "dead_letter": "Dead-letter queues (and groups reading dead-letter streams), generated or declared.",
+    "dead_letter": "Dead-letter queues, Kafka dead-letter topics and the groups of Redis dead-letter streams, "
+                   "generated or declared.",
     "retry": "Retry tiers: the wait queues (and streams' groups) that `retry` generates.",
     "work": "Queues that are neither a dead-letter queue nor a retry tier.",
     "group": "Consumer groups (Kafka, and Redis groups of ordinary streams).",

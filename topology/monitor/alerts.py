@@ -50,7 +50,7 @@ ITEMS = {"kafka": "records", "redis": "entries"}  # what a group's lag counts
 ROLE_WORDS = {"dead_letter": "dead-letter ", "retry": "retry "}
 # What the summary says of the measured value ({v}: the value, as the annotation template prints it).
 PHRASES = {
-    "depth": "{v} messages waiting",
+    "depth": "{v} {items} waiting",
     "unacked": "{v} messages unacknowledged",
     "in_flight": "{v} messages in flight",
     "delayed": "{v} messages delayed",

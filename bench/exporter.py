@@ -1,11 +1,15 @@
 """A scrape of `topology exporter` over 10,000 watched objects on the real Redis: 5,000 streams with one
 consumer group each (every stream holding entries the group has not read), once the cache is warm.
 
-    eval "$(scripts/brokers env)"; .venv/bin/python bench/exporter.py [--streams 5000] [--scrapes 20]
+    eval "$(scripts/brokers env)"; .venv/bin/python bench/exporter.py [--streams 5000] [--scrapes 20] [--hanging]
 
 The exporter runs as a user runs it (`topology exporter FILE --listen 127.0.0.1:0 --cache 1h`, its own
 process) and is scraped over HTTP. The baseline, in the same run against the same server, is one raw
 read of the same figures by hand: one pipeline of XLEN and XINFO GROUPS for every stream.
+
+With --hanging, the file also declares a RabbitMQ target whose management API (a local port) takes every
+connection and never answers, as a broker that hangs does: the Redis target is read, and served, as soon
+as without it; the RabbitMQ target is `topology_up 0` until its read times out.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,11 +37,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", type=int, default=5_000)
     parser.add_argument("--scrapes", type=int, default=20)
+    parser.add_argument("--hanging", action="store_true", help="declare a second target that never answers")
     args = parser.parse_args()
     client = redis.Redis.from_url(URL, decode_responses=True)
     prefix = f"bench-exp-{uuid.uuid4().hex[:6]}:"
     keys = [f"{prefix}s{i}" for i in range(args.streams)]
     process: subprocess.Popen[bytes] | None = None
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does) and never answers
     try:
         pipe = client.pipeline(transaction=False)
         for key in keys:
@@ -59,6 +66,11 @@ def main() -> None:
                      "  target: cache", "  streams:"]
             lines += [f"    {key}: {{monitor: {{max_length: 1000}}, groups: {{billing: {{start: '0', "
                       f"monitor: {{max_lag: 100, max_pending: 10, max_lag_time: 5m}}}}}}}}" for key in keys]
+            if args.hanging:
+                lines[2:2] = [f'  hangs: {{kind: rabbitmq, url: "http://guest:guest@127.0.0.1:'
+                              f'{silent.getsockname()[1]}"}}']
+                lines += ["rabbitmq:", "  target: hangs", "  vhosts:", "    bench:", "      queues:",
+                          "        billing: {monitor: {max_depth: 10}}"]
             path.write_text("\n".join(lines) + "\n")
             log = Path(folder) / "exporter.err"
             environment = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -86,13 +98,16 @@ def main() -> None:
                     begin = time.perf_counter()
                     page = http.get(url).text
                     warm.append(time.perf_counter() - begin)
+            if args.hanging:
+                assert re.search(r'topology_up\{broker="rabbitmq",target="hangs"\} 0\.0', page), "hangs is up"
             samples = sum(1 for line in page.splitlines() if line and not line.startswith("#"))
             read = re.search(r'topology_read_seconds\{target="cache"\} (\S+)', page)
             assert read is not None
             lags = page.count('topology_lag{')
             assert lags == args.streams, f"{lags} lag gauges for {args.streams} groups"
         median, worst = statistics.median(warm), max(warm)
-        print(f"watched objects: {2 * args.streams} ({args.streams} Redis streams, one group each); "
+        beside = "; beside a RabbitMQ target that never answers" if args.hanging else ""
+        print(f"watched objects: {2 * args.streams} ({args.streams} Redis streams, one group each){beside}; "
               f"{samples} samples, {len(page) / 1e6:.1f} MB per scrape")
         print(f"baseline  one raw pipeline of XLEN + XINFO GROUPS:  {baseline:6.3f} s")
         print(f"exporter  read of the target (topology_read_seconds): {float(read.group(1)):6.3f} s   "
@@ -105,6 +120,7 @@ def main() -> None:
         if process is not None and process.poll() is None:
             process.terminate()
             process.wait(30)
+        silent.close()
         for index in range(0, len(keys), 5000):
             client.delete(*keys[index:index + 5000])
 

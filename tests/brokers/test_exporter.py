@@ -1,8 +1,9 @@
 """`topology exporter` as a user runs it, scraped over HTTP: gauges for a real RabbitMQ queue and a real Redis
 stream with their labels, limits and breaches; a target whose broker is down is `topology_up 0` while the
-other is served (and its password never shown); one read serves every scrape within --cache, scrapes that
-arrive together share it, and a later scrape reads again; a bad --listen is one sentence; SIGTERM stops it
-cleanly."""
+other is served (and its password never shown); a target that hangs holds back no other target's read; a
+target going down or up is said once, with the reason; one read serves every scrape within --cache, scrapes
+that arrive together share it, and a later scrape reads again; a bad --listen is one sentence; SIGTERM stops
+it cleanly."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli import topology, with_file
 from tests.conftest import AMQP_URL, RABBITMQ_URL, REDIS_URL, unique
-from tests.faults import SilentServer, closed_port
+from tests.faults import FaultProxy, SilentServer, closed_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 
@@ -255,7 +257,13 @@ def test_a_target_that_is_down_is_up_0_and_the_others_are_served(tmp_path: Path,
     assert scrape.all("topology_breached", broker="rabbitmq") == []
     # the limits are what the files declare, read or not
     assert scrape.value("topology_limit", address=f"rabbitmq/{vhost}/queue/billing", limit="max_depth") == 3
-    assert "s3cr" not in scrape.text + exporter.said()
+    # read again and again (--cache 1s), down every time: said once, with the reason
+    first = read_at(scrape, "rabbit")
+    until(lambda: read_at(exporter.scrape(), "rabbit") >= first + 2, "the down target is read twice more")
+    said = exporter.said()
+    assert len(re.findall(r"target `rabbit` \(rabbitmq\) is down: .*127\.0\.0\.1", said)) == 1, said
+    assert said.count("is down") == 1 and said.count("target `cache` (redis) is up (read in") == 1, said
+    assert "s3cr" not in scrape.text + said
 
 
 def test_a_broker_that_hangs_never_fails_a_scrape(tmp_path: Path, names: tuple[str, str, Any],
@@ -278,6 +286,80 @@ def test_a_broker_that_hangs_never_fails_a_scrape(tmp_path: Path, names: tuple[s
     assert time.monotonic() - began < 10 and "Traceback" not in exporter.said()
 
 
+def read_at(scrape: Scrape, target: str) -> float:
+    """When the target's read served finished."""
+    value = scrape.value("topology_read_timestamp_seconds", target=target)
+    assert value is not None, f"no read of {target} served"
+    return value
+
+
+def test_a_target_that_hangs_holds_back_no_other(tmp_path: Path, names: tuple[str, str, Any],
+                                                  exporters: list[Exporter], silent_server: SilentServer) -> None:
+    vhost, stream, redis_client = names
+    redis_client.xadd(stream, {"n": "1"})
+    # RabbitMQ's management API never answers: its read waits out the target's timeout (30 s)
+    started = time.monotonic()
+    exporter = Exporter(tmp_path, _file(vhost, stream), "--cache", "1s",
+                        env={**ENV, "RABBITMQ_URL": f"http://guest:guest@127.0.0.1:{silent_server.port}"})
+    exporters.append(exporter)
+    scrape = until(lambda: (s := exporter.scrape()).value("topology_up", target="cache") == 1 and s,
+                   "the Redis target is served beside the one that hangs", 5)
+    assert scrape.value("topology_length", address=f"redis/stream/{stream}") == 1
+    assert scrape.value("topology_exists", address=f"redis/group/{stream}/g") == 0  # not applied: not there
+    assert scrape.value("topology_up", target="rabbit", broker="rabbitmq") == 0
+    assert scrape.all("topology_depth", broker="rabbitmq") == []
+    assert scrape.all("topology_read_timestamp_seconds", target="rabbit") == []  # its first read is under way
+    assert scrape.all("topology_read_seconds", target="rabbit") == []
+    assert scrape.value("topology_limit", address=f"rabbitmq/{vhost}/queue/billing", limit="max_depth") == 3
+
+    # Redis is read again every second while RabbitMQ's first read still hangs
+    first = read_at(scrape, "cache")
+    redis_client.xadd(stream, {"n": "2"})
+    later = until(lambda: read_at(s := exporter.scrape(), "cache") > first and
+                  s.value("topology_length", address=f"redis/stream/{stream}") == 2 and s,
+                  "Redis's read timestamp advances", 10)
+    again = until(lambda: read_at(s := exporter.scrape(), "cache") > read_at(later, "cache") and s,
+                  "Redis's read timestamp advances again", 10)
+    assert time.monotonic() - started < 25, "too slow to tell a hanging read from a finished one"
+    assert again.value("topology_up", target="rabbit") == 0
+    assert again.all("topology_read_timestamp_seconds", target="rabbit") == []  # still hanging
+    assert silent_server.accepted, "the exporter never tried the target"
+    said = exporter.said()
+    assert said.count("target `cache` (redis) is up (read in") == 1 and "is down" not in said, said
+
+
+def test_a_target_going_down_and_up_is_said_once_each(tmp_path: Path, names: tuple[str, str, Any],
+                                                      exporters: list[Exporter]) -> None:
+    vhost, stream, redis_client = names
+    redis_client.xadd(stream, {"n": "1"})
+    parts = urlsplit(REDIS_URL)
+    with FaultProxy((parts.hostname or "127.0.0.1", parts.port or 6379)) as proxy:
+        # Redis's default user takes any password: this one must never be shown
+        url = f"redis://default:s3cr3t-{unique('pw')}@127.0.0.1:{proxy.port}{parts.path or '/0'}"
+        exporter = Exporter(tmp_path, _file(vhost, stream), "--cache", "1s", env={**ENV, "REDIS_URL": url})
+        exporters.append(exporter)
+        up = until(lambda: (s := exporter.scrape()).value("topology_up", target="cache") == 1 and s, "Redis is up")
+        proxy.mode = "hang-up"
+        down = until(lambda: (s := exporter.scrape()).value("topology_up", target="cache") == 0 and s,
+                     "Redis is down once the proxy hangs up")
+        assert down.all("topology_length", broker="redis") == []
+        assert read_at(down, "cache") > read_at(up, "cache")  # a failed read is a read: when it finished
+        until(lambda: read_at(exporter.scrape(), "cache") >= read_at(down, "cache") + 2,
+              "the down target is read twice more")
+        proxy.mode = "relay"
+        back = until(lambda: (s := exporter.scrape()).value("topology_up", target="cache") == 1 and s,
+                     "Redis is up again once the proxy relays")
+        until(lambda: read_at(exporter.scrape(), "cache") >= read_at(back, "cache") + 2,
+              "the target is read twice more")
+    said = exporter.said()
+    lines = [line for line in said.splitlines() if "target `cache`" in line]
+    assert len(lines) == 3, said
+    assert "target `cache` (redis) is up (read in" in lines[0]
+    assert re.search(r"target `cache` \(redis\) is down: .*Redis.*127\.0\.0\.1", lines[1]), lines[1]
+    assert "target `cache` (redis) is up again (read in" in lines[2]
+    assert "s3cr3t" not in said and "Traceback" not in said
+
+
 def test_one_read_serves_the_scrapes_within_the_cache(tmp_path: Path, names: tuple[str, str, Any],
                                                       exporters: list[Exporter]) -> None:
     vhost, stream, _ = names
@@ -287,23 +369,18 @@ def test_one_read_serves_the_scrapes_within_the_cache(tmp_path: Path, names: tup
     exporter = Exporter(tmp_path, text, "--cache", f"{cache:g}s", env=ENV)
     exporters.append(exporter)
 
-    def read_at(scrape: Scrape) -> float:
-        value = scrape.value("topology_read_timestamp_seconds")
-        assert value is not None
-        return value
-
     first = until(lambda: (s := exporter.scrape()).value("topology_up", target="rabbit") == 1 and s,
                   "the exporter's first read")
-    taken = read_at(first)
+    taken = read_at(first, "rabbit")
     assert time.time() - taken < cache - 2, "the first read is too old for the rest to fall within --cache"
     with ThreadPoolExecutor(8) as pool:  # scrapes arriving together
         together = list(pool.map(lambda _: exporter.scrape(), range(8)))
-    assert {read_at(scrape) for scrape in together} == {taken}
+    assert {read_at(scrape, "rabbit") for scrape in together} == {taken}
     assert {scrape.value("topology_read_seconds", target="rabbit") for scrape in together} == \
         {first.value("topology_read_seconds", target="rabbit")}
 
-    later = until(lambda: read_at(s := exporter.scrape()) != taken and s, "a later scrape reads again")
-    assert read_at(later) >= taken + cache
+    later = until(lambda: read_at(s := exporter.scrape(), "rabbit") != taken and s, "a later scrape reads again")
+    assert read_at(later, "rabbit") >= taken + cache
 
 
 def test_listen_that_is_not_host_port_is_one_sentence(tmp_path: Path) -> None:

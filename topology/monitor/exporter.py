@@ -6,22 +6,24 @@ target, the declared limits as gauges beside them, and whether each target could
     topology_breached{broker, target, address, role, topic, limit}     1 while that limit is breached, else 0
     topology_exists{broker, target, address, role, topic}              0 when the object is not on the broker
     topology_up{target, broker}                                         1 when the target was read, 0 when not
-    topology_read_seconds{target}                                       how long the target's read took
-    topology_read_timestamp_seconds                                     when the read served was taken
+    topology_read_seconds{target}                                       how long the target's read served took
+    topology_read_timestamp_seconds{target}                             when the target's read served finished
 
 The names and labels are `topology.monitor.series`'s, which the alert rules select. `target` is the
 target's name ("local" for the embedded local target); `topic` is the topic of a Kafka group's row and
 empty otherwise, so a limit and its metric carry the same labels apart from `limit` and
 `metric`, and one rule (`topology_depth > ignoring(limit, metric) topology_limit{limit="max_depth"}`)
 covers every queue of every broker. A target that cannot be read is `topology_up 0` with the others
-served as usual, never a failed scrape. One read of the brokers serves every scrape within
-`cache_seconds`, and scrapes that arrive together share one read.
+served as usual, never a failed scrape. Each target is read on its own: one read of a target serves every
+scrape within `cache_seconds`, scrapes that arrive together share it, and a target whose broker hangs
+holds back no other target's read. A target not read yet is `topology_up 0`, with no read timestamp.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import signal
 import socket
 import sys
@@ -38,8 +40,8 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from topology.core.monitor import LIMITS, METRICS, Watch
-from topology.errors import InputError
-from topology.monitor.read import Health, Reader
+from topology.errors import InputError, redact_url
+from topology.monitor.read import Health, Reader, TargetRead
 from topology.monitor.series import EXISTS_GAUGE, LABELS, UP_GAUGE, UP_LABELS, gauge, labels, target_label
 
 __all__ = ["HealthCollector", "build_families", "metrics_app", "parse_listen", "serve"]
@@ -51,30 +53,42 @@ def series_labels(watch: Watch, topic: str = "") -> list[str]:
     return [named[label] for label in LABELS]
 
 
+NOT_READ = "not read yet: the exporter's first read of it is still under way"
+
+
 @dataclass(frozen=True)
 class _Served:
     health: Health
     families: list[Metric]
-    taken: float  # time.monotonic() when the read finished
 
 
 class HealthCollector(Collector):
-    """A collector over a Reader: one read of the brokers at a time, in the background, at most once per
-    `cache_seconds`; the gauges are built once per read.
+    """A collector over a Reader that reads each target on its own, in the background: a target whose
+    latest read is older than `cache_seconds` is read again (one read of a target at a time), and the gauges
+    are built once per change of any target's latest read.
 
-    A scrape that finds the last read older than `cache_seconds` starts a read (or joins the one under way,
-    so scrapes that arrive together share it) and waits for it at most `wait_seconds`; a read that takes
-    longer (a broker that hangs until its timeout) leaves the scrape the last read instead of failing it.
-    Before the first read has finished, every target is served as `topology_up 0`."""
+    A scrape starts a read of every target whose read is older than `cache_seconds` (or joins the one under
+    way, so scrapes that arrive together share it) and waits for each at most `wait_seconds` from that read's
+    start; a read that takes longer (a broker that hangs until its timeout) leaves the scrape that target's
+    latest read, and holds back no other target. A target never read yet is served as `topology_up 0`.
+    When a target goes down (with the reason) or comes up, one line says so (`log`), not one per read."""
 
-    def __init__(self, reader: Reader, *, cache_seconds: float, wait_seconds: float = 0.75) -> None:
+    def __init__(self, reader: Reader, *, cache_seconds: float, wait_seconds: float = 0.75,
+                 log: Callable[[str], None] | None = None) -> None:
         self.reader = reader
         self.cache_seconds = cache_seconds
         self.wait_seconds = wait_seconds
+        self.log = log or _to_stderr
+        self.targets = list(reader.by_target)
         self._changed = threading.Condition()
-        self._served: _Served | None = None
-        self._reading = False
-        self.reads = 0  # reads finished
+        self._latest: dict[str | None, TargetRead] = {}
+        self._finished: dict[str | None, float] = {}  # time.monotonic() when each target's latest read finished
+        self._under_way: dict[str | None, float] = {}  # time.monotonic() when each read under way began
+        self._counts: dict[str | None, int] = dict.fromkeys(self.targets, 0)  # reads finished, per target
+        self._version = 0  # changes with every target's read that finishes
+        self._building = threading.Lock()
+        self._served: tuple[int, _Served] | None = None
+        self.reads = 0  # reads of a target finished
 
     def collect(self) -> Iterator[Metric]:
         yield from self.current().families
@@ -82,56 +96,99 @@ class HealthCollector(Collector):
     def current(self) -> _Served:
         """What a scrape now is served."""
         with self._changed:
-            served = self._served
-            if served is not None and time.monotonic() - served.taken < self.cache_seconds:
-                return served
-            seen = self.reads
-            self._start()
-            self._changed.wait_for(lambda: self.reads > seen, timeout=self.wait_seconds)
-            if self._served is not None:
-                return self._served
-        waiting = "not read yet: the exporter's first read of it is still under way"
-        health = Health(self.reader.watches, errors=dict.fromkeys(self.reader.by_target, waiting))
-        return _Served(health, build_families(health), time.monotonic())
+            now = time.monotonic()
+            stale = [target for target in self.targets
+                     if target not in self._finished or now - self._finished[target] >= self.cache_seconds]
+            if stale:
+                seen = {target: self._counts[target] for target in stale}
+                for target in stale:
+                    self._start(target)
+                deadline = max(self._under_way.get(target, now) for target in stale) + self.wait_seconds
+
+                def settled() -> bool:
+                    clock = time.monotonic()
+                    return all(self._counts[target] > seen[target]
+                               or clock >= self._under_way.get(target, clock) + self.wait_seconds
+                               for target in stale)
+
+                self._changed.wait_for(settled, timeout=max(0.0, deadline - time.monotonic()))
+            version, latest = self._version, dict(self._latest)
+        return self._built(version, latest)
 
     def idle(self, timeout: float) -> bool:
-        """Wait at most `timeout` for the read under way, if any; False when it is still under way."""
+        """Wait at most `timeout` for the reads under way, if any; False when one is still under way."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._reading, timeout=timeout)
+            return self._changed.wait_for(lambda: not self._under_way, timeout=timeout)
 
     def refresh(self) -> None:
-        """Start a read now unless one is under way (the exporter warms its cache so)."""
+        """Start a read of every target that is not being read (the exporter warms its cache so)."""
         with self._changed:
-            self._start()
+            for target in self.targets:
+                self._start(target)
 
-    def _start(self) -> None:  # with self._changed held
-        if not self._reading:
-            self._reading = True
-            threading.Thread(target=self._run, name="topology-exporter-read", daemon=True).start()
+    def _built(self, version: int, latest: dict[str | None, TargetRead]) -> _Served:
+        """The gauges of these reads, built once per version; a version older than the one served is not."""
+        with self._building:
+            if self._served is None or self._served[0] < version:
+                reads = [latest[target] for target in self.targets if target in latest]
+                health = Health.of(self.reader.watches, reads)
+                health.errors.update((target, NOT_READ) for target in self.targets if target not in latest)
+                self._served = (version, _Served(health, build_families(health)))
+            return self._served[1]
 
-    def _run(self) -> None:
-        served: _Served | None = None
+    def _start(self, target: str | None) -> None:  # with self._changed held
+        if target not in self._under_way:
+            self._under_way[target] = time.monotonic()
+            threading.Thread(target=self._run, args=(target,), name=f"topology-exporter-read-{target_label(target)}",
+                             daemon=True).start()
+
+    def _run(self, target: str | None) -> None:
+        read: TargetRead | None = None
         try:
-            health = self._read()
-            served = _Served(health, build_families(health), time.monotonic())
+            read = self._read(target)
         finally:
             with self._changed:
-                self._reading = False
-                if served is not None:
-                    self._served = served
+                del self._under_way[target]
+                if read is not None:
+                    self._said(self._latest.get(target), read)
+                    self._latest[target] = read
+                    self._finished[target] = time.monotonic()
+                    self._counts[target] += 1
+                    self._version += 1
                     self.reads += 1
                 self._changed.notify_all()
 
-    def _read(self) -> Health:
+    def _read(self, target: str | None) -> TargetRead:
+        started = time.perf_counter()
         try:
-            return self.reader.read()
-        except Exception as exc:  # a bug in a driver: every target is down for this read; the endpoint stays up
-            reason = f"topology failed unexpectedly ({type(exc).__name__}: {exc}); report it"
-            print(f"topology exporter: {reason}", file=sys.stderr, flush=True)
-            return Health(self.reader.watches, errors=dict.fromkeys(self.reader.by_target, reason))
+            return self.reader.read_target(target)
+        except Exception as exc:  # a bug in a driver: the target is down for this read; the endpoint stays up
+            reason = f"topology failed unexpectedly ({type(exc).__name__}: {_redacted(str(exc))}); report it"
+            return TargetRead(target, error=reason, seconds=time.perf_counter() - started, taken=time.time())
+
+    def _said(self, previous: TargetRead | None, read: TargetRead) -> None:
+        """One line when the target's state changes: down (with why) or up, its first read either; none while it
+        stays as it was."""
+        if previous is not None and previous.up == read.up:
+            return
+        brokers = ", ".join(sorted({watch.broker for watch in self.reader.by_target[read.target]}))
+        named = f"target `{target_label(read.target)}` ({brokers})"
+        if read.error is not None:
+            self.log(f"{named} is down: {read.error}")
+        else:
+            self.log(f"{named} is up{'' if previous is None else ' again'} (read in {read.seconds:.2f}s)")
 
 
-def build_families(health: Health, *, now: float | None = None) -> list[Metric]:
+def _to_stderr(line: str) -> None:
+    print(f"topology exporter: {line}", file=sys.stderr, flush=True)
+
+
+def _redacted(text: str) -> str:
+    """`text` with the password of every URL in it hidden."""
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda found: redact_url(found.group(0)), text)
+
+
+def build_families(health: Health) -> list[Metric]:
     """Every gauge of one read."""
     gauges = {name: GaugeMetricFamily(gauge(name), metric.help, labels=LABELS,
                                       unit="seconds" if metric.unit == "seconds" else "")
@@ -147,8 +204,9 @@ def build_families(health: Health, *, now: float | None = None) -> list[Metric]:
                            labels=UP_LABELS)
     seconds = GaugeMetricFamily("topology_read_seconds", "How long reading the target's health took.",
                                 labels=("target",), unit="seconds")
-    taken = GaugeMetricFamily("topology_read_timestamp_seconds", "When the read served was taken (Unix time); "
-                              "reads are shared by every scrape within the exporter's --cache.", unit="seconds")
+    taken = GaugeMetricFamily("topology_read_timestamp_seconds", "When the target's read served finished (Unix "
+                              "time); absent until its first read has; one read serves every scrape within the "
+                              "exporter's --cache.", labels=("target",), unit="seconds")
 
     by_address: dict[str, list[tuple[str, dict[str, float], bool]]] = {}
     for reading in health.readings:
@@ -183,7 +241,8 @@ def build_families(health: Health, *, now: float | None = None) -> list[Metric]:
             up.add_metric([named[label] for label in UP_LABELS], 0.0 if target in health.errors else 1.0)
         if target in health.seconds:
             seconds.add_metric([name], health.seconds[target])
-    taken.add_metric([], time.time() if now is None else now)
+        if target in health.taken:
+            taken.add_metric([name], health.taken[target])
     return [*gauges.values(), limit, breached, exists, up, seconds, taken]
 
 
@@ -270,8 +329,8 @@ def _server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> Thread
 
 
 def serve(reader: Reader, listen: str, *, cache_seconds: float, stop: threading.Event | None = None) -> None:
-    """Serve /metrics on `listen` (HOST:PORT) until SIGINT or SIGTERM (or `stop` is set); one read of the
-    brokers per `cache_seconds`."""
+    """Serve /metrics on `listen` (HOST:PORT) until SIGINT or SIGTERM (or `stop` is set); one read of each
+    target per `cache_seconds`."""
     host, port = parse_listen(listen)
     collector = HealthCollector(reader, cache_seconds=cache_seconds)
     try:
@@ -296,7 +355,8 @@ def serve(reader: Reader, listen: str, *, cache_seconds: float, stop: threading.
             previous[number] = signal.signal(number, on_signal)
     targets = f"{len(reader.by_target)} target{'' if len(reader.by_target) == 1 else 's'}"
     print(f"topology exporter: serving http://{shown}:{bound}/metrics for {len(reader.watches)} watched objects "
-          f"on {targets}, one read per {cache_seconds:g}s; stop with Ctrl-C or SIGTERM.", file=sys.stderr, flush=True)
+          f"on {targets}, one read of each target per {cache_seconds:g}s; stop with Ctrl-C or SIGTERM.",
+          file=sys.stderr, flush=True)
     try:
         while not stopped.wait(0.5):
             pass
@@ -308,7 +368,7 @@ def serve(reader: Reader, listen: str, *, cache_seconds: float, stop: threading.
             signal.signal(number, handler)
     why = f" on {received[0]}" if received else ""
     reads = f"{collector.reads} read{'' if collector.reads == 1 else 's'}"
-    print(f"topology exporter: stopped{why} after {reads} of the brokers.", file=sys.stderr, flush=True)
+    print(f"topology exporter: stopped{why} after {reads} of its targets.", file=sys.stderr, flush=True)
     if stop is None and not collector.idle(2.0):
         # A broker that hangs holds its read until the target's timeout, and Python would wait for it at
         # exit: nothing is written by a read, so the process ends without it.

@@ -1,15 +1,17 @@
-"""One read of every watched object's health: each target's driver asked once, the targets in parallel.
+"""Reads of every watched object's health: each target's driver asked once per read, the targets in parallel.
 
 A target that cannot be reached (or whose read fails) is not an error of the whole read: its watches
 are reported with the reason, and the others are read as usual, so `status` still shows what it can
-and the exporter says `topology_up 0` for that target only.
+and the exporter says `topology_up 0` for that target only. Each target can also be read on its own
+(`Reader.read_target`), which the exporter does so that a target that hangs holds back no other.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,26 +23,59 @@ from topology.errors import TopologyError
 from topology.format.common import DEFAULT_STATE
 from topology.format.compile import Topology
 
-__all__ = ["Health", "Reader"]
+__all__ = ["Health", "Reader", "TargetRead"]
+
+
+@dataclass(frozen=True)
+class TargetRead:
+    """One read of one target: its readings, or the one sentence saying why it could not be read; how long
+    the read took, and when it finished (Unix time)."""
+
+    target: str | None
+    readings: tuple[Reading, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+    taken: float = 0.0
+
+    @property
+    def up(self) -> bool:
+        return self.error is None
 
 
 @dataclass(frozen=True)
 class Health:
-    """What one read found: the readings, the targets that could not be read (name -> one sentence), and
-    the time each target took."""
+    """What one read found: the readings, the targets that could not be read (name -> one sentence), the
+    time each target took, and when each target's read finished (Unix time)."""
 
     watches: Sequence[Watch]
     readings: list[Reading] = field(default_factory=list)
     errors: dict[str | None, str] = field(default_factory=dict)
     seconds: dict[str | None, float] = field(default_factory=dict)
+    taken: dict[str | None, float] = field(default_factory=dict)
 
     def rows(self) -> list[Row]:
         return evaluate(self.watches, self.readings, self.errors)
 
+    @classmethod
+    def of(cls, watches: Sequence[Watch], reads: Iterable[TargetRead]) -> Health:
+        """The health the reads of the targets make together."""
+        health = cls(watches)
+        for read in reads:
+            health.seconds[read.target] = read.seconds
+            health.taken[read.target] = read.taken
+            if read.error is not None:
+                health.errors[read.target] = read.error
+            else:
+                health.readings.extend(read.readings)
+        return health
+
 
 class Reader:
     """Reads the health of a compiled topology's watched objects, again and again (the exporter, --watch):
-    drivers stay open between reads and a target whose driver failed is opened afresh next time."""
+    drivers stay open between reads and a target whose driver failed is opened afresh next time.
+
+    Different targets may be read at the same time (from different threads); one target is read by one
+    thread at a time."""
 
     def __init__(self, topology: Topology, *, target_urls: Mapping[str, str] | None = None,
                  environ: Mapping[str, str] | None = None, parallelism: int = 10) -> None:
@@ -64,30 +99,23 @@ class Reader:
             self._forget(target)
 
     def read(self) -> Health:
-        import time
-
-        health = Health(self.watches)
-
-        def one(target: str | None) -> tuple[str | None, list[Reading] | str, float]:
-            started = time.perf_counter()
-            try:
-                driver = self.drivers.get(target)
-                if driver is None:
-                    driver = self.drivers[target] = self.connections.driver(target or "local", self.topology, {})
-                result: list[Reading] | str = driver.health(self.by_target[target])
-            except TopologyError as exc:
-                self._forget(target)
-                result = str(exc)
-            return target, result, time.perf_counter() - started
-
+        """Every target read, in parallel; returns once the slowest is done."""
         with ThreadPoolExecutor(max_workers=max(1, min(len(self.by_target), 8))) as pool:
-            for target, result, seconds in pool.map(one, list(self.by_target)):
-                health.seconds[target] = seconds
-                if isinstance(result, str):
-                    health.errors[target] = result
-                else:
-                    health.readings.extend(result)
-        return health
+            return Health.of(self.watches, pool.map(self.read_target, list(self.by_target)))
+
+    def read_target(self, target: str | None) -> TargetRead:
+        """One read of one target's watched objects (its driver opened first if need be). A target that
+        cannot be read gives its reason, never raises; a bug in a driver raises."""
+        started = time.perf_counter()
+        try:
+            driver = self.drivers.get(target)
+            if driver is None:
+                driver = self.drivers[target] = self.connections.driver(target or "local", self.topology, {})
+            readings = tuple(driver.health(self.by_target[target]))
+        except TopologyError as exc:
+            self._forget(target)
+            return TargetRead(target, error=str(exc), seconds=time.perf_counter() - started, taken=time.time())
+        return TargetRead(target, readings, seconds=time.perf_counter() - started, taken=time.time())
 
     def _forget(self, target: str | None) -> None:
         driver = self.drivers.pop(target, None)

@@ -177,3 +177,23 @@ def test_evaluate_puts_the_worst_breach_first() -> None:
     down = evaluate(watches[:1], [], {"t": "cannot connect"})
     assert down[0].state == "error" and down[0].error == "cannot connect"
 
+
+
+def test_a_limit_the_broker_cannot_measure_is_a_warning(tmp_path: Path) -> None:
+    """RabbitMQ reports no message age for quorum queues and streams; SQS none as an attribute at all."""
+    text = """version: 1
+rabbitmq:
+  vhosts:
+    v:
+      queues:
+        quorum: {type: quorum, monitor: {max_age: 5m}}
+        classic: {monitor: {max_age: 5m}}
+sqs:
+  queues:
+    q: {monitor: {max_age: 5m}}
+"""
+    topology = _compile(tmp_path, text)
+    assert topology.errors == []
+    assert [(p.location.line if p.location else 0, p.path) for p in topology.warnings] == [
+        (6, "rabbitmq.vhosts.v.queues.quorum.monitor.max_age"), (10, "sqs.queues.q.monitor.max_age")]
+    assert "quorum queue" in topology.warnings[0].message and "CloudWatch" in topology.warnings[1].message

@@ -194,6 +194,11 @@ def _rabbitmq_queue(context: Expansion, target: str | None, vhost: str, name: st
     address = f"{prefix}/queue/{name}"
     arguments = _queue_arguments(context, queue, queue_type, path)
     depends: list[str] = [f"rabbitmq/vhost/{vhost}"]
+    if queue.monitor is not None and queue.monitor.max_age is not None and queue_type != "classic":
+        context.problem(f"RabbitMQ does not report the age of the oldest message of a {queue_type} queue, so "
+                        "`topology status` and the exporter cannot measure max_age here", (*path, "monitor", "max_age"),
+                        "watch max_depth instead, or use a classic queue whose publishers set the timestamp property",
+                        severity="warning")
 
     if queue.dead_letter is not None:
         dead_letter = queue.dead_letter

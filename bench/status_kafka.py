@@ -3,10 +3,11 @@ request done by hand.
 
     eval "$(scripts/brokers env)"; .venv/bin/python bench/status_kafka.py [--groups 50] [--topics 1000]
 
-Each group reads its own share of the topics (1 partition each, 3 records stamped in the past). Two
-cases: every group has committed offset 1 on each, so it is behind on every partition and topology reads,
-as `status` does, the committed and end offsets and the time of the first unread record on each of the
-1,000 lagging partitions (the worst case); then every group is caught up (no record to read).
+Each group reads its own share of the topics (1 partition each, 3 records stamped in the past). Three
+cases: every group has committed offset 1 on each, so it is behind on every partition, and declares only
+`max_lag` (topology reads the committed and end offsets, as the baseline does); the same groups declaring
+`max_lag_time` too (topology also reads the time of the first unread record on each of the 1,000 lagging
+partitions: the worst case); then every group caught up (no record to read).
 
 The baseline is what a hand-written script does for lag alone: kafka-python's batched OffsetFetch for all
 groups (one request per coordinator), one ListOffsets (latest) for every partition, and the sums. Both
@@ -84,13 +85,13 @@ def ours(reader: Reader) -> dict[tuple[str, str], float]:
     return {(r.address.removeprefix("kafka/group/"), r.part): r.metrics["lag"] for r in health.readings}
 
 
-def write_file(folder: str, topics: list[str], groups: dict[str, list[str]]) -> Path:
-    path = Path(folder) / "bench.topology.yaml"
+def write_file(folder: str, topics: list[str], groups: dict[str, list[str]], limits: str) -> Path:
+    path = Path(folder) / f"bench-{len(limits)}.topology.yaml"
     lines = ["version: 1", "targets:", f'  events: {{kind: kafka, bootstrap_servers: "{BOOTSTRAP}"}}', "kafka:",
              "  target: events", "  topics:"]
     lines += [f"    {name}: {{partitions: 1}}" for name in topics]
     lines += ["  consumer_groups:"]
-    lines += [f"    {group}: {{topics: [{', '.join(read)}], monitor: {{max_lag: 1000, max_lag_time: 10m}}}}"
+    lines += [f"    {group}: {{topics: [{', '.join(read)}], monitor: {{{limits}}}}}"
               for group, read in groups.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -119,15 +120,19 @@ def main() -> None:
         make(admin, topics, groups)
         client = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
         with tempfile.TemporaryDirectory() as folder:
-            topology = compile_topology([str(write_file(folder, topics, groups))])
-            assert not topology.errors, topology.errors[:3]
+            topology = compile_topology([str(write_file(folder, topics, groups, "max_lag: 1000, max_lag_time: 10m"))])
+            lag_only = compile_topology([str(write_file(folder, topics, groups, "max_lag: 1000"))])
+            assert not topology.errors and not lag_only.errors, (topology.errors + lag_only.errors)[:3]
+            with Reader(lag_only, environ={}) as reader:
+                assert ours(reader) == by_hand(client, admin, groups)
+                figures["behind, lag only"] = rounds(args.rounds, reader, client, admin, groups)
             with Reader(topology, environ={}) as reader:
                 start = time.perf_counter()
                 first = ours(reader)
                 cold = time.perf_counter() - start
                 expected = by_hand(client, admin, groups)  # also warms the baseline's clients
                 assert first == expected == dict.fromkeys(expected, RECORDS - 1), "the two disagree"
-                figures["behind"] = rounds(args.rounds, reader, client, admin, groups)
+                figures["behind, lag and lag time"] = rounds(args.rounds, reader, client, admin, groups)
                 commit(admin, groups, RECORDS)  # every group caught up: no record to read
                 assert set(by_hand(client, admin, groups).values()) == {0}
                 figures["caught up"] = rounds(args.rounds, reader, client, admin, groups)
@@ -137,7 +142,7 @@ def main() -> None:
         clean(admin, topics, list(groups))
     print(f"{args.groups} groups over {args.topics} topics (1 partition each); medians of {args.rounds} rounds")
     for case, (baseline, elapsed) in figures.items():
-        print(f"{case + ':':11} baseline (batched OffsetFetch + one ListOffsets, by hand) {baseline:6.3f} s   "
+        print(f"{case + ':':27} baseline (batched OffsetFetch + one ListOffsets, by hand) {baseline:6.3f} s   "
               f"topology Reader.read() {elapsed:6.3f} s   ratio {elapsed / baseline:.2f}x")
     print(f"first read (every group behind), connecting included: {cold:6.3f} s")
 

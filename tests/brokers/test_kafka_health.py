@@ -26,13 +26,13 @@ RECORDS = 5  # per partition
 
 
 def _health(folder: Path, topics: dict[str, int], groups: dict[str, list[str]], bootstrap: str = KAFKA_BOOTSTRAP,
-            timeout: str = "30s") -> Health:
+            timeout: str = "30s", limits: str = "max_lag: 4, max_lag_time: 1h") -> Health:
     path = folder / "t.topology.yaml"
     lines = ["version: 1", "targets:", f'  events: {{kind: kafka, bootstrap_servers: "{bootstrap}", '
              f"connect_timeout: 2s, timeout: {timeout}}}", "kafka:", "  target: events", "  topics:"]
     lines += [f"    {name}: {{partitions: {count}}}" for name, count in topics.items()]
     lines += ["  consumer_groups:"]
-    lines += [f"    {name}: {{topics: [{', '.join(read)}], monitor: {{max_lag: 4, max_lag_time: 1h}}}}"
+    lines += [f"    {name}: {{topics: [{', '.join(read)}], monitor: {{{limits}}}}}"
               for name, read in groups.items()]
     path.write_text("\n".join(lines) + "\n")
     topology = compile_topology([str(path)])
@@ -135,6 +135,19 @@ def test_lag_per_topic_and_lag_in_time(tmp_path: Path, kafka_prefix: str,
     assert [(b.limit, b.measured) for b in rows[(behind, a)].breaches] == [("max_lag", 8.0)]
     assert rows[(behind, b)].state == "ok" and rows[(done, a)].state == "ok"
     assert rows[(absent, a)].state == "missing" and rows[(absent, a)].missing
+
+
+def test_a_group_without_max_lag_time_is_not_timed(tmp_path: Path, kafka_prefix: str,
+                                                  produced: tuple[str, str, str, int]) -> None:
+    """The time of the first unread record costs a fetch per lagging partition: without a max_lag_time to
+    check, a group that is behind has its lag and no lag_seconds; one caught up is 0 behind in time."""
+    a, b, _, _ = produced
+    behind, done = f"{kafka_prefix}untimed", f"{kafka_prefix}untimed-done"
+    _read_and_commit(behind, {(a, 0): 2, (a, 1): RECORDS, (a, 2): RECORDS})
+    _read_and_commit(done, {(b, 0): RECORDS})
+    readings = _by_part(_health(tmp_path, {a: 3, b: 1}, {behind: [a], done: [b]}, limits="max_lag: 4"))
+    assert readings[(behind, a)].metrics == {"lag": RECORDS - 2} and not readings[(behind, a)].notes
+    assert readings[(done, b)].metrics == {"lag": 0.0, "lag_seconds": 0.0}
 
 
 def test_an_offset_removed_by_retention_counts_and_its_age_is_the_first_record_after(

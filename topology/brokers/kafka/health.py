@@ -21,7 +21,9 @@ What a reading says (one per group and topic, `part` the topic):
   whose reset is earliest would read them all); a note says on how many partitions.
 - lag_seconds: now minus the timestamp of the first record not yet read (the record at the committed
   offset, or the first one after it when compaction or retention removed it), the largest over the
-  partitions the group is behind on; 0 when it is behind on none.
+  partitions the group is behind on; 0 when it is behind on none. It costs one record fetched per lagging
+  partition, so it is read only for groups that declare `max_lag_time`; another group that is behind has
+  no lag_seconds.
 - A group with no committed offset anywhere and no members does not exist on the broker: its readings
   (one per topic) are `missing` and carry no metrics (`topology apply` creates it by committing its
   initial offsets).
@@ -119,7 +121,10 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
         position = offsets.earliest[tp] if start is None else start
         if offsets.end[tp] > position:
             positions[(group, tp)] = position
-    wanted = {(tp, pos) for (_, tp), pos in positions.items()}
+    # The time of the first unread record costs a fetch per lagging partition: read only for the groups that
+    # declare max_lag_time (`lag_seconds` of the others is 0 when they are caught up, else not read).
+    timed = {w.name for w in present if "max_lag_time" in w.limits}
+    wanted = {(tp, pos) for (group, tp), pos in positions.items() if group in timed}
     times, offsets.removed = _first_unread_times(driver, wanted, offsets.leaders)
     now = time.time()
     lags: dict[str, dict[str, float]] = {}  # topic -> group -> lag, of the groups that exist
@@ -133,7 +138,7 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
             elif topic not in offsets.partitions:
                 readings.append(Reading(watch.address, {}, topic, notes=(f"topic {topic} does not exist",)))
             else:
-                readings.append(_reading(watch, topic, offsets, positions, times, now))
+                readings.append(_reading(watch, topic, offsets, positions, times, now, watch.name in timed))
                 lags.setdefault(topic, {})[watch.name] = readings[-1].metrics["lag"]
     readings += [_kept_reading(watch, offsets, lags.get(watch.name, {})) for watch in kept]
     return readings
@@ -156,7 +161,7 @@ def _kept_reading(watch: Watch, offsets: _Offsets, lags: Mapping[str, float]) ->
 
 
 def _reading(watch: Watch, topic: str, offsets: _Offsets, positions: Mapping[tuple[str, Partition], int],
-             times: Mapping[tuple[Partition, int], int | None], now: float) -> Reading:
+             times: Mapping[tuple[Partition, int], int | None], now: float, timed: bool) -> Reading:
     """The group's lag on one topic, and its age, with notes on what was counted how."""
     committed = offsets.committed.get(watch.name, {})
     partitions = offsets.partitions[topic]
@@ -175,7 +180,7 @@ def _reading(watch: Watch, topic: str, offsets: _Offsets, positions: Mapping[tup
             ahead += 1
         lag += max(0, offsets.end[tp] - position)
         start = positions.get((watch.name, tp))
-        if start is None:
+        if start is None or not timed:
             continue
         stamp = times.get((tp, start))
         if stamp is None:

@@ -209,7 +209,7 @@ def test_labels_and_annotations_name_the_object_and_the_declaring_line(tmp_path:
         'RabbitMQ dead-letter queue rabbitmq/shop/queue/billing.dlq on target rabbit: {{ printf "%.0f" $value }} '
         "messages waiting (limit max_depth: 0)")
     assert dlq["annotations"]["description"].startswith(
-        f"Limit max_depth: 0, from monitoring.defaults for role dead_letter at {source}:{defaults_line}, "
+        f"Limit max_depth: 0, monitoring.defaults.dead_letter at {source}:{defaults_line}, "
         "on RabbitMQ dead-letter queue rabbitmq/shop/queue/billing.dlq (")
 
     consumers = by["TopologyConsumersLow", "rabbitmq/shop/queue/billing"]

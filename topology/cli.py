@@ -508,7 +508,11 @@ def exporter(files: Files, env: EnvOption = None, var: VarOption = None, target:
 
     topology = _watched(files, env, var)
     with Reader(topology, target_urls=_target_urls(target)) as reader:
-        serve(reader, listen, cache_seconds=_seconds(cache, "--cache"))
+        every = _seconds(cache, "--cache")
+        if every < 1:
+            raise InputError(f"--cache {cache!r} is shorter than a second: every scrape would read every broker; "
+                             "write 10s, say")
+        serve(reader, listen, cache_seconds=every)
 
 
 def _count(number: int, word: str) -> str:

@@ -86,7 +86,7 @@ def test_limits_become_alarms_planned_and_applied_like_queues(aws: _Aws, tmp_pat
     expected = {f"{tag}-billing-{limit}" for limit in ("max_depth", "max_in_flight", "max_age")} | {
         f"{tag}-billing-dlq-max_depth"}  # the dead-letter queue's built-in default: any message
     for name in expected:
-        assert f"+ cloudwatch/alarm/sqs-{name}  [cloudwatch.alarm on aws]" in planned.stdout
+        assert f"+ sqs/alarm/sqs-{name}  [sqs.alarm on aws]" in planned.stdout
     assert "Plan: 7 to create" in planned.stdout  # a topic, two queues and four alarms
 
     applied = with_file(tmp_path, text, "apply", "--auto-approve")
@@ -107,7 +107,7 @@ def test_limits_become_alarms_planned_and_applied_like_queues(aws: _Aws, tmp_pat
     assert (age["MetricName"], age["Threshold"]) == ("ApproximateAgeOfOldestMessage", 300.0)
     assert alarms[f"sqs-{tag}-billing-max_in_flight"]["MetricName"] == "ApproximateNumberOfMessagesNotVisible"
     dlq = alarms[f"sqs-{tag}-billing-dlq-max_depth"]
-    assert dlq["Threshold"] == 0.0 and "built-in default for dead-letter queues" in dlq["AlarmDescription"]
+    assert dlq["Threshold"] == 0.0 and "the built-in default for role dead_letter" in dlq["AlarmDescription"]
     tags = aws.cloudwatch.list_tags_for_resource(ResourceARN=depth["AlarmArn"])["Tags"]
     assert tags == [{"Key": "managed-by", "Value": "topology"}]
 
@@ -116,7 +116,7 @@ def test_limits_become_alarms_planned_and_applied_like_queues(aws: _Aws, tmp_pat
 
     changed = text.replace("max_depth: 100", "max_depth: 250")
     updated = with_file(tmp_path, changed, "plan")
-    assert f"~ cloudwatch/alarm/sqs-{tag}-billing-max_depth" in updated.stdout
+    assert f"~ sqs/alarm/sqs-{tag}-billing-max_depth" in updated.stdout
     assert "~ Threshold = 100.0 -> 250.0" in updated.stdout and "Plan: 0 to create, 1 to update" in updated.stdout
     assert with_file(tmp_path, changed, "apply", "--auto-approve").returncode == 0
     [after] = aws.cloudwatch.describe_alarms(AlarmNames=[f"sqs-{tag}-billing-max_depth"])["MetricAlarms"]
@@ -129,12 +129,12 @@ def test_a_file_without_sqs_alarms_plans_no_alarm(aws: _Aws, tmp_path: Path) -> 
     text = _file(aws.tag, "{max_depth: 100}").replace("  alarms: {actions", "  # alarms: {actions")
     planned = with_file(tmp_path, text, "plan")
     assert planned.returncode == 0, planned.stderr
-    assert "cloudwatch" not in planned.stdout and "Plan: 3 to create" in planned.stdout
+    assert "sqs/alarm" not in planned.stdout and "Plan: 3 to create" in planned.stdout
 
 
 def test_alarms_are_pruned_only_within_manage_and_only_sqs_alarms(aws: _Aws, tmp_path: Path) -> None:
     tag = aws.tag
-    manage = f"manage: {{prune: true, include: ['cloudwatch/alarm/pr-{tag}-*']}}\n"
+    manage = f"manage: {{prune: true, include: ['sqs/alarm/pr-{tag}-*']}}\n"
     alarms = "{prefix: pr-, actions: [%(tag)s-oncall]}"
     text = _file(tag, "{max_depth: 100, max_in_flight: 5}", alarms=alarms, manage=manage)
     assert with_file(tmp_path, text, "apply", "--auto-approve").returncode == 0
@@ -147,17 +147,17 @@ def test_alarms_are_pruned_only_within_manage_and_only_sqs_alarms(aws: _Aws, tmp
 
     fewer = text.replace("{max_depth: 100, max_in_flight: 5}", "{max_depth: 100}")
     planned = with_file(tmp_path, fewer, "plan")
-    assert f"- cloudwatch/alarm/pr-{tag}-billing-max_in_flight" in planned.stdout, planned.stdout
+    assert f"- sqs/alarm/pr-{tag}-billing-max_in_flight" in planned.stdout, planned.stdout
     assert f"pr-{tag}-cpu" not in planned.stdout and "Plan: 0 to create, 0 to update, 0 to replace, 1 to delete" in \
         planned.stdout
     deleted = with_file(tmp_path, fewer, "apply", "--auto-approve", "--allow-delete")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert set(aws.alarms("pr-")) == {f"pr-{tag}-billing-max_depth", f"pr-{tag}-billing-dlq-max_depth", f"pr-{tag}-cpu"}
 
-    outside = fewer.replace(f"cloudwatch/alarm/pr-{tag}-*", f"cloudwatch/alarm/pr-{tag}-nothing-*")
+    outside = fewer.replace(f"sqs/alarm/pr-{tag}-*", f"sqs/alarm/pr-{tag}-nothing-*")
     unmanaged = outside.replace("{max_depth: 100}", "{max_in_flight: 7}")  # max_depth's alarm: not in manage
     planned = with_file(tmp_path, unmanaged, "plan")
-    assert f"+ cloudwatch/alarm/pr-{tag}-billing-max_in_flight" in planned.stdout
+    assert f"+ sqs/alarm/pr-{tag}-billing-max_in_flight" in planned.stdout
     assert f"pr-{tag}-billing-max_depth" not in planned.stdout
 
 

@@ -218,3 +218,18 @@ def test_ids_a_producer_chose_give_no_lag_in_time(tmp_path: Path, redis_prefix: 
     assert "entry ids were chosen by its producer" in reading.notes[0]
     [row] = [r for r in health.rows() if r.watch.kind == "redis.group"]
     assert row.state == "unknown" and row.unknown == ("max_lag_time",)  # not a breach of 20,000 days
+
+
+def test_entries_of_any_bytes_are_read(tmp_path: Path, redis_prefix: tuple[Any, str]) -> None:
+    """Streams carry protobuf and msgpack bodies: the first waiting entry's fields are never decoded as text."""
+    client, prefix = redis_prefix
+    stream = f"{prefix}binary"
+    added = client.xadd(stream, {"body": b"\xff\xfe\x00\x81"})
+    client.xgroup_create(stream, "g", id="0")
+    body = f"  streams:\n    {stream}:\n      groups: {{g: {{start: '0', monitor: {{max_lag_time: 1h}}}}}}\n"
+    reading = _by_address(_health(tmp_path, body))[f"redis/group/{stream}/g"]
+    assert reading.metrics["lag"] == 1 and 0 <= reading.metrics["lag_seconds"] <= time.time() - _millis(added) + SLACK
+
+
+def _millis(entry_id: str) -> float:
+    return int(entry_id.partition("-")[0]) / 1000

@@ -108,8 +108,8 @@ def test_exit_codes_worst_first_and_where_the_limit_was_declared(tmp_path: Path,
     rows = [line for line in breached.stdout.splitlines() if line.startswith(("BREACH", "ok", "UNKNOWN"))]
     assert rows[0].startswith("BREACH") and f"rabbitmq/{vhost}/queue/billing " in rows[0]  # 4x past: first
     assert rows[1].startswith("BREACH") and f"rabbitmq/{vhost}/queue/billing.dlq" in rows[1]
-    assert "max_depth 3 (" in rows[0] and "t.topology.yaml:15:" in rows[0]  # the line of `max_depth: 3`
-    assert "built-in default for dead_letter" in rows[1]
+    assert "max_depth 3 (declared at " in rows[0] and "t.topology.yaml:15)" in rows[0]  # the line of `max_depth: 3`
+    assert "the built-in default for role dead_letter" in rows[1]
 
     as_json = json.loads(_status(tmp_path, text, "--format", "json").stdout)
     assert as_json["format_version"] == 1 and as_json["status"] == "breach"

@@ -197,3 +197,17 @@ sqs:
     assert [(p.location.line if p.location else 0, p.path) for p in topology.warnings] == [
         (6, "rabbitmq.vhosts.v.queues.quorum.monitor.max_age"), (10, "sqs.queues.q.monitor.max_age")]
     assert "quorum queue" in topology.warnings[0].message and "CloudWatch" in topology.warnings[1].message
+
+
+def test_a_redis_dead_letter_stream_declared_by_hand_keeps_its_role(tmp_path: Path) -> None:
+    text = """version: 1
+redis:
+  streams:
+    orders: {dead_letter: true}
+    orders:dlq: {groups: {dlq: {start: "0"}}}
+"""
+    topology = _compile(tmp_path, text)
+    assert topology.errors == []
+    watches = {w.address: w for w in topology.watches()}
+    assert watches["redis/group/orders:dlq/dlq"].role == "dead_letter"
+    assert {k: v.value for k, v in watches["redis/group/orders:dlq/dlq"].limits.items()} == {"max_depth": 0}

@@ -106,6 +106,15 @@ class Declared:
     where: Location | None = None
     default: str | None = None  # the role whose `monitoring.defaults` gave it; None: the object's own `monitor:`
 
+    @property
+    def source(self) -> str:
+        """Where it came from, as status, alerts and alarms say it: `declared at FILE:LINE`,
+        `monitoring.defaults.ROLE at FILE:LINE`, or `the built-in default for role ROLE`."""
+        if self.where is None:
+            return f"the built-in default for role {self.default}" if self.default else "built in"
+        at = f"{self.where.file}:{self.where.line}"
+        return f"monitoring.defaults.{self.default} at {at}" if self.default else f"declared at {at}"
+
 
 @dataclass(frozen=True)
 class Watch:

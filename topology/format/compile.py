@@ -121,9 +121,9 @@ def _merged(topology: Topology) -> dict[str, Resource]:
         _merge_settings(topology, loaded)
     merged = dict(generated)
     for address, resource in declared.items():  # declared by hand wins over generated, in the role it was
-        made = generated.get(address)  # generated for: a queue (or Kafka topic) declared by hand and named as
-        if (made is not None and made.role is not None  # a dead-letter queue (or topic) is watched as one
-                and resource.role in (None, "work") and rules_for(resource.kind).limits):
+        made = generated.get(address)  # generated for: a queue, Kafka topic or Redis group declared by hand
+        if (made is not None and made.role in ("dead_letter", "retry")  # under a dead-letter or retry name is
+                and rules_for(resource.kind).limits):  # watched as one
             resource = replace(resource, role=made.role)
         merged[address] = resource
     for each in brokers():

@@ -263,7 +263,7 @@ def _object_labels(watch: Watch) -> dict[str, str]:
 
 
 def _declared(limit: str, declared: Declared) -> str:
-    value = format_duration(declared.value) if LIMITS[limit].duration and declared.value else str(declared.value)
+    value = format_duration(declared.value) if LIMITS[limit].duration else str(declared.value)
     return f"{limit}: {value}"
 
 
@@ -277,14 +277,8 @@ def _summary(watch: Watch, limit: str, declared: Declared) -> str:
 
 
 def _description(watch: Watch, limit: str, declared: Declared) -> str:
-    if declared.where is None:
-        source = f"the built-in default for role {declared.default or watch.role}"
-    elif declared.default:
-        source = f"from monitoring.defaults for role {declared.default} at {declared.where.file}:{declared.where.line}"
-    else:
-        source = f"declared at {declared.where.file}:{declared.where.line}"
     origin = f" ({watch.origin.file}:{watch.origin.line})" if watch.origin else ""
-    return _template_text(f"Limit {_declared(limit, declared)}, {source}, on {_object(watch)}{origin}.")
+    return _template_text(f"Limit {_declared(limit, declared)}, {declared.source}, on {_object(watch)}{origin}.")
 
 
 def _template_text(text: str) -> str:

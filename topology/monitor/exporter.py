@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import signal
 import socket
 import sys
@@ -40,7 +39,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from topology.core.monitor import LIMITS, METRICS, Watch
-from topology.errors import InputError, redact_url
+from topology.errors import InputError
 from topology.monitor.read import Health, Reader, TargetRead
 from topology.monitor.series import EXISTS_GAUGE, LABELS, UP_GAUGE, UP_LABELS, gauge, labels, target_label
 
@@ -145,7 +144,7 @@ class HealthCollector(Collector):
     def _run(self, target: str | None) -> None:
         read: TargetRead | None = None
         try:
-            read = self._read(target)
+            read = self.reader.read_target(target)
         finally:
             with self._changed:
                 del self._under_way[target]
@@ -157,14 +156,6 @@ class HealthCollector(Collector):
                     self._version += 1
                     self.reads += 1
                 self._changed.notify_all()
-
-    def _read(self, target: str | None) -> TargetRead:
-        started = time.perf_counter()
-        try:
-            return self.reader.read_target(target)
-        except Exception as exc:  # a bug in a driver: the target is down for this read; the endpoint stays up
-            reason = f"topology failed unexpectedly ({type(exc).__name__}: {_redacted(str(exc))}); report it"
-            return TargetRead(target, error=reason, seconds=time.perf_counter() - started, taken=time.time())
 
     def _said(self, previous: TargetRead | None, read: TargetRead) -> None:
         """One line when the target's state changes: down (with why) or up, its first read either; none while it
@@ -181,11 +172,6 @@ class HealthCollector(Collector):
 
 def _to_stderr(line: str) -> None:
     print(f"topology exporter: {line}", file=sys.stderr, flush=True)
-
-
-def _redacted(text: str) -> str:
-    """`text` with the password of every URL in it hidden."""
-    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda found: redact_url(found.group(0)), text)
 
 
 def build_families(health: Health) -> list[Metric]:

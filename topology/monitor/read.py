@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from pathlib import Path
 from topology.brokers.base import Driver
 from topology.core.monitor import Reading, Row, Watch, evaluate
 from topology.engine.targets import Connections
-from topology.errors import TopologyError
+from topology.errors import TopologyError, redact_url
 from topology.format.common import DEFAULT_STATE
 from topology.format.compile import Topology
 
@@ -105,20 +106,28 @@ class Reader:
 
     def read_target(self, target: str | None) -> TargetRead:
         """One read of one target's watched objects (its driver opened first if need be). A target that
-        cannot be read gives its reason, never raises; a bug in a driver raises."""
+        cannot be read gives its reason and never raises; nor does a bug in a driver, which is said as one
+        (URL passwords hidden) and leaves the other targets to be read."""
         started = time.perf_counter()
         try:
             driver = self.drivers.get(target)
             if driver is None:
                 driver = self.drivers[target] = self.connections.driver(target or "local", self.topology, {})
             readings = tuple(driver.health(self.by_target[target]))
-        except TopologyError as exc:
+        except Exception as exc:
             self._forget(target)
-            return TargetRead(target, error=str(exc), seconds=time.perf_counter() - started, taken=time.time())
+            reason = str(exc) if isinstance(exc, TopologyError) else \
+                f"topology failed unexpectedly ({type(exc).__name__}: {_redacted(str(exc))}); report it"
+            return TargetRead(target, error=reason, seconds=time.perf_counter() - started, taken=time.time())
         return TargetRead(target, readings, seconds=time.perf_counter() - started, taken=time.time())
 
-    def _forget(self, target: str | None) -> None:
+    def _forget(self, target: str | None) -> None:  # its driver closed; the next read opens it afresh
         driver = self.drivers.pop(target, None)
         if driver is not None:
-            with contextlib.suppress(TopologyError):
+            with contextlib.suppress(Exception):
                 driver.close()
+
+
+def _redacted(text: str) -> str:
+    """`text` with the password of every URL in it hidden."""
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda found: redact_url(found.group(0)), text)

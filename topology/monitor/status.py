@@ -1,7 +1,8 @@
 """`topology status`: the health rows as text, json or markdown, and the exit code.
 
-Rows come worst first (core/monitor.py `evaluate`): breached limits by how far past them, then targets
-that could not be read, then limits that could not be measured, then the rest. Each breach names the
+Rows come worst first (core/monitor.py `evaluate`): breached limits by how far past them, then declared
+objects the broker does not have, targets that could not be read, limits that could not be measured,
+then the rest. Each breach names the
 limit, its value and where it was declared, so the person paged can open the line that set it.
 """
 
@@ -12,11 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from topology.core.monitor import LIMITS, METRICS, Declared, Row
+from topology.core.monitor import LIMITS, METRICS, Row
 from topology.core.units import format_duration
 from topology.monitor.read import Health
+from topology.monitor.series import target_label
 
-__all__ = ["JSON_FORMAT", "render_status", "status_code"]
+__all__ = ["JSON_FORMAT", "overall", "render_status", "status_code"]
 
 JSON_FORMAT = 1  # of `status --format json`; a change that removes or renames a field raises it
 
@@ -28,13 +30,17 @@ _SHOWN = ("depth", "unacked", "in_flight", "delayed", "consumers", "age_seconds"
 _WORDS = {"in_flight": "in flight", "age_seconds": "age", "lag_seconds": "lag time"}
 
 
-def status_code(health: Health) -> int:
-    """3 when a limit is breached or a declared object is not on its broker (whatever else), 1 when a target
-    could not be read, else 0."""
-    rows = health.rows()
+def overall(health: Health, rows: list[Row]) -> str:
+    """breach when a limit is breached or a declared object is not on its broker (whatever else), error when
+    a target could not be read, else ok."""
     if any(row.state in ("breach", "missing") for row in rows):
-        return 3
-    return 1 if health.errors else 0
+        return "breach"
+    return "error" if health.errors else "ok"
+
+
+def status_code(health: Health) -> int:
+    """The exit code of `status`: 3 breach, 1 error, 0 ok (see `overall`)."""
+    return {"breach": 3, "error": 1, "ok": 0}[overall(health, health.rows())]
 
 
 def render_status(health: Health, format: str, *, files: Sequence[str] = ()) -> str:
@@ -66,14 +72,6 @@ def _measured(metric: str, value: float) -> str:
 
 def _limit_value(name: str, value: int) -> str:
     return format_duration(value) if LIMITS[name].duration else str(value)
-
-
-def _declared_at(declared: Declared) -> str:
-    if declared.where is None:
-        return f"built-in default for {declared.default or 'its role'}" if declared.default else "built in"
-    if declared.default:
-        return f"monitoring.defaults.{declared.default} at {declared.where}"
-    return str(declared.where)
 
 
 def _summary(health: Health, rows: list[Row]) -> dict[str, int]:
@@ -114,7 +112,7 @@ def _limits_text(row: Row) -> str:
     if row.missing:
         return "not on the broker: run `topology plan` to see what apply would create"
     if row.breaches:
-        return "; ".join(f"{b.limit} {_limit_value(b.limit, b.value)} ({_declared_at(row.watch.limits[b.limit])})"
+        return "; ".join(f"{b.limit} {_limit_value(b.limit, b.value)} ({row.watch.limits[b.limit].source})"
                          for b in row.breaches)
     parts = [f"{name} {_limit_value(name, row.watch.limits[name].value)}"
              + (" (not measured)" if name in row.unknown else "") for name in LIMITS if name in row.watch.limits]
@@ -184,18 +182,20 @@ def _as_json(health: Health, rows: list[Row]) -> dict[str, Any]:
     counts = _summary(health, rows)
     targets: dict[str, Any] = {}
     for watch in health.watches:
-        name = watch.target or "local"
         error = health.errors.get(watch.target)
-        targets[name] = {"broker": watch.broker, "up": error is None, "error": error,
-                         "seconds": round(health.seconds.get(watch.target, 0.0), 4)}
+        entry = targets.setdefault(target_label(watch.target), {
+            "brokers": [], "up": error is None, "error": error,
+            "seconds": round(health.seconds.get(watch.target, 0.0), 4)})
+        if watch.broker not in entry["brokers"]:
+            entry["brokers"] = sorted([*entry["brokers"], watch.broker])
     return {
         "format_version": JSON_FORMAT,
-        "status": "breach" if counts["breach"] or counts["missing"] else "error" if health.errors else "ok",
+        "status": overall(health, rows),
         "summary": counts,
         "targets": targets,
         "objects": [{
             "address": row.watch.address, "kind": row.watch.kind, "broker": row.watch.broker,
-            "target": row.watch.target or "local", "role": row.watch.role, "topic": row.part or None,
+            "target": target_label(row.watch.target), "role": row.watch.role, "topic": row.part or None,
             "state": row.state, "metrics": dict(row.metrics),
             "limits": {name: {"value": d.value, "metric": LIMITS[name].metric,
                               "threshold": LIMITS[name].threshold(d.value), "bound": LIMITS[name].bound,

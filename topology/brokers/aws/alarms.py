@@ -2,7 +2,7 @@
 
 Limits alone never change a plan; with `sqs.alarms`, each limit of each queue the file declares (its own
 `monitor:` and its role's defaults, generated queues included) becomes one CloudWatch alarm on the AWS/SQS
-metric it bounds, a resource of the queue's target like the queue itself: `cloudwatch/alarm/<name>`,
+metric it bounds, a resource of the queue's target like the queue itself: `sqs/alarm/<name>`,
 planned, applied, pruned (within `manage`) and exported like queues. Only alarms on AWS/SQS metrics are
 read, so pruning never reaches an account's other alarms.
 
@@ -25,8 +25,8 @@ from topology.format.load import LoadedFile
 
 __all__ = ["ALARM", "METRICS", "NAMESPACE", "alarm_request", "check_settings", "parse_alarm", "watched"]
 
-ALARM = "cloudwatch.alarm"
-PREFIX = "cloudwatch/alarm/"
+ALARM = "sqs.alarm"
+PREFIX = "sqs/alarm/"
 NAMESPACE = "AWS/SQS"
 # The AWS/SQS metric each limit of an SQS queue bounds, in the limit's unit (messages; seconds for max_age).
 METRICS = {"max_depth": "ApproximateNumberOfMessagesVisible", "max_in_flight": "ApproximateNumberOfMessagesNotVisible",
@@ -62,18 +62,11 @@ def check_settings(context: Expansion, alarms: SqsAlarms, path: tuple[PathPart, 
                         "an alarm fires when M of the last N periods breach: M is at most N")
 
 
-def _declared_where(declared: Declared, role: str) -> str:
-    if declared.where is None:
-        return f"topology's built-in default for {role.replace('_', '-')} queues"
-    where = f"declared at {declared.where.file}:{declared.where.line}"
-    return f"{where} (monitoring.defaults.{declared.default})" if declared.default else where
-
-
 def _description(watch: Watch, limit: str, declared: Declared) -> str:
     about = LIMITS[limit]
     value = format_duration(declared.value) if about.duration else f"{declared.value:,}"
     text = (f"SQS queue {watch.name} ({watch.role.replace('_', '-')}): {limit} {value}, "
-            f"{_declared_where(declared, watch.role)}. Managed by topology.")
+            f"{declared.source}. Managed by topology.")
     return text[:_DESCRIPTION_LONGEST]
 
 

@@ -268,7 +268,7 @@ def check_alarm_actions(checker: Checker) -> None:
     """The SNS topics `sqs.alarms` names by name are declared (once per file, not once per alarm)."""
     seen: set[tuple[str, str]] = set()
     for resource in checker.resources.values():
-        if resource.kind != "cloudwatch.alarm":
+        if resource.kind != "sqs.alarm":
             continue
         for key, field in (("AlarmActions", "actions"), ("OKActions", "ok_actions")):
             for action in resource.attributes.get(key, []):
@@ -295,5 +295,5 @@ CHECKS = {
     "sqs.queue": _check_sqs_queue,
     "sns.topic": _check_sns_topic,
     "sns.subscription": _check_subscription,
-    "cloudwatch.alarm": _check_alarm,
+    "sqs.alarm": _check_alarm,
 }

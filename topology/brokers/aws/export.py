@@ -187,7 +187,7 @@ _EXPORTERS: dict[str, Callable[[_Sections, Live], None]] = {
     "sqs.queue": _queue,
     "sns.topic": _topic,
     "sns.subscription": _subscription,
-    "cloudwatch.alarm": _alarm,
+    "sqs.alarm": _alarm,
 }
 
 

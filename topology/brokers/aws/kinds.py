@@ -20,5 +20,5 @@ KINDS: dict[str, KindRules] = {
     "sns.topic": KindRules(immutable=frozenset({"FifoTopic"}), create_only=frozenset({"tags_on_create"}),
                            subset=frozenset({"tags"})),
     "sns.subscription": KindRules(immutable=frozenset({"topic", "queue", "protocol", "endpoint"}), hangs_off=True),
-    "cloudwatch.alarm": KindRules(create_only=frozenset({"tags_on_create", "AlarmDescription"})),
+    "sqs.alarm": KindRules(create_only=frozenset({"tags_on_create", "AlarmDescription"})),
 }

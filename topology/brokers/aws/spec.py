@@ -190,7 +190,7 @@ class Sqs(Spec):
     queues: dict[str, SqsQueue] = Field(default_factory=dict, description="Queues by name.")
     alarms: SqsAlarms | None = Field(
         None, description="CloudWatch alarms for the limits of this section's queues, managed as resources of "
-        "its target (kind cloudwatch.alarm); without it, limits create nothing.")
+        "its target (kind sqs.alarm); without it, limits create nothing.")
 
 
 class Sns(Spec):

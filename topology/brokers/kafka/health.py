@@ -136,7 +136,8 @@ def read_health(driver: KafkaDriver, watches: Sequence[Watch]) -> list[Reading]:
             if watch.name in absent:
                 readings.append(Reading(watch.address, {}, topic, missing=True))
             elif topic not in offsets.partitions:
-                readings.append(Reading(watch.address, {}, topic, notes=(f"topic {topic} does not exist",)))
+                readings.append(Reading(watch.address, {}, topic, notes=(f"topic {topic} does not exist",),
+                                        missing=True))  # nothing of the group there can be watched
             else:
                 readings.append(_reading(watch, topic, offsets, positions, times, now, watch.name in timed))
                 lags.setdefault(topic, {})[watch.name] = readings[-1].metrics["lag"]

@@ -123,13 +123,15 @@ def _group(key: str, name: str, info: Mapping[str, Any]) -> _Group:
 def _read_waiting(client: Any, groups: Sequence[_Group]) -> None:
     """The first entry after each group's last-delivered-id, and, where Redis could not tell the lag, the
     entries after it, counted: one round trip for all of them."""
+    from redis.client import NEVER_DECODE
     from redis.exceptions import NoPermissionError
 
     if not groups:
         return
     pipe = client.pipeline(transaction=False)
     for group in groups:
-        pipe.xrange(group.key, f"({group.last}", "+", count=1)
+        # only its id is wanted, which is ASCII; its fields may be any bytes (protobuf, msgpack): left undecoded
+        pipe.execute_command("XRANGE", group.key, f"({group.last}", "+", "COUNT", 1, **{NEVER_DECODE: True})
         if group.lag is None and group.last != "0-0":  # from 0-0 every entry waits: the lag is the length
             pipe.eval(_COUNT_AFTER, 1, group.key, f"({group.last}", COUNT_LIMIT + 1)
     answers = iter(pipe.execute(raise_on_error=False))
@@ -140,7 +142,8 @@ def _read_waiting(client: Any, groups: Sequence[_Group]) -> None:
         if isinstance(first, Exception) and "invalid start ID" not in str(first):
             raise first
         if isinstance(first, list) and first:
-            group.first_waiting = str(first[0][0])
+            entry_id = first[0][0]
+            group.first_waiting = entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
         if isinstance(counted, int):
             group.counted = counted
         elif isinstance(counted, Exception) and not isinstance(counted, NoPermissionError):

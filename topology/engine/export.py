@@ -18,10 +18,11 @@ from topology.brokers.registry import BROKERS, broker, brokers, open_driver, ope
 from topology.core.notes import Noted, comment_text, dump_with_notes
 from topology.core.resource import Live
 from topology.engine.targets import selection_for
-from topology.errors import InputError
+from topology.errors import InputError, ProblemsError
 from topology.format.common import DEFAULT_STATE, STATE_FORMAT, TargetSpec
 from topology.format.compile import compile_topology
 from topology.format.document import Manage, target_variable
+from topology.format.load import unset_in_target
 
 __all__ = ["export_text"]
 
@@ -141,6 +142,9 @@ def _export_target(target: str, files: list[str], state: str | None, kind: str |
         topology = compile_topology(files)
         topology.raise_for_errors()
         declared = topology.targets.get(name)
+        unset = unset_in_target(topology.files, name)
+        if unset:  # its connection values need a variable not set: said where it is written
+            raise ProblemsError(unset)
     if declared is None:
         url = url or os.environ.get(target_variable(name), "")
         if not url:

@@ -16,10 +16,11 @@ from typing import Any, cast
 from topology.brokers.base import Driver, Selection
 from topology.brokers.registry import broker, open_driver, open_state, rules_for
 from topology.core.resource import Live, Resource
-from topology.errors import InputError, lock_holder
+from topology.errors import InputError, ProblemsError, lock_holder
 from topology.format.common import DEFAULT_STATE, TargetSpec
 from topology.format.compile import Topology
 from topology.format.document import Manage, target_variable
+from topology.format.load import unset_in_target
 
 __all__ = ["Connections", "Target", "close_targets", "open_targets", "selection_for"]
 
@@ -54,6 +55,10 @@ class Connections:
             if target is None:
                 raise InputError(f"target `{name}` is not declared under `targets:`; declare it, or plan offline "
                                  "with --offline --state FILE")
+            replaced = broker(target.kind).address_field if self._override(name) else None
+            unset = unset_in_target(topology.files, name, replaced=replaced)
+            if unset:  # its connection values need a variable not set: said where it is written
+                raise ProblemsError(unset)
             if target.kind != "local":
                 return open_driver(target, name=name, parallelism=self.parallelism)
             path = Path(cast(Any, target).path)  # a local target
@@ -64,10 +69,13 @@ class Connections:
 
     def _with_override(self, name: str, target: TargetSpec | None) -> TargetSpec | None:
         """`--target NAME=URL`, else TOPOLOGY_TARGET_<NAME>, replaces the target's address."""
-        url = self.target_urls.get(name) or self.environ.get(target_variable(name))
+        url = self._override(name)
         if not url or target is None:
             return target
         return target.model_copy(update={broker(target.kind).address_field: url})
+
+    def _override(self, name: str) -> str | None:
+        return self.target_urls.get(name) or self.environ.get(target_variable(name))
 
 
 def open_targets(topology: Topology, connections: Connections, *, lock: bool = False,

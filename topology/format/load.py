@@ -1,7 +1,9 @@
 """Reading topology files: vars -> jinja2 -> YAML with positions -> ${VAR} -> environment overlay -> models.
 
 Every problem found on the way is collected with its file, line and column, so `validate` can
-report all of them at once. Nothing here contacts a broker.
+report all of them at once. Nothing here contacts a broker, so a `${VAR}` not set in a target's
+connection values (`targets.<name>.url`, `.config`, ...) is no error here: the value is kept as
+written and the problem kept in `LoadedFile.unset`, said when the target is contacted (unset_in_target).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -23,10 +25,10 @@ from pydantic import BaseModel, ValidationError
 
 from topology.core.problems import Location, PathPart, Problem, did_you_mean, dotted
 from topology.format.document import Document, document_model
-from topology.format.templating import SafeTemplate, TemplateLimitError
+from topology.format.templating import Neutralised, SafeTemplate, TemplateLimitError, neutralise
 
 __all__ = ["DOCUMENT", "FILE_LIMIT", "VAR_LIMIT", "YAML_DEPTH_LIMIT", "YAML_VALUE_LIMIT", "InMemoryDocument",
-           "LoadedFile", "Positions", "load_document", "load_file", "parse_var"]
+           "LoadedFile", "Positions", "Unset", "load_document", "load_file", "parse_var", "unset_in_target"]
 
 FILE_LIMIT = 8 * 1024 * 1024  # bytes in one topology file
 VAR_LIMIT = 64 * 1024  # characters in one --var value
@@ -83,6 +85,7 @@ class LoadedFile:
     document: Document | None  # None when the file has errors that stop it being read further
     positions: Positions
     problems: list[Problem]
+    unset: list[Unset] = field(default_factory=list)  # variables a target needs only when it is contacted
 
 
 def parse_var(assignment: str) -> tuple[str, Any]:
@@ -346,6 +349,183 @@ def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Probl
 # ------------------------------------------------------------------------------- vars and jinja2
 
 
+_READ_FIRST = ("vars", "environments")  # top-level blocks read from the file's text before any substitution
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+_HINT_PLAIN = "write the value itself"
+_HINT_TAG = "write the values themselves; values that differ by environment go under `environments:`"
+
+
+@dataclass
+class _FirstRead:
+    """What is read of a templated file before it is rendered: `vars` and `environments` (None when the file
+    has none), and where the value of `naming:` lies in the text (start, end), if it has one."""
+
+    blocks: dict[str, Any] = field(default_factory=dict)
+    naming: tuple[int, int] | None = None
+
+
+def _has_markers(text: str) -> bool:
+    return any(marker in text for marker in _TEMPLATE_MARKERS)
+
+
+def _read_first(text: str, file: str, problems: list[Problem]) -> _FirstRead:
+    """`vars` and `environments` of a templated file, read by the YAML parser before the file is rendered.
+
+    The rule: the file is read with its templates blanked out (templating.neutralise: the same lines and
+    columns, `{{ }}` as placeholder text, `{% %}` as spaces), in any YAML style (block or flow, comments,
+    anchors). Neither block may hold a template: a placeholder in a value or a `{% %}` inside the block is
+    an error. A file that is not YAML even then (a template writes whole lines, say) has its top-level
+    `vars:` and `environments:` read from the lines under the key, as a block."""
+    neutral = neutralise(text)
+    first = _compose_first(neutral, file, problems)
+    if first is None:
+        first = _FirstRead({key: _read_plain_block(text, key, file, problems) for key in _READ_FIRST})
+    return first
+
+
+_FIRST_KEYS = (*_READ_FIRST, "naming")
+
+
+def _compose_first(neutral: Neutralised, file: str, problems: list[Problem], *,
+                   whole: bool = False) -> _FirstRead | None:
+    """None when the blanked-out text is not a YAML mapping. Only the top-level values read here are composed
+    (the others are only parsed), unless one repeats an anchor of another: then the `whole` text is."""
+    loader = _Loader(neutral.text)
+    try:
+        nodes = _top_level_nodes(loader, whole)
+        if nodes is None:
+            return None
+        positions = Positions(file)
+        local: list[Problem] = []
+        first = _FirstRead()
+        for key in _READ_FIRST:
+            node = nodes.get(key)
+            if node is not None:
+                first.blocks[key] = _Builder(loader, positions, local).build(node, (key,))
+                local.extend(_templated(key, node, first.blocks[key], neutral, positions))
+        naming = nodes.get("naming")
+        if naming is not None:
+            first.naming = (naming.start_mark.index, _span_end(naming))
+    except _SkippedAnchor:
+        return None if whole else _compose_first(neutral, file, problems, whole=True)
+    except (_YamlBound, yaml.YAMLError):
+        return None
+    finally:
+        loader.dispose()
+    problems.extend(local)
+    if not local:
+        for key, value in first.blocks.items():
+            first.blocks[key] = _plain_block(key, value, positions, problems)
+    return first
+
+
+class _SkippedAnchor(Exception):
+    """A value read first repeats an anchor of a value that was only parsed."""
+
+
+def _top_level_nodes(loader: Any, whole: bool) -> dict[str, yaml.Node] | None:
+    """The values of the top-level keys read before rendering, by key; None when the text is not a mapping."""
+    composer = _Composer(loader)
+    nodes: dict[str, yaml.Node] = {}
+    if whole:
+        root = composer.single_node()
+        if not isinstance(root, yaml.MappingNode):
+            return None
+        for key_node, value_node in root.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG and key_node.value not in nodes:
+                nodes[key_node.value] = value_node
+        return nodes
+    loader.get_event()  # stream start
+    if not loader.check_event(yaml.DocumentStartEvent):
+        return None
+    loader.get_event()
+    if not loader.check_event(yaml.MappingStartEvent):
+        return None
+    loader.get_event()
+    skipped: set[str] = set()  # anchors in the values only parsed
+    while not loader.check_event(yaml.MappingEndEvent):
+        key = _skip(loader, skipped)
+        name = key.value if isinstance(key, yaml.ScalarEvent) else None
+        if name in _FIRST_KEYS and name not in nodes:
+            try:
+                nodes[name], _ = composer.node(2)
+            except yaml.composer.ComposerError:
+                if skipped:
+                    raise _SkippedAnchor from None
+                raise
+        else:
+            _skip(loader, skipped)
+    return nodes
+
+
+def _skip(loader: Any, anchors: set[str]) -> Any:
+    """Parse one value without composing it, noting its anchors; returns its first event."""
+    first = event = loader.get_event()
+    depth = 0
+    while True:
+        if getattr(event, "anchor", None) is not None and not isinstance(event, yaml.AliasEvent):
+            anchors.add(event.anchor)
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+        if depth == 0:
+            return first
+        event = loader.get_event()
+
+
+def _templated(key: str, node: yaml.Node, value: Any, neutral: Neutralised, positions: Positions) -> list[Problem]:
+    """A block read before rendering holds plain values: where a template is inside it, said once."""
+    start, end = node.start_mark.index, _span_end(node)
+    tag = next((at for at in neutral.tags if start <= at < end), None)
+    if tag is not None:
+        line = neutral.text.count("\n", 0, tag) + 1
+        column = tag - neutral.text.rfind("\n", 0, tag)
+        return [Problem(f"`{key}` holds plain values; a `{{% %}}` block cannot choose them",
+                        Location(positions.file, line, column), key, _HINT_TAG)]
+    path = _placeholder_path(value, (key,), neutral.placeholder)
+    if path is None:
+        return []
+    return [Problem(f"`{key}` holds plain values; templates are not expanded there", positions.at(path),
+                    dotted(path), _HINT_PLAIN)]
+
+
+def _placeholder_path(value: Any, path: Path_, placeholder: str) -> Path_ | None:
+    """The path of the first key or text in `value` that holds the placeholder (a template was there)."""
+    stack: list[tuple[Any, Path_]] = [(value, path)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str) and placeholder in item:
+            return at
+        if isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                if isinstance(key, str) and placeholder in key:
+                    return (*at, key)
+                stack.append((child, (*at, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*at, index)) for index, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _span_end(node: yaml.Node) -> int:
+    """Where the text of `node` ends: a block collection ends with its last value (not at the next key)."""
+    start = node.start_mark.index
+    last = node
+    while isinstance(last, yaml.MappingNode | yaml.SequenceNode) and not last.flow_style and last.value:
+        item = last.value[-1]
+        last = item[1] if isinstance(last, yaml.MappingNode) else item
+    end: int = last.end_mark.index
+    return end if end > start else node.end_mark.index
+
+
+def _plain_block(key: str, value: Any, positions: Positions, problems: list[Problem]) -> dict[str, Any] | None:
+    """`vars` or `environments` as read: a mapping, or nothing."""
+    if value is not None and not isinstance(value, dict):
+        problems.append(Problem(f"`{key}` must be a mapping", positions.at((key,)), key))
+        return None
+    return value or {}
+
+
 def _top_level_block(text: str, key: str) -> tuple[str, int] | None:
     """The raw text of a top-level `key:` block (before any templating), and its first line index."""
     lines = text.splitlines()
@@ -374,13 +554,10 @@ def _read_plain_block(text: str, key: str, file: str, problems: list[Problem]) -
     if not isinstance(data, dict) or key not in data:
         return None
     value = data[key]
-    if value is not None and not isinstance(value, dict):
-        problems.append(Problem(f"`{key}` must be a mapping", positions.at((key,)), key))
-        return None
     if isinstance(value, dict) and _has_template(value):
         problems.append(Problem(f"`{key}` holds plain values; templates are not expanded there",
-                                positions.at((key,)), key, "write the value itself"))
-    return value or {}
+                                positions.at((key,)), key, _HINT_PLAIN))
+    return _plain_block(key, value, positions, problems)
 
 
 def _has_template(value: Any) -> bool:
@@ -436,10 +613,12 @@ def _scrubbed(problems: list[Problem], cli_vars: Mapping[str, Any] | None, text:
 
 
 def _render_jinja(text: str, file: str, variables: Mapping[str, Any], environment: str | None,
-                  problems: list[Problem]) -> str | None:
-    if "{{" not in text and "{%" not in text and "{#" not in text:
+                  problems: list[Problem], *, naming: tuple[int, int] | None = None) -> str | None:
+    """`naming`: where the value of `naming:` lies, when the YAML parser found it (else its lines are looked for)."""
+    if not _has_markers(text):
         return text
-    text = _keep_naming_raw(text)
+    text = _keep_naming_raw(text) if naming is None else \
+        f"{text[:naming[0]]}{{% raw %}}{text[naming[0]:naming[1]]}{{% endraw %}}{text[naming[1]:]}"
     try:
         return SafeTemplate(text, file).render(vars=dict(variables), environment=environment)
     except TemplateLimitError as exc:
@@ -503,18 +682,50 @@ def _template_line(exc: BaseException, file: str) -> int:
 # --------------------------------------------------------------------------------- ${VAR} values
 
 
+@dataclass(frozen=True)
+class Unset:
+    """A `${VAR}` not set in a connection value of target `target` (its `field`): the value is kept as
+    written, and `problem` is said only when the target is contacted (plan, apply, status, export...)."""
+
+    target: str
+    field: str
+    problem: Problem
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    path: Path_  # as read
+    text: str  # the value, kept as written
+    problem: Problem
+
+
+def _connection_value(path: Path_) -> bool:
+    """A value inside a target's entry, `targets.<name>.<field>...` (or an environment's overlay of one):
+    how topology reaches a broker, needed only when it does."""
+    return (len(path) >= 3 and path[0] == "targets") or (
+        len(path) >= 5 and path[0] == "environments" and path[2] == "targets")
+
+
 def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[str, str],
-                problems: list[Problem], renamed: dict[Path_, PathPart]) -> Any:
+                problems: list[Problem], renamed: dict[Path_, PathPart], deferred: list[_Deferred]) -> Any:
     """`data` with `${VAR}` substituted in its values and keys; `renamed` gets the paths (as read) of the keys
-    that changed, whose positions the caller renames once all is done."""
+    that changed, whose positions the caller renames once all is done. A variable not set in a target's
+    connection value leaves the value as written and goes to `deferred`, not `problems`."""
     if isinstance(data, dict):
-        return _substitute_mapping(data, path, positions, environ, problems, renamed)
+        return _substitute_mapping(data, path, positions, environ, problems, renamed, deferred)
     if isinstance(data, list):
-        return [_substitute(value, (*path, index), positions, environ, problems, renamed)
+        return [_substitute(value, (*path, index), positions, environ, problems, renamed, deferred)
                 for index, value in enumerate(data)]
     if not isinstance(data, str) or "$" not in data:
         return data
-    return _substitute_text(data, path, positions.at(path), environ, problems)
+    if not _connection_value(path):
+        return _substitute_text(data, path, positions.at(path), environ, problems)
+    unset: list[Problem] = []
+    text = _substitute_text(data, path, positions.at(path), environ, unset)
+    if not unset:
+        return text
+    deferred.extend(_Deferred(path, data, problem) for problem in unset)
+    return data
 
 
 def _substitute_text(text: str, path: Path_, where: Location | None, environ: Mapping[str, str],
@@ -536,7 +747,8 @@ def _substitute_text(text: str, path: Path_, where: Location | None, environ: Ma
 
 
 def _substitute_mapping(data: dict[Any, Any], path: Path_, positions: Positions, environ: Mapping[str, str],
-                        problems: list[Problem], renamed: dict[Path_, PathPart]) -> dict[Any, Any]:
+                        problems: list[Problem], renamed: dict[Path_, PathPart],
+                        deferred: list[_Deferred]) -> dict[Any, Any]:
     """A key is substituted like a value (a vhost or topic named from the environment); it is never created
     as the literal text, and never becomes empty or the name of another key beside it (two keys clash only
     when their final names do: `$${A}` is the name `${A}`, no clash with a key `${A}`)."""
@@ -560,11 +772,8 @@ def _substitute_mapping(data: dict[Any, Any], path: Path_, positions: Positions,
                                         "give each key a distinct, non-empty value"))
                 continue
             renamed[(*path, key)] = name
-        result[name] = _substitute(data[key], (*path, key), positions, environ, problems, renamed)
+        result[name] = _substitute(data[key], (*path, key), positions, environ, problems, renamed, deferred)
     return result
-
-
-_READ_FIRST = ("vars", "environments")  # top-level blocks read from the file's text before any substitution
 
 
 def _key_clash(name: Any, path: Path_, written: set[Any], taken: Mapping[Any, Any]) -> str:
@@ -747,21 +956,22 @@ def _load(raw: bytes, path: str, *, env: str | None, cli_vars: Mapping[str, Any]
     if text is None:
         return LoadedFile(path, None, positions, problems)
 
-    plain_vars = _read_plain_block(text, "vars", path, problems)
-    environments = _read_plain_block(text, "environments", path, problems)
-    variables: dict[str, Any] = dict(plain_vars or {})
-    if env is not None and environments and isinstance(environments.get(env), dict):
-        env_vars = environments[env].get("vars")
-        if isinstance(env_vars, dict):
-            variables = deep_merge(variables, env_vars)
-    variables.update(cli_vars or {})
-    if problems:
-        return LoadedFile(path, None, positions, problems)
-
-    rendered = _render_jinja(text, path, variables, env, problems)
-    if rendered is None:
-        return LoadedFile(path, None, positions, problems)
+    templated = _has_markers(text)
+    variables: dict[str, Any] = {}
+    rendered = text
+    if templated:  # vars and environments first: the templates read them
+        first = _read_first(text, path, problems)
+        variables = _variables(first.blocks, env, cli_vars)
+        if problems:
+            return LoadedFile(path, None, positions, problems)
+        output = _render_jinja(text, path, variables, env, problems, naming=first.naming)
+        if output is None:
+            return LoadedFile(path, None, positions, problems)
+        rendered = output
     data = _parse_yaml(rendered, path, positions, problems)
+    if not templated and isinstance(data, dict) and not problems:  # a plain file: read once
+        blocks = {key: _plain_block(key, data.get(key), positions, problems) for key in _READ_FIRST}
+        variables = _variables(blocks, env, cli_vars)
     if problems:
         return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text))
     if data is None:
@@ -772,17 +982,64 @@ def _load(raw: bytes, path: str, *, env: str | None, cli_vars: Mapping[str, Any]
             "a topology file is a mapping of sections", Location(path, 1, 1), "", "start it with `version: 1`")])
 
     renamed: dict[Path_, PathPart] = {}
-    data = _substitute(data, (), positions, environ, problems, renamed)
+    deferred: list[_Deferred] = []
+    data = _substitute(data, (), positions, environ, problems, renamed, deferred)
     positions.rename(renamed)
     if env is not None:
         data = _overlay_environment(data, env, positions, problems)
     data["vars"] = variables
+    unset = _still_unset(deferred, data, env, renamed)
     try:
         document = document_model().model_validate(data)
     except ValidationError as exc:
-        problems.extend(_model_problems(exc, data, positions, {p.path for p in problems}))
-        return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text))
-    return LoadedFile(path, document, positions, _scrubbed(problems, cli_vars, text))
+        # a value kept as written that its field cannot take (a number, a boolean): its variable is what to fix
+        at = {dotted(("targets", u.target, u.field)): u.problem for u in unset}
+        problems.extend(at.get(p.path, p) for p in _model_problems(exc, data, positions, {p.path for p in problems}))
+        return LoadedFile(path, None, positions, _scrubbed(problems, cli_vars, text), unset)
+    return LoadedFile(path, document, positions, _scrubbed(problems, cli_vars, text), unset)
+
+
+def _still_unset(deferred: list[_Deferred], data: Mapping[str, Any], env: str | None,
+                 renamed: Mapping[Path_, PathPart]) -> list[Unset]:
+    """The deferred variables whose value is still in the target once the environment's overlay is on
+    (an overlay of another environment, or a value the overlay replaced, needs nothing)."""
+    found: dict[tuple[Path_, str], Unset] = {}
+    for item in deferred:
+        path = tuple(renamed.get(item.path[:end + 1], part) for end, part in enumerate(item.path))
+        if path[0] == "environments":
+            if path[1] != env:
+                continue
+            path = path[2:]
+        value: Any = data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else \
+                value[part] if isinstance(value, list) and isinstance(part, int) and part < len(value) else None
+        if value == item.text and isinstance(path[1], str) and isinstance(path[2], str):
+            found[(path, item.problem.message)] = Unset(path[1], path[2], item.problem)
+    return list(found.values())
+
+
+def unset_in_target(files: Iterable[LoadedFile], name: str, *, replaced: str | None = None) -> list[Problem]:
+    """What keeps target `name` from being contacted: each `${VAR}` not set in its connection values, said
+    once (`replaced`: a field given another way, by --target NAME=URL or TOPOLOGY_TARGET_<NAME>)."""
+    said: dict[str, Problem] = {}
+    for loaded in files:
+        for unset in loaded.unset:
+            if unset.target == name and unset.field != replaced:
+                said.setdefault(unset.problem.message, unset.problem)
+    return list(said.values())
+
+
+def _variables(blocks: Mapping[str, Any], env: str | None, cli_vars: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What templates see as `vars`: the file's `vars`, then its environment's, then --var."""
+    variables: dict[str, Any] = dict(blocks.get("vars") or {})
+    environments = blocks.get("environments")
+    if env is not None and environments and isinstance(environments.get(env), dict):
+        env_vars = environments[env].get("vars")
+        if isinstance(env_vars, dict):
+            variables = deep_merge(variables, env_vars)
+    variables.update(cli_vars or {})
+    return variables
 
 
 def _decode(data: bytes, path: str, problems: list[Problem]) -> str | None:

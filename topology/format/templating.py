@@ -29,7 +29,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatt
 from jinja2.utils import Cycler, Joiner, Namespace
 from markupsafe import Markup
 
-__all__ = ["CPU_SECONDS", "OUTPUT_LIMIT", "STEP_LIMIT", "SafeTemplate", "TemplateLimitError", "size_of"]
+__all__ = ["CPU_SECONDS", "OUTPUT_LIMIT", "STEP_LIMIT", "Neutralised", "SafeTemplate", "TemplateLimitError",
+           "neutralise", "size_of"]
 
 MIB = 1024 * 1024
 OUTPUT_LIMIT = 4 * MIB  # characters a template may produce; also the most any one value may hold
@@ -730,3 +731,46 @@ class SafeTemplate:
                 raise
             chunks.append(chunk)
         return "".join(chunks)
+
+
+# ------------------------------------------------------------------------- templates blanked out
+
+
+_OPENER = re.compile(r"\{[{%#]")
+_CLOSER = {"{{": "}}", "{%": "%}", "{#": "#}"}
+
+
+@dataclass(frozen=True)
+class Neutralised:
+    """A file's text with its templates blanked out, so that YAML can read what is around them.
+
+    Every `{{ }}` becomes `placeholder` characters (it writes text there), every `{% %}` and `{# #}`
+    becomes spaces (they write nothing themselves); line breaks stay, so the text keeps the file's
+    length, lines and columns. `tags` are where the `{% %}` began."""
+
+    text: str
+    placeholder: str
+    tags: tuple[int, ...]
+
+
+def neutralise(text: str) -> Neutralised:
+    """`text` with its templates blanked out; linear in its length. An opener without its closer is
+    left as written (the render says what is wrong with it)."""
+    placeholder = next((c for c in map(chr, range(0xE000, 0xF900)) if c not in text), " ")
+    parts: list[str] = []
+    tags: list[int] = []
+    done = 0
+    while (found := _OPENER.search(text, done)) is not None:
+        start = found.start()
+        end = text.find(_CLOSER[found.group()], found.end())
+        if end < 0:
+            break
+        end += 2
+        fill = placeholder if found.group() == "{{" else " "
+        parts.append(text[done:start])
+        parts.append("\n".join(fill * len(line) for line in text[start:end].split("\n")))
+        if found.group() == "{%":
+            tags.append(start)
+        done = end
+    parts.append(text[done:])
+    return Neutralised("".join(parts), placeholder, tuple(tags))

@@ -18,7 +18,7 @@ from topology.brokers.aws.filter_policy import (
     matches,
 )
 from topology.core.resource import Resource
-from topology.errors import InputError, RoutingError
+from topology.errors import InputError, ProblemsError, RoutingError
 from topology.format.document import Publish
 
 if TYPE_CHECKING:
@@ -74,11 +74,15 @@ def route_expectation(topology: Topology, publish: Publish, *, live: bool, probe
     from topology.brokers.aws.driver import AwsDriver
     from topology.brokers.aws.probe import SnsProbe
     from topology.brokers.registry import open_driver
+    from topology.format.load import unset_in_target
 
     resource = topology.resources.get(f"sns/topic/{topic}")
     target: Any = topology.targets.get(resource.target or "") if resource else None
     if target is None or target.kind != "aws":
         raise InputError(f"`topology test --live` needs SNS topic `{topic}` on an aws target")
+    unset = unset_in_target(topology.files, str(resource.target if resource else ""))
+    if unset:  # its connection values need a variable not set: said where it is written
+        raise ProblemsError(unset)
     subscriptions = [r.attributes for r in topology.resources.values()
                      if r.kind == "sns.subscription" and r.attributes["topic"] == topic and "queue" in r.attributes]
     with cast(AwsDriver, open_driver(target, name=str(resource.target if resource else ""))) as driver, \

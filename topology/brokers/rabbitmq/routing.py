@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from topology.brokers.rabbitmq.kinds import as_bytes, policy_regex
 from topology.core.resource import Resource
-from topology.errors import InputError, RoutingError
+from topology.errors import InputError, ProblemsError, RoutingError
 from topology.format.document import Publish
 
 if TYPE_CHECKING:
@@ -310,10 +310,15 @@ def route_expectation(topology: Topology, publish: Publish, *, live: bool, probe
 def _probe(topology: Topology, vhost: str) -> LiveProbe:
     from topology.brokers.rabbitmq.driver import default_amqp_url
     from topology.brokers.rabbitmq.probe import LiveProbe
+    from topology.format.load import unset_in_target
 
     targets = {r.target for r in topology.resources.values() if r.kind.startswith("rabbitmq.") and r.scope == vhost}
-    target: Any = topology.targets.get(next(iter(targets)) or "") if len(targets) == 1 else None
+    name = (next(iter(targets)) or "") if len(targets) == 1 else ""
+    target: Any = topology.targets.get(name) if len(targets) == 1 else None
     if target is None or target.kind != "rabbitmq":
         raise InputError(f"`topology test --live` needs vhost `{vhost}` on a rabbitmq target (with `amqp_url` "
                          "or a management URL whose credentials also work over AMQP)")
+    unset = unset_in_target(topology.files, name)
+    if unset:  # its connection values need a variable not set: said where it is written
+        raise ProblemsError(unset)
     return LiveProbe(target.amqp_url or default_amqp_url(target.url), vhost, topology.resources)

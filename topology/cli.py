@@ -54,10 +54,13 @@ def _root(
     _state["debug"] = debug
 
 
-Files = Annotated[list[str], typer.Argument(help="Topology files (*.topology.yaml).", show_default=False)]
+Files = Annotated[list[str], typer.Argument(
+    help="Topology files (*.topology.yaml), or directories: the topology files in them.", show_default=False)]
 EnvOption = Annotated[str | None, typer.Option("--env", help="Environment overlay from `environments:`.")]
 VarOption = Annotated[list[str] | None, typer.Option(
-    "--var", help="KEY=VALUE for jinja2 (repeatable); the value is read as YAML.")]
+    "--var", help="KEY=VALUE for jinja2 (repeatable); the value is read as YAML; wins over --var-file.")]
+VarFileOption = Annotated[list[str] | None, typer.Option(
+    "--var-file", help="A YAML file of NAME: VALUE variables for jinja2 (repeatable; a later file wins).")]
 
 
 class ReportFormat(StrEnum):
@@ -79,10 +82,14 @@ OfflineOption = Annotated[bool, typer.Option(
     "--offline", help="Plan every target against the state file (e.g. one written by `topology export`).")]
 
 
-def _variables(variables: list[str] | None) -> dict[str, Any]:
+def _variables(variables: list[str] | None, var_files: list[str] | None = None) -> dict[str, Any]:
+    """The variables of --var-file files, in order, then of --var assignments, each over the ones before."""
+    from topology.format.inputs import read_var_file
     from topology.format.load import parse_var
 
     cli_vars: dict[str, Any] = {}
+    for path in var_files or []:
+        cli_vars.update(read_var_file(path))
     for assignment in variables or []:
         try:
             key, value = parse_var(assignment)
@@ -92,10 +99,18 @@ def _variables(variables: list[str] | None) -> dict[str, Any]:
     return cli_vars
 
 
-def _compile(files: list[str], env: str | None, variables: list[str] | None) -> Topology:
+def _files(paths: list[str]) -> list[str]:
+    """The topology files `paths` name: a directory means the topology files in it."""
+    from topology.format.inputs import expand_directories
+
+    return expand_directories(paths)
+
+
+def _compile(files: list[str], env: str | None, variables: list[str] | None, var_files: list[str] | None,
+             ) -> Topology:
     from topology.format.compile import compile_topology
 
-    return compile_topology(files, env=env, cli_vars=_variables(variables))
+    return compile_topology(_files(files), env=env, cli_vars=_variables(variables, var_files))
 
 
 def _print_problems(topology: Topology) -> None:
@@ -104,31 +119,48 @@ def _print_problems(topology: Topology) -> None:
 
 
 @app.command()
-def validate(files: Files, env: EnvOption = None, var: VarOption = None,
+def validate(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
              format: Annotated[ReportFormat, typer.Option("--format", help="text or json.")] = ReportFormat.text,
+             whole_topology: Annotated[bool, typer.Option(
+                 "--whole-topology", help="Check the whole topology each file belongs to: all topology files "
+                 "of its directory (the pre-commit hook's mode); each directory is checked on its own.")] = False,
              ) -> None:
     """Check topology files without contacting a broker: schema, references, names, broker limits."""
-    topology = _compile(files, env, var)
+    from topology.format.compile import compile_topology
+    from topology.format.inputs import topologies_of
+
+    variables = _variables(var, var_file)
+    groups = topologies_of(files) if whole_topology else [(None, _files(files))]
+    valid = True
+    for directory, group in groups:
+        topology = compile_topology(group, env=env, cli_vars=variables)
+        valid = _validated(topology, format, f" in {directory}" if directory is not None else "") and valid
+    if not valid:
+        raise typer.Exit(1)
+
+
+def _validated(topology: Topology, format: ReportFormat, where: str) -> bool:
+    """Report one topology's problems; whether it is valid."""
     if format is ReportFormat.json:
         from topology.render.problems import problems_json
 
         typer.echo(problems_json(topology))
-        raise typer.Exit(1 if topology.errors else 0)
+        return not topology.errors
     _print_problems(topology)
-    errors, warnings = len(topology.errors), len(topology.warnings)
+    errors, warnings, files = len(topology.errors), len(topology.warnings), _count(len(topology.files), 'file')
     if errors:
-        typer.echo(f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {_count(len(files), 'file')}.",
-                   err=True)
-        raise typer.Exit(1)
+        typer.echo(f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {files}{where}.", err=True)
+        return False
     generated = sum(1 for r in topology.resources.values() if r.generated_by)
-    typer.echo(f"Valid: {_count(len(files), 'file')}, {_count(len(topology.resources), 'resource')} "
+    typer.echo(f"Valid: {files}{where}, {_count(len(topology.resources), 'resource')} "
                f"({generated} generated by dead_letter/retry), {_count(warnings, 'warning')}.")
+    return True
 
 
 @app.command()
-def render(files: Files, env: EnvOption = None, var: VarOption = None) -> None:
+def render(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None) -> None:
     """Print the fully expanded topology (templates, environment overlay, retry and dead-letter) as YAML."""
-    topology = _compile(files, env, var)
+    topology = _compile(files, env, var, var_file)
     _print_problems(topology)
     if topology.errors:
         raise typer.Exit(1)
@@ -138,13 +170,13 @@ def render(files: Files, env: EnvOption = None, var: VarOption = None) -> None:
 
 
 @app.command("test")
-def test_(files: Files, env: EnvOption = None, var: VarOption = None,
+def test_(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
           live: Annotated[bool, typer.Option("--live", help="Publish probes through the real RabbitMQ.")] = False,
           ) -> None:
     """Check the `expectations:` (where messages are routed), statically or with live probes."""
     from topology.engine.expectations import check_expectations
 
-    topology = _compile(files, env, var)
+    topology = _compile(files, env, var, var_file)
     _print_problems(topology)
     if topology.errors:
         raise typer.Exit(1)
@@ -199,7 +231,7 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
     from topology.engine.session import Engine
 
     urls = _target_urls(targets)
-    engine = Engine(files, env=env, variables=variables, state=Path(state) if state else None,
+    engine = Engine(_files(files), env=env, variables=variables, state=Path(state) if state else None,
                     offline=offline, lock=lock, parallelism=parallelism, target_urls=urls, lock_wait=lock_wait)
     for warning in engine.topology.warnings:
         typer.echo(str(warning), err=True)
@@ -207,7 +239,8 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
 
 
 @app.command()
-def plan(files: Files, env: EnvOption = None, var: VarOption = None, state: StateOption = None,
+def plan(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
+         state: StateOption = None,
          offline: OfflineOption = False, target: TargetOption = None,
          out: Annotated[str | None, typer.Option("--out", help="Save the plan for `apply PLANFILE`.")] = None,
          format: Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")] = PlanFormat.text,
@@ -215,7 +248,7 @@ def plan(files: Files, env: EnvOption = None, var: VarOption = None, state: Stat
              "--detailed-exitcode", help="Exit 2 when there are changes, 0 when there are none.")] = False,
          ) -> None:
     """Inspect the live targets and show what apply would change."""
-    with _engine(files, env, _variables(var), state, offline, targets=target) as engine:
+    with _engine(files, env, _variables(var, var_file), state, offline, targets=target) as engine:
         result = engine.plan()
     if out:
         _write_out(out, result.to_json())
@@ -295,7 +328,8 @@ def _saved_plan(files: list[str]) -> Plan | None:
 
 @app.command()
 def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or one saved plan.", show_default=False)],
-          env: EnvOption = None, var: VarOption = None, state: StateOption = None, target: TargetOption = None,
+          env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None, state: StateOption = None,
+          target: TargetOption = None,
           auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Apply without asking.")] = False,
           allow_delete: Annotated[bool, typer.Option("--allow-delete", help="Allow deletes (manage.prune).")] = False,
           allow_data_loss: Annotated[bool, typer.Option(
@@ -309,7 +343,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         raise InputError(f"--parallelism {parallelism} is out of range; give 1 to 64")
     lock_wait = _lock_wait(lock_timeout)
     saved = _saved_plan(files)
-    variables = _variables(var)
+    variables = _variables(var, var_file)
     sources = files
     if saved is not None:
         from topology.engine.fresh import inputs_of
@@ -396,7 +430,7 @@ def export(target: Annotated[str, typer.Option(
 
     from topology.engine.export import export_text
 
-    text = export_text(target, files or [], state=state, format=format, kind=kind,
+    text = export_text(target, _files(files or []), state=state, format=format, kind=kind,
                        include=include or (), exclude=exclude or ())
     if to:
         Path(to).write_text(text)
@@ -415,8 +449,8 @@ class AlertsFormat(StrEnum):
     promtool_test = "promtool-test"
 
 
-def _watched(files: list[str], env: str | None, var: list[str] | None) -> Topology:
-    topology = _compile(files, env, var)
+def _watched(files: list[str], env: str | None, var: list[str] | None, var_file: list[str] | None) -> Topology:
+    topology = _compile(files, env, var, var_file)
     topology.raise_for_errors()
     for warning in topology.warnings:
         typer.echo(str(warning), err=True)
@@ -433,7 +467,8 @@ def _seconds(value: str, option: str) -> float:
 
 
 @app.command()
-def status(files: Files, env: EnvOption = None, var: VarOption = None, target: TargetOption = None,
+def status(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
+           target: TargetOption = None,
            format: Annotated[StatusFormat, typer.Option(
                "--format", help="text, json or markdown.")] = StatusFormat.text,
            watch: Annotated[str | None, typer.Option(
@@ -445,7 +480,7 @@ def status(files: Files, env: EnvOption = None, var: VarOption = None, target: T
     from topology.monitor.read import Reader
     from topology.monitor.status import render_status, status_code
 
-    topology = _watched(files, env, var)
+    topology = _watched(files, env, var, var_file)
     interval = _seconds(watch, "--watch") if watch is not None else None
     if interval is not None and interval < 1:
         raise InputError(f"--watch {watch!r} is shorter than a second; write 10s, say")
@@ -472,7 +507,7 @@ def status(files: Files, env: EnvOption = None, var: VarOption = None, target: T
 
 
 @app.command()
-def alerts(files: Files, env: EnvOption = None, var: VarOption = None,
+def alerts(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
            format: Annotated[AlertsFormat, typer.Option(
                "--format", help="prometheus (a rule file) or promtool-test (its unit tests).",
            )] = AlertsFormat.prometheus,
@@ -485,7 +520,7 @@ def alerts(files: Files, env: EnvOption = None, var: VarOption = None,
     """Prometheus alert rules for the declared limits (one alert per object and limit), or their promtool tests."""
     from topology.monitor.alerts import prometheus_rules, promtool_tests
 
-    topology = _watched(files, env, var)
+    topology = _watched(files, env, var, var_file)
     hold = _seconds(for_, "--for")
     text = (prometheus_rules(topology, hold=hold) if format is AlertsFormat.prometheus
             else promtool_tests(topology, hold=hold, rules_file=rules))
@@ -496,7 +531,8 @@ def alerts(files: Files, env: EnvOption = None, var: VarOption = None,
 
 
 @app.command()
-def exporter(files: Files, env: EnvOption = None, var: VarOption = None, target: TargetOption = None,
+def exporter(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
+             target: TargetOption = None,
              listen: Annotated[str, typer.Option(
                  "--listen", help="HOST:PORT to serve /metrics on.")] = "127.0.0.1:9464",
              cache: Annotated[str, typer.Option("--cache", help="Serve one read of the brokers to every scrape "
@@ -506,7 +542,7 @@ def exporter(files: Files, env: EnvOption = None, var: VarOption = None, target:
     from topology.monitor.exporter import serve
     from topology.monitor.read import Reader
 
-    topology = _watched(files, env, var)
+    topology = _watched(files, env, var, var_file)
     with Reader(topology, target_urls=_target_urls(target)) as reader:
         every = _seconds(cache, "--cache")
         if every < 1:
@@ -519,10 +555,41 @@ def _count(number: int, word: str) -> str:
     return f"{number} {word}{'' if number == 1 else 's'}"
 
 
+# click's exceptions, wherever this typer keeps them (its own copy of click, or click itself)
+_CLICK = sys.modules[typer.BadParameter.__module__]
+
+
+def _usage_error(exc: Any) -> str:
+    """Click's own message about a mistyped command line, and where to read how it is written."""
+    import re
+
+    message = str(exc.format_message()).rstrip(".").replace(": Value error, ", ": ")
+    message = re.sub(r"\. Did you mean (.*)\?$", r" (did you mean \1?)", message)
+    command = exc.ctx.command_path if exc.ctx is not None else "topology"
+    return f"{message}; see `{command} --help`."
+
+
 def main() -> None:
-    """Entry point of the `topology` console script: errors become one sentence and exit 1."""
+    """Entry point of the `topology` console script: errors become one sentence and exit 1.
+
+    Exit codes mean one thing each: 0 success, 1 any error (a mistyped command line included), 2 only
+    `plan --detailed-exitcode` with changes, 3 only `status` with a limit breached, 130 interrupted."""
+    no_args = getattr(_CLICK, "NoArgsIsHelpError", ())
     try:
-        app()
+        code = app(prog_name="topology", standalone_mode=False)
+    except no_args as exc:  # `topology` alone: the help (already shown when rich formats it), not a success
+        if exc.format_message():
+            typer.echo(exc.format_message(), err=True)
+        sys.exit(1)
+    except _CLICK.UsageError as exc:  # click exits 2 for these, which is "changes present" here
+        typer.echo(f"Error: {_usage_error(exc)}", err=True)
+        sys.exit(1)
+    except _CLICK.ClickException as exc:
+        typer.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(1)
+    except typer.Abort:  # Ctrl-C or the end of input at a prompt
+        typer.echo("\nInterrupted.", err=True)
+        sys.exit(130)
     except TopologyError as exc:
         if _state["debug"]:
             raise
@@ -534,3 +601,4 @@ def main() -> None:
         typer.echo(f"Error: topology failed unexpectedly ({type(exc).__name__}: {exc}); "
                    "re-run with --debug for the traceback and report it", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -29,6 +29,7 @@ def test_schema_is_valid_draft_07() -> None:
 
 
 def test_examples_without_templates_satisfy_the_schema() -> None:
+    """Templated examples are checked as an editor sees them in test_schema_editors.py."""
     validator = jsonschema.Draft7Validator(json.loads(COMMITTED.read_text()))
     checked = 0
     for path in sorted((ROOT / "examples").glob("*.topology.yaml")):

@@ -251,6 +251,7 @@ def plan(files: Files, env: EnvOption = None, var: VarOption = None, var_file: V
     with _engine(files, env, _variables(var, var_file), state, offline, targets=target) as engine:
         result = engine.plan()
     if out:
+        result = result.saved_at(out, [_content(path) for path in result.on_disk])
         _write_out(out, result.to_json())
         typer.echo(f"Saved the plan to {out}; apply it with `topology apply {out}`.", err=True)
     typer.echo(_render_plan(result, format), nl=False)
@@ -282,23 +283,46 @@ def _write_out(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _read_plan(path: str) -> Plan:
-    import json
+def _content(path: str) -> bytes:
+    """A topology file's content, for the digest a saved plan keeps of it."""
     from pathlib import Path
 
-    from pydantic import ValidationError
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path} again to save the plan: {exc.strerror or exc}") from None
 
-    from topology.engine.plan import Plan
+
+def _read_plan(path: str) -> Plan:
+    import json
 
     try:
-        return Plan.from_json(Path(path).read_text())
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a directory; give the plan file saved by `topology plan --out`") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValidationError, json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not a plan saved by `topology plan --out`; plan again") from None
+    return _plan_of(path, data)
+
+
+def _plan_of(path: str, data: Any) -> Plan:
+    """The plan in `data` (read from `path`), or one sentence on why this version cannot take it."""
+    from pydantic import ValidationError
+
+    from topology.engine.plan import READABLE_VERSIONS, Plan
+
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version not in READABLE_VERSIONS:
+        raise InputError(f"{path} was saved by another version of topology (plan format {version}; this one reads "
+                         f"{' and '.join(map(str, READABLE_VERSIONS))}); run `topology plan` again")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError:
         raise InputError(f"{path} is not a plan saved by this version's `topology plan --out`; plan again") from None
 
 
@@ -315,22 +339,15 @@ def _saved_plan(files: list[str]) -> Plan | None:
         return None
     if not (isinstance(data, dict) and "source_digest" in data):
         return None
-    from pydantic import ValidationError
-
-    from topology.engine.plan import Plan
-
-    try:
-        return Plan.model_validate(data)
-    except ValidationError:
-        raise InputError(f"{files[0]} is not a plan saved by this version's `topology plan --out`; "
-                         "plan again") from None
+    return _plan_of(files[0], data)
 
 
 @app.command()
 def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or one saved plan.", show_default=False)],
           env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None, state: StateOption = None,
           target: TargetOption = None,
-          auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Apply without asking.")] = False,
+          auto_approve: Annotated[bool, typer.Option(
+              "--auto-approve", help="Apply without asking (a saved plan never asks: it is the approval).")] = False,
           allow_delete: Annotated[bool, typer.Option("--allow-delete", help="Allow deletes (manage.prune).")] = False,
           allow_data_loss: Annotated[bool, typer.Option(
               "--allow-data-loss", help="Allow replacing or deleting objects that hold messages.")] = False,
@@ -338,7 +355,10 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
           lock_timeout: Annotated[str, typer.Option(
               "--lock-timeout", help="How long to wait for another apply's lock on a target (e.g. 30s, 5m).")] = "0s",
           ) -> None:
-    """Carry out the plan (computed now, or a saved one), safely."""
+    """Carry out the plan (computed now, or a saved one), safely.
+
+    A saved plan is applied without asking (it is the approval), if the files (found relative to it) and the
+    live state are still what it was made from."""
     if not 1 <= parallelism <= 64:
         raise InputError(f"--parallelism {parallelism} is out of range; give 1 to 64")
     lock_wait = _lock_wait(lock_timeout)
@@ -348,7 +368,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
     if saved is not None:
         from topology.engine.fresh import inputs_of
 
-        sources, env = inputs_of(saved, env=env, variables=variables)
+        sources, env = inputs_of(saved, env=env, variables=variables, plan_file=files[0])
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
                  targets=target, lock_wait=lock_wait) as engine:
         result = engine.check_fresh(saved) if saved is not None else engine.plan()
@@ -356,7 +376,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
             typer.echo("No changes. The live brokers match the topology.")
             return
         engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
-        if not auto_approve:
+        if not auto_approve and saved is None:  # a saved plan is the approval, as in Terraform
             _confirm(result)
         report = engine.apply(result, progress=_progress, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
     _report(report)

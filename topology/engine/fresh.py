@@ -8,12 +8,14 @@ now, so an edit of the plan file cannot switch a guard off.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from topology.brokers.registry import rules_for
 from topology.engine.digest import secrets_digest, settings, source_digest
-from topology.engine.plan import Change, Plan
+from topology.engine.plan import Change, Plan, SourceFile, file_digest
 from topology.errors import InputError
 from topology.format.compile import Topology
 from topology.format.load import DOCUMENT
@@ -21,21 +23,49 @@ from topology.format.load import DOCUMENT
 __all__ = ["check_fresh", "inputs_of"]
 
 
-def inputs_of(plan: Plan, *, env: str | None, variables: Collection[str],
-              document: bool = False) -> tuple[list[str], str | None]:
+def inputs_of(plan: Plan, *, env: str | None, variables: Collection[str], document: bool = False,
+              plan_file: str | os.PathLike[str] | None = None) -> tuple[list[str], str | None]:
     """The files and environment to re-read for a saved `plan`, refusing what cannot match it: another
-    environment, a variable missing (a plan keeps only their names), an in-memory document not given."""
+    environment, a variable missing (a plan keeps only their names), an in-memory document not given.
+
+    A plan read from `plan_file` finds each file relative to itself (or where it was named when the plan
+    was made, relative to the working directory), and only with the content it was made from."""
     if env is not None and env != plan.environment:
         raise InputError(f"this plan was made for environment {plan.environment or '(none)'!r}, not {env!r}; "
                          "apply it without --env, or plan again with --env")
     missing = sorted(set(plan.variables) - set(variables))
     if missing:
         raise InputError(f"this plan was made with {', '.join('--var ' + n for n in missing)}; a saved plan "
-                         "keeps no variable values (one may be a secret): pass the same --var values again")
+                         "keeps no variable values (one may be a secret): pass the same values again, with --var "
+                         "or --var-file")
     if DOCUMENT in plan.files and not document:
         raise InputError("this plan was made from an in-memory document; apply it from Python with the same "
                          "document: topology.apply(plan, document=...)")
-    return [f for f in plan.files if f != DOCUMENT], plan.environment
+    if plan_file is None or not plan.sources:
+        return list(plan.on_disk), plan.environment
+    return [_located(named, source, plan_file) for named, source in zip(plan.on_disk, plan.sources, strict=True)], \
+        plan.environment
+
+
+def _located(named: str, source: SourceFile, plan_file: str | os.PathLike[str]) -> str:
+    """Where the file a saved plan names is now: beside the plan as it was, or as it was named (relative to
+    the working directory), whichever holds the content the plan was made from."""
+    beside = os.path.normpath(os.path.join(os.path.dirname(os.fspath(plan_file)), *PurePosixPath(source.path).parts))
+    candidates = list(dict.fromkeys((beside, named)))
+    changed = None
+    for candidate in candidates:
+        try:
+            content = Path(candidate).read_bytes()
+        except OSError:
+            continue
+        if file_digest(content) == source.digest:
+            return candidate
+        changed = changed or candidate
+    if changed is not None:
+        raise InputError(f"{changed} changed since this plan was made (the plan is stale); run `topology plan` again")
+    raise InputError(f"{source.path}, a file of the plan {os.fspath(plan_file)}, is not found (looked at "
+                     f"{' and '.join(candidates)}); keep the plan where it was beside the topology files, "
+                     "or run `topology plan` again")
 
 
 def check_fresh(plan: Plan, topology: Topology, replan: Callable[[], Plan]) -> Plan:

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from topology import __version__
 
-__all__ = ["FORMAT_VERSION", "AttributeChange", "Change", "Plan", "digest"]
+__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "AttributeChange", "Change", "Plan", "SourceFile", "digest",
+           "file_digest"]
 
-FORMAT_VERSION: Literal[2] = 2  # 2: `variables` holds the names of the --var values only, never their values
+# 2: `variables` holds the names of the --var values only, never their values.
+# 3: `sources`: each file's path relative to the saved plan and the digest of its content (2 is still read).
+FORMAT_VERSION: Literal[3] = 3
+READABLE_VERSIONS = (2, 3)
 Action = Literal["create", "update", "replace", "delete"]
 
 
@@ -24,6 +31,11 @@ def digest(data: Any) -> str:
     """sha256 of the canonical JSON of `data`."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_digest(content: bytes) -> str:
+    """sha256 of a topology file's content, its line endings read as `\\n` (a checkout may turn them to `\\r\\n`)."""
+    return "sha256:" + hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
 
 
 class _Frozen(BaseModel):
@@ -60,8 +72,13 @@ class Change(_Frozen):
         return self.action in ("delete", "replace")
 
 
+class SourceFile(_Frozen):
+    path: str = Field(description="Where the file is, relative to the saved plan's directory (`/` separated).")
+    digest: str = Field(description="file_digest of its content when the plan was made.")
+
+
 class Plan(_Frozen):
-    format_version: Literal[2] = FORMAT_VERSION
+    format_version: Literal[2, 3] = FORMAT_VERSION
     tool_version: str = __version__
     source_digest: str
     secrets_digest: str = Field("", description="scrypt of the secrets' values (never the values), so apply can "
@@ -71,7 +88,36 @@ class Plan(_Frozen):
     environment: str | None = None
     variables: tuple[str, ...] = Field((), description="Names of the --var values the plan was made with; the "
                                        "values are never stored (one may be a password): apply takes them again.")
+    sources: tuple[SourceFile, ...] = Field((), description="Set when the plan is saved (`plan --out`): one for "
+                                            "each of `files` (but an in-memory document), in order, so apply finds "
+                                            "and checks them wherever the checkout and the plan are moved.")
     changes: tuple[Change, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_source_a_file(self) -> Plan:
+        if self.sources and len(self.sources) != len(self.on_disk):
+            raise ValueError("`sources` must name each of `files` once, in order")
+        return self
+
+    @property
+    def on_disk(self) -> tuple[str, ...]:
+        """`files` but an in-memory document."""
+        from topology.format.load import DOCUMENT
+
+        return tuple(f for f in self.files if f != DOCUMENT)
+
+    def saved_at(self, location: str | os.PathLike[str], contents: Sequence[bytes]) -> Plan:
+        """This plan as saved to `location`: each file of `files` (whose `contents` these are, in order)
+        recorded relative to the plan's directory, with the digest of its content."""
+        base = os.path.abspath(os.path.dirname(os.fspath(location)) or ".")
+        sources = []
+        for name, content in zip(self.on_disk, contents, strict=True):
+            try:
+                relative = Path(os.path.relpath(os.path.abspath(name), base)).as_posix()
+            except ValueError:  # on another drive than the plan (Windows): only an absolute path reaches it
+                relative = Path(os.path.abspath(name)).as_posix()
+            sources.append(SourceFile(path=relative, digest=file_digest(content)))
+        return self.model_copy(update={"format_version": FORMAT_VERSION, "sources": tuple(sources)})
 
     @property
     def is_empty(self) -> bool:

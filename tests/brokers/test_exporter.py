@@ -24,8 +24,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.brokers import watching
+from tests.brokers.watching import publish
 from tests.cli import topology, with_file
-from tests.conftest import AMQP_URL, RABBITMQ_URL, REDIS_URL, unique
+from tests.conftest import RABBITMQ_URL, REDIS_URL, unique
 from tests.faults import FaultProxy, SilentServer, closed_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
@@ -111,14 +113,7 @@ class Exporter:
 
 
 def until(check: Callable[[], T], what: str, seconds: float = _WAIT_S) -> T:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds:.0f}s: {what}")
-        time.sleep(0.25)
+    return watching.until(check, what, seconds)
 
 
 def _file(vhost: str, stream: str) -> str:
@@ -165,18 +160,6 @@ def exporters() -> Iterator[list[Exporter]]:
         exporter.stop()
 
 
-def _publish(vhost: str, queue: str, count: int) -> None:
-    import pika
-
-    parameters = pika.URLParameters(AMQP_URL)
-    parameters.virtual_host = vhost
-    connection = pika.BlockingConnection(parameters)
-    channel = connection.channel()
-    for n in range(count):
-        channel.basic_publish("", queue, f"m{n}".encode())
-    connection.close()
-
-
 def _applied(folder: Path, text: str) -> None:
     applied = with_file(folder, text, "apply", "--auto-approve", "--lock-timeout", "120s", env=ENV)
     assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -187,7 +170,7 @@ def test_gauges_limits_and_breaches_of_a_queue_and_a_stream(tmp_path: Path, name
     vhost, stream, redis_client = names
     text = _file(vhost, stream)
     _applied(tmp_path, text)
-    _publish(vhost, "billing", 5)  # past max_depth 3
+    publish(vhost, "billing", 5)  # past max_depth 3
     for n in range(7):  # past the group's max_lag 5; within the stream's max_length 100
         redis_client.xadd(stream, {"n": str(n)})
 

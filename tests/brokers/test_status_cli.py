@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.brokers.watching import publish, until
 from tests.cli import with_file
-from tests.conftest import AMQP_URL, RABBITMQ_URL, REDIS_URL, unique
+from tests.conftest import RABBITMQ_URL, REDIS_URL, unique
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 
@@ -58,29 +59,6 @@ def _status(folder: Path, text: str, *args: str, env: dict[str, str] | None = No
                                                         **(env or {})})
 
 
-def _publish(vhost: str, queue: str, count: int) -> None:
-    import pika
-
-    parameters = pika.URLParameters(AMQP_URL)
-    parameters.virtual_host = vhost
-    connection = pika.BlockingConnection(parameters)
-    channel = connection.channel()
-    for n in range(count):
-        channel.basic_publish("", queue, f"m{n}".encode())
-    connection.close()
-
-
-def _until(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + _STATS_WAIT_S
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {_STATS_WAIT_S:.0f}s: {what}")
-        time.sleep(0.5)
-
-
 @pytest.fixture
 def names(rabbitmq_api: Any, redis_prefix: tuple[Any, str]) -> Any:
     from urllib.parse import quote
@@ -101,10 +79,10 @@ def test_exit_codes_worst_first_and_where_the_limit_was_declared(tmp_path: Path,
     assert within.returncode == 0, within.stdout + within.stderr
     assert "0 breached" in within.stdout
 
-    _publish(vhost, "billing.dlq", 2)  # anything in a dead-letter queue breaches (max_depth 0, built in)
-    _publish(vhost, "billing", 12)  # four times its max_depth of 3
-    breached = _until(lambda: (r := _status(tmp_path, text)).returncode == 3 and "depth 12" in r.stdout and r,
-                      "status sees 12 messages in billing and 2 in billing.dlq")
+    publish(vhost, "billing.dlq", 2)  # anything in a dead-letter queue breaches (max_depth 0, built in)
+    publish(vhost, "billing", 12)  # four times its max_depth of 3
+    breached = until(lambda: (r := _status(tmp_path, text)).returncode == 3 and "depth 12" in r.stdout and r,
+                      "status sees 12 messages in billing and 2 in billing.dlq", _STATS_WAIT_S, every=0.5)
     rows = [line for line in breached.stdout.splitlines() if line.startswith(("BREACH", "ok", "UNKNOWN"))]
     assert rows[0].startswith("BREACH") and f"rabbitmq/{vhost}/queue/billing " in rows[0]  # 4x past: first
     assert rows[1].startswith("BREACH") and f"rabbitmq/{vhost}/queue/billing.dlq" in rows[1]

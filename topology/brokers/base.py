@@ -82,9 +82,10 @@ class Broker:
     export_target: Callable[[Driver, str], dict[str, Any]] | None = None
     target_from_url: Callable[[str], TargetSpec] | None = None  # `export --target NAME=URL`
     url_schemes: tuple[str, ...] = ()  # URLs that say which broker they are (`redis://`)
-    # After merging: resources made from the watched objects (core/monitor.py) and the files, such as the
+    # After merging: resources made from the watched objects (core/monitor.py; asked for by calling, so a
+    # topology whose files want none is not watched at compile time) and the files, such as the
     # CloudWatch alarms of SQS queues' limits where a file asks for them.
-    watched: Callable[[Sequence[Watch], Sequence[LoadedFile]], list[Resource]] | None = None
+    watched: Callable[[Callable[[], Sequence[Watch]], Sequence[LoadedFile]], list[Resource]] | None = None
 
 
 def refused_not_empty(change: Change, what: str) -> ChangeResult:

@@ -81,7 +81,13 @@ def compile_topology(paths: Sequence[str], *, document: InMemoryDocument | None 
     if env is not None:
         _check_environment(topology, env)
     merged = _merged(topology)
-    watches = Topology(files, merged, defaults=topology.defaults).watches()
+    found: list[list[Watch]] = []
+
+    def watches() -> list[Watch]:  # made once, and only for a broker whose files ask (SQS alarms)
+        if not found:
+            found.append(Topology(files, merged, defaults=topology.defaults).watches())
+        return found[0]
+
     for each in brokers():
         if each.watched is not None:
             for made in each.watched(watches, files):

@@ -82,7 +82,7 @@ def _attributes(watch: Watch, limit: str, declared: Declared, settings: SqsAlarm
         "tags_on_create": dict(_MANAGED_BY)}
 
 
-def watched(watches: Sequence[Watch], files: Sequence[LoadedFile]) -> list[Resource]:
+def watched(watches: Callable[[], Sequence[Watch]], files: Sequence[LoadedFile]) -> list[Resource]:
     """One alarm per limit of each SQS queue declared (or generated) in a file whose `sqs:` section has
     `alarms:`, on the queue's target; each depends on its queue and on the SNS topics it names."""
     asking: dict[str, tuple[LoadedFile, SqsAlarms]] = {}
@@ -90,8 +90,10 @@ def watched(watches: Sequence[Watch], files: Sequence[LoadedFile]) -> list[Resou
         section = loaded.document.section("sqs") if loaded.document is not None else None
         if section is not None and section.alarms is not None:
             asking[loaded.positions.file] = (loaded, section.alarms)
+    if not asking:
+        return []
     made: list[Resource] = []
-    for watch in watches:
+    for watch in watches():
         found = asking.get(watch.origin.file) if watch.kind == "sqs.queue" and watch.origin else None
         if found is None:
             continue

@@ -259,6 +259,28 @@ def plan(files: Files, env: EnvOption = None, var: VarOption = None, var_file: V
         raise typer.Exit(2)
 
 
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@app.command()
+def graph(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
+          format: Annotated[GraphFormat, typer.Option("--format", help="mermaid or dot.")] = GraphFormat.mermaid,
+          plan: Annotated[str | None, typer.Option(
+              "--plan", help="A plan saved with `plan --out`: its changes coloured.")] = None,
+          ) -> None:
+    """Draw the topology (exchanges, bindings, queues, dead-letter and retry paths, topics and groups,
+    SNS subscriptions, streams) as a mermaid or Graphviz dot picture."""
+    topology = _compile(files, env, var, var_file)
+    _print_problems(topology)
+    if topology.errors:
+        raise typer.Exit(1)
+    from topology.render.graph import render_graph
+
+    typer.echo(render_graph(topology, _read_plan(plan) if plan else None, format.value), nl=False)
+
+
 @app.command()
 def show(planfile: Annotated[str, typer.Argument(help="A plan saved with `plan --out`.")],
          format: Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")] = PlanFormat.text,

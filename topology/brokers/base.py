@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from topology.format.expand import Expansion
     from topology.format.load import LoadedFile
 
-__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Section", "Selection", "glob_head",
+__all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Section", "Selection", "Subset", "glob_head",
            "may_reach", "refused_not_empty"]
 
 
@@ -110,6 +110,19 @@ def may_reach(glob: str, prefix: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Subset:
+    """The addresses a partial plan covers: those matching an `--only` glob (every one, with none), less those
+    matching an `--exclude` glob."""
+
+    only: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def covers(self, address: str) -> bool:
+        return ((not self.only or any(fnmatch.fnmatchcase(address, g) for g in self.only))
+                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude))
+
+
+@dataclass(frozen=True)
 class Selection:
     """What to inspect: the declared addresses, and with `prune` everything the include globs match."""
 
@@ -119,10 +132,12 @@ class Selection:
     exclude: tuple[str, ...] = ()
     containers: frozenset[str] = frozenset()  # vhosts (RabbitMQ) the declared resources live in
     measured: frozenset[str] = frozenset()  # declared with a size limit (Redis max_length): read their size
+    subset: Subset | None = None  # `--only`/`--exclude`: a partial plan prunes only within it
 
     def prunable(self, address: str) -> bool:
         return (self.prune and any(fnmatch.fnmatchcase(address, g) for g in self.include)
-                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude))
+                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude)
+                and (self.subset is None or self.subset.covers(address)))
 
     def wants(self, address: str) -> bool:
         return address in self.addresses or self.prunable(address)

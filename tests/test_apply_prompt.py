@@ -68,6 +68,6 @@ def test_json_plan_is_alone_on_stdout(tmp_path: Path) -> None:
                       cwd=tmp_path)
     assert result.returncode == 0
     plan = json.loads(result.stdout)
-    assert plan["format_version"] == 3 and len(plan["changes"]) == 4
+    assert plan["format_version"] == 4 and len(plan["changes"]) == 4
     assert "differ only in `.` and `_`" in result.stderr and "Saved the plan" in result.stderr
     assert json.loads((tmp_path / "p.json").read_text()) == plan

@@ -54,7 +54,7 @@ def test_a_plan_made_in_one_directory_is_applied_from_another(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert _resources(state) == CREATED
     saved = json.loads((repo / "plan.json").read_text())
-    assert saved["format_version"] == 3
+    assert saved["format_version"] == 4
     assert [s["path"] for s in saved["sources"]] == ["infra/shop.topology.yaml"]  # relative to the plan
 
 
@@ -157,7 +157,7 @@ def test_a_plan_of_an_unknown_format_is_one_sentence(tmp_path: Path) -> None:
     _plan(repo, "infra", "--state", "s.json", "--out", "plan.json")
     saved = json.loads((repo / "plan.json").read_text())
     (repo / "plan.json").write_text(json.dumps({**saved, "format_version": 1}))
-    message = ("Error: plan.json was saved by another version of topology (plan format 1; this one reads 2 and 3); "
+    message = ("Error: plan.json was saved by another version of topology (plan format 1; this one reads 2, 3 and 4); "
                "run `topology plan` again\n")
     for command in ("apply", "show"):
         result = topology(command, "plan.json", cwd=repo)

@@ -7,6 +7,7 @@ pika, redis, httpx); commands import what they need inside their own bodies.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -74,6 +75,10 @@ class PlanFormat(StrEnum):
     markdown = "markdown"
 
 
+OnlyOption = Annotated[list[str] | None, typer.Option(
+    "--only", help="Plan only the addresses this glob selects, and what they depend on (repeatable): a partial plan.")]
+ExcludeOption = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Leave out the addresses this glob selects, and what depends on them (repeatable).")]
 StateOption = Annotated[str | None, typer.Option(
     "--state", help="State file of the embedded local target (default .topology/state.json).")]
 TargetOption = Annotated[list[str] | None, typer.Option(
@@ -225,17 +230,32 @@ def _target_urls(targets: list[str] | None) -> dict[str, str]:
 
 def _engine(files: list[str], env: str | None, variables: dict[str, Any], state: str | None, offline: bool,
             *, lock: bool = False, parallelism: int = 10, targets: list[str] | None = None,
-            lock_wait: float = 0.0) -> Engine:
+            lock_wait: float = 0.0, only: Sequence[str] = (), exclude: Sequence[str] = ()) -> Engine:
     from pathlib import Path
 
+    from topology.brokers.base import Subset
     from topology.engine.session import Engine
 
     urls = _target_urls(targets)
+    for glob in (*only, *exclude):
+        if not glob.strip():
+            raise InputError("--only and --exclude take an address glob, e.g. 'rabbitmq/shop/*'; got an empty one")
     engine = Engine(_files(files), env=env, variables=variables, state=Path(state) if state else None,
-                    offline=offline, lock=lock, parallelism=parallelism, target_urls=urls, lock_wait=lock_wait)
+                    offline=offline, lock=lock, parallelism=parallelism, target_urls=urls, lock_wait=lock_wait,
+                    subset=Subset(tuple(only), tuple(exclude)))
     for warning in engine.topology.warnings:
         typer.echo(str(warning), err=True)
     return engine
+
+
+def _said_partial(engine: Engine, plan: Plan, *, shown: bool) -> None:
+    """Warn, on stderr, of each glob that selects nothing, and that the plan is partial unless the plan
+    as `shown` says so itself."""
+    for glob in engine.unmatched_globs():
+        typer.echo(f"warning: {glob!r} selects no declared or live address; check its spelling "
+                   "(addresses look like rabbitmq/VHOST/queue/NAME: see `topology render`)", err=True)
+    if plan.partial and not shown:
+        typer.echo(f"warning: {plan.partial_note()}", err=True)
 
 
 @app.command()
@@ -246,10 +266,13 @@ def plan(files: Files, env: EnvOption = None, var: VarOption = None, var_file: V
          format: Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")] = PlanFormat.text,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 2 when there are changes, 0 when there are none.")] = False,
+         only: OnlyOption = None, exclude: ExcludeOption = None,
          ) -> None:
     """Inspect the live targets and show what apply would change."""
-    with _engine(files, env, _variables(var, var_file), state, offline, targets=target) as engine:
+    with _engine(files, env, _variables(var, var_file), state, offline, targets=target, only=only or (),
+                 exclude=exclude or ()) as engine:
         result = engine.plan()
+        _said_partial(engine, result, shown=format is PlanFormat.text)
     if out:
         result = result.saved_at(out, [_content(path) for path in result.on_disk])
         _write_out(out, result.to_json())
@@ -340,8 +363,9 @@ def _plan_of(path: str, data: Any) -> Plan:
 
     version = data.get("format_version") if isinstance(data, dict) else None
     if isinstance(version, int) and version not in READABLE_VERSIONS:
+        readable = f"{', '.join(map(str, READABLE_VERSIONS[:-1]))} and {READABLE_VERSIONS[-1]}"
         raise InputError(f"{path} was saved by another version of topology (plan format {version}; this one reads "
-                         f"{' and '.join(map(str, READABLE_VERSIONS))}); run `topology plan` again")
+                         f"{readable}); run `topology plan` again")
     try:
         return Plan.model_validate(data)
     except ValidationError:
@@ -376,6 +400,7 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
           parallelism: Annotated[int, typer.Option("--parallelism", help="Changes run at once, 1 to 64.")] = 10,
           lock_timeout: Annotated[str, typer.Option(
               "--lock-timeout", help="How long to wait for another apply's lock on a target (e.g. 30s, 5m).")] = "0s",
+          only: OnlyOption = None, exclude: ExcludeOption = None,
           ) -> None:
     """Carry out the plan (computed now, or a saved one), safely.
 
@@ -386,16 +411,22 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
     lock_wait = _lock_wait(lock_timeout)
     saved = _saved_plan(files)
     variables = _variables(var, var_file)
-    sources = files
+    sources, only, exclude = files, only or [], exclude or []
     if saved is not None:
         from topology.engine.fresh import inputs_of
 
+        if only or exclude:
+            raise InputError(f"{files[0]} is a saved plan, which keeps its own --only/--exclude; apply it without "
+                             "them, or plan again with the ones you want")
         sources, env = inputs_of(saved, env=env, variables=variables, plan_file=files[0])
+        only, exclude = list(saved.only), list(saved.exclude)
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
-                 targets=target, lock_wait=lock_wait) as engine:
+                 targets=target, lock_wait=lock_wait, only=only, exclude=exclude) as engine:
         result = engine.check_fresh(saved) if saved is not None else engine.plan()
+        _said_partial(engine, result, shown=False)
         if result.is_empty:
-            typer.echo("No changes. The live brokers match the topology.")
+            typer.echo("No changes in what this partial plan covers." if result.partial
+                       else "No changes. The live brokers match the topology.")
             return
         engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         if not auto_approve and saved is None:  # a saved plan is the approval, as in Terraform

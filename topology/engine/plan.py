@@ -22,8 +22,9 @@ __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "AttributeChange", "Change", "
 
 # 2: `variables` holds the names of the --var values only, never their values.
 # 3: `sources`: each file's path relative to the saved plan and the digest of its content (2 is still read).
-FORMAT_VERSION: Literal[3] = 3
-READABLE_VERSIONS = (2, 3)
+# 4: `only` and `exclude`: the globs of a partial plan (3 is still read).
+FORMAT_VERSION: Literal[4] = 4
+READABLE_VERSIONS = (2, 3, 4)
 Action = Literal["create", "update", "replace", "delete"]
 
 
@@ -78,7 +79,7 @@ class SourceFile(_Frozen):
 
 
 class Plan(_Frozen):
-    format_version: Literal[2, 3] = FORMAT_VERSION
+    format_version: Literal[2, 3, 4] = FORMAT_VERSION
     tool_version: str = __version__
     source_digest: str
     secrets_digest: str = Field("", description="scrypt of the secrets' values (never the values), so apply can "
@@ -91,6 +92,10 @@ class Plan(_Frozen):
     sources: tuple[SourceFile, ...] = Field((), description="Set when the plan is saved (`plan --out`): one for "
                                             "each of `files` (but an in-memory document), in order, so apply finds "
                                             "and checks them wherever the checkout and the plan are moved.")
+    only: tuple[str, ...] = Field((), description="`--only` globs: a partial plan covers only the addresses they "
+                                  "select (and what those depend on).")
+    exclude: tuple[str, ...] = Field((), description="`--exclude` globs: a partial plan leaves out the addresses they "
+                                     "select (and what depends on those).")
     changes: tuple[Change, ...] = ()
 
     @model_validator(mode="after")
@@ -118,6 +123,19 @@ class Plan(_Frozen):
                 relative = Path(os.path.abspath(name)).as_posix()
             sources.append(SourceFile(path=relative, digest=file_digest(content)))
         return self.model_copy(update={"format_version": FORMAT_VERSION, "sources": tuple(sources)})
+
+    @property
+    def partial(self) -> bool:
+        """Made with `--only` or `--exclude`: other changes the files need may be left out."""
+        return bool(self.only or self.exclude)
+
+    def partial_note(self) -> str:
+        """The sentence a partial plan is shown with, "" for a whole one."""
+        if not self.partial:
+            return ""
+        globs = [f"--only {g}" for g in self.only] + [f"--exclude {g}" for g in self.exclude]
+        return (f"This plan is partial ({', '.join(globs)}): changes the files need outside it are not planned; "
+                "plan without them to see everything.")
 
     @property
     def is_empty(self) -> bool:

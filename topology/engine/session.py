@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from topology.brokers.base import Subset
 from topology.engine.apply import AfterBatch, ApplyReport, Progress, apply_plan, check_gates
 from topology.engine.fresh import check_fresh
 from topology.engine.plan import Plan
 from topology.engine.planner import inspect, make_plan
+from topology.engine.subset import unmatched
 from topology.engine.targets import Connections, Target, close_targets, open_targets
 from topology.format.common import DEFAULT_STATE
 from topology.format.compile import compile_topology
@@ -33,7 +35,8 @@ class Engine:
     def __init__(self, files: Sequence[str] = (), *, document: InMemoryDocument | None = None, env: str | None = None,
                  variables: Mapping[str, Any] | None = None, state: Path | None = None, offline: bool = False,
                  lock: bool = False, environ: Mapping[str, str] | None = None, parallelism: int = 10,
-                 target_urls: Mapping[str, str] | None = None, lock_wait: float = 0.0) -> None:
+                 target_urls: Mapping[str, str] | None = None, lock_wait: float = 0.0,
+                 subset: Subset | None = None) -> None:
         self.files = list(files)
         self.sources = (*self.files, DOCUMENT) if document is not None else tuple(self.files)
         self.env = env
@@ -44,7 +47,9 @@ class Engine:
         self.topology.raise_for_errors()
         connections = Connections(state or Path(DEFAULT_STATE), offline, parallelism, dict(target_urls or {}),
                                   os.environ if environ is None else environ)
-        self.targets: dict[str, Target] = open_targets(self.topology, connections, lock=lock, lock_wait=lock_wait)
+        self.subset = subset if subset is not None and (subset.only or subset.exclude) else None
+        self.targets: dict[str, Target] = open_targets(self.topology, connections, lock=lock, lock_wait=lock_wait,
+                                                       subset=self.subset)
 
     def __enter__(self) -> Engine:
         return self
@@ -61,8 +66,18 @@ class Engine:
         return inspect(self.targets)
 
     def plan(self) -> Plan:
-        return make_plan(self.topology, self.targets, files=self.sources, environment=self.env,
+        plan = make_plan(self.topology, self.targets, files=self.sources, environment=self.env,
                          variables=list(self.variables))
+        if self.subset is None:
+            return plan
+        return plan.model_copy(update={"only": self.subset.only, "exclude": self.subset.exclude})
+
+    def unmatched_globs(self) -> list[str]:
+        """The `--only`/`--exclude` globs that select nothing declared or (once inspected) live."""
+        if self.subset is None:
+            return []
+        live = (a for target in self.targets.values() for a in target.live)
+        return unmatched(self.subset, [*self.topology.resources, *live])
 
     def check_fresh(self, plan: Plan) -> Plan:
         """Refuse a saved plan whose files, secrets or live state changed since it was made, or whose

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from topology.brokers.base import Driver, Selection
+from topology.brokers.base import Driver, Selection, Subset
 from topology.brokers.registry import broker, open_driver, open_state, rules_for
 from topology.core.resource import Live, Resource
+from topology.engine.subset import covered, may_touch
 from topology.errors import InputError, ProblemsError, lock_holder
 from topology.format.common import DEFAULT_STATE, TargetSpec
 from topology.format.compile import Topology
@@ -79,17 +80,24 @@ class Connections:
 
 
 def open_targets(topology: Topology, connections: Connections, *, lock: bool = False,
-                 lock_wait: float = 0.0) -> dict[str, Target]:
+                 lock_wait: float = 0.0, subset: Subset | None = None) -> dict[str, Target]:
     """A driver per target, by name; with `lock`, each target's apply lock taken, in name order so two
-    applies cannot deadlock. On any failure the targets already opened are closed."""
+    applies cannot deadlock. On any failure the targets already opened are closed.
+
+    A partial plan (`subset`) opens only the targets it may touch, each with the resources it covers."""
     targets: dict[str, Target] = {}
     shared: dict[Path, Driver] = {}
     holder = lock_holder() if lock else ""
     locked: set[int] = set()
     try:
         for name, desired in sorted(_by_target(topology).items()):
+            if subset is not None:
+                brokers = {r.broker for r in desired.values()}
+                desired = covered(desired, subset)
+                if not desired and not any(may_touch(subset, b) for b in brokers):
+                    continue
             driver = connections.driver(name, topology, shared)
-            targets[name] = Target(name, driver, desired, selection_for(desired, topology.manage))
+            targets[name] = Target(name, driver, desired, selection_for(desired, topology.manage, subset))
             if lock and id(driver) not in locked:
                 locked.add(id(driver))
                 driver.lock(holder, lock_wait)
@@ -116,11 +124,11 @@ def _by_target(topology: Topology) -> dict[str, dict[str, Resource]]:
     return grouped or {"local": {}}
 
 
-def selection_for(desired: Mapping[str, Resource], manage: Manage) -> Selection:
-    """What to inspect of a target: the declared addresses, what `manage` prunes, the containers they
-    live in and the ones declared with a size limit."""
+def selection_for(desired: Mapping[str, Resource], manage: Manage, subset: Subset | None = None) -> Selection:
+    """What to inspect of a target: the declared addresses, what `manage` prunes (within the `subset` of a
+    partial plan), the containers they live in and the ones declared with a size limit."""
     containers = frozenset({r.scope for r in desired.values() if rules_for(r.kind).in_container and r.scope} |
                            {r.name for r in desired.values() if rules_for(r.kind).is_container})
     measured = frozenset(a for a, r in desired.items() if rules_for(r.kind).at_most & r.attributes.keys())
     return Selection(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude),
-                     containers, measured)
+                     containers, measured, subset)

@@ -39,6 +39,8 @@ def _block(change: Change, colour: bool) -> list[str]:
 
 
 def render_text(plan: Plan, *, colour: bool = False) -> str:
+    if plan.is_empty and plan.partial:
+        return f"No changes in what this partial plan covers.\n{plan.partial_note()}\n"
     if plan.is_empty:
         return "No changes. The live brokers match the topology.\n"
     lines = ["topology will perform the following actions:", ""]
@@ -49,5 +51,7 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         lines.append(_paint("Warning: this plan loses data; apply needs --allow-data-loss.", "31;1", colour))
     if plan.count("delete"):
         lines.append("This plan deletes resources; apply needs --allow-delete.")
+    if plan.partial:
+        lines.append(_paint(f"Warning: {plan.partial_note()}", "33;1", colour))
     lines.append(plan.summary())
     return "\n".join(lines) + "\n"

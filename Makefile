@@ -33,10 +33,20 @@ brokers: install
 brokers-down:
 	$(PYTHON) scripts/brokers down
 
+# The CI examples: actionlint (built once by scripts/lint-tools) checks the workflow, and action.yml's steps
+# as a workflow, running shellcheck on every run: script; check-jsonschema checks action.yml and the GitLab
+# template against their published schemas (shipped with it, no network).
+CI_WORKFLOWS := examples/ci/github-workflow.yml
 lint: install
 	$(BIN)/ruff check topology tests bench
 	$(BIN)/mypy topology
 	$(BIN)/lint-imports
+	scripts/lint-tools $(BIN)
+	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck $(CI_WORKFLOWS)
+	$(BIN)/python scripts/actionlint-action action.yml $(BIN)/actionlint $(BIN)/shellcheck
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(CI_WORKFLOWS)
+	$(BIN)/check-jsonschema --builtin-schema vendor.gitlab-ci examples/ci/gitlab-ci.yml
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
 test: install

@@ -15,13 +15,15 @@ _AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY"
 
 
 def topology(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-             timeout: float = 300, kill_after_batches: int | None = None) -> subprocess.CompletedProcess[str]:
+             timeout: float = 300, kill_after_batches: int | None = None,
+             signals: tuple[str, ...] = ("SIGKILL",)) -> subprocess.CompletedProcess[str]:
     """`python -m topology ARGS` in a fresh process, with the test environment plus `env`, and no terminal;
-    with `kill_after_batches`, the process SIGKILLs itself after that many driver batches of an apply."""
+    with `kill_after_batches`, the process sends itself `signals` (SIGKILL) after that many driver batches
+    of an apply."""
     environment = {**_AWS_TEST_CREDENTIALS, **os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), environment.get("PYTHONPATH", "")) if p)
     command = ["-m", "topology"] if kill_after_batches is None else \
-        ["-m", "tests.crash_apply", str(kill_after_batches)]
+        ["-m", "tests.crash_apply", ":".join((str(kill_after_batches), *signals))]
     return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True, cwd=cwd,
                           env=environment, timeout=timeout, stdin=subprocess.DEVNULL)
 

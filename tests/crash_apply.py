@@ -1,5 +1,6 @@
-"""`python -m tests.crash_apply N ARGS...`: the topology command line, SIGKILLed by itself after N driver
-batches of an apply, as a crash or a power cut would stop it (for the contract suite's convergence test)."""
+"""`python -m tests.crash_apply N[:SIGNAL...] ARGS...`: the topology command line, SIGKILLed by itself after N
+driver batches of an apply, as a crash or a power cut would stop it (for the contract suite's convergence
+test); or sent the signals named (`3:SIGINT`, `3:SIGINT:SIGINT`), as a user's Ctrl-C would be."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from topology.engine.session import Engine
 
 
-def _killing_apply(limit: int) -> Any:
+def _killing_apply(limit: int, signals: list[signal.Signals]) -> Any:
     original = Engine.apply
 
     def apply(self: Engine, plan: Any, **options: Any) -> Any:
@@ -19,8 +20,9 @@ def _killing_apply(limit: int) -> Any:
 
         def after_batch(target: str, results: Any) -> None:
             batches[0] += 1
-            if batches[0] >= limit:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if batches[0] == limit:
+                for number in signals:
+                    os.kill(os.getpid(), number)
 
         return original(self, plan, **options, after_batch=after_batch)
 
@@ -28,8 +30,8 @@ def _killing_apply(limit: int) -> Any:
 
 
 if __name__ == "__main__":
-    limit = int(sys.argv.pop(1))
-    Engine.apply = _killing_apply(limit)  # type: ignore[method-assign]
+    count, *names = sys.argv.pop(1).split(":")
+    Engine.apply = _killing_apply(int(count), [signal.Signals[n] for n in names or ["SIGKILL"]])  # type: ignore[method-assign]
     from topology.cli import main
 
     sys.argv[0] = "topology"

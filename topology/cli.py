@@ -7,7 +7,9 @@ pika, redis, httpx); commands import what they need inside their own bodies.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -431,8 +433,36 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         if not auto_approve and saved is None:  # a saved plan is the approval, as in Terraform
             _confirm(result)
-        report = engine.apply(result, progress=_progress, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
+        with _interruptible() as stop:
+            report = engine.apply(result, progress=_progress, allow_delete=allow_delete,
+                                  allow_data_loss=allow_data_loss, stop=stop)
     _report(report)
+
+
+@contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """While applying: the first Ctrl-C (or SIGTERM, as CI runners send on cancel) starts nothing new and lets
+    what runs finish, so the report can say what was done; a second one ends the process at once."""
+    import os
+    import signal
+
+    stop = threading.Event()
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            typer.echo("\nAborted: changes that were running may be half done; run `topology plan` to see "
+                       "where the brokers are.", err=True)
+            os._exit(130)  # the apply locks are the brokers' own: they free themselves as this process ends
+        stop.set()
+        typer.echo("\nInterrupted: finishing the changes already running, starting no new one "
+                   "(press Ctrl-C again to abort at once).", err=True)
+
+    previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _lock_wait(lock_timeout: str) -> float:
@@ -459,16 +489,23 @@ def _confirm(plan: Plan) -> None:
 def _report(report: ApplyReport) -> None:
     """Count what apply did. Each failure was printed once as it happened (_progress); with --debug, the
     traceback behind a failure a driver raised (a bug) follows."""
-    typer.echo(f"Apply {'complete' if report.ok else 'failed'}: {len(report.applied)} applied, "
-               f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted.")
+    outcome = "interrupted" if report.interrupted else "complete" if report.ok else "failed"
+    typer.echo(f"Apply {outcome}: {len(report.applied)} applied, {len(report.failed)} failed, "
+               f"{len(report.not_attempted) + len(report.interrupted)} not attempted.")
     for address in report.not_attempted:
         typer.echo(f"  not attempted (depends on a failed change): {address}", err=True)
+    for address in report.interrupted:
+        typer.echo(f"  not attempted (interrupted): {address}", err=True)
+    if report.interrupted:
+        typer.echo("Plan and apply again to carry out the rest.", err=True)
     if _state["debug"]:
         import traceback
 
         for address, exc in report.exceptions.items():
             typer.echo(f"Traceback behind the failure of {address}:", err=True)
             typer.echo("".join(traceback.format_exception(exc)).rstrip("\n"), err=True)
+    if report.interrupted:
+        raise typer.Exit(130)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,10 +149,20 @@ class ChangeResult:
     address: str
     ok: bool
     error: str | None = None
+    started: bool = True  # False: never started, the apply being interrupted first
+
+
+_NEVER = threading.Event()  # the `stopping` of a driver no apply has given its own
 
 
 class Driver(ABC):
     """One broker target. Use as a context manager."""
+
+    stopping: threading.Event = _NEVER  # set by an interrupted apply: start no further change
+
+    def unstarted(self, change: Change) -> ChangeResult | None:
+        """The result of a change never started because the apply is being interrupted; None: go on."""
+        return ChangeResult(change.address, False, started=False) if self.stopping.is_set() else None
 
     def __enter__(self) -> Self:
         return self
@@ -191,6 +202,14 @@ class Driver(ABC):
         so pruning never plans it away (Redis's default user). Drivers whose broker keeps what it is given
         leave it as is."""
         return live
+
+    def own_access(self, live: Mapping[str, Live]) -> dict[str, str]:
+        """Of `live`, the objects the identity topology connects as needs to keep working (its user, its
+        permissions, ACLs granting its principal), each with what it is in a few words ("the permission of
+        user `ops` in vhost `shop`, whom topology connects as"). The planner refuses a plan that would
+        delete or replace one the files do not declare: topology would lock itself out halfway through
+        an apply. Drivers whose broker's access topology does not manage leave it as is."""
+        return {}
 
     def health(self, watches: Sequence[Watch]) -> list[Reading]:
         """What each watched object holds now (core/monitor.py METRICS), read in bulk: one or more readings

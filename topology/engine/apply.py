@@ -3,10 +3,14 @@ dependency graph, each target's share of a wave one driver batch, the batches of
 
 A failed change stops only what depends on it; everything else is still applied, and the report
 says what was applied, what failed and what was not attempted.
+
+An interrupted apply (`stop` set: the first Ctrl-C) starts nothing new: the batches already running
+finish (a driver starts no further change of its batch), and the rest is reported as not attempted.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,12 +33,13 @@ class ApplyReport:
     applied: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     not_attempted: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # never started: the apply was interrupted first
     # The exception behind a failure a driver raised instead of reporting (a bug), with its traceback.
     exceptions: dict[str, BaseException] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.not_attempted
+        return not self.failed and not self.not_attempted and not self.interrupted
 
 
 def check_gates(plan: Plan, *, allow_delete: bool, allow_data_loss: bool) -> None:
@@ -69,16 +74,22 @@ def _loss(change: Change) -> str:
 
 
 def apply_plan(plan: Plan, targets: Mapping[str, Target], *, parallelism: int = 10, progress: Progress | None = None,
-               after_batch: AfterBatch | None = None) -> ApplyReport:
+               after_batch: AfterBatch | None = None, stop: threading.Event | None = None) -> ApplyReport:
     """Carry out `plan` (its gates already checked) in order, independent changes together, at most
     `parallelism` batches at once; stop what depends on a failure. `progress` hears of each change,
-    `after_batch` of each driver batch (a target's share of one wave) as it ends."""
+    `after_batch` of each driver batch (a target's share of one wave) as it ends. Once `stop` is set,
+    nothing new starts."""
+    stop = stop or threading.Event()
+    for target in targets.values():
+        target.driver.stopping = stop
     waves = _Waves(plan)
-    while wave := waves.next():
-        for batch, results in _run(wave, targets, parallelism, waves.report):
+    while not stop.is_set() and (wave := waves.next()):
+        for batch, results in _run(wave, targets, parallelism, waves.report, stop):
             if after_batch is not None:
                 after_batch(batch[0].target, results)
             waves.record(results, progress)
+    if stop.is_set():
+        waves.interrupt()
     return waves.report
 
 
@@ -109,8 +120,16 @@ class _Waves:
                 return ready
         return []
 
+    def interrupt(self) -> None:
+        """Set everything still to do aside as never started."""
+        self.report.interrupted += [c.address for c in self.pending]
+        self.pending = []
+
     def record(self, results: Iterable[ChangeResult], progress: Progress | None) -> None:
         for result in results:
+            if not result.started:  # neither done nor failed: what needs it waits for the interrupt's end
+                self.report.interrupted.append(result.address)
+                continue
             if result.ok:
                 self.done.add(result.address)
                 self.report.applied.append(result.address)
@@ -121,20 +140,23 @@ class _Waves:
                 progress(self.by_address[result.address], result)
 
 
-def _run(wave: list[Change], targets: Mapping[str, Target], parallelism: int,
-         report: ApplyReport) -> Iterator[tuple[list[Change], list[ChangeResult]]]:
+def _run(wave: list[Change], targets: Mapping[str, Target], parallelism: int, report: ApplyReport,
+         stop: threading.Event) -> Iterator[tuple[list[Change], list[ChangeResult]]]:
     """Run a wave as one batch per target, at most `parallelism` at once; each batch's results in
-    target order, as it ends. A driver that raises fails its batch; the exception goes in `report`."""
+    target order, as it ends. A driver that raises fails its batch; the exception goes in `report`.
+    A batch still waiting for a thread when `stop` is set never starts."""
     batches: dict[str, list[Change]] = {}
     for change in wave:
         batches.setdefault(change.target, []).append(change)
     with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(batches)))) as pool:
-        futures = [(pool.submit(_apply_batch, targets[t], b), b) for t, b in sorted(batches.items())]
+        futures = [(pool.submit(_apply_batch, targets[t], b, stop), b) for t, b in sorted(batches.items())]
         for future, batch in futures:
             yield batch, _results(future, batch, report)
 
 
-def _apply_batch(target: Target, batch: list[Change]) -> list[ChangeResult]:
+def _apply_batch(target: Target, batch: list[Change], stop: threading.Event) -> list[ChangeResult]:
+    if stop.is_set():
+        return [ChangeResult(c.address, False, started=False) for c in batch]
     return target.driver.apply(batch, target.desired)
 
 

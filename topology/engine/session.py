@@ -9,6 +9,7 @@ the compiled topology, the open targets and the one `parallelism`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,13 @@ class Engine:
     check_gates = staticmethod(check_gates)
 
     def apply(self, plan: Plan, *, progress: Progress | None = None, allow_delete: bool = False,
-              allow_data_loss: bool = False, after_batch: AfterBatch | None = None) -> ApplyReport:
+              allow_data_loss: bool = False, after_batch: AfterBatch | None = None,
+              stop: threading.Event | None = None) -> ApplyReport:
         """Carry out `plan` in order, independent changes together; stop what depends on a failure.
 
         Deletes and data loss are refused unless allowed, here as on the command line. `progress` hears
-        of each change, `after_batch` of each driver batch (a target's share of one wave) as it ends."""
+        of each change, `after_batch` of each driver batch (a target's share of one wave) as it ends. Once
+        `stop` is set (a first Ctrl-C), nothing new starts; what runs finishes and the report says the rest."""
         check_gates(plan, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         return apply_plan(plan, self.targets, parallelism=self.parallelism, progress=progress,
-                          after_batch=after_batch)
+                          after_batch=after_batch, stop=stop)

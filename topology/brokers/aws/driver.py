@@ -561,6 +561,8 @@ class AwsDriver(Driver):
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
         def run(change: Change) -> ChangeResult:
+            if (unstarted := self.unstarted(change)) is not None:
+                return unstarted
             if self._lease is not None and not self._lease.held():
                 return ChangeResult(change.address, False, f"the apply lock at {self.where} could not be renewed "
                                     "for a whole lease, so another apply may hold it now; nothing more was changed. "

@@ -203,6 +203,9 @@ class LocalDriver(Driver):
         state = LocalState(self.path)
         results = []
         for change in changes:
+            if (unstarted := self.unstarted(change)) is not None:
+                results.append(unstarted)
+                continue
             if change.needs_empty:  # planned as losing nothing: is that still so?
                 held = held_now(change.kind, change.address, change.scope, change.after, _live(state.resources))
                 if held != 0:

@@ -1,0 +1,90 @@
+"""Ctrl-C during apply: the first one starts nothing new, lets what runs finish, reports what was applied
+and what was not attempted, and exits 130; a second one ends the process at once. SIGTERM (what a CI
+runner sends on cancel) is a first Ctrl-C. A re-run converges. On the embedded local target."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli import topology
+from topology.brokers.local import driver as local_driver
+from topology.engine.session import Engine
+
+FILE = """\
+version: 1
+rabbitmq:
+  vhosts:
+    shop:
+      exchanges:
+        orders: {type: topic}
+      queues:
+        billing: {bindings: [{exchange: orders, routing_key: "order.*"}]}
+        audit: {bindings: [{exchange: orders, routing_key: "#"}]}
+"""
+ALL = ["rabbitmq/shop/binding/orders->audit[#]", "rabbitmq/shop/binding/orders->billing[order.*]",
+       "rabbitmq/shop/exchange/orders", "rabbitmq/shop/queue/audit", "rabbitmq/shop/queue/billing",
+       "rabbitmq/vhost/shop"]
+
+
+def _state(folder: Path) -> list[str]:
+    return sorted(json.loads((folder / "s.json").read_text())["resources"])
+
+
+def _interrupted_apply(folder: Path, *signals: str) -> Any:
+    (folder / "t.topology.yaml").write_text(FILE)
+    return topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=folder,
+                    kill_after_batches=1, signals=signals)
+
+
+@pytest.mark.parametrize("signal", ["SIGINT", "SIGTERM"])
+def test_a_first_interrupt_finishes_the_running_batch_reports_and_exits_130(tmp_path: Path, signal: str) -> None:
+    result = _interrupted_apply(tmp_path, signal)
+    assert result.returncode == 130, result.stderr
+    assert "Interrupted: finishing the changes already running, starting no new one" in result.stderr
+    assert "Apply interrupted: 1 applied, 0 failed, 5 not attempted." in result.stdout  # the vhost's wave ran
+    assert result.stderr.count("not attempted (interrupted): ") == 5
+    assert "Traceback" not in result.stderr
+    assert _state(tmp_path) == ["rabbitmq/vhost/shop"]  # nothing started after the interrupt
+    again = topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Apply complete: 5 applied, 0 failed, 0 not attempted." in again.stdout
+    assert _state(tmp_path) == ALL
+
+
+def test_a_second_interrupt_aborts_at_once(tmp_path: Path) -> None:
+    result = _interrupted_apply(tmp_path, "SIGINT", "SIGINT")
+    assert result.returncode == 130
+    assert "Aborted: changes that were running may be half done" in result.stderr
+    assert "Apply " not in result.stdout  # no report: it ended at once
+    converged = topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+    assert converged.returncode == 0, converged.stderr
+    assert _state(tmp_path) == ALL
+
+
+def test_a_driver_starts_no_further_change_of_its_batch_once_interrupted(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interrupt lands while a batch runs: the change running finishes, the batch's others never start."""
+    (tmp_path / "t.topology.yaml").write_text(FILE)
+    stop = threading.Event()
+    original = local_driver._apply_one
+    made: list[str] = []
+
+    def apply_one(resources: Any, change: Any, desired: Any) -> None:
+        original(resources, change, desired)
+        made.append(change.address)
+        if change.kind == "rabbitmq.exchange":  # Ctrl-C while the second wave's batch runs
+            stop.set()
+
+    monkeypatch.setattr(local_driver, "_apply_one", apply_one)
+    with Engine([str(tmp_path / "t.topology.yaml")], state=tmp_path / "s.json", offline=True) as engine:
+        report = engine.apply(engine.plan(), stop=stop)
+    assert made == ["rabbitmq/vhost/shop", "rabbitmq/shop/exchange/orders"]
+    assert report.applied == made
+    assert sorted(report.interrupted) == sorted(set(ALL) - set(made))
+    assert not report.failed and not report.not_attempted and not report.ok
+    assert _state(tmp_path) == sorted(made)  # what was done is kept

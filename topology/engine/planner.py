@@ -1,13 +1,19 @@
 """Inspecting and planning: read each target's live state, diff it against the files, and count
 exactly what a destructive change would lose before the plan says so.
+
+A plan never deletes or replaces, unless the files declare it, what the identity topology connects as needs
+to keep working (its user, its permissions, the ACLs granting its principal: `Driver.own_access`): pruning it
+would lock topology out halfway through the apply. Such a plan is refused, one problem per object. Apply of
+a saved plan plans again (fresh.py), so the refusal holds there too.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from topology.core.problems import Problem
+from topology.core.problems import Location, Problem
 from topology.engine.diff import Diff, diff
 from topology.engine.digest import live_digest, secrets_digest, source_digest
 from topology.engine.order import order_changes
@@ -39,7 +45,7 @@ def make_plan(topology: Topology, targets: Mapping[str, Target], *, files: Seque
     for target in targets.values():
         result = _counted(target)
         changes += result.changes
-        problems += result.problems
+        problems += result.problems + _locking_out(target, result.changes, topology)
     if problems:
         raise ProblemsError(problems)
     source = source_digest(topology)
@@ -63,3 +69,31 @@ def _counted(target: Target) -> Diff:
 def _diff(target: Target) -> Diff:
     live = target.driver.comparable(target.desired, target.live)
     return diff(target.desired, live, target.selection, target.driver.secret_matches, target=target.name)
+
+
+def _locking_out(target: Target, changes: Sequence[Change], topology: Topology) -> list[Problem]:
+    """One problem per undeclared object the plan would delete or replace that the identity topology connects
+    as needs (what the files declare is theirs to change)."""
+    doomed = {c.address: c for c in changes if c.is_destructive and c.address not in target.desired}
+    own = target.driver.own_access({a: target.live[a] for a in doomed if a in target.live}) if doomed else {}
+    problems = []
+    for address, what in sorted(own.items()):
+        if address not in doomed:
+            continue
+        glob, location = _selected_by(address, topology)
+        by = f"; `manage.include` selects it by `{glob}`" if glob else ""
+        problems.append(Problem(
+            f"the plan would {doomed[address].action} {what}, and so lock topology out of the rest of the "
+            f"apply{by}", location, address, "declare it in the files to keep it, or add it to `manage.exclude`"))
+    return problems
+
+
+def _selected_by(address: str, topology: Topology) -> tuple[str | None, Location | None]:
+    """The `manage.include` glob that selects `address`, and where a file declares it."""
+    index = next((i for i, g in enumerate(topology.manage.include) if fnmatch.fnmatchcase(address, g)), None)
+    if index is None:
+        return None, None
+    for loaded in topology.files:
+        if loaded.document is not None and "manage" in loaded.document.model_fields_set:
+            return topology.manage.include[index], loaded.positions.at(("manage", "include", index))
+    return topology.manage.include[index], None

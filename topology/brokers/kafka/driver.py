@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, may_reach, refused_not_empty
+from topology.brokers.kafka import access
 from topology.brokers.kafka.config import (
     ACL_FIELDS,
     ACL_OPERATIONS,
@@ -481,6 +482,10 @@ class KafkaDriver(Driver):
             if _may_want(selection, prefix):
                 live.update({a: item for a, item in read().items() if selection.wants(a)})
         return live
+
+    def own_access(self, live: Mapping[str, Live]) -> dict[str, str]:
+        """The ACLs allowing the principal topology runs as (or every user) and its SCRAM credential (access.py)."""
+        return access.own_access(live, self.config)
 
     def secret_matches(self, desired: Resource, live: Live) -> bool:
         """Kafka keeps only a SCRAM credential's salted keys and gives back its mechanism and iterations,

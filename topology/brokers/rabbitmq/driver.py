@@ -52,8 +52,8 @@ from urllib.parse import quote, unquote
 import httpx
 
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, may_reach, refused_not_empty
+from topology.brokers.rabbitmq import access, parameters
 from topology.brokers.rabbitmq import health as queue_health
-from topology.brokers.rabbitmq import parameters
 from topology.brokers.rabbitmq.expand import binding_address
 from topology.brokers.registry import held_now
 from topology.core.monitor import Reading, Watch
@@ -663,6 +663,10 @@ class RabbitMQDriver(Driver):
                 counts[address] = held.get(item.name, 0) if item.kind == "rabbitmq.queue" else \
                     self._vhost_live(vhost, held).messages
         return counts
+
+    def own_access(self, live: Mapping[str, Live]) -> dict[str, str]:
+        """The users of `url` and `amqp_url` and their permissions (access.py)."""
+        return access.own_access(live, access.connecting_users(self.user, self.amqp_url.username or "guest"))
 
     def health(self, watches: Sequence[Watch]) -> list[Reading]:
         """The watched queues' ready and unacknowledged messages, consumers and message age: one queue listing

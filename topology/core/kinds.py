@@ -7,6 +7,7 @@ says what a real broker would do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from topology.core.resource import Live
 
-__all__ = ["Attributes", "Discards", "Held", "KindRules", "at", "lowered", "number", "plural"]
+__all__ = ["Attributes", "Discards", "Drawn", "Held", "KindRules", "Link", "Links", "at", "lowered", "made_from",
+           "number", "plural"]
 
 Attributes = Mapping[str, Any]
 # What a change makes the broker discard from what it holds now: one phrase per cause ("retention.ms
@@ -25,6 +27,68 @@ Discards = Callable[[Attributes | None, Attributes | None], list[str]]
 # that is not the changed object's own count (a policy acts on the queues it matches):
 # (address, scope, before, after, live) -> count.
 Held = Callable[[str, str, Attributes | None, Attributes | None, Mapping[str, "Live"]], int | None]
+
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """An object as the topology's picture knows it: from the compiled files (`role` and `generated_by` known),
+    or from a plan's change alone (both None: a plan does not keep them)."""
+
+    address: str
+    name: str
+    scope: str
+    attributes: Attributes
+    role: str | None = None
+    generated_by: str | None = None  # the object whose dead_letter/retry made this one
+    from_files: bool = False  # role and generated_by are known (None there means: none)
+
+
+@dataclass(frozen=True)
+class Link:
+    """An arrow of the picture: messages go from `source` to `target` (addresses). `path` says how: "flow"
+    (a binding, a subscription, a group reading), "dead-letter", "retry" or "alternate". The names are what
+    an end is labelled when the picture has no object of that address (an exchange topology does not declare)."""
+
+    source: str
+    target: str
+    label: str = ""
+    path: str = "flow"
+    source_name: str = ""
+    target_name: str = ""
+
+
+# The arrows an object makes: a binding its one, a queue its dead-letter path, a group the topics it reads.
+Links = Callable[[Drawn], list[Link]]
+
+
+def _parent(match: re.Match[str]) -> str:
+    return match.group("parent") + (match.groupdict().get("suffix") or "")
+
+
+def made_from(drawn: Drawn, prefix: str, dead_letter: str, retry: str, delay: str | None = None) -> list[Link]:
+    """The arrow to a dead-letter or retry object from the one whose `dead_letter`/`retry` made it (`prefix` +
+    name is that one's address). The files say which it was; a plan alone does not, so there the broker's
+    default names tell (`dead_letter`, `retry`: patterns with a `parent` group, and a `suffix` one the parent's
+    name ends with too, `retry` with a `delay` one); a name of another naming template gets no arrow there."""
+    parent, label = None, ""
+    dead, wait = re.fullmatch(dead_letter, drawn.name), re.fullmatch(retry, drawn.name)
+    if drawn.from_files:
+        if drawn.generated_by is None or not drawn.generated_by.startswith(prefix):
+            return []
+        parent = drawn.generated_by
+        is_dead = drawn.role == "dead_letter" or (drawn.role != "retry" and dead is not None)
+        label = "dead-letter" if is_dead else "retry"
+    elif dead is not None:
+        parent, label = prefix + _parent(dead), "dead-letter"
+    elif wait is not None:
+        parent, label = prefix + _parent(wait), "retry"
+    if parent is None:
+        return []
+    if label == "retry":
+        when = delay or (wait.group("delay") if wait is not None else None)
+        label = f"retry {when}" if when else label
+    return [Link(parent, drawn.address, label, label.split(" ")[0], source_name=parent[len(prefix):])]
 
 
 def number(value: Any) -> float | None:
@@ -99,6 +163,9 @@ class KindRules:
     #                                           alarms (an SQS queue's max_age: a CloudWatch metric)
     is_container: bool = False  # other objects live in it (a RabbitMQ vhost): the driver lists it by name
     in_container: bool = False  # its `scope` names the container it lives in (a RabbitMQ queue's vhost)
+    # In the picture (`topology graph`): "node" a box, "link" only its arrows (a binding), None left out (a user).
+    drawn: str | None = None
+    links: Links | None = None  # its arrows, from its attributes
 
 
 

@@ -1,9 +1,10 @@
 """The plan as a pull-request comment, always under GitHub's 65,536 characters.
 
-First what the plan is about (environment, targets, files) and its summary line; then every
-destructive change (delete, replace, data loss) in full; then the rest folded away. Past the budget,
-changes are listed by address only, and then left out with a note that says how many and where to see
-them all (`topology show PLANFILE`, `topology plan --format text`)."""
+First what the plan is about (environment, targets, files) and its summary line; a mermaid picture of
+what changes (when the plan is small enough for one to help); then every destructive change (delete,
+replace, data loss) in full; then the rest folded away. Past the budget, changes are listed by address
+only, and then left out with a note that says how many and where to see them all (`topology show
+PLANFILE`, `topology plan --format text`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from topology.engine.plan import AttributeChange, Change, Plan
 from topology.render.text import SYMBOLS
 from topology.render.values import SENSITIVE, in_units, show
 
-__all__ = ["GITHUB_LIMIT", "LIMIT", "render_markdown"]
+__all__ = ["GITHUB_LIMIT", "LIMIT", "PICTURED", "PICTURE_LIMIT", "render_markdown"]
 
 GITHUB_LIMIT = 65_536  # characters GitHub accepts in one comment
 LIMIT = 60_000  # what the comment takes at most: room is left for a workflow's own lines around it
@@ -26,6 +27,8 @@ _LISTED = 20  # files and targets named in the header; the rest are counted
 _LONGEST = 200  # characters of a file, target or environment name in the header
 _MARKS = {"create": "+", "delete": "-", "update": "!", "replace": "!"}
 _UNSET = object()
+PICTURED = 200  # changes a plan makes at most for the comment to picture them
+PICTURE_LIMIT = 8_000  # characters the picture takes at most
 
 
 def _code(text: str) -> str:
@@ -200,6 +203,7 @@ def render_markdown(plan: Plan, *, limit: int = LIMIT) -> str:
         lines += ["> [!CAUTION]", "> This plan loses data; apply needs `--allow-data-loss`.", ""]
     if plan.count("delete"):
         lines += ["This plan deletes resources; apply needs `--allow-delete`.", ""]
+    lines += _picture(plan, limit)
     destructive = [c for c in plan.changes if c.is_destructive or c.loses_data]
     rest = [c for c in plan.changes if not (c.is_destructive or c.loses_data)]
     budget = _Budget(limit - _size(lines) - _NOTE_ROOM)
@@ -219,6 +223,24 @@ def render_markdown(plan: Plan, *, limit: int = LIMIT) -> str:
                   f"{GITHUB_LIMIT:,} characters. See every change with `topology show PLANFILE` or "
                   "`topology plan --format text`.", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _picture(plan: Plan, limit: int) -> list[str]:
+    """The mermaid picture of what the plan changes (GitHub draws it), when it is small enough to help: at most
+    PICTURED changes and a fifth of the comment's room (and never more than PICTURE_LIMIT characters)."""
+    from topology.render.graph import mermaid, picture_of_changes
+
+    where = "draw it with `topology graph FILE... --plan PLANFILE`"
+    if len(plan.changes) > PICTURED:
+        return [f"_No picture of the changes: the plan makes {len(plan.changes):,} (over {PICTURED}); {where}._", ""]
+    drawn = picture_of_changes(plan.changes)
+    if not drawn.nodes:
+        return []  # nothing it changes is drawn: users, permissions, policies
+    picture = mermaid(drawn)
+    block = ["```mermaid", *picture.rstrip("\n").split("\n"), "```", ""]
+    if _size(block) > min(PICTURE_LIMIT, limit // 5):
+        return [f"_No picture of the changes: it would take {_size(block):,} characters; {where}._", ""]
+    return block
 
 
 def _omitted(budget: _Budget) -> str:

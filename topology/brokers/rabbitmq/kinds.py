@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from topology.brokers.rabbitmq import parameters
-from topology.core.kinds import Attributes, KindRules, lowered
+from topology.core.kinds import Attributes, Drawn, KindRules, Link, lowered
 from topology.core.resource import Live
+from topology.core.units import format_duration
 from topology.format.monitoring import QUEUE_LIMITS
 
 __all__ = ["KINDS", "as_bytes", "policy_held", "policy_regex"]
@@ -106,6 +107,54 @@ def _held_matching(contents: Mapping[str, int | None], patterns: list[re.Pattern
     return total
 
 
+
+def _arguments_text(arguments: Mapping[str, object]) -> str:
+    return ", ".join(f"{key}={arguments[key]}" for key in sorted(arguments))
+
+
+def _binding_links(drawn: Drawn) -> list[Link]:
+    """A binding is its arrow: from its exchange to its queue (or exchange), the routing key on it."""
+    attributes, vhost = drawn.attributes, drawn.scope
+    source, destination = str(attributes.get("source", "")), str(attributes.get("destination", ""))
+    kind = "exchange" if attributes.get("destination_type") == "exchange" else "queue"
+    label = " ".join(part for part in (str(attributes.get("routing_key") or ""),
+                                       _arguments_text(attributes.get("arguments") or {})) if part)
+    return [Link(f"rabbitmq/{vhost}/exchange/{source}", f"rabbitmq/{vhost}/{kind}/{destination}", label,
+                 source_name=source or "(default exchange)", target_name=destination)]
+
+
+def _exchange_links(drawn: Drawn) -> list[Link]:
+    """What the exchange cannot route goes to its alternate exchange."""
+    alternate = (drawn.attributes.get("arguments") or {}).get("alternate-exchange")
+    if not alternate:
+        return []
+    return [Link(drawn.address, f"rabbitmq/{drawn.scope}/exchange/{alternate}", "alternate", "alternate",
+                 target_name=str(alternate))]
+
+
+def _queue_links(drawn: Drawn) -> list[Link]:
+    """The queue's dead-letter path. A wait queue (a message TTL, dead-lettering through the default exchange
+    back to a queue) is drawn as that queue's retry tier: from the files when they made it (`retry:`), from a
+    plan when its name extends the queue's (`billing.retry.5s` of `billing`)."""
+    arguments = drawn.attributes.get("arguments") or {}
+    if "x-dead-letter-exchange" not in arguments:
+        return []
+    exchange, key = str(arguments["x-dead-letter-exchange"]), arguments.get("x-dead-letter-routing-key")
+    ttl = arguments.get("x-message-ttl")
+    if exchange:
+        label = "dead-letter" + (f" [{key}]" if key is not None else "")
+        return [Link(drawn.address, f"rabbitmq/{drawn.scope}/exchange/{exchange}", label, "dead-letter",
+                     target_name=exchange)]
+    if key is None:  # the default exchange with each message's own routing key: no one queue to point at
+        return []
+    queue = f"rabbitmq/{drawn.scope}/queue/{key}"
+    wait = format_duration(ttl) if isinstance(ttl, int) and not isinstance(ttl, bool) else None
+    retry = drawn.role == "retry" if drawn.from_files else (wait is not None and drawn.name.startswith(f"{key}."))
+    if retry:
+        return [Link(queue, drawn.address, f"retry {wait}" if wait else "retry", "retry", source_name=str(key))]
+    return [Link(drawn.address, queue, "dead-letter", "dead-letter", target_name=str(key))]
+
+
 _BINDING = frozenset({"source", "destination", "destination_type", "routing_key", "arguments"})
 _POLICY = KindRules(discards=_policy_discards, held=policy_held, container="rabbitmq/vhost/{scope}", in_container=True)
 
@@ -113,12 +162,14 @@ KINDS: dict[str, KindRules] = {
     "rabbitmq.vhost": KindRules(holds_data=True, is_container=True),  # deleting a vhost deletes every queue in it
     "rabbitmq.vhost_limits": KindRules(in_container=True),  # max-connections, max-queues: the ones not named lifted
     "rabbitmq.exchange": KindRules(immutable=frozenset({"type", "durable", "auto_delete", "internal", "arguments"}),
-                                   in_container=True),
+                                   in_container=True, drawn="node", links=_exchange_links),
     "rabbitmq.queue": KindRules(
         limits=QUEUE_LIMITS, immutable=frozenset({"type", "durable", "auto_delete", "arguments"}), holds_data=True,
-        in_container=True),
-    "rabbitmq.binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
-    "rabbitmq.exchange_binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True),
+        in_container=True, drawn="node", links=_queue_links),
+    "rabbitmq.binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True, drawn="link",
+                                  links=_binding_links),
+    "rabbitmq.exchange_binding": KindRules(immutable=_BINDING, hangs_off=True, in_container=True, drawn="link",
+                                           links=_binding_links),
     "rabbitmq.policy": _POLICY,
     "rabbitmq.operator_policy": _POLICY,
     "rabbitmq.user": KindRules(),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from topology.engine.plan import Change, Plan
     from topology.engine.session import Engine
     from topology.format.compile import Topology
+    from topology.render.progress import Display
 
 __all__ = ["app", "main"]
 
@@ -32,11 +33,11 @@ app = typer.Typer(
     help="Topology-as-code for message brokers: validate, plan and apply RabbitMQ, Kafka, "
     "SQS/SNS and Redis Streams topologies kept in YAML.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "colour": True, "verbosity": 0}
 
 
 def _show_version(value: bool) -> None:
@@ -52,9 +53,19 @@ def _root(
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the Python traceback behind an error.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (as with NO_COLOR set).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each change as it is made, on a "
+                                          "terminal too.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress: only results, warnings and "
+                                        "failures.")] = False,
 ) -> None:
     """Topology-as-code for message brokers."""
-    _state["debug"] = debug
+    import os
+
+    if verbose and quiet:
+        raise InputError("--verbose and --quiet cannot go together; give one")
+    _state.update(debug=debug, colour=not no_color and "NO_COLOR" not in os.environ,
+                  verbosity=1 if verbose else -1 if quiet else 0)
 
 
 Files = Annotated[list[str], typer.Argument(
@@ -205,9 +216,13 @@ def schema() -> None:
 
 
 def _colour() -> bool:
-    import os
+    return sys.stdout.isatty() and bool(_state["colour"])
 
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+def _display() -> Display:
+    from topology.render.progress import Display
+
+    return Display(verbosity=_state["verbosity"], colour=_state["colour"])
 
 
 def _render_plan(plan: Plan, format: PlanFormat) -> str:
@@ -295,8 +310,7 @@ def graph(files: Files, env: EnvOption = None, var: VarOption = None, var_file: 
           plan: Annotated[str | None, typer.Option(
               "--plan", help="A plan saved with `plan --out`: its changes coloured.")] = None,
           ) -> None:
-    """Draw the topology (exchanges, bindings, queues, dead-letter and retry paths, topics and groups,
-    SNS subscriptions, streams) as a mermaid or Graphviz dot picture."""
+    """Draw the topology (exchanges, queues, dead-letter and retry paths, topics, groups, subscriptions, streams)."""
     topology = _compile(files, env, var, var_file)
     _print_problems(topology)
     if topology.errors:
@@ -433,8 +447,13 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         if not auto_approve and saved is None:  # a saved plan is the approval, as in Terraform
             _confirm(result)
-        with _interruptible() as stop:
-            report = engine.apply(result, progress=_progress, allow_delete=allow_delete,
+        from topology.render.progress import Work
+
+        with _interruptible() as stop, Work(_display(), "Applying", len(result.changes)) as work:
+            def progress(change: Change, done: ChangeResult) -> None:
+                work.done(_change_line(change, done), failure=not done.ok)
+
+            report = engine.apply(result, progress=progress, allow_delete=allow_delete,
                                   allow_data_loss=allow_data_loss, stop=stop)
     _report(report)
 
@@ -487,7 +506,7 @@ def _confirm(plan: Plan) -> None:
 
 
 def _report(report: ApplyReport) -> None:
-    """Count what apply did. Each failure was printed once as it happened (_progress); with --debug, the
+    """Count what apply did. Each failure was printed once as it happened (_change_line); with --debug, the
     traceback behind a failure a driver raised (a bug) follows."""
     outcome = "interrupted" if report.interrupted else "complete" if report.ok else "failed"
     typer.echo(f"Apply {outcome}: {len(report.applied)} applied, {len(report.failed)} failed, "
@@ -510,11 +529,11 @@ def _report(report: ApplyReport) -> None:
         raise typer.Exit(1)
 
 
-def _progress(change: Change, result: ChangeResult) -> None:
+def _change_line(change: Change, result: ChangeResult) -> str:
     from topology.render.text import SYMBOLS
 
     status = "done" if result.ok else f"FAILED: {result.error}"
-    typer.echo(f"{SYMBOLS[change.action]:>3} {change.address}: {status}", err=True)
+    return f"{SYMBOLS[change.action]:>3} {change.address}: {status}"
 
 
 @app.command()

@@ -1,0 +1,107 @@
+"""The terminal: a progress bar with counts and elapsed time while applying on a terminal, plain lines
+elsewhere; -q and -v; colour only on a terminal and never with --no-color or NO_COLOR; shell completion."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli import topology
+
+QUEUES = 150
+FILE = "version: 1\nrabbitmq:\n  vhosts:\n    shop:\n      queues:\n" + "".join(
+    f"        q{i}: {{}}\n" for i in range(QUEUES))
+COLOUR = re.compile(r"\x1b\[[0-9;]*(?:3[0-9]|9[0-7])(?:;[0-9]+)*m")  # a foreground colour, in any SGR
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # any control sequence: colours, cursor moves
+
+
+def _on_terminal(folder: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run topology ARGS with stdin, stdout and stderr on a pseudo-terminal; its exit code and all it wrote."""
+    controller, terminal = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    environment.update({"TERM": "xterm-256color", "COLUMNS": "120", **(env or {})})
+    process = subprocess.Popen([sys.executable, "-m", "topology", *args], stdin=terminal, stdout=terminal,
+                               stderr=terminal, cwd=folder, env=environment, close_fds=True)
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=60)
+    os.close(controller)
+    return process.returncode, output.decode(errors="replace")
+
+
+def _apply(folder: Path, *options: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    (folder / "t.topology.yaml").write_text(FILE)
+    return _on_terminal(folder, *options, "apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", env=env)
+
+
+def test_apply_on_a_terminal_shows_a_bar_with_counts_and_elapsed_time(tmp_path: Path) -> None:
+    code, output = _apply(tmp_path)
+    assert code == 0, output
+    assert re.search(rf"Applying .*{QUEUES + 1}/{QUEUES + 1} elapsed \d:\d\d:\d\d", ESCAPE.sub("", output))
+    assert "q7: done" not in output  # the bar, not a line per change
+    assert f"Apply complete: {QUEUES + 1} applied" in output
+
+
+def test_verbose_adds_each_change_on_a_terminal(tmp_path: Path) -> None:
+    code, output = _apply(tmp_path, "-v")
+    assert code == 0, output
+    assert "+ rabbitmq/shop/queue/q7: done" in output and f"{QUEUES + 1}/{QUEUES + 1}" in output
+
+
+def test_without_a_terminal_each_change_is_a_plain_line_and_quiet_keeps_only_the_result(tmp_path: Path) -> None:
+    (tmp_path / "t.topology.yaml").write_text(FILE)
+    plain = topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stderr.splitlines()
+    assert "  + rabbitmq/shop/queue/q7: done" in lines and len([x for x in lines if x.endswith(": done")]) == QUEUES + 1
+    assert "\x1b[" not in plain.stderr + plain.stdout  # no bar, no colour in a log
+    (tmp_path / "s.json").unlink()
+    quiet = topology("-q", "apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert ": done" not in quiet.stderr
+    assert f"Apply complete: {QUEUES + 1} applied, 0 failed, 0 not attempted." in quiet.stdout
+
+
+@pytest.mark.parametrize(("options", "env"), [(("--no-color",), {}), ((), {"NO_COLOR": "1"})])
+def test_no_colour_with_no_color_or_NO_COLOR(tmp_path: Path, options: tuple[str, ...], env: dict[str, str]) -> None:
+    (tmp_path / "t.topology.yaml").write_text(FILE)
+    code, coloured = _on_terminal(tmp_path, "plan", "t.topology.yaml", "--state", "s.json")
+    assert code == 0 and COLOUR.search(coloured), "on a terminal the plan is in colour"
+    code, plain = _on_terminal(tmp_path, *options, "plan", "t.topology.yaml", "--state", "s.json", env=env)
+    assert code == 0 and "+ rabbitmq/shop/queue/q7" in plain
+    assert not COLOUR.search(plain)
+    code, applied = _apply(tmp_path, *options, env=env)
+    assert code == 0 and f"{QUEUES + 1}/{QUEUES + 1}" in applied and not COLOUR.search(applied)
+
+
+def test_verbose_and_quiet_together_are_refused(tmp_path: Path) -> None:
+    result = topology("-v", "-q", "validate", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "Error: --verbose and --quiet cannot go together; give one\n"
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    script = topology("--show-completion", "bash", cwd=tmp_path)
+    assert script.returncode == 0 and "_TOPOLOGY_COMPLETE=complete_bash" in script.stdout
+    command = topology(cwd=tmp_path, env={"_TOPOLOGY_COMPLETE": "complete_bash", "COMP_WORDS": "topology pl",
+                                          "COMP_CWORD": "1"})
+    assert command.stdout.split() == ["plan"]
+    option = topology(cwd=tmp_path, env={"_TOPOLOGY_COMPLETE": "complete_bash", "COMP_WORDS": "topology plan --on",
+                                         "COMP_CWORD": "2"})
+    assert option.stdout.split() == ["--only"]

@@ -83,6 +83,15 @@ def test_a_partial_plan_says_so_in_text_and_in_json(tmp_path: Path) -> None:
     assert "partial" not in _run(tmp_path, "plan").stdout
 
 
+def test_the_pull_request_comment_of_a_partial_plan_says_so(tmp_path: Path) -> None:
+    result = _run(tmp_path, "plan", "--format", "markdown", "--only", "rabbitmq/shop/queue/ledger")
+    assert result.returncode == 0, result.stderr
+    assert "> **This plan is partial** (`--only rabbitmq/shop/queue/ledger`)" in result.stdout
+    assert "**Plan: 2 to create" in result.stdout
+    whole = _run(tmp_path, "plan", "--format", "markdown")
+    assert "partial" not in whole.stdout
+
+
 def test_a_glob_that_selects_nothing_is_warned_of(tmp_path: Path) -> None:
     result = _run(tmp_path, "plan", "--only", "rabbitmq/shop/queeu/*")
     assert result.returncode == 0

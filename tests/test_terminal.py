@@ -58,6 +58,15 @@ def test_apply_on_a_terminal_shows_a_bar_with_counts_and_elapsed_time(tmp_path: 
     assert f"Apply complete: {QUEUES + 1} applied" in output
 
 
+def test_plan_on_a_terminal_counts_the_targets_it_reads_and_leaves_stdout_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "t.topology.yaml").write_text(FILE)
+    code, output = _on_terminal(tmp_path, "plan", "t.topology.yaml", "--state", "s.json")
+    assert code == 0, output
+    assert re.search(r"Inspecting 1 target .*1/1 elapsed", ESCAPE.sub("", output))
+    piped = topology("plan", "t.topology.yaml", "--state", "s.json", "--format", "json", cwd=tmp_path)
+    assert piped.stdout.startswith("{") and "Inspecting" not in piped.stdout + piped.stderr
+
+
 def test_verbose_adds_each_change_on_a_terminal(tmp_path: Path) -> None:
     code, output = _apply(tmp_path, "-v")
     assert code == 0, output

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -265,6 +265,15 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
     return engine
 
 
+def _inspected(engine: Engine, planning: Callable[[Callable[[str], None]], Plan]) -> Plan:
+    """`planning` run with a bar on the terminal that counts the targets as their live state is read."""
+    from topology.render.progress import Work
+
+    count = len(engine.targets)
+    with Work(_display(), f"Inspecting {count} target{'' if count == 1 else 's'}", count, keep=False) as work:
+        return planning(lambda name: work.done())
+
+
 def _said_partial(engine: Engine, plan: Plan, *, shown: bool) -> None:
     """Warn, on stderr, of each glob that selects nothing, and that the plan is partial unless the plan
     as `shown` says so itself."""
@@ -288,8 +297,8 @@ def plan(files: Files, env: EnvOption = None, var: VarOption = None, var_file: V
     """Inspect the live targets and show what apply would change."""
     with _engine(files, env, _variables(var, var_file), state, offline, targets=target, only=only or (),
                  exclude=exclude or ()) as engine:
-        result = engine.plan()
-        _said_partial(engine, result, shown=format is PlanFormat.text)
+        result = _inspected(engine, engine.plan)
+        _said_partial(engine, result, shown=format is not PlanFormat.json)
     if out:
         result = result.saved_at(out, [_content(path) for path in result.on_disk])
         _write_out(out, result.to_json())
@@ -438,7 +447,8 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
         only, exclude = list(saved.only), list(saved.exclude)
     with _engine(sources, env, variables, state, False, lock=True, parallelism=parallelism,
                  targets=target, lock_wait=lock_wait, only=only, exclude=exclude) as engine:
-        result = engine.check_fresh(saved) if saved is not None else engine.plan()
+        result = _inspected(engine, lambda inspected: engine.check_fresh(saved, inspected)) if saved is not None \
+            else _inspected(engine, engine.plan)
         _said_partial(engine, result, shown=False)
         if result.is_empty:
             typer.echo("No changes in what this partial plan covers." if result.partial

@@ -10,7 +10,7 @@ a saved plan plans again (fresh.py), so the refusal holds there too.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from topology.core.problems import Location, Problem
@@ -25,21 +25,25 @@ from topology.format.compile import Topology
 __all__ = ["inspect", "make_plan"]
 
 
-def inspect(targets: Mapping[str, Target]) -> dict[str, str]:
-    """Read every target's live state (into the targets); returns the live digest per target."""
+def inspect(targets: Mapping[str, Target], inspected: Callable[[str], None] | None = None) -> dict[str, str]:
+    """Read every target's live state (into the targets); returns the live digest per target. `inspected`
+    hears each target's name as its reading ends."""
     digests = {}
     for target in targets.values():
         target.live = target.driver.inspect(target.selection)
         digests[target.name] = live_digest(target.live)
+        if inspected is not None:
+            inspected(target.name)
     return digests
 
 
 def make_plan(topology: Topology, targets: Mapping[str, Target], *, files: Sequence[str] = (),
-              environment: str | None = None, variables: Sequence[str] = ()) -> Plan:
+              environment: str | None = None, variables: Sequence[str] = (),
+              inspected: Callable[[str], None] | None = None) -> Plan:
     """Inspect the targets and diff each; raise ProblemsError for what the live state makes impossible.
 
     `files`, `environment` and the `variables`' names are recorded in the plan, for apply to read again."""
-    digests = inspect(targets)
+    digests = inspect(targets, inspected)
     changes: list[Change] = []
     problems: list[Problem] = []
     for target in targets.values():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,10 @@ class Engine:
         """Read every target's live state; returns the live digest per target."""
         return inspect(self.targets)
 
-    def plan(self) -> Plan:
+    def plan(self, inspected: Callable[[str], None] | None = None) -> Plan:
+        """Inspect the targets (`inspected` hears each one's name as its reading ends) and plan."""
         plan = make_plan(self.topology, self.targets, files=self.sources, environment=self.env,
-                         variables=list(self.variables))
+                         variables=list(self.variables), inspected=inspected)
         if self.subset is None:
             return plan
         return plan.model_copy(update={"only": self.subset.only, "exclude": self.subset.exclude})
@@ -80,11 +81,11 @@ class Engine:
         live = (a for target in self.targets.values() for a in target.live)
         return unmatched(self.subset, [*self.topology.resources, *live])
 
-    def check_fresh(self, plan: Plan) -> Plan:
+    def check_fresh(self, plan: Plan, inspected: Callable[[str], None] | None = None) -> Plan:
         """Refuse a saved plan whose files, secrets or live state changed since it was made, or whose
         changes are not what the files and live state give (an edited plan file); return it with what
         it knows about data taken from the live state now, so an edit cannot switch a guard off."""
-        return check_fresh(plan, self.topology, self.plan)
+        return check_fresh(plan, self.topology, lambda: self.plan(inspected))
 
     check_gates = staticmethod(check_gates)
 

@@ -83,6 +83,11 @@ def _header(plan: Plan) -> list[str]:
         lines.append(f"**Targets:** {_names(_targets(plan))}  ")
     files = [_code(_clip(path)) for path in plan.files]
     lines += [f"**Files:** {_names(files) if files else 'none recorded'}", ""]
+    if plan.partial:
+        given = [("only", g) for g in plan.only] + [("exclude", g) for g in plan.exclude]
+        globs = [_code(_clip(f"--{option} {glob}")) for option, glob in given]
+        lines += ["> [!WARNING]", f"> **This plan is partial** ({', '.join(globs)}): changes the files need outside "
+                  "it are not planned; plan without them to see everything.", ""]
     return lines
 
 
@@ -197,7 +202,9 @@ def render_markdown(plan: Plan, *, limit: int = LIMIT) -> str:
     """The comment; it is never longer than `limit` characters (at least a few thousand)."""
     lines = _header(plan)
     if plan.is_empty:
-        return "\n".join([*lines, "**No changes.** The live brokers match the topology."]) + "\n"
+        nothing = "**No changes** in what this partial plan covers." if plan.partial else \
+            "**No changes.** The live brokers match the topology."
+        return "\n".join([*lines, nothing]) + "\n"
     lines += [f"**{plan.summary()}**", ""]
     if plan.loses_data:
         lines += ["> [!CAUTION]", "> This plan loses data; apply needs `--allow-data-loss`.", ""]

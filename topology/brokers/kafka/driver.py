@@ -625,10 +625,16 @@ class KafkaDriver(Driver):
         planned as losing nothing whose object holds something now is refused first."""
         refused = self._still_empty([c for c in changes if c.needs_empty and not c.loses_data])
         batches = _batches(c for c in changes if c.address not in refused)
-        return [*refused.values(), *self._create_topics(batches["create topics"]),
-                *self._delete_topics(batches["delete topics"]), *self._apply_acls(batches["ACLs"]),
-                *self._apply_scram(batches["SCRAM"], desired), *self._apply_quotas(batches["quotas"]),
-                *self._update_topics(batches["update topics"]), *map(self._apply_one, batches["one by one"])]
+        steps: list[tuple[Callable[[list[Change]], list[ChangeResult]], list[Change]]] = [
+            (self._create_topics, batches["create topics"]), (self._delete_topics, batches["delete topics"]),
+            (self._apply_acls, batches["ACLs"]), (lambda batch: self._apply_scram(batch, desired), batches["SCRAM"]),
+            (self._apply_quotas, batches["quotas"]), (self._update_topics, batches["update topics"]),
+            (lambda batch: [self.unstarted(c) or self._apply_one(c) for c in batch], batches["one by one"])]
+        results = list(refused.values())
+        for step, batch in steps:  # an interrupted apply starts no further step
+            results += [ChangeResult(c.address, False, started=False) for c in batch] \
+                if self.stopping.is_set() else step(batch)
+        return results
 
     def _apply_one(self, change: Change) -> ChangeResult:
         try:

@@ -723,6 +723,8 @@ class RabbitMQDriver(Driver):
         return results
 
     def _single_result(self, change: Change, desired: Resource | None) -> list[ChangeResult]:
+        if (unstarted := self.unstarted(change)) is not None:
+            return [unstarted]
         try:
             self._apply_one(change, desired)
         except _NotEmpty as refused:
@@ -732,6 +734,8 @@ class RabbitMQDriver(Driver):
         return [ChangeResult(change.address, True)]
 
     def _import(self, vhost: str, batch: list[Change]) -> list[ChangeResult]:
+        if self.stopping.is_set():
+            return [ChangeResult(c.address, False, started=False) for c in batch]
         definitions: dict[str, list[dict[str, Any]]] = {"queues": [], "exchanges": [], "bindings": [], "policies": []}
         default_type = self._default_queue_type(vhost) if any(c.kind == "rabbitmq.queue" for c in batch) else None
         for change in batch:

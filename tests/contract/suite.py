@@ -47,10 +47,11 @@ class Harness(ABC):
         """Flags the command line needs for this target (the local target's --state)."""
         return []
 
-    def run(self, *args: str, kill_after_writes: int | None = None) -> Run:
-        """Run the topology command line against this target; optionally SIGKILL it after N batches."""
+    def run(self, *args: str, kill_after_writes: int | None = None, signals: tuple[str, ...] = ("SIGKILL",)) -> Run:
+        """Run the topology command line against this target; optionally send it `signals` (SIGKILL) after N
+        batches."""
         result = topology(*args, *self.extra_args(args), cwd=self.folder, env=dict(self.extra_env),
-                          kill_after_batches=kill_after_writes)
+                          kill_after_batches=kill_after_writes, signals=signals)
         return Run(result.returncode, result.stdout, result.stderr)
 
     @abstractmethod
@@ -210,6 +211,22 @@ class ContractSuite:
             assert killed.code == -9  # SIGKILL after that many batches
         harness.live()  # whatever was written is readable
         assert harness.actions("base") != {} or writes >= self.writes_for_base()
+        resumed = harness.apply("base")
+        assert resumed.code == 0, resumed.stderr
+        assert harness.actions("base") == {}
+
+    def test_interrupted_apply_reports_and_converges(self, harness: Harness) -> None:
+        """Ctrl-C after the first batch: what ran is kept, nothing further starts, the report says so (130)."""
+        interrupted = harness.run("apply", harness.write("base"), "--auto-approve", kill_after_writes=1,
+                                  signals=("SIGINT",))
+        if self.writes_for_base() == 1:  # the one batch was all of it
+            assert interrupted.code == 0, interrupted.stderr
+        else:
+            assert interrupted.code == 130, interrupted.stderr
+            assert "Apply interrupted: " in interrupted.stdout and "not attempted (interrupted): " in interrupted.stderr
+            left = harness.actions("base")
+            assert left and set(left.values()) == {"create"}
+            assert all(f"not attempted (interrupted): {address}" in interrupted.stderr for address in left)
         resumed = harness.apply("base")
         assert resumed.code == 0, resumed.stderr
         assert harness.actions("base") == {}

@@ -53,6 +53,20 @@ def test_plan_and_apply_paths(tmp_path: Path) -> None:
     assert topology.apply(tmp_path / "a.topology.yaml", state=state).applied == []  # one path; nothing left to do
 
 
+def test_a_partial_plan_from_the_api_is_applied_with_its_own_globs(tmp_path: Path) -> None:
+    state = tmp_path / "s.json"
+    partial = topology.plan(document=TEXT, state=state, only=["redis/stream/*"])
+    assert [c.address for c in partial.changes] == ["redis/stream/orders"] and partial.partial
+    with pytest.raises(topology.InputError, match="keeps its own only/exclude"):
+        topology.apply(partial, document=TEXT, state=state, only=["redis/*"])
+    with pytest.raises(topology.InputError, match="a list of address globs"):
+        topology.plan(document=TEXT, state=state, only="redis/*")
+    report = topology.apply(partial, document=TEXT, state=state)  # fresh: re-planned with its own globs
+    assert report.ok and report.applied == ["redis/stream/orders"]
+    assert _held(state) == ["redis/stream/orders"]
+    assert [c.address for c in topology.plan(document=TEXT, state=state).changes] == ["redis/group/orders/billing"]
+
+
 def test_apply_plans_from_sources_when_given_no_plan(tmp_path: Path) -> None:
     state = tmp_path / "s.json"
     report = topology.apply(document=TEXT, state=state)

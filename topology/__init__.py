@@ -38,7 +38,7 @@ from topology.errors import (
 )
 
 if TYPE_CHECKING:
-    from topology.brokers.base import ChangeResult
+    from topology.brokers.base import ChangeResult, Subset
     from topology.engine.apply import ApplyReport
     from topology.engine.plan import Change, Plan
     from topology.engine.session import Engine
@@ -88,13 +88,14 @@ def load(files: Paths = (), *, document: InMemoryDocument | None = None, env: st
 def plan(files: Paths = (), *, document: InMemoryDocument | None = None, env: str | None = None,
          variables: Mapping[str, Any] | None = None, state: str | os.PathLike[str] | None = None,
          offline: bool = False, targets: Mapping[str, str] | None = None,
-         environ: Mapping[str, str] | None = None) -> Plan:
+         environ: Mapping[str, str] | None = None, only: Sequence[str] = (), exclude: Sequence[str] = ()) -> Plan:
     """Inspect the live targets and return what apply would change (`topology plan`).
 
     `targets` maps a target name to its URL (--target NAME=URL); `state` is the embedded target's
-    file (default .topology/state.json); `offline` plans every target against it."""
+    file (default .topology/state.json); `offline` plans every target against it; `only` and `exclude`
+    (address globs) make a partial plan, as --only and --exclude do."""
     with _engine(files, document, env, variables, state, offline=offline, targets=targets,
-                 environ=environ) as engine:
+                 environ=environ, subset=_subset(only, exclude)) as engine:
         return engine.plan()
 
 
@@ -102,9 +103,11 @@ def apply(what: Plan | Paths = (), *, document: InMemoryDocument | None = None, 
           variables: Mapping[str, Any] | None = None, state: str | os.PathLike[str] | None = None,
           targets: Mapping[str, str] | None = None, allow_delete: bool = False, allow_data_loss: bool = False,
           parallelism: int = 10, lock_timeout: float = 0.0, environ: Mapping[str, str] | None = None,
-          progress: Callable[[Change, ChangeResult], None] | None = None) -> ApplyReport:
+          progress: Callable[[Change, ChangeResult], None] | None = None, only: Sequence[str] = (),
+          exclude: Sequence[str] = ()) -> ApplyReport:
     """Carry out a plan (`topology apply --auto-approve`): `what` is a Plan from `plan()`, checked fresh
-    against the same sources (give the same `document=` again), or paths to plan now.
+    against the same sources (give the same `document=` again) and its own `only`/`exclude`, or paths to
+    plan now (a partial plan with `only` or `exclude`).
 
     Refuses (InputError) a plan that deletes without `allow_delete`, loses messages without
     `allow_data_loss`, or is stale. Takes each target's lock, waiting up to `lock_timeout` seconds.
@@ -120,8 +123,11 @@ def apply(what: Plan | Paths = (), *, document: InMemoryDocument | None = None, 
         from topology.engine.fresh import inputs_of
 
         files, env = inputs_of(saved, env=env, variables=names, document=document is not None)
+        if only or exclude:
+            raise InputError("a Plan keeps its own only/exclude; apply it without them, or plan again")
+        only, exclude = saved.only, saved.exclude
     with _engine(files, document, env, names, state, lock=True, lock_wait=lock_timeout, targets=targets,
-                 parallelism=parallelism, environ=environ) as engine:
+                 parallelism=parallelism, environ=environ, subset=_subset(only, exclude)) as engine:
         result = engine.check_fresh(saved) if saved is not None else engine.plan()
         return engine.apply(result, progress=progress, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
 
@@ -133,6 +139,14 @@ def _engine(files: Paths, document: InMemoryDocument | None, env: str | None, va
 
     return Engine(_paths(files, document), document=document, env=env, variables=variables,
                   state=Path(state) if state is not None else None, target_urls=targets, environ=environ, **options)
+
+
+def _subset(only: Sequence[str], exclude: Sequence[str]) -> Subset | None:
+    from topology.brokers.base import Subset
+
+    if isinstance(only, str) or isinstance(exclude, str):
+        raise InputError("only and exclude take a list of address globs, e.g. only=['rabbitmq/shop/*']")
+    return Subset(tuple(only), tuple(exclude)) if only or exclude else None
 
 
 def _paths(files: Paths, document: InMemoryDocument | None) -> list[str]:

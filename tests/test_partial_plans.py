@@ -10,9 +10,11 @@ import string
 import subprocess
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import topology as api
 from tests.cli import topology
 from topology.brokers.base import Subset
 from topology.core.resource import Resource
@@ -114,6 +116,50 @@ def test_a_partial_plan_prunes_only_within_its_globs(tmp_path: Path) -> None:
         "rabbitmq/shop/binding/payments->ledger[paid]", "rabbitmq/shop/queue/ledger"}
 
 
+def test_what_an_exclude_takes_out_is_never_pruned(tmp_path: Path) -> None:
+    """The dependents of an excluded object are declared: left alone, never deleted as undeclared."""
+    assert _run(tmp_path, "apply", "--auto-approve").returncode == 0
+    assert _planned(tmp_path, "--exclude", "rabbitmq/shop/queue/billing.dlq") == {}
+    assert _planned(tmp_path, "--exclude", "rabbitmq/shop/exchange/orders") == {}
+    assert _planned(tmp_path, "--only", "rabbitmq/shop/*", "--exclude", "rabbitmq/shop/queue/ledger") == {}
+
+
+def test_a_live_object_needing_an_excluded_one_is_not_pruned(tmp_path: Path) -> None:
+    assert _run(tmp_path, "apply", "--auto-approve").returncode == 0
+    unbound = FILE.replace('          bindings: [{exchange: payments, routing_key: "paid"}]\n',
+                           "          durable: true\n")
+    binding = "rabbitmq/shop/binding/payments->ledger[paid]"
+    assert _planned_text(tmp_path, unbound) == {binding: "delete"}
+    assert _planned_text(tmp_path, unbound, "--exclude", "rabbitmq/shop/queue/ledger") == {}
+
+
+def test_a_replace_in_a_partial_plan_re_creates_what_hangs_off_it_outside_the_globs(tmp_path: Path) -> None:
+    assert _run(tmp_path, "apply", "--auto-approve").returncode == 0
+    fanout = FILE.replace("payments: {type: direct}", "payments: {type: fanout}")
+    planned = _planned_text(tmp_path, fanout, "--only", "rabbitmq/shop/exchange/payments")
+    assert planned == {"rabbitmq/shop/exchange/payments": "replace",  # the broker drops the binding with it
+                       "rabbitmq/shop/binding/payments->ledger[paid]": "create"}
+    applied = topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", "--only",
+                       "rabbitmq/shop/exchange/payments", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert "rabbitmq/shop/binding/payments->ledger[paid]" in _state(tmp_path)
+    assert _planned_text(tmp_path, fanout) == {}
+
+
+def test_an_address_spelt_out_selects_itself_though_it_holds_brackets(tmp_path: Path) -> None:
+    binding = "rabbitmq/shop/binding/payments->ledger[paid]"
+    planned = _planned(tmp_path, "--only", binding)
+    assert binding in planned
+    assert "selects no declared" not in _run(tmp_path, "plan", "--only", binding).stderr
+
+
+def _planned_text(folder: Path, text: str, *args: str) -> dict[str, str]:
+    (folder / "t.topology.yaml").write_text(text)
+    result = topology("plan", "t.topology.yaml", "--state", "s.json", "--format", "json", *args, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return {c["address"]: c["action"] for c in json.loads(result.stdout)["changes"]}
+
+
 def test_apply_only_applies_the_subset_and_a_whole_plan_finds_the_rest(tmp_path: Path) -> None:
     result = _run(tmp_path, "apply", "--auto-approve", "--only", "rabbitmq/shop/queue/ledger")
     assert result.returncode == 0, result.stderr
@@ -184,3 +230,35 @@ def _needs(resources: dict[str, Resource], address: str) -> set[str]:
             found.add(needed)
             stack.extend(resources[needed].depends_on)
     return found
+
+
+# The class, end to end: whatever the globs, a partial plan is a part of the whole plan (the same
+# change for the same address), and never deletes what the files declare.
+CHANGED = (FILE.replace("payments: {type: direct}", "payments: {type: fanout}")  # a replace, and its binding back
+           .replace('          bindings: [{exchange: orders, routing_key: "order.*"}]\n',
+                    '          bindings: [{exchange: orders, routing_key: "order.#"}]\n')  # a create and a delete
+           + "        audit: {}\n")  # a create
+_GLOBS = ["rabbitmq/*", "rabbitmq/shop/queue/*", "rabbitmq/shop/queue/billing*", "rabbitmq/shop/exchange/payments",
+          "rabbitmq/shop/binding/*", "rabbitmq/shop/binding/orders->billing[order.*]", "*ledger*", "rabbitmq/vhost/*",
+          "rabbitmq/shop/exchange/*", "nothing/*"]
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("drifted")
+    (folder / "t.topology.yaml").write_text(FILE)
+    api.apply(folder / "t.topology.yaml", state=folder / "s.json")
+    (folder / "t.topology.yaml").write_text(CHANGED)
+    return folder
+
+
+@settings(max_examples=80, deadline=None)
+@given(only=st.lists(st.sampled_from(_GLOBS), max_size=2), exclude=st.lists(st.sampled_from(_GLOBS), max_size=2))
+def test_a_partial_plan_is_a_part_of_the_whole_plan(drifted: Path, only: list[str], exclude: list[str]) -> None:
+    path, state = drifted / "t.topology.yaml", drifted / "s.json"
+    whole = {c.address: c.action for c in api.plan(path, state=state).changes}
+    assert set(whole.values()) == {"create", "replace", "delete"}  # the drift is there to be planned
+    part = {c.address: c.action for c in api.plan(path, state=state, only=only, exclude=exclude).changes}
+    declared = set(api.load(path).resources)
+    assert part.items() <= whole.items()
+    assert not {a for a, action in part.items() if action == "delete"} & declared

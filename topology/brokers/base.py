@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from topology.format.load import LoadedFile
 
 __all__ = ["Broker", "ChangeResult", "Driver", "Live", "NamingTemplate", "Section", "Selection", "Subset", "glob_head",
-           "may_reach", "refused_not_empty"]
+           "may_reach", "refused_not_empty", "selects"]
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,16 @@ class Subset:
     exclude: tuple[str, ...] = ()
 
     def covers(self, address: str) -> bool:
-        return ((not self.only or any(fnmatch.fnmatchcase(address, g) for g in self.only))
-                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude))
+        return (not self.only or any(selects(g, address) for g in self.only)) and not self.excludes(address)
+
+    def excludes(self, address: str) -> bool:
+        return any(selects(g, address) for g in self.exclude)
+
+
+def selects(glob: str, address: str) -> bool:
+    """Whether an address glob selects `address`: by fnmatch, or spelt out exactly (a binding's address
+    holds `[routing key]`, which fnmatch reads as a set of characters)."""
+    return glob == address or fnmatch.fnmatchcase(address, glob)
 
 
 @dataclass(frozen=True)
@@ -134,11 +142,16 @@ class Selection:
     containers: frozenset[str] = frozenset()  # vhosts (RabbitMQ) the declared resources live in
     measured: frozenset[str] = frozenset()  # declared with a size limit (Redis max_length): read their size
     subset: Subset | None = None  # `--only`/`--exclude`: a partial plan prunes only within it
+    declared: frozenset[str] = frozenset()  # all the files declare on the target, a partial plan or not
 
-    def prunable(self, address: str) -> bool:
-        return (self.prune and any(fnmatch.fnmatchcase(address, g) for g in self.include)
+    def prunable(self, address: str, needs: Sequence[str] = ()) -> bool:
+        """Whether a live object (which `needs` those addresses) may be deleted as undeclared: never what
+        the files declare, nor, in a partial plan, what its globs leave out or what needs an excluded object."""
+        return (self.prune and address not in self.declared
+                and any(fnmatch.fnmatchcase(address, g) for g in self.include)
                 and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude)
-                and (self.subset is None or self.subset.covers(address)))
+                and (self.subset is None or (self.subset.covers(address)
+                                             and not any(self.subset.excludes(n) for n in needs))))
 
     def wants(self, address: str) -> bool:
         return address in self.addresses or self.prunable(address)

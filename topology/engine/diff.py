@@ -59,16 +59,19 @@ def _held(resource: Resource, current: Live | None, live: Mapping[str, Live]) ->
 
 
 def diff(desired: Mapping[str, Resource], live: Mapping[str, Live], selection: Selection,
-         secret_matches: Callable[[Resource, Live], bool], *, target: str = "local") -> Diff:
-    """The changes that make `live` (one target's) match `desired` (what the files give that target)."""
+         secret_matches: Callable[[Resource, Live], bool], *, target: str = "local",
+         declared: Mapping[str, Resource] | None = None) -> Diff:
+    """The changes that make `live` (one target's) match `desired` (what the files give that target, or
+    a partial plan's part of it: then `declared` is all of it, and what hangs off a replaced object is
+    re-created from there)."""
     result = Diff()
     for address, resource in desired.items():
         change = _desired_change(address, resource, live, secret_matches, result.problems)
         if change is not None:
             result.changes.append(change)
-    result.changes += _recreated(desired, live, result.changes)
+    result.changes += _recreated(desired if declared is None else declared, live, result.changes)
     result.changes += [_pruned(address, current, live, target) for address, current in live.items()
-                       if address not in desired and selection.prunable(address)]
+                       if address not in desired and selection.prunable(address, current.depends_on)]
     result.changes = order_changes(result.changes)
     return result
 

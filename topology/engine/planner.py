@@ -72,7 +72,8 @@ def _counted(target: Target) -> Diff:
 
 def _diff(target: Target) -> Diff:
     live = target.driver.comparable(target.desired, target.live)
-    return diff(target.desired, live, target.selection, target.driver.secret_matches, target=target.name)
+    return diff(target.desired, live, target.selection, target.driver.secret_matches, target=target.name,
+                declared=target.declared or None)
 
 
 def _locking_out(target: Target, changes: Sequence[Change], topology: Topology) -> list[Problem]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from topology.brokers.base import Subset, may_reach
+from topology.brokers.base import Subset, may_reach, selects
+from topology.brokers.registry import rules_for
 from topology.core.resource import Resource
 
-__all__ = ["covered", "may_touch", "unmatched"]
+__all__ = ["covered", "hanging_off", "may_touch", "unmatched"]
 
 
 def covered(resources: Mapping[str, Resource], subset: Subset) -> dict[str, Resource]:
@@ -29,6 +30,13 @@ def covered(resources: Mapping[str, Resource], subset: Subset) -> dict[str, Reso
     return {a: r for a, r in resources.items() if a in kept}
 
 
+def hanging_off(declared: Mapping[str, Resource], kept: Mapping[str, Resource]) -> set[str]:
+    """What the files declare outside a partial plan that the broker deletes with an object in it (an
+    exchange's bindings): read too, so a replace in the plan re-creates them."""
+    return {a for a, r in declared.items()
+            if a not in kept and rules_for(r.kind).hangs_off and any(d in kept for d in r.depends_on)}
+
+
 def may_touch(subset: Subset, broker: str) -> bool:
     """Whether an `--only` glob may select something of `broker` (every one may, without `--only`)."""
     return not subset.only or any(may_reach(glob, f"{broker}/") for glob in subset.only)
@@ -41,7 +49,7 @@ def unmatched(subset: Subset, addresses: Iterable[str]) -> list[str]:
 
 
 def _matches(address: str, glob: str) -> bool:
-    return Subset(only=(glob,)).covers(address)
+    return selects(glob, address)
 
 
 def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:

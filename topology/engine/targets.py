@@ -16,7 +16,7 @@ from typing import Any, cast
 from topology.brokers.base import Driver, Selection, Subset
 from topology.brokers.registry import broker, open_driver, open_state, rules_for
 from topology.core.resource import Live, Resource
-from topology.engine.subset import covered, may_touch
+from topology.engine.subset import covered, hanging_off, may_touch
 from topology.errors import InputError, ProblemsError, lock_holder
 from topology.format.common import DEFAULT_STATE, TargetSpec
 from topology.format.compile import Topology
@@ -35,6 +35,7 @@ class Target:
     desired: dict[str, Resource]
     selection: Selection
     live: dict[str, Live] = field(default_factory=dict)
+    declared: dict[str, Resource] = field(default_factory=dict)  # all the files give it (`desired`: a partial plan's)
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,15 @@ def open_targets(topology: Topology, connections: Connections, *, lock: bool = F
     holder = lock_holder() if lock else ""
     locked: set[int] = set()
     try:
-        for name, desired in sorted(_by_target(topology).items()):
+        for name, declared in sorted(_by_target(topology).items()):
+            desired = declared
             if subset is not None:
-                brokers = {r.broker for r in desired.values()}
-                desired = covered(desired, subset)
-                if not desired and not any(may_touch(subset, b) for b in brokers):
+                desired = covered(declared, subset)
+                if not desired and not any(may_touch(subset, r.broker) for r in declared.values()):
                     continue
             driver = connections.driver(name, topology, shared)
-            targets[name] = Target(name, driver, desired, selection_for(desired, topology.manage, subset))
+            targets[name] = Target(name, driver, desired, selection_for(desired, topology.manage, subset, declared),
+                                   declared=declared)
             if lock and id(driver) not in locked:
                 locked.add(id(driver))
                 driver.lock(holder, lock_wait)
@@ -124,11 +126,15 @@ def _by_target(topology: Topology) -> dict[str, dict[str, Resource]]:
     return grouped or {"local": {}}
 
 
-def selection_for(desired: Mapping[str, Resource], manage: Manage, subset: Subset | None = None) -> Selection:
+def selection_for(desired: Mapping[str, Resource], manage: Manage, subset: Subset | None = None,
+                  declared: Mapping[str, Resource] | None = None) -> Selection:
     """What to inspect of a target: the declared addresses, what `manage` prunes (within the `subset` of a
-    partial plan), the containers they live in and the ones declared with a size limit."""
+    partial plan, never what the files declare), the containers they live in and the ones declared with a
+    size limit. A partial plan also reads what the broker would delete with the objects it covers."""
+    declared = desired if declared is None else declared
+    read = frozenset(desired) | frozenset(hanging_off(declared, desired)) if subset is not None else frozenset(desired)
     containers = frozenset({r.scope for r in desired.values() if rules_for(r.kind).in_container and r.scope} |
                            {r.name for r in desired.values() if rules_for(r.kind).is_container})
     measured = frozenset(a for a, r in desired.items() if rules_for(r.kind).at_most & r.attributes.keys())
-    return Selection(frozenset(desired), manage.prune, tuple(manage.include), tuple(manage.exclude),
-                     containers, measured, subset)
+    return Selection(read, manage.prune, tuple(manage.include), tuple(manage.exclude),
+                     containers, measured, subset, frozenset(declared))

@@ -1,6 +1,7 @@
 """`python -m tests.crash_apply N[:SIGNAL...] ARGS...`: the topology command line, SIGKILLed by itself after N
 driver batches of an apply, as a crash or a power cut would stop it (for the contract suite's convergence
-test); or sent the signals named (`3:SIGINT`, `3:SIGINT:SIGINT`), as a user's Ctrl-C would be."""
+test); or sent the signals named (`3:SIGINT`, `3:SIGINT:SIGINT`), as a user's Ctrl-C would be. N = 0 sends
+them as the targets are about to be inspected, before any change."""
 
 from __future__ import annotations
 
@@ -29,9 +30,24 @@ def _killing_apply(limit: int, signals: list[signal.Signals]) -> Any:
     return apply
 
 
+def _signalled_plan(signals: list[signal.Signals]) -> Any:
+    original = Engine.plan
+
+    def plan(self: Engine, *args: Any, **options: Any) -> Any:
+        for number in signals:
+            os.kill(os.getpid(), number)
+        return original(self, *args, **options)
+
+    return plan
+
+
 if __name__ == "__main__":
     count, *names = sys.argv.pop(1).split(":")
-    Engine.apply = _killing_apply(int(count), [signal.Signals[n] for n in names or ["SIGKILL"]])  # type: ignore[method-assign]
+    sent = [signal.Signals[n] for n in names or ["SIGKILL"]]
+    if int(count):
+        Engine.apply = _killing_apply(int(count), sent)  # type: ignore[method-assign]
+    else:
+        Engine.plan = _signalled_plan(sent)  # type: ignore[method-assign]
     from topology.cli import main
 
     sys.argv[0] = "topology"

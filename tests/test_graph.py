@@ -290,6 +290,27 @@ def test_a_plan_in_dot_renders_through_graphviz(tmp_path: Path) -> None:
     assert {"legacy", "audit", "billing.dlq", "+ create", "- delete"} <= set(texts)
 
 
+def test_a_plan_of_other_files_or_another_environment_is_refused(tmp_path: Path) -> None:
+    _planned(tmp_path)
+    (tmp_path / "t.topology.yaml").write_text(GROWN + "        more: {}\n")  # changed since the plan
+    done = topology("graph", "t.topology.yaml", "--plan", "p.json", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "p.json was not made from these files as they are now without --env" in done.stderr
+    (tmp_path / "t.topology.yaml").write_text(GROWN)
+    assert topology("graph", "t.topology.yaml", "--plan", "p.json", cwd=tmp_path).returncode == 0
+
+
+def test_a_terminal_without_unicode_gets_escapes_not_a_crash(tmp_path: Path) -> None:
+    name = "orders-\u2713-" + "x" * 90  # beyond latin-1, and long enough to be clipped with an ellipsis
+    (tmp_path / "t.topology.yaml").write_text(f"version: 1\nredis:\n  streams:\n    {name}: {{}}\n")
+    commands = {("graph", "--format", "dot"): "\\u2713", ("graph",): "#10003;",  # mermaid has its own escape
+                ("plan", "--state", "s.json"): "\\u2713", ("render",): "\\u2713"}
+    for command, written in commands.items():
+        done = topology(command[0], "t.topology.yaml", *command[1:], cwd=tmp_path, env={"PYTHONIOENCODING": "latin-1"})
+        assert done.returncode == 0, done.stderr
+        assert "unexpectedly" not in done.stderr and written in done.stdout
+
+
 def test_a_bad_format_is_one_sentence_and_exit_1() -> None:
     done = topology("graph", *_example("rabbitmq-retry"), "--format", "png")
     assert done.returncode == 1

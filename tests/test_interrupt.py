@@ -35,10 +35,10 @@ def _state(folder: Path) -> list[str]:
     return sorted(json.loads((folder / "s.json").read_text())["resources"])
 
 
-def _interrupted_apply(folder: Path, *signals: str) -> Any:
+def _interrupted_apply(folder: Path, *signals: str, batches: int = 1) -> Any:
     (folder / "t.topology.yaml").write_text(FILE)
     return topology("apply", "t.topology.yaml", "--state", "s.json", "--auto-approve", cwd=folder,
-                    kill_after_batches=1, signals=signals)
+                    kill_after_batches=batches, signals=signals)
 
 
 @pytest.mark.parametrize("signal", ["SIGINT", "SIGTERM"])
@@ -54,6 +54,30 @@ def test_a_first_interrupt_finishes_the_running_batch_reports_and_exits_130(tmp_
     assert again.returncode == 0, again.stderr
     assert "Apply complete: 5 applied, 0 failed, 0 not attempted." in again.stdout
     assert _state(tmp_path) == ALL
+
+
+def test_an_interrupt_in_the_last_wave_still_says_so_and_exits_130(tmp_path: Path) -> None:
+    result = _interrupted_apply(tmp_path, "SIGINT", batches=3)  # the bindings' wave: nothing left to skip
+    assert result.returncode == 130, result.stderr
+    assert "Apply interrupted: 6 applied, 0 failed, 0 not attempted." in result.stdout
+    assert _state(tmp_path) == ALL
+
+
+def test_a_sigterm_after_the_first_interrupt_does_not_abort(tmp_path: Path) -> None:
+    """A CI runner sends SIGTERM a few seconds after its Ctrl-C: the finish goes on, the report comes."""
+    result = _interrupted_apply(tmp_path, "SIGINT", "SIGTERM")
+    assert result.returncode == 130, result.stderr
+    assert "Aborted" not in result.stderr
+    assert "Apply interrupted: 1 applied, 0 failed, 5 not attempted." in result.stdout
+
+
+@pytest.mark.parametrize("signal", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_before_any_change_says_so_and_exits_130(tmp_path: Path, signal: str) -> None:
+    """While the targets are read (or a lock is waited for): nothing changed, one line, 130."""
+    result = _interrupted_apply(tmp_path, signal, batches=0)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == "Interrupted." and "Traceback" not in result.stderr
+    assert not (tmp_path / "s.json").exists()
 
 
 def test_a_second_interrupt_aborts_at_once(tmp_path: Path) -> None:

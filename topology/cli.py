@@ -6,6 +6,7 @@ pika, redis, httpx); commands import what they need inside their own bodies.
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -324,9 +325,15 @@ def graph(files: Files, env: EnvOption = None, var: VarOption = None, var_file: 
     _print_problems(topology)
     if topology.errors:
         raise typer.Exit(1)
+    from topology.engine.digest import source_digest
     from topology.render.graph import render_graph
 
-    typer.echo(render_graph(topology, _read_plan(plan) if plan else None, format.value), nl=False)
+    saved = _read_plan(plan) if plan else None
+    if saved is not None and (saved.source_digest != source_digest(topology) or saved.environment != env):
+        made = f" with --env {saved.environment}" if saved.environment else " without --env"
+        raise InputError(f"{plan} was not made from these files as they are now{made}: its colours would not "
+                         "match; draw it with the files (and --env) it was made from, or plan again")
+    typer.echo(render_graph(topology, saved, format.value), nl=False)
 
 
 @app.command()
@@ -471,18 +478,23 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
 @contextmanager
 def _interruptible() -> Iterator[threading.Event]:
     """While applying: the first Ctrl-C (or SIGTERM, as CI runners send on cancel) starts nothing new and lets
-    what runs finish, so the report can say what was done; a second one ends the process at once."""
+    what runs finish, so the report can say what was done; a second Ctrl-C ends the process at once. A
+    SIGTERM after the first signal changes nothing: a runner sends one after its Ctrl-C, and the finish
+    goes on until it ends the process itself."""
     import os
     import signal
 
     stop = threading.Event()
 
     def interrupted(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        if stop.is_set() and signum == signal.SIGINT:
             typer.echo("\nAborted: changes that were running may be half done; run `topology plan` to see "
                        "where the brokers are.", err=True)
             os._exit(130)  # the apply locks are the brokers' own: they free themselves as this process ends
+        if stop.is_set():
+            return
         stop.set()
+        _state["interrupted"] = True
         typer.echo("\nInterrupted: finishing the changes already running, starting no new one "
                    "(press Ctrl-C again to abort at once).", err=True)
 
@@ -518,7 +530,8 @@ def _confirm(plan: Plan) -> None:
 def _report(report: ApplyReport) -> None:
     """Count what apply did. Each failure was printed once as it happened (_change_line); with --debug, the
     traceback behind a failure a driver raised (a bug) follows."""
-    outcome = "interrupted" if report.interrupted else "complete" if report.ok else "failed"
+    stopped = bool(report.interrupted) or bool(_state.get("interrupted"))
+    outcome = "interrupted" if stopped else "complete" if report.ok else "failed"
     typer.echo(f"Apply {outcome}: {len(report.applied)} applied, {len(report.failed)} failed, "
                f"{len(report.not_attempted) + len(report.interrupted)} not attempted.")
     for address in report.not_attempted:
@@ -533,7 +546,7 @@ def _report(report: ApplyReport) -> None:
         for address, exc in report.exceptions.items():
             typer.echo(f"Traceback behind the failure of {address}:", err=True)
             typer.echo("".join(traceback.format_exception(exc)).rstrip("\n"), err=True)
-    if report.interrupted:
+    if stopped:
         raise typer.Exit(130)
     if not report.ok:
         raise typer.Exit(1)
@@ -713,7 +726,13 @@ def main() -> None:
 
     Exit codes mean one thing each: 0 success, 1 any error (a mistyped command line included), 2 only
     `plan --detailed-exitcode` with changes, 3 only `status` with a limit breached, 130 interrupted."""
+    import signal
+
     no_args = getattr(_CLICK, "NoArgsIsHelpError", ())
+    signal.signal(signal.SIGTERM, _terminated)  # as Ctrl-C: what a CI runner or a service manager sends
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal's encoding lacks is written as its escape
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = app(prog_name="topology", standalone_mode=False)
     except no_args as exc:  # `topology` alone: the help (already shown when rich formats it), not a success
@@ -740,4 +759,10 @@ def main() -> None:
         typer.echo(f"Error: topology failed unexpectedly ({type(exc).__name__}: {exc}); "
                    "re-run with --debug for the traceback and report it", err=True)
         sys.exit(1)
+    if code == 130 and not _state.get("interrupted"):  # typer reads Ctrl-C as exit 130, silently
+        typer.echo("\nInterrupted.", err=True)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

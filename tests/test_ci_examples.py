@@ -197,6 +197,13 @@ def test_the_plan_comment_is_created_once_per_environment(tmp_path: Path) -> Non
     assert len(calls) == 2
 
 
+def test_a_comment_quoting_the_marker_is_not_taken_for_the_plan(tmp_path: Path) -> None:
+    pages = [[{"id": 5, "body": "why does `<!-- topology-plan:dev -->` show?"},
+              {"id": 42, "body": "<!-- topology-plan:dev -->\nold plan"}]]
+    calls = _comment(tmp_path, pages)
+    assert calls[1].startswith("api --method PATCH repos/acme/infra/issues/comments/42 ")
+
+
 def test_a_failed_plan_is_commented_with_its_error(tmp_path: Path) -> None:
     _comment(tmp_path, [[]], exitcode="1")
     body = json.loads((tmp_path / "body.json").read_text())["body"]

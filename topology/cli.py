@@ -65,7 +65,9 @@ def _root(
 
     if verbose and quiet:
         raise InputError("--verbose and --quiet cannot go together; give one")
-    _state.update(debug=debug, colour=not no_color and "NO_COLOR" not in os.environ,
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # so the help typer draws with rich has none either
+    _state.update(debug=debug, colour=not os.environ.get("NO_COLOR"),  # set and not empty, as no-color.org says
                   verbosity=1 if verbose else -1 if quiet else 0)
 
 

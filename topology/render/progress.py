@@ -5,6 +5,7 @@ terminal too. Progress goes to stderr, so stdout stays the plan or the JSON alon
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from types import TracebackType
@@ -30,8 +31,8 @@ class Display:
 
     @property
     def live(self) -> bool:
-        """A bar is drawn only on a terminal, and not with -q."""
-        return self.verbosity >= 0 and self.out.isatty()
+        """A bar is drawn only on a terminal that can redraw a line (not TERM=dumb), and not with -q."""
+        return self.verbosity >= 0 and self.out.isatty() and os.environ.get("TERM") != "dumb"
 
     def line(self, text: str, *, failure: bool = False) -> None:
         """A line for the log: failures always, others unless quiet."""

@@ -10,11 +10,11 @@ is done.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from topology.brokers.aws.alarms import ALARM, NAMESPACE, PREFIX, alarm_request, parse_alarm
 from topology.brokers.base import Live, Selection, glob_head, may_reach
+from topology.core.pool import reading_pool
 from topology.errors import BrokerError
 
 __all__ = ["apply_alarm", "inspect_alarms", "wants_alarms"]
@@ -58,7 +58,7 @@ def inspect_alarms(cloudwatch: Any, selection: Selection, parallelism: int) -> d
     declared = sorted(a.removeprefix(PREFIX) for a in selection.addresses if a.startswith(PREFIX))
     if declared and not selection.prune:
         batches = [declared[i:i + _NAMES_A_REQUEST] for i in range(0, len(declared), _NAMES_A_REQUEST)]
-        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(batches)))) as pool:
+        with reading_pool(max(1, min(parallelism, len(batches)))) as pool:
             for found in pool.map(lambda names: _described(cloudwatch, AlarmNames=names), batches):
                 raw += found
     live = {f"{PREFIX}{alarm['AlarmName']}": _live(alarm) for alarm in raw if alarm.get("Namespace") == NAMESPACE}

@@ -49,6 +49,7 @@ from topology.brokers.aws.expand import subscription_name
 from topology.brokers.aws.health import read_health
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, refused_not_empty
 from topology.core.monitor import Reading, Watch
+from topology.core.pool import reading_pool
 from topology.core.resource import Resource, same
 from topology.engine.plan import Change
 from topology.errors import BrokerError, BrokerUnavailable, InputError, LockedError, redact_url
@@ -444,7 +445,7 @@ class AwsDriver(Driver):
             urls = self._queue_urls()
             self._urls.update(urls)
             names = [n for n in sorted(urls) if selection.wants(f"sqs/queue/{n}")]
-            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            with reading_pool(self.parallelism) as pool:
                 for name, item in zip(names, pool.map(lambda n: self._inspect_queue(n, urls[n], topics), names),
                                       strict=True):
                     if item is not None:
@@ -455,7 +456,7 @@ class AwsDriver(Driver):
             self._topic_arns.update(arns)
             names = [n for n in sorted(arns) if selection.wants(f"sns/topic/{n}")
                      or any(a.startswith(f"sns/subscription/{n}->") for a in selection.addresses)]
-            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            with reading_pool(self.parallelism) as pool:
                 for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection.addresses), names):
                     live.update(found)
         if wants_alarms(selection):

@@ -10,10 +10,10 @@ says so in a note, and `sqs.alarms` watches it in CloudWatch instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from topology.core.monitor import Reading, Watch
+from topology.core.pool import reading_pool
 from topology.errors import BrokerError
 
 __all__ = ["AGE_NOTE", "COUNTS", "read_health"]
@@ -52,5 +52,5 @@ def read_health(sqs: Any, url_of: Callable[[str], str], forget: Callable[[str], 
 
     if not watches:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(watches)))) as pool:
+    with reading_pool(max(1, min(parallelism, len(watches)))) as pool:
         return list(pool.map(one, watches))

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from topology.core.monitor import Reading, Watch
+from topology.core.pool import reading_pool
 from topology.errors import BrokerError
 
 __all__ = ["COLUMNS", "read_health"]
@@ -46,7 +46,7 @@ def read_health(watches: Sequence[Watch], listing: Listing, counting: Counting |
     counts queues the listing has no statistics for yet; without it (or if it fails) they are unknown."""
     queues = [w for w in watches if w.kind == "rabbitmq.queue"]
     vhosts = sorted({w.scope for w in queues})
-    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(vhosts)))) as pool:
+    with reading_pool(max(1, min(parallelism, len(vhosts)))) as pool:
         listed = {vhost: _by_name(found) for vhost, found in zip(vhosts, pool.map(listing, vhosts), strict=True)}
     new: dict[str, list[str]] = {}
     for watch in queues:

@@ -1,0 +1,37 @@
+"""A Ctrl-C while thousands of reads are queued ends the command promptly: the reading pool starts none
+of the queued reads and does not wait for the running one (brokers/aws inspect and the health reads)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from topology.core.pool import reading_pool
+
+
+def test_leaving_by_an_interrupt_starts_no_queued_read_and_waits_for_none() -> None:
+    release = threading.Event()
+    running = threading.Event()
+    started: list[int] = []
+
+    def read(number: int) -> int:
+        started.append(number)
+        running.set()
+        release.wait(timeout=30)  # the slow read: still running when the block is left
+        return number
+
+    with pytest.raises(KeyboardInterrupt), reading_pool(1) as pool:
+        futures = [pool.submit(read, n) for n in range(1000)]
+        assert running.wait(timeout=30)
+        raise KeyboardInterrupt  # as Ctrl-C lands in the main thread
+    assert started == [0]  # left at once: the running read still waits, and no queued one started
+    assert sum(f.cancelled() for f in futures) == 999
+    release.set()
+    assert futures[0].result(timeout=30) == 0
+
+
+def test_leaving_normally_waits_for_every_read() -> None:
+    with reading_pool(4) as pool:
+        futures = [pool.submit(lambda n: n * 2, n) for n in range(100)]
+    assert all(f.done() for f in futures) and sum(f.result() for f in futures) == 9900

@@ -99,12 +99,10 @@ def test_no_colour_with_no_color_or_NO_COLOR(tmp_path: Path, options: tuple[str,
     assert code == 0 and f"{QUEUES + 1}/{QUEUES + 1}" in applied and not COLOUR.search(applied)
 
 
-def test_help_has_no_colour_with_no_color_and_an_empty_NO_COLOR_is_not_set(tmp_path: Path) -> None:
-    code, coloured = _on_terminal(tmp_path, "plan", "--help")
-    assert code == 0 and COLOUR.search(coloured), "on a terminal the help is in colour"
-    for options, env in ((("--no-color",), {}), ((), {"NO_COLOR": "1"})):
+def test_help_is_plain_text_and_an_empty_NO_COLOR_is_not_set(tmp_path: Path) -> None:
+    for options, env in (((), {}), (("--no-color",), {}), ((), {"NO_COLOR": "1"})):
         code, plain = _on_terminal(tmp_path, *options, "plan", "--help", env=env)
-        assert code == 0 and "--only" in ESCAPE.sub("", plain) and not COLOUR.search(plain)
+        assert code == 0 and "--only" in plain and "\x1b[" not in plain
     (tmp_path / "t.topology.yaml").write_text(FILE)
     code, empty = _on_terminal(tmp_path, "plan", "t.topology.yaml", "--state", "s.json", env={"NO_COLOR": ""})
     assert code == 0 and COLOUR.search(empty)  # no-color.org: set to a non-empty value

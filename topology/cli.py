@@ -36,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 _state: dict[str, Any] = {"debug": False, "colour": True, "verbosity": 0}
@@ -146,7 +147,9 @@ def validate(files: Files, env: EnvOption = None, var: VarOption = None, var_fil
                  "--whole-topology", help="Check the whole topology each file belongs to: all topology files "
                  "of its directory (the pre-commit hook's mode); each directory is checked on its own.")] = False,
              ) -> None:
-    """Check topology files without contacting a broker: schema, references, names, broker limits."""
+    """Check topology files, without contacting a broker.
+
+    The schema, references, names and the brokers' own limits; every problem at once."""
     from topology.format.compile import compile_topology
     from topology.format.inputs import topologies_of
 
@@ -180,7 +183,9 @@ def _validated(topology: Topology, format: ReportFormat, where: str) -> bool:
 
 @app.command()
 def render(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None) -> None:
-    """Print the fully expanded topology (templates, environment overlay, retry and dead-letter) as YAML."""
+    """Print the fully expanded topology as YAML.
+
+    Templates rendered, the environment overlaid, retry and dead-letter expanded."""
     topology = _compile(files, env, var, var_file)
     _print_problems(topology)
     if topology.errors:
@@ -194,7 +199,9 @@ def render(files: Files, env: EnvOption = None, var: VarOption = None, var_file:
 def test_(files: Files, env: EnvOption = None, var: VarOption = None, var_file: VarFileOption = None,
           live: Annotated[bool, typer.Option("--live", help="Publish probes through the real RabbitMQ.")] = False,
           ) -> None:
-    """Check the `expectations:` (where messages are routed), statically or with live probes."""
+    """Check where messages are routed (`expectations:`).
+
+    Statically, or with --live by publishing probes through the real broker."""
     from topology.engine.expectations import check_expectations
 
     topology = _compile(files, env, var, var_file)
@@ -322,7 +329,10 @@ def graph(files: Files, env: EnvOption = None, var: VarOption = None, var_file: 
           plan: Annotated[str | None, typer.Option(
               "--plan", help="A plan saved with `plan --out`: its changes coloured.")] = None,
           ) -> None:
-    """Draw the topology (exchanges, queues, dead-letter and retry paths, topics, groups, subscriptions, streams)."""
+    """Draw the topology as a mermaid or Graphviz dot picture.
+
+    Exchanges, queues and their dead-letter and retry paths, topics, groups, subscriptions, streams; with
+    --plan, what a saved plan changes coloured."""
     topology = _compile(files, env, var, var_file)
     _print_problems(topology)
     if topology.errors:
@@ -576,7 +586,9 @@ def export(target: Annotated[str, typer.Option(
            exclude: Annotated[list[str] | None, typer.Option(
                "--exclude", help="Leave out addresses this glob matches (repeatable).")] = None,
            ) -> None:
-    """Write a target's live state as a topology file (adoption) or a state file (offline planning).
+    """Write a target's live state as a topology file.
+
+    A topology file (adoption), or a state file (offline planning) with --format state.
 
     With --include/--exclude, a part of it: what the objects in scope need (a binding's exchange, a
     subscription's queue) comes too, named in the file's header."""
@@ -628,7 +640,9 @@ def status(files: Files, env: EnvOption = None, var: VarOption = None, var_file:
            watch: Annotated[str | None, typer.Option(
                "--watch", help="Refresh every INTERVAL (10s) on a terminal until Ctrl-C.")] = None,
            ) -> None:
-    """Live depth, consumers, lag and age of every declared queue, group and stream against its limits.
+    """Live depth, lag and age against the declared limits.
+
+    Every declared queue, group and stream, with its consumers.
 
     Exit 0 when every limit holds, 3 when one is breached, 1 on error (a target that cannot be read)."""
     from topology.monitor.read import Reader
@@ -671,7 +685,9 @@ def alerts(files: Files, env: EnvOption = None, var: VarOption = None, var_file:
            rules: Annotated[str, typer.Option("--rules", help="With promtool-test: the rule file the tests load, "
                                               "relative to the test file.")] = "topology.rules.yml",
            ) -> None:
-    """Prometheus alert rules for the declared limits (one alert per object and limit), or their promtool tests."""
+    """Prometheus alert rules for the declared limits.
+
+    One alert per object and limit, or (--format promtool-test) their promtool unit tests."""
     from topology.monitor.alerts import prometheus_rules, promtool_tests
 
     topology = _watched(files, env, var, var_file)
@@ -692,7 +708,9 @@ def exporter(files: Files, env: EnvOption = None, var: VarOption = None, var_fil
              cache: Annotated[str, typer.Option("--cache", help="Serve one read of the brokers to every scrape "
                                                 "within this long.")] = "10s",
              ) -> None:
-    """A Prometheus endpoint: gauges for every declared queue, group and stream on every target, and their limits."""
+    """A Prometheus endpoint with gauges for the declared objects.
+
+    Every declared queue, group and stream on every target, and their limits."""
     from topology.monitor.exporter import serve
     from topology.monitor.read import Reader
 

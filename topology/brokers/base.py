@@ -143,6 +143,9 @@ class Selection:
     measured: frozenset[str] = frozenset()  # declared with a size limit (Redis max_length): read their size
     subset: Subset | None = None  # `--only`/`--exclude`: a partial plan prunes only within it
     declared: frozenset[str] = frozenset()  # all the files declare on the target, a partial plan or not
+    # The attributes each declared address declares, for a driver to skip reads nothing compares (an SQS
+    # queue's tags when the file names none); None: read everything (export).
+    declared_keys: Mapping[str, frozenset[str]] | None = None
 
     def prunable(self, address: str, needs: Sequence[str] = ()) -> bool:
         """Whether a live object (which `needs` those addresses) may be deleted as undeclared: never what
@@ -155,6 +158,10 @@ class Selection:
 
     def wants(self, address: str) -> bool:
         return address in self.addresses or self.prunable(address)
+
+    def reads(self, address: str, attribute: str) -> bool:
+        """Whether `attribute` of the object at `address` must be read: it is compared, or all is read."""
+        return self.declared_keys is None or attribute in self.declared_keys.get(address, ())
 
 
 @dataclass(frozen=True)

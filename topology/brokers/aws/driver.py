@@ -446,8 +446,8 @@ class AwsDriver(Driver):
             self._urls.update(urls)
             names = [n for n in sorted(urls) if selection.wants(f"sqs/queue/{n}")]
             with reading_pool(self.parallelism) as pool:
-                for name, item in zip(names, pool.map(lambda n: self._inspect_queue(n, urls[n], topics), names),
-                                      strict=True):
+                found = pool.map(lambda n: self._inspect_queue(n, urls[n], topics, selection), names)
+                for name, item in zip(names, found, strict=True):
                     if item is not None:
                         live[f"sqs/queue/{name}"] = item
         wants_sns = selection.prune or any(a.startswith("sns/") for a in selection.addresses)
@@ -457,7 +457,7 @@ class AwsDriver(Driver):
             names = [n for n in sorted(arns) if selection.wants(f"sns/topic/{n}")
                      or any(a.startswith(f"sns/subscription/{n}->") for a in selection.addresses)]
             with reading_pool(self.parallelism) as pool:
-                for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection.addresses), names):
+                for found in pool.map(lambda n: self._inspect_topic(n, arns[n], selection), names):
                     live.update(found)
         if wants_alarms(selection):
             live.update(inspect_alarms(self.cloudwatch, selection, self.parallelism))
@@ -481,10 +481,11 @@ class AwsDriver(Driver):
             return []
         return read_health(self.sqs, self._url, self._urls.forget, watches, self.parallelism)
 
-    def _inspect_queue(self, name: str, url: str, topics: _Lazy) -> Live | None:
+    def _inspect_queue(self, name: str, url: str, topics: _Lazy, selection: Selection) -> Live | None:
         try:
             raw = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get("Attributes", {})
-            tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+            tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {}) \
+                if selection.reads(f"sqs/queue/{name}", "tags") else {}
         except AwsRefused as exc:
             if exc.code in _NO_QUEUE:
                 return None  # deleted since it was listed
@@ -514,9 +515,11 @@ class AwsDriver(Driver):
         names = [wire.local_name(arn, account, region) for arn in granted]
         return sorted(n for n in names if not n.startswith("arn:"))
 
-    def _inspect_topic(self, name: str, arn: str, declared: frozenset[str]) -> dict[str, Live]:
+    def _inspect_topic(self, name: str, arn: str, selection: Selection) -> dict[str, Live]:
+        declared = selection.addresses
         raw = self.sns.get_topic_attributes(TopicArn=arn).get("Attributes", {})
-        tags = self.sns.list_tags_for_resource(ResourceArn=arn)
+        tags = self.sns.list_tags_for_resource(ResourceArn=arn) if selection.reads(f"sns/topic/{name}", "tags") \
+            else {}
         attributes = wire.parse_topic(raw)
         tag_map = {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
         if tag_map:

@@ -13,6 +13,7 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from topology.core.pool import reading_pool
 from topology.core.problems import Location, Problem
 from topology.engine.diff import Diff, diff
 from topology.engine.digest import live_digest, secrets_digest, source_digest
@@ -25,25 +26,35 @@ from topology.format.compile import Topology
 __all__ = ["inspect", "make_plan"]
 
 
-def inspect(targets: Mapping[str, Target], inspected: Callable[[str], None] | None = None) -> dict[str, str]:
-    """Read every target's live state (into the targets); returns the live digest per target. `inspected`
-    hears each target's name as its reading ends."""
-    digests = {}
+def inspect(targets: Mapping[str, Target], inspected: Callable[[str], None] | None = None, *,
+            parallelism: int = 10) -> dict[str, str]:
+    """Read every target's live state (into the targets); returns the live digest per target. The targets
+    are read at once, at most `parallelism` together (those kept in one state file share a driver, and
+    are read one after another); `inspected` hears each target's name as its reading ends. A target that
+    cannot be read ends it, the first in name order."""
+    by_driver: dict[int, list[Target]] = {}
     for target in targets.values():
-        target.live = target.driver.inspect(target.selection)
-        digests[target.name] = live_digest(target.live)
-        if inspected is not None:
-            inspected(target.name)
-    return digests
+        by_driver.setdefault(id(target.driver), []).append(target)
+
+    def read(group: list[Target]) -> None:
+        for target in group:
+            target.live = target.driver.inspect(target.selection)
+            if inspected is not None:
+                inspected(target.name)
+
+    with reading_pool(min(parallelism, len(by_driver))) as pool:
+        for future in [pool.submit(read, group) for group in by_driver.values()]:
+            future.result()
+    return {name: live_digest(target.live) for name, target in targets.items()}
 
 
 def make_plan(topology: Topology, targets: Mapping[str, Target], *, files: Sequence[str] = (),
               environment: str | None = None, variables: Sequence[str] = (),
-              inspected: Callable[[str], None] | None = None) -> Plan:
+              inspected: Callable[[str], None] | None = None, parallelism: int = 10) -> Plan:
     """Inspect the targets and diff each; raise ProblemsError for what the live state makes impossible.
 
     `files`, `environment` and the `variables`' names are recorded in the plan, for apply to read again."""
-    digests = inspect(targets, inspected)
+    digests = inspect(targets, inspected, parallelism=parallelism)
     changes: list[Change] = []
     problems: list[Problem] = []
     for target in targets.values():

@@ -64,12 +64,12 @@ class Engine:
 
     def inspect(self) -> dict[str, str]:
         """Read every target's live state; returns the live digest per target."""
-        return inspect(self.targets)
+        return inspect(self.targets, parallelism=self.parallelism)
 
     def plan(self, inspected: Callable[[str], None] | None = None) -> Plan:
         """Inspect the targets (`inspected` hears each one's name as its reading ends) and plan."""
         plan = make_plan(self.topology, self.targets, files=self.sources, environment=self.env,
-                         variables=list(self.variables), inspected=inspected)
+                         variables=list(self.variables), inspected=inspected, parallelism=self.parallelism)
         if self.subset is None:
             return plan
         return plan.model_copy(update={"only": self.subset.only, "exclude": self.subset.exclude})

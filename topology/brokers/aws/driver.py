@@ -446,8 +446,8 @@ class AwsDriver(Driver):
             self._urls.update(urls)
             names = [n for n in sorted(urls) if selection.wants(f"sqs/queue/{n}")]
             with reading_pool(self.parallelism) as pool:
-                found = pool.map(lambda n: self._inspect_queue(n, urls[n], topics, selection), names)
-                for name, item in zip(names, found, strict=True):
+                queues = pool.map(lambda n: self._inspect_queue(n, urls[n], topics, selection), names)
+                for name, item in zip(names, queues, strict=True):
                     if item is not None:
                         live[f"sqs/queue/{name}"] = item
         wants_sns = selection.prune or any(a.startswith("sns/") for a in selection.addresses)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.brokers.watching import until
 from tests.conftest import RABBITMQ_CLUSTER_HOME
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
@@ -125,7 +126,12 @@ def test_the_rabbitmq_cluster_nodes_are_in_the_process_group_down_stops(rabbitmq
     # Starting a second cluster here would cost more than the rest of this file; the one `make test`
     # started shows the same: `down` signals the process group whose leader's pid `up` wrote.
     group = int((Path(RABBITMQ_CLUSTER_HOME) / "pid").read_text())
-    nodes = rabbitmq_cluster_api.get("/api/nodes", params={"columns": "name,os_pid"}).json()
+
+    def reported() -> list[dict[str, Any]]:  # a busy node's os_pid is missing until its next stats emission
+        listed = rabbitmq_cluster_api.get("/api/nodes", params={"columns": "name,os_pid"}).json()
+        return listed if all("os_pid" in node for node in listed) else []
+
+    nodes = until(reported, "every cluster node reports its os_pid", 60)
     assert len(nodes) == 3
     assert {node["name"]: os.getpgid(int(node["os_pid"])) for node in nodes} == {node["name"]: group for node in nodes}
 

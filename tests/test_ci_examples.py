@@ -157,6 +157,8 @@ def test_apply_refuses_a_stale_saved_plan(tmp_path: Path) -> None:
     assert outputs["exitcode"] == "1"
 
 
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
+PERSON = {"login": "someone", "type": "User"}
 FAKE_GH = """#!/usr/bin/env bash
 printf '%s\\n' "$*" >> "$GH_LOG"
 if [ "$2" = --paginate ]; then printf '%s' "$GH_PAGES"; exit 0; fi
@@ -183,7 +185,8 @@ def _comment(tmp: Path, pages: list[list[dict[str, Any]]], key: str = "dev", exi
 
 
 def test_the_plan_comment_is_edited_in_place_when_it_exists(tmp_path: Path) -> None:
-    pages = [[{"id": 1, "body": "looks good"}], [{"id": 42, "body": "<!-- topology-plan:dev -->\nold plan"}]]
+    pages = [[{"id": 1, "body": "looks good", "user": BOT}],
+             [{"id": 42, "body": "<!-- topology-plan:dev -->\nold plan", "user": BOT}]]
     calls = _comment(tmp_path, pages)
     assert calls[1:] == [f"api --method PATCH repos/acme/infra/issues/comments/42 --input {_input(calls[1])}"]
     body = json.loads((tmp_path / "body.json").read_text())["body"]
@@ -191,15 +194,16 @@ def test_the_plan_comment_is_edited_in_place_when_it_exists(tmp_path: Path) -> N
 
 
 def test_the_plan_comment_is_created_once_per_environment(tmp_path: Path) -> None:
-    pages = [[{"id": 42, "body": "<!-- topology-plan:prod -->\nthe prod plan"}]]  # another environment's comment
+    pages = [[{"id": 42, "body": "<!-- topology-plan:prod -->\nthe prod plan", "user": BOT}]]  # another environment's
     calls = _comment(tmp_path, pages, key="dev")
     assert calls[1].startswith("api --method POST repos/acme/infra/issues/7/comments")
     assert len(calls) == 2
 
 
 def test_a_comment_quoting_the_marker_is_not_taken_for_the_plan(tmp_path: Path) -> None:
-    pages = [[{"id": 5, "body": "why does `<!-- topology-plan:dev -->` show?"},
-              {"id": 42, "body": "<!-- topology-plan:dev -->\nold plan"}]]
+    pages = [[{"id": 5, "body": "why does `<!-- topology-plan:dev -->` show?", "user": PERSON},
+              {"id": 6, "body": "<!-- topology-plan:dev -->\na person's copy", "user": PERSON},
+              {"id": 42, "body": "<!-- topology-plan:dev -->\nold plan", "user": BOT}]]
     calls = _comment(tmp_path, pages)
     assert calls[1].startswith("api --method PATCH repos/acme/infra/issues/comments/42 ")
 

@@ -14,6 +14,7 @@ import pytest
 from tests.cli import topology
 from topology.brokers.local import driver as local_driver
 from topology.engine.session import Engine
+from topology.errors import BrokerError
 
 FILE = """\
 version: 1
@@ -112,3 +113,25 @@ def test_a_driver_starts_no_further_change_of_its_batch_once_interrupted(tmp_pat
     assert sorted(report.interrupted) == sorted(set(ALL) - set(made))
     assert not report.failed and not report.not_attempted and not report.ok
     assert _state(tmp_path) == sorted(made)  # what was done is kept
+
+
+def test_what_waits_on_a_failure_is_not_attempted_not_interrupted(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exchange fails as the Ctrl-C lands: its bindings wait on a failure (not attempted), the queues
+    after it in the batch were never started (interrupted)."""
+    (tmp_path / "t.topology.yaml").write_text(FILE)
+    stop = threading.Event()
+    original = local_driver._apply_one
+
+    def apply_one(resources: Any, change: Any, desired: Any) -> None:
+        if change.kind == "rabbitmq.exchange":
+            stop.set()
+            raise BrokerError("the exchange is refused")
+        original(resources, change, desired)
+
+    monkeypatch.setattr(local_driver, "_apply_one", apply_one)
+    with Engine([str(tmp_path / "t.topology.yaml")], state=tmp_path / "s.json", offline=True) as engine:
+        report = engine.apply(engine.plan(), stop=stop)
+    assert list(report.failed) == ["rabbitmq/shop/exchange/orders"]
+    assert sorted(report.not_attempted) == [a for a in ALL if "/binding/" in a]
+    assert sorted(report.interrupted) == ["rabbitmq/shop/queue/audit", "rabbitmq/shop/queue/billing"]

@@ -1,5 +1,7 @@
 """A Ctrl-C while thousands of reads are queued ends the command promptly: the reading pool starts none
-of the queued reads and does not wait for the running one (brokers/aws inspect and the health reads)."""
+of the queued reads and does not wait for the running one (brokers/aws inspect, the health reads, the
+targets of a plan), and the command line ends the process without joining it. Left by an error, the
+pool starts no queued read but lets the running one end, as its connection is closed next."""
 
 from __future__ import annotations
 
@@ -29,6 +31,27 @@ def test_leaving_by_an_interrupt_starts_no_queued_read_and_waits_for_none() -> N
     assert sum(f.cancelled() for f in futures) == 999
     release.set()
     assert futures[0].result(timeout=30) == 0
+
+
+def test_leaving_by_an_error_starts_no_queued_read_but_waits_for_the_running_one() -> None:
+    release = threading.Event()
+    running = threading.Event()
+    started: list[int] = []
+
+    def read(number: int) -> int:
+        started.append(number)
+        running.set()
+        release.wait(timeout=0.5)  # never set: the read ends by itself, after the error is raised
+        return number
+
+    def fail_once_running() -> None:
+        assert running.wait(timeout=30)
+        raise OSError("a target cannot be read")
+
+    with pytest.raises(OSError), reading_pool(1) as pool:
+        futures = [pool.submit(read, n) for n in range(100)]
+        fail_once_running()
+    assert started == [0] and futures[0].done() and sum(f.cancelled() for f in futures) == 99
 
 
 def test_leaving_normally_waits_for_every_read() -> None:

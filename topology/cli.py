@@ -69,7 +69,7 @@ def _root(
     if no_color:
         os.environ["NO_COLOR"] = "1"  # so the help typer draws with rich has none either
     _state.update(debug=debug, colour=not os.environ.get("NO_COLOR"),  # set and not empty, as no-color.org says
-                  verbosity=1 if verbose else -1 if quiet else 0)
+                  verbosity=1 if verbose else -1 if quiet else 0, interrupted=False)
 
 
 Files = Annotated[list[str], typer.Argument(
@@ -264,9 +264,6 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
     from topology.engine.session import Engine
 
     urls = _target_urls(targets)
-    for glob in (*only, *exclude):
-        if not glob.strip():
-            raise InputError("--only and --exclude take an address glob, e.g. 'rabbitmq/shop/*'; got an empty one")
     engine = Engine(_files(files), env=env, variables=variables, state=Path(state) if state else None,
                     offline=offline, lock=lock, parallelism=parallelism, target_urls=urls, lock_wait=lock_wait,
                     subset=Subset(tuple(only), tuple(exclude)))
@@ -468,10 +465,11 @@ def apply(files: Annotated[list[str], typer.Argument(help="Topology files, or on
                  targets=target, lock_wait=lock_wait, only=only, exclude=exclude) as engine:
         result = _inspected(engine, lambda inspected: engine.check_fresh(saved, inspected)) if saved is not None \
             else _inspected(engine, engine.plan)
-        _said_partial(engine, result, shown=False)
+        _said_partial(engine, result, shown=not auto_approve and saved is None)  # _confirm shows the plan
         if result.is_empty:
-            typer.echo("No changes in what this partial plan covers." if result.partial
-                       else "No changes. The live brokers match the topology.")
+            from topology.engine.plan import PARTIAL_NO_CHANGES
+
+            typer.echo(PARTIAL_NO_CHANGES if result.partial else "No changes. The live brokers match the topology.")
             return
         engine.check_gates(result, allow_delete=allow_delete, allow_data_loss=allow_data_loss)
         if not auto_approve and saved is None:  # a saved plan is the approval, as in Terraform
@@ -498,17 +496,17 @@ def _interruptible() -> Iterator[threading.Event]:
 
     stop = threading.Event()
 
-    def interrupted(signum: int, frame: Any) -> None:
+    def interrupted(signum: int, frame: Any) -> None:  # writes with os.write: the main thread may be mid-line
         if stop.is_set() and signum == signal.SIGINT:
-            typer.echo("\nAborted: changes that were running may be half done; run `topology plan` to see "
-                       "where the brokers are.", err=True)
+            os.write(2, b"\nAborted: changes that were running may be half done; run `topology plan` to see "
+                        b"where the brokers are.\n" + (b"\x1b[?25h" if sys.stderr.isatty() else b""))  # the cursor
             os._exit(130)  # the apply locks are the brokers' own: they free themselves as this process ends
         if stop.is_set():
             return
         stop.set()
         _state["interrupted"] = True
-        typer.echo("\nInterrupted: finishing the changes already running, starting no new one "
-                   "(press Ctrl-C again to abort at once).", err=True)
+        os.write(2, b"\nInterrupted: finishing the changes already running, starting no new one "
+                    b"(press Ctrl-C again to abort at once).\n")
 
     previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -746,6 +744,7 @@ def main() -> None:
 
     Exit codes mean one thing each: 0 success, 1 any error (a mistyped command line included), 2 only
     `plan --detailed-exitcode` with changes, 3 only `status` with a limit breached, 130 interrupted."""
+    import os
     import signal
 
     no_args = getattr(_CLICK, "NoArgsIsHelpError", ())
@@ -779,8 +778,12 @@ def main() -> None:
         typer.echo(f"Error: topology failed unexpectedly ({type(exc).__name__}: {exc}); "
                    "re-run with --debug for the traceback and report it", err=True)
         sys.exit(1)
-    if code == 130 and not _state.get("interrupted"):  # typer reads Ctrl-C as exit 130, silently
-        typer.echo("\nInterrupted.", err=True)
+    if code == 130:
+        if not _state.get("interrupted"):  # typer reads Ctrl-C as exit 130, silently
+            typer.echo("\nInterrupted.", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # without joining reads still running (a slow broker's): nothing is left to wait for
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -135,7 +135,7 @@ def selects(glob: str, address: str) -> bool:
 class Selection:
     """What to inspect: the declared addresses, and with `prune` everything the include globs match."""
 
-    addresses: frozenset[str]
+    addresses: frozenset[str]  # to read: what the plan covers (a partial plan's part, and what hangs off it)
     prune: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -147,17 +147,21 @@ class Selection:
     # queue's tags when the file names none); None: read everything (export).
     declared_keys: Mapping[str, frozenset[str]] | None = None
 
+    def managed(self, address: str) -> bool:
+        """Whether `manage:` prunes the live object at `address` when the files do not declare it."""
+        return (self.prune and address not in self.declared and any(selects(g, address) for g in self.include)
+                and not any(selects(g, address) for g in self.exclude))
+
     def prunable(self, address: str, needs: Sequence[str] = ()) -> bool:
         """Whether a live object (which `needs` those addresses) may be deleted as undeclared: never what
         the files declare, nor, in a partial plan, what its globs leave out or what needs an excluded object."""
-        return (self.prune and address not in self.declared
-                and any(fnmatch.fnmatchcase(address, g) for g in self.include)
-                and not any(fnmatch.fnmatchcase(address, g) for g in self.exclude)
-                and (self.subset is None or (self.subset.covers(address)
-                                             and not any(self.subset.excludes(n) for n in needs))))
+        return self.managed(address) and (self.subset is None or (
+            self.subset.covers(address) and not any(self.subset.excludes(n) for n in needs)))
 
     def wants(self, address: str) -> bool:
-        return address in self.addresses or self.prunable(address)
+        """Whether to read the live object at `address`: declared, or managed (a partial plan reads what it
+        leaves alone too, so a glob that leaves something out is seen to select it)."""
+        return address in self.addresses or self.managed(address)
 
     def reads(self, address: str, attribute: str) -> bool:
         """Whether `attribute` of the object at `address` must be read: it is compared, or all is read."""

@@ -5,7 +5,8 @@ A failed change stops only what depends on it; everything else is still applied,
 says what was applied, what failed and what was not attempted.
 
 An interrupted apply (`stop` set: the first Ctrl-C) starts nothing new: the batches already running
-finish (a driver starts no further change of its batch), and the rest is reported as not attempted.
+finish (a driver starts no further change of its batch, but Redis, which sends a batch as one
+pipeline), and the rest is reported as not attempted.
 """
 
 from __future__ import annotations
@@ -121,7 +122,11 @@ class _Waves:
         return []
 
     def interrupt(self) -> None:
-        """Set everything still to do aside as never started."""
+        """Set everything still to do aside: behind a failure, as not attempted; the rest, as never started."""
+        while stuck := [c.address for c in self.pending if self.prerequisites[c.address] & self.blocked]:
+            self.blocked.update(stuck)
+            self.report.not_attempted += stuck
+            self.pending = [c for c in self.pending if c.address not in self.blocked]
         self.report.interrupted += [c.address for c in self.pending]
         self.pending = []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from topology import __version__
 
-__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "AttributeChange", "Change", "Plan", "SourceFile", "digest",
-           "file_digest"]
+__all__ = ["FORMAT_VERSION", "PARTIAL_NO_CHANGES", "READABLE_VERSIONS", "AttributeChange", "Change", "Plan",
+           "SourceFile", "digest", "file_digest"]
 
 # 2: `variables` holds the names of the --var values only, never their values.
 # 3: `sources`: each file's path relative to the saved plan and the digest of its content (2 is still read).
@@ -26,6 +26,7 @@ __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "AttributeChange", "Change", "
 FORMAT_VERSION: Literal[4] = 4
 READABLE_VERSIONS = (2, 3, 4)
 Action = Literal["create", "update", "replace", "delete"]
+PARTIAL_NO_CHANGES = "No changes in what this partial plan covers."
 
 
 def digest(data: Any) -> str:
@@ -129,11 +130,12 @@ class Plan(_Frozen):
         """Made with `--only` or `--exclude`: other changes the files need may be left out."""
         return bool(self.only or self.exclude)
 
-    def partial_note(self) -> str:
-        """The sentence a partial plan is shown with, "" for a whole one."""
+    def partial_note(self, code: Callable[[str], str] = str) -> str:
+        """The sentence a partial plan is shown with ("" for a whole one); `code` writes each of its options
+        (markdown: as code)."""
         if not self.partial:
             return ""
-        globs = [f"--only {g}" for g in self.only] + [f"--exclude {g}" for g in self.exclude]
+        globs = [code(f"--only {g}") for g in self.only] + [code(f"--exclude {g}") for g in self.exclude]
         return (f"This plan is partial ({', '.join(globs)}): changes the files need outside it are not planned; "
                 "plan without them to see everything.")
 

@@ -9,10 +9,10 @@ a saved plan plans again (fresh.py), so the refusal holds there too.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from topology.brokers.base import selects
 from topology.core.pool import reading_pool
 from topology.core.problems import Location, Problem
 from topology.engine.diff import Diff, diff
@@ -106,7 +106,7 @@ def _locking_out(target: Target, changes: Sequence[Change], topology: Topology) 
 
 def _selected_by(address: str, topology: Topology) -> tuple[str | None, Location | None]:
     """The `manage.include` glob that selects `address`, and where a file declares it."""
-    index = next((i for i, g in enumerate(topology.manage.include) if fnmatch.fnmatchcase(address, g)), None)
+    index = next((i for i, g in enumerate(topology.manage.include) if selects(g, address)), None)
     if index is None:
         return None, None
     for loaded in topology.files:

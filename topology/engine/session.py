@@ -21,6 +21,7 @@ from topology.engine.plan import Plan
 from topology.engine.planner import inspect, make_plan
 from topology.engine.subset import unmatched
 from topology.engine.targets import Connections, Target, close_targets, open_targets
+from topology.errors import InputError
 from topology.format.common import DEFAULT_STATE
 from topology.format.compile import compile_topology
 from topology.format.load import DOCUMENT, InMemoryDocument
@@ -48,6 +49,9 @@ class Engine:
         self.topology.raise_for_errors()
         connections = Connections(state or Path(DEFAULT_STATE), offline, parallelism, dict(target_urls or {}),
                                   os.environ if environ is None else environ)
+        if subset is not None and any(not glob.strip() for glob in (*subset.only, *subset.exclude)):
+            raise InputError("--only and --exclude (only= and exclude=) take address globs, e.g. 'rabbitmq/shop/*'; "
+                             "one is empty")
         self.subset = subset if subset is not None and (subset.only or subset.exclude) else None
         self.targets: dict[str, Target] = open_targets(self.topology, connections, lock=lock, lock_wait=lock_wait,
                                                        subset=self.subset)

@@ -23,7 +23,7 @@ def covered(resources: Mapping[str, Resource], subset: Subset) -> dict[str, Reso
     for address, resource in resources.items():
         for needed in resource.depends_on:
             dependents.setdefault(needed, set()).add(address)
-    excluded = _closure((a for a in resources if any(_matches(a, g) for g in subset.exclude)), dependents)
+    excluded = _closure((a for a in resources if subset.excludes(a)), dependents)
     selected = (a for a in resources if a not in excluded and subset.covers(a))
     needs = {a: set(r.depends_on) for a, r in resources.items()}
     kept = _closure(selected, needs)
@@ -45,11 +45,7 @@ def may_touch(subset: Subset, broker: str) -> bool:
 def unmatched(subset: Subset, addresses: Iterable[str]) -> list[str]:
     """The `--only` and `--exclude` globs that select none of `addresses` (most likely misspelt)."""
     seen = list(addresses)
-    return [g for g in (*subset.only, *subset.exclude) if not any(_matches(a, g) for a in seen)]
-
-
-def _matches(address: str, glob: str) -> bool:
-    return selects(glob, address)
+    return [g for g in (*subset.only, *subset.exclude) if not any(selects(g, a) for a in seen)]
 
 
 def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:

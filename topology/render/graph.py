@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from topology.engine.plan import Change, Plan
     from topology.format.compile import Topology
 
-__all__ = ["ACTIONS", "Picture", "changes_mermaid", "picture_of_changes", "picture_of_topology", "render_graph"]
+__all__ = ["ACTIONS", "Picture", "mermaid", "picture_of_changes", "picture_of_topology", "render_graph"]
 
 ACTIONS = ("create", "update", "replace", "delete")
 _SYMBOLS = {"create": "+ create", "update": "~ update", "replace": "-/+ replace", "delete": "- delete"}
@@ -180,11 +180,6 @@ def render_graph(topology: Topology, plan: Plan | None, format: str) -> str:
     """The topology drawn in `format` ("mermaid" or "dot"), `plan`'s changes coloured."""
     picture = picture_of_topology(topology, plan)
     return dot(picture) if format == "dot" else mermaid(picture)
-
-
-def changes_mermaid(changes: Sequence[Change]) -> str:
-    """The mermaid picture of what `changes` change."""
-    return mermaid(picture_of_changes(changes))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from topology.engine.plan import AttributeChange, Change, Plan
+from topology.engine.plan import PARTIAL_NO_CHANGES, AttributeChange, Change, Plan
 from topology.render.text import SYMBOLS
 from topology.render.values import SENSITIVE, in_units, show
 
@@ -84,10 +84,7 @@ def _header(plan: Plan) -> list[str]:
     files = [_code(_clip(path)) for path in plan.files]
     lines += [f"**Files:** {_names(files) if files else 'none recorded'}", ""]
     if plan.partial:
-        given = [("only", g) for g in plan.only] + [("exclude", g) for g in plan.exclude]
-        globs = [_code(_clip(f"--{option} {glob}")) for option, glob in given]
-        lines += ["> [!WARNING]", f"> **This plan is partial** ({', '.join(globs)}): changes the files need outside "
-                  "it are not planned; plan without them to see everything.", ""]
+        lines += ["> [!WARNING]", f"> {plan.partial_note(code=lambda option: _code(_clip(option)))}", ""]
     return lines
 
 
@@ -202,8 +199,8 @@ def render_markdown(plan: Plan, *, limit: int = LIMIT) -> str:
     """The comment; it is never longer than `limit` characters (at least a few thousand)."""
     lines = _header(plan)
     if plan.is_empty:
-        nothing = "**No changes** in what this partial plan covers." if plan.partial else \
-            "**No changes.** The live brokers match the topology."
+        whole = "**No changes.** The live brokers match the topology."
+        nothing = f"**{PARTIAL_NO_CHANGES}**" if plan.partial else whole
         return "\n".join([*lines, nothing]) + "\n"
     lines += [f"**{plan.summary()}**", ""]
     if plan.loses_data:

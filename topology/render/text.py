@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topology.engine.plan import Change, Plan
+from topology.engine.plan import PARTIAL_NO_CHANGES, Change, Plan
 from topology.render.values import show, show_change
 
 __all__ = ["SYMBOLS", "render_text"]
@@ -40,7 +40,7 @@ def _block(change: Change, colour: bool) -> list[str]:
 
 def render_text(plan: Plan, *, colour: bool = False) -> str:
     if plan.is_empty and plan.partial:
-        return f"No changes in what this partial plan covers.\n{plan.partial_note()}\n"
+        return f"{PARTIAL_NO_CHANGES}\n{plan.partial_note()}\n"
     if plan.is_empty:
         return "No changes. The live brokers match the topology.\n"
     lines = ["topology will perform the following actions:", ""]

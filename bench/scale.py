@@ -1,0 +1,105 @@
+"""How plan and apply grow with the size of the topology, on the embedded local target: generated
+topologies of about 10,000 to 100,000 resources (the mix of bench/validate_10k.py, one file of about
+10,000 resources per "chunk", as a file holds at most 500,000 values), each size run in a fresh
+process, which reports its times and its peak memory.
+
+    .venv/bin/python bench/scale.py [--chunks 1,3,10]
+
+For each size: the first plan (all creates), the apply of it into a state file, and a no-op plan
+against that state. The log-log slope of time against resources is printed for each (1.0 is linear),
+with each size's peak resident memory (the aim: linear, and under 1 GiB at 100,000 resources).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from topology.engine.session import Engine
+
+QUEUES = 2400  # a chunk: about 10,000 resources
+
+
+def chunk(k: int) -> str:
+    """The k-th file: RabbitMQ queues with a binding each (every 4th with a DLQ and 2 retry tiers) in vhost
+    `v<k>`, Kafka topics, SQS queues and Redis streams, every name of its own."""
+    lines = ["version: 1", "rabbitmq:", "  vhosts:", f"    v{k}:", "      exchanges:", "        orders: {type: topic}",
+             "      queues:"]
+    for i in range(QUEUES):
+        extra = ", dead_letter: {}, retry: {delays: [5s, 1m]}" if i % 4 == 0 else ""
+        lines.append(f'        q{i}: {{type: quorum, bindings: [{{exchange: orders, routing_key: "k.{i}.*"}}]{extra}}}')
+    lines += ["kafka:", "  topics:"]
+    lines += [f"    c{k}.t{i}: {{partitions: 3, config: {{retention.ms: 7d}}}}" for i in range(QUEUES // 2)]
+    lines += ["sqs:", "  queues:"]
+    lines += [f"    c{k}-s{i}: {{visibility_timeout: 30s, dead_letter: {{max_receives: 5}}}}"
+              for i in range(QUEUES // 4)]
+    lines += ["redis:", "  streams:"]
+    lines += [f"    c{k}-r{i}: {{groups: {{g: {{start: '$'}}}}}}" for i in range(QUEUES // 4)]
+    return "\n".join(lines) + "\n"
+
+
+def _one(chunks: int) -> dict[str, float]:
+    """Run in its own process: the times of one size, and the process's peak memory."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for k in range(chunks):
+            paths.append(Path(folder) / f"c{k:03}.topology.yaml")
+            paths[-1].write_text(chunk(k))
+        files = [str(p) for p in paths]
+        state = Path(folder) / "state.json"
+        start = time.perf_counter()
+        with Engine(files, state=state) as engine:
+            plan = engine.plan()
+            planned = time.perf_counter()
+            report = engine.apply(plan)
+        applied = time.perf_counter()
+        assert report.ok, list(report.failed.items())[:3]
+        with Engine(files, state=state) as engine:
+            again = engine.plan()
+        noop = time.perf_counter()
+        assert again.is_empty, again.summary()
+        resources = len(engine.topology.resources)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"resources": resources, "plan": planned - start, "apply": applied - planned, "noop": noop - applied,
+            "peak_mib": peak_kib / 1024}
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of log(time) against log(resources)."""
+    xs = [math.log(x) for x, _ in points]
+    ys = [math.log(y) for _, y in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", default="1,3,10", help="files of about 10,000 resources, per run")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.one)))
+        return
+    rows = []
+    for chunks in (int(size) for size in args.chunks.split(",")):
+        done = subprocess.run([sys.executable, __file__, "--one", str(chunks)], check=True, capture_output=True,
+                              text=True)
+        rows.append(json.loads(done.stdout))
+    print(f"{'resources':>10} {'plan':>8} {'apply':>8} {'no-op':>8} {'peak memory':>12}")
+    for row in rows:
+        print(f"{row['resources']:>10,} {row['plan']:7.2f}s {row['apply']:7.2f}s {row['noop']:7.2f}s "
+              f"{row['peak_mib']:9.0f} MiB")
+    for step in ("plan", "apply", "noop"):
+        slope = _slope([(row["resources"], row[step]) for row in rows])
+        print(f"log-log slope of {step:5}: {slope:.2f} (1.00 is linear)")
+
+
+if __name__ == "__main__":
+    main()

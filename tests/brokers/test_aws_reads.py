@@ -29,16 +29,16 @@ def test_tags_are_read_only_where_the_file_declares_them(aws_clients: tuple[Any,
     topic = unique("reads-topic")
     sns.create_topic(Name=topic, Tags=[{"Key": "team", "Value": "shop"}])
     addresses = frozenset([*(f"sqs/queue/{n}" for n in names), f"sns/topic/{topic}"])
-    keys = {f"sqs/queue/{names[0]}": frozenset({"VisibilityTimeout", "tags"}),
-            f"sqs/queue/{names[1]}": frozenset({"VisibilityTimeout"}), f"sns/topic/{topic}": frozenset()}
+    declared: dict[str, dict[str, Any]] = {f"sqs/queue/{names[0]}": {"VisibilityTimeout": 60, "tags": {"team": "shop"}},
+                                           f"sqs/queue/{names[1]}": {"VisibilityTimeout": 60}, f"sns/topic/{topic}": {}}
     driver, calls = _counted(aws_driver)
     with driver:
-        live = driver.inspect(Selection(addresses, declared_keys=keys))
+        live = driver.inspect(Selection(addresses, declared=declared))
     assert calls.count("list_queue_tags") == 1 and calls.count("list_tags_for_resource") == 0
     assert live[f"sqs/queue/{names[0]}"].attributes["tags"] == {"team": "shop"}  # declared: read and compared
     assert "tags" not in live[f"sqs/queue/{names[1]}"].attributes
     driver, calls = _counted(aws_driver)
-    with driver:  # no declared_keys: everything, as export reads it
+    with driver:  # nothing declared: everything, as export reads it
         live = driver.inspect(Selection(addresses))
     assert calls.count("list_queue_tags") == 3 and calls.count("list_tags_for_resource") == 1
     assert all(live[f"sqs/queue/{n}"].attributes["tags"] == {"team": "shop"} for n in names)

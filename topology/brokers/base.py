@@ -142,14 +142,15 @@ class Selection:
     containers: frozenset[str] = frozenset()  # vhosts (RabbitMQ) the declared resources live in
     measured: frozenset[str] = frozenset()  # declared with a size limit (Redis max_length): read their size
     subset: Subset | None = None  # `--only`/`--exclude`: a partial plan prunes only within it
-    declared: frozenset[str] = frozenset()  # all the files declare on the target, a partial plan or not
-    # The attributes each declared address declares, for a driver to skip reads nothing compares (an SQS
-    # queue's tags when the file names none); None: read everything (export).
-    declared_keys: Mapping[str, frozenset[str]] | None = None
+    # All the files declare on the target (a partial plan or not), each address with the attributes it
+    # declares: never pruned, and a driver may skip reading what nothing compares (an SQS queue's tags when
+    # the file names none). None: nothing is declared, and everything is read (export).
+    declared: Mapping[str, Mapping[str, Any]] | None = None
 
     def managed(self, address: str) -> bool:
         """Whether `manage:` prunes the live object at `address` when the files do not declare it."""
-        return (self.prune and address not in self.declared and any(selects(g, address) for g in self.include)
+        return (self.prune and address not in (self.declared or {})
+                and any(selects(g, address) for g in self.include)
                 and not any(selects(g, address) for g in self.exclude))
 
     def prunable(self, address: str, needs: Sequence[str] = ()) -> bool:
@@ -165,7 +166,7 @@ class Selection:
 
     def reads(self, address: str, attribute: str) -> bool:
         """Whether `attribute` of the object at `address` must be read: it is compared, or all is read."""
-        return self.declared_keys is None or attribute in self.declared_keys.get(address, ())
+        return self.declared is None or attribute in self.declared.get(address, {})
 
 
 @dataclass(frozen=True)

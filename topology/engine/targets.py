@@ -136,6 +136,5 @@ def selection_for(desired: Mapping[str, Resource], manage: Manage, subset: Subse
     containers = frozenset({r.scope for r in desired.values() if rules_for(r.kind).in_container and r.scope} |
                            {r.name for r in desired.values() if rules_for(r.kind).is_container})
     measured = frozenset(a for a, r in desired.items() if rules_for(r.kind).at_most & r.attributes.keys())
-    keys = {a: frozenset(r.attributes) for a, r in declared.items()}
     return Selection(read, manage.prune, tuple(manage.include), tuple(manage.exclude),
-                     containers, measured, subset, frozenset(declared), keys)
+                     containers, measured, subset, {a: r.attributes for a, r in declared.items()})

@@ -34,3 +34,36 @@ def with_file(folder: Path, text: str, command: str, *args: str, env: Mapping[st
     path = folder / "t.topology.yaml"
     path.write_text(text)
     return topology(command, str(path), *args, cwd=folder, env=env, timeout=timeout)
+
+
+def on_terminal(*args: str, cwd: Path, env: Mapping[str, str] | None = None, answer: str | None = None,
+                after: bytes = b"Only 'yes' is accepted", timeout: float = 120) -> tuple[int, str]:
+    """`python -m topology ARGS` with stdin, stdout and stderr on a pseudo-terminal (as a person runs it,
+    NO_COLOR unset unless `env` sets it); with `answer`, typed once `after` is shown. Its exit code and
+    all it wrote."""
+    import pty
+    import time
+
+    controller, terminal = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    environment.update({"TERM": "xterm-256color", "COLUMNS": "120", **(env or {})})
+    process = subprocess.Popen([sys.executable, "-m", "topology", *args], stdin=terminal, stdout=terminal,
+                               stderr=terminal, cwd=cwd, env=environment, close_fds=True)
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + timeout
+    waiting = answer is not None
+    while time.monotonic() < deadline:
+        if waiting and after in output:
+            os.write(controller, (answer or "").encode() + b"\n")
+            waiting = False
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=60)
+    os.close(controller)
+    return process.returncode, output.decode(errors="replace")

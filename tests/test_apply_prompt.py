@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.cli import topology
+from tests.cli import on_terminal, topology
 
 DOCUMENT = "version: 1\nredis:\n  streams:\n    orders: {groups: {billing: {start: '$'}}}\n"
 
 
 def _on_terminal(folder: Path, answer: str) -> tuple[int, str]:
     (folder / "t.topology.yaml").write_text(DOCUMENT)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "topology", "apply", "t.topology.yaml", "--state", "s.json"],
-                               stdin=terminal, stdout=terminal, stderr=terminal, cwd=folder, close_fds=True)
-    os.close(terminal)
-    output = b""
-    deadline = time.monotonic() + 60
-    while b"Only 'yes' is accepted" not in output and time.monotonic() < deadline:
-        output += os.read(controller, 4096)
-    os.write(controller, answer.encode() + b"\n")
-    while process.poll() is None or time.monotonic() < deadline:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    process.wait(timeout=60)
-    os.close(controller)
-    return process.returncode, output.decode(errors="replace")
+    return on_terminal("apply", "t.topology.yaml", "--state", "s.json", cwd=folder, answer=answer)
 
 
 def test_terminal_answer_no_changes_nothing(tmp_path: Path) -> None:

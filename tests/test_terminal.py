@@ -3,17 +3,12 @@ elsewhere; -q and -v; colour only on a terminal and never with --no-color or NO_
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.cli import topology
+from tests.cli import on_terminal, topology
 
 QUEUES = 150
 FILE = "version: 1\nrabbitmq:\n  vhosts:\n    shop:\n      queues:\n" + "".join(
@@ -23,26 +18,7 @@ ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # any control sequence: colours,
 
 
 def _on_terminal(folder: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run topology ARGS with stdin, stdout and stderr on a pseudo-terminal; its exit code and all it wrote."""
-    controller, terminal = pty.openpty()
-    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    environment.update({"TERM": "xterm-256color", "COLUMNS": "120", **(env or {})})
-    process = subprocess.Popen([sys.executable, "-m", "topology", *args], stdin=terminal, stdout=terminal,
-                               stderr=terminal, cwd=folder, env=environment, close_fds=True)
-    os.close(terminal)
-    output = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the process closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    process.wait(timeout=60)
-    os.close(controller)
-    return process.returncode, output.decode(errors="replace")
+    return on_terminal(*args, cwd=folder, env=env)
 
 
 def _apply(folder: Path, *options: str, env: dict[str, str] | None = None) -> tuple[int, str]:

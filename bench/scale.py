@@ -96,6 +96,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['resources']:>10,} {row['plan']:7.2f}s {row['apply']:7.2f}s {row['noop']:7.2f}s "
               f"{row['peak_mib']:9.0f} MiB")
+    if len({row["resources"] for row in rows}) < 2:
+        return  # a slope needs two sizes
     for step in ("plan", "apply", "noop"):
         slope = _slope([(row["resources"], row[step]) for row in rows])
         print(f"log-log slope of {step:5}: {slope:.2f} (1.00 is linear)")

@@ -7,7 +7,9 @@ answering fails, naming the command that starts it; it is never skipped.
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -109,33 +111,68 @@ def rabbitmq_cluster_api() -> Iterator[Any]:
 # ------------------------------------------------------------------------------------------- Kafka
 
 
+@pytest.fixture(autouse=True)
+def kafka_clients_freed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a Kafka test: no open Kafka client is left in a reference cycle. Such a client is destroyed
+    by whichever thread the next garbage collection runs in; when that is one of librdkafka's own threads
+    (a future's callback runs Python there), librdkafka aborts the whole process. The clients found are
+    destroyed here, on the test's thread, and the test fails naming them."""
+    yield
+    if request.node.get_closest_marker("kafka") is None or "confluent_kafka" not in sys.modules:
+        return
+    from confluent_kafka.cimpl import Consumer, Producer, _AdminClientImpl
+
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        leaked = sorted(type(o).__name__ for o in gc.garbage
+                        if issubclass(type(o), (Consumer, Producer, _AdminClientImpl)) and _open(o))
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    gc.collect()  # the cycles found, destroyed on this thread
+    assert not leaked, (f"{', '.join(leaked)} left in a reference cycle: release Kafka clients explicitly (a "
+                        "garbage collection on a librdkafka thread aborts the process)")
+
+
+def _open(client: Any) -> bool:
+    """Whether a confluent-kafka client is not yet closed (a closed one raises RuntimeError when used)."""
+    from confluent_kafka import Consumer
+
+    try:
+        client.assignment() if isinstance(client, Consumer) else client.poll(0)
+    except RuntimeError:
+        return False
+    return True
+
+
 @pytest.fixture
-def kafka_admin() -> Any:
+def kafka_admin() -> Iterator[Any]:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP, "socket.timeout.ms": 5000})
-    try:
-        admin.list_topics(timeout=10)
-    except KafkaException as exc:
-        _unreachable("Kafka", KAFKA_BOOTSTRAP, exc)
-    return admin
+    with AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP, "socket.timeout.ms": 5000}) as admin:
+        try:
+            admin.list_topics(timeout=10)
+        except KafkaException as exc:
+            _unreachable("Kafka", KAFKA_BOOTSTRAP, exc)
+        yield admin
 
 
 @pytest.fixture
-def kafka_cluster_admin() -> Any:
+def kafka_cluster_admin() -> Iterator[Any]:
     """AdminClient on the three-broker cluster (`scripts/brokers up --kafka-brokers 3`)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": KAFKA_CLUSTER_BOOTSTRAP, "socket.timeout.ms": 5000})
-    try:
-        brokers = admin.list_topics(timeout=10).brokers
-    except KafkaException as exc:
-        pytest.fail(f"the three-broker Kafka cluster is not reachable at {KAFKA_CLUSTER_BOOTSTRAP} ({exc}); "
-                    "start it with `scripts/brokers up --kafka-brokers 3`", pytrace=False)
-    assert len(brokers) == 3, f"expected 3 brokers at {KAFKA_CLUSTER_BOOTSTRAP}, found {len(brokers)}"
-    return admin
+    with AdminClient({"bootstrap.servers": KAFKA_CLUSTER_BOOTSTRAP, "socket.timeout.ms": 5000}) as admin:
+        try:
+            brokers = admin.list_topics(timeout=10).brokers
+        except KafkaException as exc:
+            pytest.fail(f"the three-broker Kafka cluster is not reachable at {KAFKA_CLUSTER_BOOTSTRAP} ({exc}); "
+                        "start it with `scripts/brokers up --kafka-brokers 3`", pytrace=False)
+        assert len(brokers) == 3, f"expected 3 brokers at {KAFKA_CLUSTER_BOOTSTRAP}, found {len(brokers)}"
+        yield admin
 
 
 @pytest.fixture

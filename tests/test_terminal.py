@@ -4,6 +4,9 @@ elsewhere; -q and -v; colour only on a terminal and never with --no-color or NO_
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,8 +100,11 @@ def test_verbose_and_quiet_together_are_refused(tmp_path: Path) -> None:
 
 
 def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None:
-    script = topology("--show-completion", "bash", cwd=tmp_path)
-    assert script.returncode == 0 and "_TOPOLOGY_COMPLETE=complete_bash" in script.stdout
+    # the shell is detected from the parent processes (shellingham), so the command runs under bash
+    # (`; exit` keeps bash from replacing itself with the command)
+    script = subprocess.run(["bash", "-c", f"{shlex.quote(sys.executable)} -m topology --show-completion; exit $?"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert script.returncode == 0 and "_TOPOLOGY_COMPLETE=complete_bash" in script.stdout, script.stderr
     command = topology(cwd=tmp_path, env={"_TOPOLOGY_COMPLETE": "complete_bash", "COMP_WORDS": "topology pl",
                                           "COMP_CWORD": "1"})
     assert command.stdout.split() == ["plan"]

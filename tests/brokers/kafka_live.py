@@ -56,6 +56,7 @@ class KafkaLive:
         self.client = KafkaAdminClient(bootstrap_servers=bootstrap)
 
     def close(self) -> None:
+        self.admin.__exit__(None, None, None)  # destroyed on this thread (see conftest.kafka_clients_freed)
         self.client.close()
 
     def send(self, request: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ to the real server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def test_attribute_changes_are_read_back_until_they_agree(aws_clients: tuple[Any
     assert stale[0] == 0 and faulty.calls.count("get_queue_attributes") >= 3
 
     stale[0] = 10_000  # never agrees: a clear failure, not a hang
-    again = change.model_copy(update={"after": {"FifoQueue": False, "VisibilityTimeout": 90}})
+    again = dataclasses.replace(change, after={"FifoQueue": False, "VisibilityTimeout": 90})
     [result] = aws_driver(sqs=faulty).apply([again], {})
     assert not result.ok and "does not show it yet" in (result.error or "")
 

@@ -8,6 +8,7 @@ Where moto accepts what AWS refuses, a thin wrapper around the real clients answ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -283,9 +284,9 @@ def test_filter_refused_by_aws_on_create_or_update(aws_clients: tuple[Any, Any],
         return real(**kwargs)
 
     both = _subscription_change(prefix, "update", {"type": ["refunded"]}, before=old)
-    both = both.model_copy(update={
-        "after": {**(both.after or {}), "RawMessageDelivery": True},
-        "attributes": (*both.attributes, AttributeChange(name="RawMessageDelivery", before=False, after=True))})
+    both = dataclasses.replace(
+        both, after={**(both.after or {}), "RawMessageDelivery": True},
+        attributes=(*both.attributes, AttributeChange(name="RawMessageDelivery", before=False, after=True)))
     losing = aws_driver(sns=Faulty(set_subscription_attributes=lost))  # no inspect first: apply finds it
     [updated] = losing.apply([both], {})
     assert not updated.ok and "the subscription keeps its previous attributes" in (updated.error or "")

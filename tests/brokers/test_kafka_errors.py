@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -355,6 +356,11 @@ def _request(method: Callable[..., Any], fail: Callable[[], Exception | None], *
     return request
 
 
+def _late_bound(instance: weakref.ref[Any], name: str) -> Callable[..., Any]:
+    """The method `name` of the instance, looked up at each call through a weak reference."""
+    return lambda *args, **kwargs: getattr(type(instance()), name)(instance(), *args, **kwargs)
+
+
 class _Requests:
     """A real client whose methods named here are requests (see `_request`); `inner` names attributes
     whose own methods are (kafka-python's connection manager, whose `run` is the network)."""
@@ -394,9 +400,10 @@ def injected(kafka_admin: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[Inj
         method but poll made a request, on the instance (the library refers to its class by name)."""
         make_admin(self, settings)
         if "logger" in settings:
+            me = weakref.ref(self)  # a bound method kept on the instance would make a cycle (see conftest)
             for name in dir(real_admin):
                 if not name.startswith("_") and name != "poll" and callable(getattr(self, name)):
-                    setattr(self, name, _request(getattr(self, name), fail_librdkafka, lose=True))
+                    setattr(self, name, _request(_late_bound(me, name), fail_librdkafka, lose=True))
 
     def consumer(settings: dict[str, Any]) -> Any:
         return _Requests(real_consumer(settings), fail_librdkafka, ("subscribe", "close"))

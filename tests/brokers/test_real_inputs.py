@@ -452,6 +452,7 @@ class KafkaBroker:
         self.client = KafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP.split(","))
 
     def close(self) -> None:
+        self.admin.__exit__(None, None, None)  # destroyed on this thread (see conftest.kafka_clients_freed)
         self.client.close()
 
     def _send(self, request: Any) -> dict[str, Any]:

@@ -90,16 +90,12 @@ def _desired_change(address: str, resource: Resource, live: Mapping[str, Live],
 
 
 def _created(address: str, resource: Resource) -> Change:
-    """A plain create. Built without validation: these are topology's own values, and a plan may hold 10,000+."""
-    return Change.model_construct(
+    """A plain create (a plan may hold 100,000+)."""
+    return Change(
         address=address, kind=resource.kind, target=resource.target or "local", name=resource.name,
-        scope=resource.scope, action="create", before=None, after=resource.attributes, reasons=(), messages=None,
-        loses_data=False,
-        attributes=tuple(AttributeChange.model_construct(
-            name=k, before=None, after=v, forces_replacement=False, sensitive=False)
-            for k, v in resource.attributes.items()) +
-        tuple(AttributeChange.model_construct(name=k, before=None, after=None, forces_replacement=False,
-                                              sensitive=True) for k in sorted(resource.secrets)),
+        scope=resource.scope, action="create", after=resource.attributes,
+        attributes=tuple(AttributeChange(k, None, v) for k, v in resource.attributes.items()) +
+        tuple(AttributeChange(k, sensitive=True) for k in sorted(resource.secrets)),
         depends_on=resource.depends_on)
 
 

@@ -8,6 +8,7 @@ now, so an edit of the plan file cannot switch a guard off.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path, PurePosixPath
@@ -79,7 +80,7 @@ def check_fresh(plan: Plan, topology: Topology, replan: Callable[[], Plan]) -> P
     _check_changes(plan, now)
     # Approved as losing nothing, but holding data now (or marked so by an edit): the driver re-checks.
     return plan.model_copy(update={"changes": tuple(
-        c.model_copy(update={"needs_empty": _needs_empty(c, now[c.address])}) for c in plan.changes)})
+        dataclasses.replace(c, needs_empty=_needs_empty(c, now[c.address])) for c in plan.changes)})
 
 
 def _check_sources(plan: Plan, topology: Topology) -> None:

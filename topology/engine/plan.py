@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +45,13 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AttributeChange(_Frozen):
+@dataclass(frozen=True, slots=True)
+class AttributeChange:
+    """One attribute of a change. Changes are slotted dataclasses, not models: a plan of 100,000 resources
+    holds a million of them (validated by `Plan` when a saved plan is read)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
     name: str
     before: Any = None
     after: Any = None
@@ -52,27 +59,30 @@ class AttributeChange(_Frozen):
     sensitive: bool = False  # before and after are never shown
 
 
-class Change(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Change:
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
     address: str
     kind: str
     target: str  # a name under `targets`, or "local"
+    action: Action
     name: str = ""  # the broker's name for it, and what that name is unique within (the vhost)
     scope: str = ""
-    action: Action
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     attributes: tuple[AttributeChange, ...] = ()
     reasons: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
-    messages: int | None = Field(None, description="Messages held now, for data-holding resources.")
+    messages: int | None = None  # messages held now, for data-holding resources
     loses_data: bool = False
-    needs_empty: bool = Field(False, description="Planned as losing nothing although it deletes, replaces or "
-                              "limits something that can hold data: apply re-checks that it is still empty.")
+    # planned as losing nothing although it deletes, replaces or limits something that can hold data:
+    # apply re-checks that it is still empty
+    needs_empty: bool = False
 
     @property
     def is_destructive(self) -> bool:
         return self.action in ("delete", "replace")
-
 
 class SourceFile(_Frozen):
     path: str = Field(description="Where the file is, relative to the saved plan's directory (`/` separated).")

@@ -211,6 +211,14 @@ def _batches(changes: Iterable[Change]) -> dict[str, list[Change]]:
 # ----------------------------------------------------------------------------- what the client saw
 
 
+def _destroy(client: Any) -> None:
+    """Destroy a confluent-kafka client now, on this thread. Left to Python, a client still referenced
+    from a cycle (an error's traceback holds the frames that used it) is destroyed by whichever thread the
+    next garbage collection starts in; when that is one of librdkafka's own (a future's callback runs
+    Python there), librdkafka aborts the process. A destroyed client is inert, wherever it ends."""
+    client.__exit__(None, None, None)
+
+
 class _Events:
     """What librdkafka reported about its connections (served by poll), to say why a call failed."""
 
@@ -325,7 +333,11 @@ class KafkaDriver(Driver):
         return self._admin
 
     def close(self) -> None:
-        """Leave the lock group and close the per-broker connections, whatever was opened."""
+        """Destroy the AdminClient, leave the lock group and close the per-broker connections, whatever
+        was opened."""
+        admin, self._admin, self._metadata = self._admin, None, None
+        if admin is not None:
+            _destroy(admin)
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.release()
@@ -370,8 +382,9 @@ class KafkaDriver(Driver):
 
     def _unreached(self, name: str | None, doing: str) -> BrokerUnavailable | None:
         """Why the cluster was not reached, from what the client saw of its connections."""
-        if self._admin is not None:
-            self._admin.poll(0)  # serve the client's error and log events, which say why
+        admin = self._admin  # read once: `close` may let go of it meanwhile
+        if admin is not None:
+            admin.poll(0)  # serve the client's error and log events, which say why
         where = f"Kafka at {self.bootstrap}"
         advice = self._events.diagnosis(self.connect_timeout)
         if advice is not None and advice.startswith(("the connection was refused", "no broker answered",
@@ -411,15 +424,19 @@ class KafkaDriver(Driver):
             raise InputError(f"the config of the Kafka target at {self.bootstrap} is not valid "
                              f"({self._scrub(str(exc.args[0] if exc.args else exc))}); fix its `config:`") from None
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
-        with self._translating("reading cluster metadata"):
-            while True:
-                try:
-                    self._metadata = admin.list_topics(timeout=0.25)
-                    return admin
-                except KafkaException:
-                    admin.poll(0)  # serve the client's error and log events, which say why
-                    if self._events.decisive() or time.monotonic() > deadline:
-                        raise
+        try:
+            with self._translating("reading cluster metadata"):
+                while True:
+                    try:
+                        self._metadata = admin.list_topics(timeout=0.25)
+                        return admin
+                    except KafkaException:
+                        admin.poll(0)  # serve the client's error and log events, which say why
+                        if self._events.decisive() or time.monotonic() > deadline:
+                            raise
+        except BaseException:
+            _destroy(admin)  # the error's traceback holds it
+            raise
 
     def _connect_metadata(self) -> Any:
         """The metadata read on connecting (connecting now if not yet), once: fresh enough for the first

@@ -61,5 +61,16 @@ class Live:
 
 def same(left: Any, right: Any) -> bool:
     """Two attribute values are the same data (mappings in any key order): how the differ and the drivers'
-    read-back checks compare."""
+    read-back checks compare. Equal as JSON: 1, 1.0 and true differ; a list and a tuple may be the same.
+
+    Plain values are compared directly (a no-op plan compares every declared attribute of every object);
+    anything else, as JSON text."""
+    kind = type(left)
+    if kind is type(right):
+        if kind is str or kind is int or kind is bool or left is None:
+            return bool(left == right)
+        if kind is dict and left.keys() == right.keys() and all(type(key) is str for key in left):
+            return all(same(value, right[key]) for key, value in left.items())
+    if (kind is list or kind is tuple) and type(right) in (list, tuple):
+        return len(left) == len(right) and all(map(same, left, right))
     return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)

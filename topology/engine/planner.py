@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from topology.brokers.base import selects
+from topology.core.collecting import cycles_collected_later
 from topology.core.pool import reading_pool
 from topology.core.problems import Location, Problem
 from topology.engine.diff import Diff, diff
@@ -54,6 +55,12 @@ def make_plan(topology: Topology, targets: Mapping[str, Target], *, files: Seque
     """Inspect the targets and diff each; raise ProblemsError for what the live state makes impossible.
 
     `files`, `environment` and the `variables`' names are recorded in the plan, for apply to read again."""
+    with cycles_collected_later():
+        return _planned(topology, targets, files, environment, variables, inspected, parallelism)
+
+
+def _planned(topology: Topology, targets: Mapping[str, Target], files: Sequence[str], environment: str | None,
+             variables: Sequence[str], inspected: Callable[[str], None] | None, parallelism: int) -> Plan:
     digests = inspect(targets, inspected, parallelism=parallelism)
     changes: list[Change] = []
     problems: list[Problem] = []

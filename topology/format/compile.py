@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from topology.brokers.registry import brokers, rules_for
+from topology.core.collecting import cycles_collected_later
 from topology.core.monitor import BUILT_IN_DEFAULTS, Declared, Watch
 from topology.core.problems import Problem, dotted
 from topology.core.resource import Resource
@@ -72,6 +73,12 @@ def compile_topology(paths: Sequence[str], *, document: InMemoryDocument | None 
                      cli_vars: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Topology:
     """Read, expand, merge and check `paths` and an in-memory `document` (read after them, as the file
     `<document>`). Problems are collected in the result, not raised."""
+    with cycles_collected_later():
+        return _compiled(paths, document, env, cli_vars, environ)
+
+
+def _compiled(paths: Sequence[str], document: InMemoryDocument | None, env: str | None,
+              cli_vars: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> Topology:
     files = [load_file(path, env=env, cli_vars=cli_vars, environ=environ) for path in paths]
     if document is not None:
         files.append(load_document(document, env=env, cli_vars=cli_vars, environ=environ))

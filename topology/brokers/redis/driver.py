@@ -1,13 +1,16 @@
 """The Redis driver (redis-py): streams, their consumer groups and ACL users, pipelined both ways.
 
-Reads every declared stream in one round trip (XINFO GROUPS for all keys in one pipeline, XLEN
-where `max_length` is declared), and the consumers of groups that have some in a second;
-with pruning, SCAN with TYPE stream under the managed prefixes. A group's live position is its
-last-delivered-id (and, on Redis 7, its entries-read), which export writes as its `start`. Writes each
-wave in one pipeline: `XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only
-then; ENTRIESREAD only on a stream that has had that many entries), XGROUP DESTROY, DEL, and
-`XTRIM MAXLEN =` for `max_length` (exact, so the next plan converges; trimming deletes entries and
-is planned as data loss).
+Reads every declared stream in one round trip (XINFO GROUPS for all keys, XLEN where `max_length` is
+declared), and the consumers of groups that have some in a second; with pruning, SCAN with TYPE stream
+under the managed prefixes. A group's live position is its last-delivered-id (and, on Redis 7, its
+entries-read), which export writes as its `start`. Writes each wave as one batch of plain commands:
+`XGROUP CREATE ... MKSTREAM` (BUSYGROUP is success; the start id matters only then), XGROUP DESTROY,
+DEL, and `XTRIM MAXLEN` for `max_length` (exact, so the next plan converges; trimming deletes entries
+and is planned as data loss). A group with ENTRIESREAD goes through a script that gives it only on a
+stream that has had that many entries. Both directions go through `wire.exchange`: chunks of packed
+commands on one connection, then their replies, without redis-py's per-command Pipeline layers (which
+cost more than a local round trip); the scripts a wave runs are loaded (SCRIPT LOAD) ahead of it on the
+same connection.
 
 ACL users: ACL GETUSER for each (ACL USERS lists them when pruning), one ACL SETUSER that sets a user
 whole, ACL DELUSER. Passwords are compared by their SHA-256, which Redis keeps and inspect holds
@@ -53,6 +56,7 @@ from typing import Any
 from topology.brokers.base import ChangeResult, Driver, Live, Selection, glob_head, may_reach, refused_not_empty
 from topology.brokers.redis.acl import CommandTable, Permission, setuser_arguments, user_attributes
 from topology.brokers.redis.health import read_health
+from topology.brokers.redis.wire import Command, exchange, pairs
 from topology.brokers.registry import quantity
 from topology.core.monitor import Reading, Watch
 from topology.core.resource import Resource, same
@@ -437,9 +441,7 @@ class RedisDriver(Driver):
         return live
 
     def _inspect(self, selection: Selection) -> dict[str, Live]:
-        keys = {a.removeprefix("redis/stream/") for a in selection.addresses if a.startswith("redis/stream/")}
-        keys |= {a.removeprefix("redis/group/").rsplit("/", 1)[0] for a in selection.addresses
-                 if a.startswith("redis/group/")}
+        keys = {key for address in selection.addresses if (key := _stream_key(address)) is not None}
         if selection.prune:
             keys |= self._prunable_keys(selection)
         ordered = sorted(keys)
@@ -447,12 +449,12 @@ class RedisDriver(Driver):
         # counts; the length (XLEN) is read only where `max_length` is declared, and just before a
         # stream is deleted (count_messages).
         measured = {a.removeprefix("redis/stream/") for a in selection.measured if a.startswith("redis/stream/")}
-        pipe = self.client.pipeline(transaction=False)
+        commands: list[Command] = []
         for key in ordered:
-            pipe.xinfo_groups(key)
+            commands.append(("XINFO", "GROUPS", key))
             if key in measured:
-                pipe.xlen(key)
-        answers = iter(pipe.execute(raise_on_error=False))
+                commands.append(("XLEN", key))
+        answers = iter(exchange(self.client, commands))
         found: dict[str, tuple[Sequence[Mapping[str, Any]], int | None]] = {}
         for key in ordered:
             groups = next(answers)
@@ -462,7 +464,7 @@ class RedisDriver(Driver):
                     raise BrokerError(f"Redis at {self.where}: key {key!r} holds a {self.client.type(key)!s}, not a "
                                       "stream; rename the stream in the file or move that key away")
                 continue  # no such key
-            found[key] = (groups, length)
+            found[key] = (pairs(groups), length)
         consumers = self._consumers({(key, str(group["name"])) for key, (groups, _) in found.items()
                                      for group in groups if group.get("consumers")})
         live: dict[str, Live] = {}
@@ -472,14 +474,9 @@ class RedisDriver(Driver):
 
     def _consumers(self, groups: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
         """The consumers of these groups (stream, group) and the pending entries each holds, in one round trip."""
-        if not groups:
-            return {}
         ordered = sorted(groups)
-        pipe = self.client.pipeline(transaction=False)
-        for key, group in ordered:
-            pipe.xinfo_consumers(key, group)
-        answers = pipe.execute(raise_on_error=False)
-        return {which: {str(c["name"]): int(c.get("pending", 0)) for c in answer}
+        answers = exchange(self.client, [("XINFO", "CONSUMERS", key, group) for key, group in ordered])
+        return {which: {str(c["name"]): int(c.get("pending", 0)) for c in pairs(answer)}
                 for which, answer in zip(ordered, answers, strict=True) if not isinstance(answer, Exception)}
 
     # ------------------------------------------------------------------------------------ users
@@ -576,10 +573,7 @@ class RedisDriver(Driver):
         counts: dict[str, int | None] = {a: item.messages for a, item in live.items()}
         streams = [a for a, item in live.items() if item.kind == "redis.stream"]
         with self._errors("counting entries"):
-            pipe = self.client.pipeline(transaction=False)
-            for address in streams:
-                pipe.xlen(live[address].name)
-            answers = pipe.execute(raise_on_error=False)
+            answers = exchange(self.client, [("XLEN", live[address].name) for address in streams])
         for address, length in zip(streams, answers, strict=True):
             counts[address] = int(length) if isinstance(length, int) else None
         return counts
@@ -595,29 +589,42 @@ class RedisDriver(Driver):
     # ------------------------------------------------------------------------------------ apply
 
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
+        """Every change of the wave as plain commands, sent together (`wire.exchange`: chunks of commands,
+        then their replies), after one SCRIPT LOAD of each script the wave uses."""
         lost = self._check_lock()
         if lost is not None:
             return [ChangeResult(c.address, False, lost) for c in changes]
         refused = {c.address: why for c in changes if (why := self._refused(c)) is not None}
         spans: list[tuple[Change, int]] = []
+        commands: list[Command] = []
+        for change in changes:
+            if change.address not in refused:
+                queued = self._commands_for(change, desired)
+                spans.append((change, len(queued)))
+                commands += queued
+        loads = self._script_loads(commands)
         try:
             with self._errors("applying changes"):
-                pipe = self.client.pipeline(transaction=False)
-                for change in changes:
-                    if change.address in refused:
-                        continue
-                    before = len(pipe.command_stack)
-                    self._queue(pipe, change, desired)
-                    spans.append((change, len(pipe.command_stack) - before))
-                answers = pipe.execute(raise_on_error=False)
+                answers = exchange(self.client, [*loads, *commands])
         except BrokerError as exc:
             return [ChangeResult(c.address, False, refused.get(c.address, str(exc))) for c in changes]
-        results, position = {}, 0
+        unloaded = next((a for a in answers[:len(loads)] if isinstance(a, Exception)), None)
+        results, position = {}, len(loads)
         for change, count in spans:
             replies = answers[position:position + count]
             position += count
+            if unloaded is not None:  # the script's NOSCRIPT says less than why it was not loaded
+                replies = [unloaded if _no_script(a) else a for a in replies]
             results[change.address] = self._result(change, replies, desired)
         return [results.get(c.address) or ChangeResult(c.address, False, refused[c.address]) for c in changes]
+
+    def _script_loads(self, commands: Sequence[Command]) -> list[Command]:
+        """SCRIPT LOAD of each script `commands` run (by EVALSHA), to send ahead of them on the same connection."""
+        used = {command[1] for command in commands if command[0] == "EVALSHA"}
+        return [("SCRIPT", "LOAD", script.script) for script in self._scripts.values() if script.sha in used]
+
+    def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Command:
+        return ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
 
     def _refused(self, change: Change) -> str | None:
         """Why a change to a user is never made, whatever the plan says: the default user and the user this
@@ -648,57 +655,64 @@ class RedisDriver(Driver):
             return refused_not_empty(change, quantity(change.kind, replies[0]))
         return ChangeResult(change.address, True)
 
-    def _queue(self, pipe: Any, change: Change, desired: Mapping[str, Resource]) -> None:
-        """Queue `change`'s commands; a guarded (needs_empty) delete or replace is one script, queued first."""
+    def _commands_for(self, change: Change, desired: Mapping[str, Resource]) -> list[Command]:
+        """`change`'s commands; a guarded (needs_empty) delete or replace is one script."""
         if change.kind == "redis.stream":
-            self._queue_stream(pipe, change)
-        elif change.kind == "redis.group":
-            self._queue_group(pipe, change)
-        elif change.kind == "redis.user":
-            self._queue_user(pipe, change, desired)
-        else:
-            raise BrokerError(f"the Redis driver does not manage {change.kind}")
+            return self._stream_commands(change)
+        if change.kind == "redis.group":
+            return self._group_commands(change)
+        if change.kind == "redis.user":
+            return [self._user_command(change, desired)]
+        raise BrokerError(f"the Redis driver does not manage {change.kind}")
 
-    def _queue_stream(self, pipe: Any, change: Change) -> None:
+    def _stream_commands(self, change: Change) -> list[Command]:
         key, after = change.name, change.after or {}
         if change.action == "delete":
-            if _guarded(change):
-                self._scripts["delete_stream"](keys=[key], client=pipe)
-            else:
-                pipe.delete(key)
-            return
-        if change.action == "create":
-            pipe.xgroup_create(key, _PROBE_GROUP, id="$", mkstream=True)
-            pipe.xgroup_destroy(key, _PROBE_GROUP)
+            return [self._evalsha("delete_stream", [key], []) if _guarded(change) else ("DEL", key)]
+        commands: list[Command] = []
+        if change.action == "create":  # an empty stream: MKSTREAM by a group destroyed at once
+            commands += [("XGROUP", "CREATE", key, _PROBE_GROUP, "$", "MKSTREAM"),
+                         ("XGROUP", "DESTROY", key, _PROBE_GROUP)]
         if "max_length" in after:
-            pipe.xtrim(key, maxlen=after["max_length"], approximate=False)
+            commands.append(("XTRIM", key, "MAXLEN", after["max_length"]))
+        return commands
 
-    def _queue_group(self, pipe: Any, change: Change) -> None:
+    def _group_commands(self, change: Change) -> list[Command]:
+        """A group created at its start (BUSYGROUP: there already, success); ENTRIESREAD needs the script
+        that checks the stream has had that many entries."""
         key, after = change.scope, change.after or {}
         if _guarded(change):
             start = after.get("start", "$") if change.action == "replace" else ""
-            self._scripts["destroy_group"](keys=[key], args=[change.name, start], client=pipe)
-            return
+            return [self._evalsha("destroy_group", [key], [change.name, start])]
+        commands: list[Command] = []
         if change.action in ("delete", "replace"):
-            pipe.xgroup_destroy(key, change.name)
+            commands.append(("XGROUP", "DESTROY", key, change.name))
         if change.action in ("create", "replace"):
             entries_read = after.get("entries_read")
-            self._scripts["create_group"](keys=[key], args=[change.name, after.get("start", "$"),
-                                                            "" if entries_read is None else entries_read], client=pipe)
+            if entries_read is None:
+                commands.append(("XGROUP", "CREATE", key, change.name, after.get("start", "$"), "MKSTREAM"))
+            else:
+                commands.append(self._evalsha("create_group", [key], [change.name, after.get("start", "$"),
+                                                                       entries_read]))
+        return commands
 
-    def _queue_user(self, pipe: Any, change: Change, desired: Mapping[str, Resource]) -> None:
+    def _user_command(self, change: Change, desired: Mapping[str, Resource]) -> Command:
         """One ACL SETUSER that sets the user whole (Redis applies all its rules or none), or ACL DELUSER."""
         if change.action == "delete":  # never the default user nor this connection's (`_refused`)
-            pipe.execute_command("ACL", "DELUSER", change.name)
-            return
+            return ("ACL", "DELUSER", change.name)
         after, before = change.after or {}, change.before or {}
         resource = desired.get(change.address)
         passwords = None
         if resource is not None and "passwords" in after:
             passwords = [resource.secrets[k].reveal() for k in sorted(resource.secrets, key=_index)]
         drop_nopass = bool(before.get("nopass")) and not after["nopass"]
-        pipe.execute_command("ACL", "SETUSER", change.name, *setuser_arguments(after, passwords,
-                                                                              drop_nopass=drop_nopass))
+        return ("ACL", "SETUSER", change.name, *setuser_arguments(after, passwords, drop_nopass=drop_nopass))
+
+
+def _no_script(reply: Any) -> bool:
+    import redis
+
+    return isinstance(reply, redis.exceptions.NoScriptError)
 
 
 _STREAM, _GROUP = "redis/stream/", "redis/group/"
@@ -715,6 +729,15 @@ def _scan_pattern(glob: str) -> str | None:
     if fixed.startswith(_GROUP):  # redis/group/<key>/<group>: the key runs at least to the first `/`
         return _redis_escaped(fixed.removeprefix(_GROUP).split("/", 1)[0]) + "*"
     return "*" if _STREAM.startswith(fixed) or _GROUP.startswith(fixed) else None
+
+
+def _stream_key(address: str) -> str | None:
+    """The stream key of a stream's or a group's address (`redis/group/<key>/<group>`); None for others."""
+    if address.startswith(_STREAM):
+        return address[len(_STREAM):]
+    if address.startswith(_GROUP):
+        return address[len(_GROUP):].rpartition("/")[0]
+    return None
 
 
 def _redis_escaped(text: str) -> str:

@@ -57,6 +57,7 @@ from topology.brokers.rabbitmq import health as queue_health
 from topology.brokers.rabbitmq.expand import binding_address
 from topology.brokers.registry import held_now
 from topology.core.monitor import Reading, Watch
+from topology.core.pool import reading_pool
 from topology.core.resource import Resource
 from topology.core.secrets import BrokerURL, Secret, parse_url
 from topology.engine.plan import Change
@@ -591,10 +592,9 @@ class RabbitMQDriver(Driver):
         total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
         return Live("rabbitmq.vhost", dict(attributes or {}), messages=total, contents=dict(contents), name=vhost)
 
-    def _listed_counts(self, vhost: str) -> dict[str, int | None]:
-        """Messages (ready + unacknowledged) per queue from the one listing; a queue too new to have
-        statistics is counted by a passive declare instead (unknown if that cannot be done)."""
-        statistics = self._queues(vhost)
+    def _listed_counts(self, vhost: str, statistics: Mapping[str, dict[str, Any]]) -> dict[str, int | None]:
+        """Messages (ready + unacknowledged) per queue from the one listing (`_queues`); a queue too new to
+        have statistics is counted by a passive declare instead (unknown if that cannot be done)."""
         counts: dict[str, int | None] = {name: q.get("messages") for name, q in statistics.items()}
         missing = {name: statistics[name] for name, count in counts.items() if count is None}
         if missing:
@@ -604,13 +604,16 @@ class RabbitMQDriver(Driver):
 
     def _inspect_vhost(self, vhost: str, listed: Mapping[str, Any] | None = None) -> dict[str, Live]:
         """Everything in one vhost, and the vhost with its metadata (from its entry in the vhost listing,
-        read here when not given), and its limits when it has any (a parameter in its definitions)."""
-        definitions = self._definitions(vhost)
-        if listed is None:
-            listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS)
-        if definitions is None or listed is None:  # deleted since the vhosts were listed (on a shared broker): gone
-            return {}
-        counts = self._listed_counts(vhost)
+        read here when not given), and its limits when it has any (a parameter in its definitions).
+        The queue listing (the broker works out every queue's statistics) is read while the definitions are."""
+        with reading_pool(2) as pool:
+            statistics = pool.submit(self._queues, vhost)
+            definitions = self._definitions(vhost)
+            if listed is None:
+                listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS)
+            if definitions is None or listed is None:  # deleted since the vhosts were listed (on a shared broker)
+                return {}
+            counts = self._listed_counts(vhost, statistics.result())
         attributes = _vhost_attributes(listed)
         self._queue_types[vhost] = attributes["default_queue_type"] or "classic"
         live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts, attributes)}

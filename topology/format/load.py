@@ -23,6 +23,7 @@ import yaml
 from jinja2.exceptions import SecurityError
 from pydantic import BaseModel, ValidationError
 
+from topology.core.collecting import cycles_collected_later
 from topology.core.problems import Location, PathPart, Problem, did_you_mean, dotted
 from topology.format.document import Document, document_model
 from topology.format.templating import Neutralised, SafeTemplate, TemplateLimitError, neutralise
@@ -176,13 +177,24 @@ class _Builder:
             return node.value
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, OverflowError) as exc:
-            kind = node.tag.rsplit(":", 1)[-1]
-            message = (f"this number has more than {sys.get_int_max_str_digits()} digits"
-                       if kind == "int" and "digits" in str(exc) else f"this is not a valid {kind}: {exc}")
-            self.problems.append(Problem(message, _mark(self.positions.file, node.start_mark), "",
-                                         "quote it to keep it as text"))
+        except _UNREADABLE_ERRORS as exc:
+            self.problems.append(_unreadable(node.tag, exc, _mark(self.positions.file, node.start_mark)))
             return _UNREADABLE
+
+
+# what a scalar's constructor raises for text it cannot read; PyYAML's for `!!timestamp x` (an AttributeError)
+# and `!!bool x` (a KeyError) say nothing worth repeating
+_UNREADABLE_ERRORS = (ValueError, OverflowError, AttributeError, KeyError)
+
+
+def _unreadable(tag: str, exc: Exception, at: Location) -> Problem:
+    """A scalar its tag's constructor cannot read (a number too long, a date that does not exist, ...)."""
+    kind = tag.rsplit(":", 1)[-1]
+    message = (f"this number has more than {sys.get_int_max_str_digits()} digits"
+               if kind == "int" and "digits" in str(exc) else
+               f"this is not a valid {kind}" if isinstance(exc, AttributeError | KeyError) else
+               f"this is not a valid {kind}: {exc}")
+    return Problem(message, at, "", "quote it to keep it as text")
 
 
 _UNREADABLE = object()  # a scalar already reported as unreadable
@@ -304,6 +316,213 @@ class _Composer:
         return target, height
 
 
+class _Fallback(Exception):
+    """The file holds an anchor, an alias or a merge key: it is read through _Composer and _Builder instead."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"  # `=`: a plain key where PyYAML's merging reads mapping keys
+_KEPT_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:float")
+_CONSTRUCTED: dict[tuple[str, str], Any] = {}  # (tag, plain scalar) -> its value, for the tags in _KEPT_TAGS
+_ITEM = object()  # the state of a list: the next event is an item
+_SKIP = object()  # the state of a mapping whose key cannot be used: its value is composed, not built
+_FAILED = object()  # a scalar whose constructor raised what ends the reading (kept in _Reader.failure)
+_Frame = tuple[Any, Path_, int, Any]  # a collection being read: its data, path, depth and state
+
+
+class _Reader:
+    """The data and positions of a file straight from the parser's events, without yaml Nodes: what
+    _Composer then _Builder make of a file without anchors, aliases or merge keys (those raise _Fallback).
+
+    The same bounds, in the same order (the nesting checked before each value is counted); problems the
+    building finds are kept aside and said only if the whole file composes, as the two stages do (a
+    composing error is then the only problem). A constructor's failure stops the building where the
+    builder stopped; the rest is only composed, and the failure raised at the end."""
+
+    def __init__(self, loader: Any, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.values: dict[Path_, tuple[int, int]] = {}
+        self.keys: dict[Path_, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+        self.failure: Exception | None = None
+        self.total = 0
+
+    def into(self, positions: Positions, problems: list[Problem]) -> Any:
+        """The file's data, its positions and problems added to these; raises as _parse_yaml expects."""
+        data = self.document()
+        for name, table in (("values", self.values), ("keys", self.keys)):
+            if getattr(positions, name):
+                getattr(positions, name).update(table)
+            else:
+                setattr(positions, name, table)
+        problems.extend(self.problems)
+        failure, self.failure = self.failure, None  # no cycle left between the reader and the traceback
+        if failure is not None:
+            raise failure
+        return data
+
+    def document(self) -> Any:
+        loader = self.loader
+        get = loader.get_event
+        get()  # stream start
+        if get().__class__ is yaml.StreamEndEvent:
+            return None
+        root_mark = loader.peek_event().start_mark
+        data = self.body(get)
+        event = get()
+        if event.__class__ is not yaml.StreamEndEvent:
+            raise yaml.composer.ComposerError("expected a single document in the stream", root_mark,
+                                              "but found another document", event.start_mark)
+        return data
+
+    def body(self, get: Any) -> Any:  # one loop over every event, kept flat for speed
+        """The document's value, from its first event to its end."""
+        values, keys, problems, file = self.values, self.keys, self.problems, self.file
+        resolve, resolved, scalar, skip = self.loader.resolve, _RESOLVED.get, self.scalar, self.skip
+        scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+        mapping_end, sequence_end, scalar_node = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.ScalarNode
+        deepest, most, total = YAML_DEPTH_LIMIT, YAML_VALUE_LIMIT, self.total
+        holder: dict[str, Any] = {}
+        stack: list[_Frame] = []
+        data: Any = holder
+        path: Path_ = ()
+        child: Path_ = ()
+        depth = 0
+        state: Any = ""  # None: a mapping's next event is a key; _ITEM: a list's item; else the key of the value
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is scalar_event or kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None:
+                    raise _Fallback
+                mark = event.start_mark
+                if depth >= deepest:
+                    raise _YamlBound(f"lists and mappings nest more than {YAML_DEPTH_LIMIT} deep here", mark,
+                                     _DEPTH_HINT)
+                total += 1
+                if total > most:
+                    raise _YamlBound(f"the file holds more than {YAML_VALUE_LIMIT:,} values", mark, _COUNT_HINT)
+                if kind is scalar_event:
+                    tag = event.tag
+                    text = event.value
+                    if tag is None:
+                        implicit = event.implicit
+                        tag = (resolved(text) if implicit[0] else _STR_TAG) or resolve(scalar_node, text, implicit)
+                    elif tag == "!":
+                        tag = resolve(scalar_node, text, event.implicit)
+                    if state is None:  # a key
+                        if tag != _STR_TAG and tag != _VALUE_TAG:
+                            if tag == _MERGE_TAG:
+                                raise _Fallback
+                            text = scalar(tag, event)
+                            if text is _FAILED:
+                                self.total = total
+                                return skip(get, depth, -1)
+                            if not isinstance(text, str | int | float | bool):
+                                if text is not _UNREADABLE:
+                                    problems.append(Problem("a mapping key must be a plain word or number",
+                                                            _mark(file, mark), dotted(path)))
+                                state = _SKIP
+                                continue
+                            text = str(text)
+                        child = (*path, text)
+                        if text in data:
+                            problems.append(Problem(
+                                f"`{text}` is declared twice in the same mapping (first at line {keys[child][0]})",
+                                _mark(file, mark), dotted(child), "remove or rename one of them"))
+                        keys[child] = (mark.line + 1, mark.column + 1)
+                        state = text
+                        continue
+                    if state is _SKIP:
+                        state = None
+                        continue
+                    if state is _ITEM:
+                        child = (*path, len(data))
+                    values[child] = (mark.line + 1, mark.column + 1)
+                    value = text if tag == _STR_TAG else scalar(tag, event)
+                    if value is _FAILED:
+                        self.total = total
+                        return skip(get, depth, -1)
+                    if state is _ITEM:
+                        data.append(value)
+                    else:
+                        data[state] = value
+                        state = None
+                    continue
+                if state is None or state is _SKIP:  # a list or mapping as a key, or the value of an unusable key
+                    if state is None:
+                        problems.append(Problem("a mapping key must be a plain word or number", _mark(file, mark),
+                                                dotted(path)))
+                    self.total = total
+                    skip(get, depth + 1, depth)
+                    total = self.total
+                    state = _SKIP if state is None else None
+                    continue
+                new: Any = {} if kind is mapping_start else []
+                if state is _ITEM:
+                    child = (*path, len(data))
+                    data.append(new)
+                    stack.append((data, path, depth, _ITEM))
+                else:
+                    data[state] = new
+                    stack.append((data, path, depth, None))
+                values[child] = (mark.line + 1, mark.column + 1)
+                data, path, depth, state = new, child, depth + 1, None if kind is mapping_start else _ITEM
+            elif kind is mapping_end or kind is sequence_end:
+                data, path, depth, state = stack.pop()
+            elif kind is yaml.DocumentEndEvent:
+                return holder.get("")
+            else:  # an alias
+                raise _Fallback
+
+    def skip(self, get: Any, depth: int, until: int) -> Any:
+        """Compose without building: the events up to the end of the collection `depth` deep (`until` is one
+        less), or to the end of the document (`until` is -1). Counts values and bounds the nesting."""
+        while depth > until:
+            event = get()
+            kind = event.__class__
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                depth -= 1
+                continue
+            if kind is yaml.DocumentEndEvent:
+                break
+            if kind is yaml.AliasEvent or event.anchor is not None:
+                raise _Fallback
+            if depth >= YAML_DEPTH_LIMIT:
+                raise _YamlBound(f"lists and mappings nest more than {YAML_DEPTH_LIMIT} deep here", event.start_mark,
+                                 _DEPTH_HINT)
+            self.total += 1
+            if self.total > YAML_VALUE_LIMIT:
+                raise _YamlBound(f"the file holds more than {YAML_VALUE_LIMIT:,} values", event.start_mark,
+                                 _COUNT_HINT)
+            if kind is not yaml.ScalarEvent:
+                depth += 1
+        return None
+
+    def scalar(self, tag: str, event: Any) -> Any:
+        """A scalar of another tag than text, as _Builder._scalar reads it."""
+        kept = tag in _KEPT_TAGS
+        if kept:
+            value = _CONSTRUCTED.get((tag, event.value), _CONSTRUCTED)  # the table itself: not there
+            if value is not _CONSTRUCTED:
+                return value
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except _UNREADABLE_ERRORS as exc:
+            self.problems.append(_unreadable(tag, exc, _mark(self.file, event.start_mark)))
+            return _UNREADABLE
+        except Exception as exc:  # raised as the builder raised it, once the whole file is composed
+            self.failure = exc
+            return _FAILED
+        if kept:
+            if len(_CONSTRUCTED) > 100_000:
+                _CONSTRUCTED.clear()
+            _CONSTRUCTED[(tag, event.value)] = value
+        return value
+
+
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVED: dict[str, str] = {}  # plain scalar -> its implicit tag; topology files repeat most words
 
@@ -323,8 +542,20 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 
 
 def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Problem]) -> Any:
+    """The data of a YAML text, its positions and problems added to these: read from the parser's events
+    (_Reader), or, when the text holds anchors, aliases or merge keys, composed then built."""
+    with cycles_collected_later():  # reading makes no cycles, only values, paths and positions that live on
+        try:
+            return _parsed(text, file, positions, problems, fast=True)
+        except _Fallback:
+            return _parsed(text, file, positions, problems, fast=False)
+
+
+def _parsed(text: str, file: str, positions: Positions, problems: list[Problem], *, fast: bool) -> Any:
     loader = _Loader(text)
     try:
+        if fast:
+            return _Reader(loader, file).into(positions, problems)
         node = _Composer(loader).single_node()
         if node is None:
             return None

@@ -945,7 +945,8 @@ def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[s
     if isinstance(data, dict):
         return _substitute_mapping(data, path, positions, environ, problems, renamed, deferred)
     if isinstance(data, list):
-        return [_substitute(value, (*path, index), positions, environ, problems, renamed, deferred)
+        return [value if _unchanged(value) else _substitute(value, (*path, index), positions, environ, problems,
+                                                        renamed, deferred)
                 for index, value in enumerate(data)]
     if not isinstance(data, str) or "$" not in data:
         return data
@@ -957,6 +958,12 @@ def _substitute(data: Any, path: Path_, positions: Positions, environ: Mapping[s
         return text
     deferred.extend(_Deferred(path, data, problem) for problem in unset)
     return data
+
+
+def _unchanged(value: Any) -> bool:
+    """A value no substitution changes (most of a file), told without making its path."""
+    kind = type(value)
+    return ("$" not in value) if kind is str else kind in (int, float, bool, type(None))
 
 
 def _substitute_text(text: str, path: Path_, where: Location | None, environ: Mapping[str, str],
@@ -983,6 +990,10 @@ def _substitute_mapping(data: dict[Any, Any], path: Path_, positions: Positions,
     """A key is substituted like a value (a vhost or topic named from the environment); it is never created
     as the literal text, and never becomes empty or the name of another key beside it (two keys clash only
     when their final names do: `$${A}` is the name `${A}`, no clash with a key `${A}`)."""
+    if not any(isinstance(key, str) and "$" in key for key in data):  # the common case: values only
+        return {key: value if _unchanged(value) else _substitute(value, (*path, key), positions, environ, problems,
+                                                             renamed, deferred)
+                for key, value in data.items()}
     names: dict[Any, Any] = {}  # key as written -> its name; a key whose variable is not set is left out
     for key in data:
         if isinstance(key, str) and "$" in key:

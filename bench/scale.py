@@ -61,9 +61,7 @@ RABBITMQ_QUEUES = 2000  # a RabbitMQ chunk: a vhost, an exchange, 2,000 queues a
 
 def rabbitmq_chunk(k: int, run: str) -> str:
     """The k-th RabbitMQ file: vhost `<run>-v<k>` on the broker of RABBITMQ_URL."""
-    lines = ["version: 1"]
-    if k == 0:
-        lines += ["targets:", f'  rabbit: {{kind: rabbitmq, url: "{RABBITMQ_URL}"}}']
+    lines = ["version: 1", "targets:", f'  rabbit: {{kind: rabbitmq, url: "{RABBITMQ_URL}"}}']
     lines += ["rabbitmq:", "  target: rabbit", "  vhosts:", f"    {run}-v{k}:", "      exchanges:",
               "        orders: {type: topic}", "      queues:"]
     lines += [f'        q{i}: {{bindings: [{{exchange: orders, routing_key: "k.{i}.*"}}]}}'

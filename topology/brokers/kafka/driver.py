@@ -520,10 +520,11 @@ class KafkaDriver(Driver):
         """Each topic's dynamic config (its overrides), in one DescribeConfigs. librdkafka always asks for
         every entry's synonyms and makes a Python object of each entry and synonym: about 0.3 ms a topic.
         kafka-python asks without them for a third of that, but importing it costs a process about 0.3 s:
-        so it is used once it is loaded anyway, or when the topics are many enough to repay it."""
+        so it is used when the topics are many enough to repay it (both give the same; see
+        tests/brokers/test_kafka_config_reads.py)."""
         if not topics:
             return {}
-        if len(topics) >= _KAFKA_PYTHON_FROM or "kafka.protocol.admin" in sys.modules:
+        if len(topics) >= _KAFKA_PYTHON_FROM:
             return self._node_probe().topic_configs(topics, "describing topic configs")
         return self._librdkafka_topic_configs(topics)
 

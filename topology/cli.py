@@ -130,9 +130,12 @@ def _files(paths: list[str]) -> list[str]:
 
 def _compile(files: list[str], env: str | None, variables: list[str] | None, var_files: list[str] | None,
              ) -> Topology:
+    from topology.core.collecting import kept_until_exit
     from topology.format.compile import compile_topology
 
-    return compile_topology(_files(files), env=env, cli_vars=_variables(variables, var_files))
+    topology = compile_topology(_files(files), env=env, cli_vars=_variables(variables, var_files))
+    kept_until_exit()
+    return topology
 
 
 def _print_problems(topology: Topology) -> None:
@@ -261,6 +264,7 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
     from pathlib import Path
 
     from topology.brokers.base import Subset
+    from topology.core.collecting import kept_until_exit
     from topology.engine.session import Engine
 
     urls = _target_urls(targets)
@@ -269,16 +273,20 @@ def _engine(files: list[str], env: str | None, variables: dict[str, Any], state:
                     subset=Subset(tuple(only), tuple(exclude)))
     for warning in engine.topology.warnings:
         typer.echo(str(warning), err=True)
+    kept_until_exit()
     return engine
 
 
 def _inspected(engine: Engine, planning: Callable[[Callable[[str], None]], Plan]) -> Plan:
     """`planning` run with a bar on the terminal that counts the targets as their live state is read."""
+    from topology.core.collecting import kept_until_exit
     from topology.render.progress import Work
 
     count = len(engine.targets)
     with Work(_display(), f"Inspecting {count} target{'' if count == 1 else 's'}", count, keep=False) as work:
-        return planning(lambda name: work.done())
+        plan = planning(lambda name: work.done())
+    kept_until_exit()
+    return plan
 
 
 def _said_partial(engine: Engine, plan: Plan, *, shown: bool) -> None:

@@ -12,7 +12,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["cycles_collected_later"]
+__all__ = ["cycles_collected_later", "kept_until_exit"]
 
 
 @contextmanager
@@ -25,3 +25,10 @@ def cycles_collected_later() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def kept_until_exit() -> None:
+    """The command line, once it has compiled or planned: what exists now (the topology, the plan) stays
+    until the process ends, so later collections (while applying) skip it instead of walking all of it
+    each time. Cycles made from now on are still collected. Not for a long-lived process (the exporter)."""
+    gc.freeze()

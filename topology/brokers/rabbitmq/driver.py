@@ -551,9 +551,11 @@ class RabbitMQDriver(Driver):
     def inspect(self, selection: Selection) -> dict[str, Live]:
         live: dict[str, Live] = {}
         existing = {v["name"]: v for v in self._json("/api/vhosts", columns=_VHOST_COLUMNS)}
-        for vhost in self._vhosts(selection):
-            if vhost in existing:
-                live.update(self._inspect_vhost(vhost, existing[vhost]))
+        vhosts = [vhost for vhost in self._vhosts(selection) if vhost in existing]
+        with reading_pool(min(self.parallelism, len(vhosts))) as pool:  # the broker answers vhosts side by side
+            inspected = pool.map(lambda v: self._inspect_vhost(v, existing[v]), vhosts)
+            for vhost, found in zip(vhosts, inspected, strict=True):
+                live.update(found)
                 # declared limits of a vhost that has none: none is what they are compared with
                 if f"rabbitmq/{vhost}/limits" in selection.addresses:
                     live.setdefault(f"rabbitmq/{vhost}/limits", _limits_live(vhost, {}))

@@ -376,11 +376,24 @@ def _q(name: str) -> str:
 
 def _exchange_links(fetch: Fetch, vhost: str) -> set[str] | None:
     """The upstreams exchange federation links of `vhost` use; None when the federation management plugin,
-    which lists them, is not there (then any upstream may be in use)."""
-    links = fetch(f"/api/federation-links/{_q(vhost)}")
+    which lists them, is not there, or cannot say now (then any upstream may be in use). The plugin answers
+    HTTP 500 while asked about a link whose process is restarting (one that cannot reach its upstream
+    restarts every few seconds)."""
+    try:
+        links = fetch(f"/api/federation-links/{_q(vhost)}")
+    except BrokerError as exc:
+        if _status(exc) != 500:
+            raise
+        return None
     if not isinstance(links, list):
         return None
     return {str(link.get("upstream")) for link in links if link.get("type") == "exchange"}
+
+
+def _status(exc: BrokerError) -> int | None:
+    """The HTTP status behind a management API error, if it was one."""
+    response = getattr(exc.__cause__, "response", None)
+    return getattr(response, "status_code", None)
 
 
 def in_transit(kind: str, value: Any, upstreams: Mapping[str, Any], links: set[str] | None) -> int | None:

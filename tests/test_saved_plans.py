@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.cli import topology
 
 HEAD = "version: 1\nmanage: {prune: true, include: ['*']}\n"
@@ -162,6 +164,20 @@ def test_a_plan_of_an_unknown_format_is_one_sentence(tmp_path: Path) -> None:
     for command in ("apply", "show"):
         result = topology(command, "plan.json", cwd=repo)
         assert (result.returncode, result.stderr) == (1, message)
+
+
+@pytest.mark.parametrize("text", ["[1, 2", '{"changes": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                  '{"source_digest": "x", "before": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001])
+def test_a_file_that_is_no_plan_is_one_sentence(tmp_path: Path, text: str) -> None:
+    """Garbage and JSON nested past Python's recursion limit alike: `show` says it is no plan; `apply`
+    reads it as a topology file, which it is not either. One sentence each, never a traceback."""
+    (tmp_path / "plan.json").write_text(text)
+    shown = topology("show", "plan.json", cwd=tmp_path)
+    assert (shown.returncode, shown.stderr) == (
+        1, "Error: plan.json is not a plan saved by `topology plan --out`; plan again\n"), shown.stderr
+    applied = topology("apply", "plan.json", cwd=tmp_path)
+    assert applied.returncode == 1 and "unexpectedly" not in applied.stderr + applied.stdout, applied.stderr
+    assert applied.stderr.startswith("Error: plan.json:1:") and applied.stderr.count("\n") == 1, applied
 
 
 def test_a_missing_variable_names_var_file_too(tmp_path: Path) -> None:

@@ -399,7 +399,7 @@ def _read_plan(path: str) -> Plan:
         raise InputError(f"{path} is a directory; give the plan file saved by `topology plan --out`") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # the last: nested past Python's limit
         raise InputError(f"{path} is not a plan saved by `topology plan --out`; plan again") from None
     return _plan_of(path, data)
 
@@ -417,7 +417,7 @@ def _plan_of(path: str, data: Any) -> Plan:
                          f"{readable}); run `topology plan` again")
     try:
         return Plan.model_validate(data)
-    except ValidationError:
+    except (ValidationError, RecursionError):
         raise InputError(f"{path} is not a plan saved by this version's `topology plan --out`; plan again") from None
 
 
@@ -430,7 +430,7 @@ def _saved_plan(files: list[str]) -> Plan | None:
     try:
         with open(files[0], encoding="utf-8") as handle:
             data = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     if not (isinstance(data, dict) and "source_digest" in data):
         return None

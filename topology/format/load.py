@@ -548,7 +548,8 @@ def _parse_yaml(text: str, file: str, positions: Positions, problems: list[Probl
         try:
             return _parsed(text, file, positions, problems, fast=True)
         except _Fallback:
-            return _parsed(text, file, positions, problems, fast=False)
+            pass  # read again below, once the traceback (and what the first reading built) is gone
+        return _parsed(text, file, positions, problems, fast=False)
 
 
 def _parsed(text: str, file: str, positions: Positions, problems: list[Problem], *, fast: bool) -> Any:

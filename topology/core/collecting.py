@@ -30,5 +30,6 @@ def cycles_collected_later() -> Iterator[None]:
 def kept_until_exit() -> None:
     """The command line, once it has compiled or planned: what exists now (the topology, the plan) stays
     until the process ends, so later collections (while applying) skip it instead of walking all of it
-    each time. Cycles made from now on are still collected. Not for a long-lived process (the exporter)."""
+    each time. Cycles made from now on are still collected; those made while the collector was paused
+    are kept, once (the exporter and `status --watch` freeze once, after compiling)."""
     gc.freeze()

@@ -91,7 +91,7 @@ def test_attribute_changes_are_read_back_until_they_agree(aws_clients: tuple[Any
     change = Change(address=f"sqs/queue/{name}", kind="sqs.queue", target="aws", name=name, action="update",
                     before={"FifoQueue": False, "VisibilityTimeout": 30},
                     after={"FifoQueue": False, "VisibilityTimeout": 60},
-                    attributes=({"name": "VisibilityTimeout", "before": 30, "after": 60},))  # type: ignore[arg-type]
+                    attributes=(AttributeChange(name="VisibilityTimeout", before=30, after=60),))
     [result] = aws_driver(sqs=faulty).apply([change], {})
     assert result.ok, result.error
     assert stale[0] == 0 and faulty.calls.count("get_queue_attributes") >= 3

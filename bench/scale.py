@@ -32,27 +32,18 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from validate_10k import generate
+
 from topology.engine.session import Engine
 
 QUEUES = 2400  # a chunk: about 10,000 resources
 
 
 def chunk(k: int) -> str:
-    """The k-th file: RabbitMQ queues with a binding each (every 4th with a DLQ and 2 retry tiers) in vhost
-    `v<k>`, Kafka topics, SQS queues and Redis streams, every name of its own."""
-    lines = ["version: 1", "rabbitmq:", "  vhosts:", f"    v{k}:", "      exchanges:", "        orders: {type: topic}",
-             "      queues:"]
-    for i in range(QUEUES):
-        extra = ", dead_letter: {}, retry: {delays: [5s, 1m]}" if i % 4 == 0 else ""
-        lines.append(f'        q{i}: {{type: quorum, bindings: [{{exchange: orders, routing_key: "k.{i}.*"}}]{extra}}}')
-    lines += ["kafka:", "  topics:"]
-    lines += [f"    c{k}.t{i}: {{partitions: 3, config: {{retention.ms: 7d}}}}" for i in range(QUEUES // 2)]
-    lines += ["sqs:", "  queues:"]
-    lines += [f"    c{k}-s{i}: {{visibility_timeout: 30s, dead_letter: {{max_receives: 5}}}}"
-              for i in range(QUEUES // 4)]
-    lines += ["redis:", "  streams:"]
-    lines += [f"    c{k}-r{i}: {{groups: {{g: {{start: '$'}}}}}}" for i in range(QUEUES // 4)]
-    return "\n".join(lines) + "\n"
+    """The k-th file: bench/validate_10k.py's mix in vhost `v<k>`, every name of its own."""
+    return generate(QUEUES, vhost=f"v{k}", topics=f"c{k}.", names=f"c{k}-")
 
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672")

@@ -24,20 +24,22 @@ from topology.format.compile import compile_topology
 from topology.format.load import load_file
 
 
-def generate(queues: int) -> str:
-    """RabbitMQ queues with a binding each (every 4th with a DLQ and 2 retry tiers), Kafka topics,
-    SQS queues and Redis streams: about 10,000 resources for queues=2,400."""
-    lines = ["version: 1", "rabbitmq:", "  vhosts:", "    shop:", "      exchanges:", "        orders: {type: topic}",
-             "      queues:"]
+def generate(queues: int, *, vhost: str = "shop", topics: str = "shop.", names: str = "") -> str:
+    """RabbitMQ queues with a binding each (every 4th with a DLQ and 2 retry tiers) in `vhost`, Kafka topics
+    named `<topics>t<i>`, SQS queues and Redis streams named `<names>s<i>` and `<names>r<i>`: about 10,000
+    resources for queues=2,400."""
+    lines = ["version: 1", "rabbitmq:", "  vhosts:", f"    {vhost}:", "      exchanges:",
+             "        orders: {type: topic}", "      queues:"]
     for i in range(queues):
         extra = ", dead_letter: {}, retry: {delays: [5s, 1m]}" if i % 4 == 0 else ""
         lines.append(f'        q{i}: {{type: quorum, bindings: [{{exchange: orders, routing_key: "k.{i}.*"}}]{extra}}}')
     lines += ["kafka:", "  topics:"]
-    lines += [f"    shop.t{i}: {{partitions: 3, config: {{retention.ms: 7d}}}}" for i in range(queues // 2)]
+    lines += [f"    {topics}t{i}: {{partitions: 3, config: {{retention.ms: 7d}}}}" for i in range(queues // 2)]
     lines += ["sqs:", "  queues:"]
-    lines += [f"    s{i}: {{visibility_timeout: 30s, dead_letter: {{max_receives: 5}}}}" for i in range(queues // 4)]
+    lines += [f"    {names}s{i}: {{visibility_timeout: 30s, dead_letter: {{max_receives: 5}}}}"
+              for i in range(queues // 4)]
     lines += ["redis:", "  streams:"]
-    lines += [f"    r{i}: {{groups: {{g: {{start: '$'}}}}}}" for i in range(queues // 4)]
+    lines += [f"    {names}r{i}: {{groups: {{g: {{start: '$'}}}}}}" for i in range(queues // 4)]
     return "\n".join(lines) + "\n"
 
 

@@ -128,3 +128,12 @@ def test_renaming_positions_is_linear_in_the_paths_under_the_key() -> None:
     assert positions.keys[("renamed",)] == (2, 1) and positions.values[()] == (1, 1)
     assert len(positions.values) == len(trunk) + 1 + 100_000
     assert elapsed < 3.0, f"{elapsed:.1f} s"
+
+
+def test_a_dollar_written_as_an_escape_is_substituted_like_one_written_plainly(tmp_path: Path) -> None:
+    """Substitution is skipped for a file whose text holds neither `$` nor `\\`; an escape still writes one."""
+    for written in ('"\\x24{PREFIX}.orders"', '"\\u0024{PREFIX}.orders"', '"\\U00000024{PREFIX}.orders"'):
+        text = f"version: 1\nkafka:\n  topics:\n    {written}: {{partitions: 3}}\n"
+        assert _compile(tmp_path, text, {"PREFIX": "prod"}) == (["kafka/topic/prod.orders"], []), written
+    plain = "version: 1\nkafka:\n  topics:\n    orders: {partitions: 3}\n"
+    assert _compile(tmp_path, plain, {"PREFIX": "prod"}) == (["kafka/topic/orders"], [])

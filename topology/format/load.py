@@ -1226,8 +1226,9 @@ def _load(raw: bytes, path: str, *, env: str | None, cli_vars: Mapping[str, Any]
 
     renamed: dict[Path_, PathPart] = {}
     deferred: list[_Deferred] = []
-    data = _substitute(data, (), positions, environ, problems, renamed, deferred)
-    positions.rename(renamed)
+    if "$" in rendered or "\\" in rendered:  # without either, no value or key can hold a `$` (`\\x24` writes one)
+        data = _substitute(data, (), positions, environ, problems, renamed, deferred)
+        positions.rename(renamed)
     if env is not None:
         data = _overlay_environment(data, env, positions, problems)
     data["vars"] = variables

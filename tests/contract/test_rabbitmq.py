@@ -108,4 +108,4 @@ class TestRabbitMQDriver(ContractSuite):
         return "priority", 7
 
     def writes_for_base(self) -> int:
-        return 3  # vhost; exchange, queues and policy; binding and retry queue
+        return 2  # the vhost; then exchange, queues, policy, binding and retry queue in one definitions import

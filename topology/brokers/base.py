@@ -204,12 +204,19 @@ class Driver(ABC):
 
     @abstractmethod
     def apply(self, changes: Sequence[Change], desired: Mapping[str, Resource]) -> list[ChangeResult]:
-        """Carry out `changes` (independent of each other) and report each one; idempotent.
+        """Carry out `changes` (independent of each other, but for those `together` lets into the batch
+        after a change they depend on) and report each one; idempotent.
 
         A change with `needs_empty` was planned as losing nothing: at the moment it is carried out
         the object must still hold nothing (no messages, unacknowledged ones included; no entries;
         no pending entries; no committed offsets), atomically where the broker can, else checked
         just before; when it holds something the change fails with `refused_not_empty(...)`."""
+
+    def together(self, change: Change, prerequisite: Change) -> bool:
+        """Whether `change` may go in the same `apply` batch as `prerequisite`, which it depends on: this
+        driver then carries them out in dependency order itself (RabbitMQ's definitions import orders
+        exchanges, queues and bindings), saving a wave. A `change` whose prerequisite fails then fails too."""
+        return False
 
     def lock(self, holder: str, wait: float) -> None:  # noqa: B027 - no primitive: no lock
         """Take this target's apply lock, held until close(), and freed by the broker if this process

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from topology.brokers.base import ChangeResult
+from topology.brokers.base import ChangeResult, Driver
 from topology.engine.plan import Change, Plan
 from topology.engine.targets import Target
 from topology.errors import InputError
@@ -83,7 +83,7 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], *, parallelism: int = 
     stop = stop or threading.Event()
     for target in targets.values():
         target.driver.stopping = stop
-    waves = _Waves(plan)
+    waves = _Waves(plan, _together(targets))
     while not stop.is_set() and (wave := waves.next()):
         for batch, results in _run(wave, targets, parallelism, waves.report, stop):
             if after_batch is not None:
@@ -94,21 +94,50 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], *, parallelism: int = 
     return waves.report
 
 
-class _Waves:
-    """The changes still to do, handed out a wave at a time: those whose prerequisites are done."""
+def _together(targets: Mapping[str, Target]) -> Callable[[Change, Change], bool] | None:
+    """Whether a change may join the wave of a prerequisite (`Driver.together`; None: no driver lets any)."""
+    if all(type(t.driver).together is Driver.together for t in targets.values()):
+        return None
+    return lambda change, prerequisite: (change.target == prerequisite.target
+                                         and targets[change.target].driver.together(change, prerequisite))
 
-    def __init__(self, plan: Plan) -> None:
+
+class _Waves:
+    """The changes still to do, handed out a wave at a time: those whose prerequisites are done, and those
+    whose driver carries them out together with the prerequisites left (`Driver.together`)."""
+
+    def __init__(self, plan: Plan, together: Callable[[Change, Change], bool] | None = None) -> None:
         self.report = ApplyReport()
         self.by_address = {c.address: c for c in plan.changes}
         self.prerequisites = _prerequisites(plan.changes)
+        self.together = together
         self.done: set[str] = set()
         self.blocked: set[str] = set()
         self.pending = list(plan.changes)
+
+    def _joined(self, ready: list[Change], together: Callable[[Change, Change], bool]) -> list[Change]:
+        """`ready` and the pending changes that may go in the same wave, each after the prerequisites it waits
+        on (which are in the wave)."""
+        wave = {c.address for c in ready}
+        joined: list[Change] = []
+        added = True
+        while added:
+            added = False
+            for change in self.pending:
+                waiting = self.prerequisites[change.address] - self.done
+                if change.address not in wave and waiting <= wave and all(
+                        together(change, self.by_address[p]) for p in waiting):
+                    wave.add(change.address)
+                    joined.append(change)
+                    added = True
+        return ready + joined
 
     def next(self) -> list[Change]:
         """The next wave; what waits on a failure is set aside as not attempted. Empty when all is done."""
         while self.pending:
             ready = [c for c in self.pending if self.prerequisites[c.address] <= self.done]
+            if ready and self.together is not None:
+                ready = self._joined(ready, self.together)
             stuck = [c.address for c in self.pending if self.prerequisites[c.address] & self.blocked]
             self.blocked.update(stuck)
             self.report.not_attempted += stuck

@@ -42,6 +42,9 @@ def _signalled_plan(signals: list[signal.Signals]) -> Any:
 
 
 if __name__ == "__main__":
+    # As a terminal's Ctrl-C reaches it: a test run started in the background inherits SIGINT ignored, which
+    # Python (rightly) keeps, and the interrupt would never arrive.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     count, *names = sys.argv.pop(1).split(":")
     sent = [signal.Signals[n] for n in names or ["SIGKILL"]]
     if int(count):

@@ -215,7 +215,8 @@ class Driver(ABC):
     def together(self, change: Change, prerequisite: Change) -> bool:
         """Whether `change` may go in the same `apply` batch as `prerequisite`, which it depends on: this
         driver then carries them out in dependency order itself (RabbitMQ's definitions import orders
-        exchanges, queues and bindings), saving a wave. A `change` whose prerequisite fails then fails too."""
+        exchanges, queues and bindings), saving a wave. Deletes are never offered. A `change` whose
+        prerequisite fails then counts as failed, whatever the driver reports for it (engine/apply.py)."""
         return False
 
     def lock(self, holder: str, wait: float) -> None:  # noqa: B027 - no primitive: no lock

@@ -85,7 +85,8 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], *, parallelism: int = 
         target.driver.stopping = stop
     waves = _Waves(plan, _together(targets))
     while not stop.is_set() and (wave := waves.next()):
-        for batch, results in _run(wave, targets, parallelism, waves.report, stop):
+        for batch, reported in _run(wave, targets, parallelism, waves.report, stop):
+            results = waves.behind_failures(reported)
             if after_batch is not None:
                 after_batch(batch[0].target, results)
             waves.record(results, progress)
@@ -117,19 +118,22 @@ class _Waves:
 
     def _joined(self, ready: list[Change], together: Callable[[Change, Change], bool]) -> list[Change]:
         """`ready` and the pending changes that may go in the same wave, each after the prerequisites it waits
-        on (which are in the wave)."""
+        on (which are in the wave). A delete never joins: it waits for every other change anyway."""
         wave = {c.address for c in ready}
         joined: list[Change] = []
+        candidates = [c for c in self.pending if c.action != "delete" and c.address not in wave]
         added = True
-        while added:
-            added = False
-            for change in self.pending:
+        while added and candidates:
+            added, left = False, []
+            for change in candidates:
                 waiting = self.prerequisites[change.address] - self.done
-                if change.address not in wave and waiting <= wave and all(
-                        together(change, self.by_address[p]) for p in waiting):
+                if waiting <= wave and all(together(change, self.by_address[p]) for p in waiting):
                     wave.add(change.address)
                     joined.append(change)
                     added = True
+                else:
+                    left.append(change)
+            candidates = left
         return ready + joined
 
     def next(self) -> list[Change]:
@@ -172,6 +176,32 @@ class _Waves:
                 self.report.failed[result.address] = result.error or "failed"
             if progress is not None:
                 progress(self.by_address[result.address], result)
+
+
+    def behind_failures(self, results: list[ChangeResult]) -> list[ChangeResult]:
+        """A batch's results, where a change that needs another of the same batch (`Driver.together`) that
+        failed or never started has failed, whatever its driver said: what depends on it is then not attempted."""
+        unstarted = {r.address for r in results if not r.started}
+        missing = unstarted | {r.address for r in results if not r.ok}
+        grew = True
+        while grew:
+            grew = False
+            for result in results:
+                if result.address not in missing and self.prerequisites[result.address] & missing:
+                    missing.add(result.address)
+                    grew = True
+        adjusted: list[ChangeResult] = []
+        for result in results:
+            needed = sorted(self.prerequisites[result.address] & missing) if result.started else []
+            if not needed:
+                adjusted.append(result)
+                continue
+            never = needed[0] in unstarted
+            why = f"`{needed[0]}`, which it needs, {'was never started' if never else 'failed'}"
+            again = "apply again" if never else "apply again once it is fixed"
+            adjusted.append(ChangeResult(result.address, False, f"made all the same, but {why}; {again}"
+                                         if result.ok else f"{result.error or 'failed'} ({why})"))
+        return adjusted
 
 
 def _run(wave: list[Change], targets: Mapping[str, Target], parallelism: int, report: ApplyReport,

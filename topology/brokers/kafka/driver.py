@@ -1161,8 +1161,11 @@ class _Nodes:
         async def send(node: int) -> Any:
             return await manager.send(request, node_id=node)
 
+        nodes = [broker.node_id for broker in self.client._client.cluster.brokers()]
+        if not nodes:  # never a vacuous "every broker agrees"
+            raise BrokerError(f"Kafka at {self.driver.bootstrap}: no broker is known to ask whether a change is "
+                              "done; run the command again")
         with self.driver._translating("asking each broker"):
-            nodes = [broker.node_id for broker in self.client._client.cluster.brokers()]
             return [manager.run(send, node).to_dict() for node in nodes]
 
     def _metadata(self, names: Iterable[str]) -> list[dict[str, dict[str, Any]]]:

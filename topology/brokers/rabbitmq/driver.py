@@ -75,7 +75,7 @@ _IMPORTED = {"rabbitmq.queue": "queues", "rabbitmq.exchange": "exchanges", "rabb
 LOCK_QUEUE = "topology.apply-lock"
 _HOLDER = "topology-holder"
 _LOCK_POLL = 0.25  # seconds between attempts to take a held lock
-_QUEUE_COLUMNS = "name,messages,messages_unacknowledged"
+_QUEUE_COLUMNS = "name,messages,messages_unacknowledged,consumers"
 
 
 def default_amqp_url(management_url: str | BrokerURL) -> BrokerURL:
@@ -406,13 +406,9 @@ class RabbitMQDriver(Driver):
         self._request(method, path, expect=(404,) if gone_ok else (), json=body, params=params or None)
 
     def _queues(self, vhost: str) -> dict[str, dict[str, Any]]:
-        """The vhost's queues with what each holds (`messages`, `messages_unacknowledged`); empty if the vhost
-        is gone. Read as totals without statistics, which spares the broker working out every queue's rates
-        (the management UI's fast listing; a broker that predates it ignores the two flags and sends the
-        statistics, which hold the same fields). An apply lock (in whichever vhost an amqp_url names) is no
-        object of the topology: left out."""
-        listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=_QUEUE_COLUMNS,
-                             disable_stats="true", enable_queue_totals="true") or []
+        """The vhost's queues with their statistics; empty if the vhost is gone. An apply lock (in whichever
+        vhost an amqp_url names) is no object of the topology: left out."""
+        listing = self._json(f"/api/queues/{_q(vhost)}", missing_ok=True, columns=_QUEUE_COLUMNS) or []
         return {q["name"]: q for q in listing if q["name"] != LOCK_QUEUE}
 
     def _down(self, vhost: str) -> dict[str, str]:
@@ -765,8 +761,9 @@ class RabbitMQDriver(Driver):
         if all(result.ok for result in results):
             return results
         down = self._down(vhost)  # the import skips a binding to a queue on a node that is down, silently
-        failed = {r.address for r in results if not r.ok}
-        return [_behind(c, r, failed, down) for c, r in zip(batch, results, strict=True)]
+        return [ChangeResult(r.address, False, _on_down_node(c.scope, c.after["destination"], down))
+                if not r.ok and c.kind == "rabbitmq.binding" and c.after and c.after["destination"] in down else r
+                for c, r in zip(batch, results, strict=True)]
 
     def _apply_one(self, change: Change, desired: Resource | None) -> None:
         if change.kind in parameters.KINDS:
@@ -982,20 +979,6 @@ def _on_down_node(vhost: str, queue: str, down: Mapping[str, str]) -> str:
 def _imported_create(change: Change) -> bool:
     """A create the definitions import carries out (one that must find its object empty is done alone)."""
     return change.action == "create" and change.kind in _IMPORTED and not change.needs_empty
-
-
-def _behind(change: Change, result: ChangeResult, failed: Collection[str], down: Mapping[str, str]) -> ChangeResult:
-    """A failed import's result, said by its cause: a queue on a node that is down, or an object of the same
-    import it depends on that was not made."""
-    if result.ok:
-        return result
-    after = change.after or {}
-    if change.kind == "rabbitmq.binding" and after.get("destination") in down:
-        return ChangeResult(result.address, False, _on_down_node(change.scope, after["destination"], down))
-    missing = next((d for d in change.depends_on if d in failed), None)
-    if missing is not None:
-        return ChangeResult(result.address, False, f"not created: `{missing}`, which it needs, failed")
-    return result
 
 
 def _imported(change: Change, found: Live | None) -> ChangeResult:

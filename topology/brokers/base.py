@@ -146,6 +146,9 @@ class Selection:
     # declares: never pruned, and a driver may skip reading what nothing compares (an SQS queue's tags when
     # the file names none). None: nothing is declared, and everything is read (export).
     declared: Mapping[str, Mapping[str, Any]] | None = None
+    # Read what each object holds now. A plan asks for it only where it changes something (`Driver.counted`):
+    # a driver may then leave counts that cost the broker much to work out unknown (RabbitMQ's queue statistics).
+    counts: bool = True
 
     def managed(self, address: str) -> bool:
         """Whether `manage:` prunes the live object at `address` when the files do not declare it."""
@@ -211,6 +214,12 @@ class Driver(ABC):
         the object must still hold nothing (no messages, unacknowledged ones included; no entries;
         no pending entries; no committed offsets), atomically where the broker can, else checked
         just before; when it holds something the change fails with `refused_not_empty(...)`."""
+
+    def counted(self, live: Mapping[str, Live], changes: Sequence[Change]) -> Mapping[str, Live]:
+        """`live` (read with `Selection.counts` false) with what the objects `changes` act on hold, and all the
+        counts planning them reads, as `inspect` with counts would have given them; `live` itself when it has
+        them already (the default: drivers whose reads give counts at no extra cost)."""
+        return live
 
     def together(self, change: Change, prerequisite: Change) -> bool:
         """Whether `change` may go in the same `apply` batch as `prerequisite`, which it depends on: this

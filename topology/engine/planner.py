@@ -28,18 +28,19 @@ __all__ = ["inspect", "make_plan"]
 
 
 def inspect(targets: Mapping[str, Target], inspected: Callable[[str], None] | None = None, *,
-            parallelism: int = 10) -> dict[str, str]:
+            parallelism: int = 10, counts: bool = True) -> dict[str, str]:
     """Read every target's live state (into the targets); returns the live digest per target. The targets
     are read at once, at most `parallelism` together (those kept in one state file share a driver, and
     are read one after another); `inspected` hears each target's name as its reading ends. A target that
-    cannot be read ends it, the first in name order."""
+    cannot be read ends it, the first in name order. Without `counts`, what objects hold may be left
+    unknown (`Selection.counts`)."""
     by_driver: dict[int, list[Target]] = {}
     for target in targets.values():
         by_driver.setdefault(id(target.driver), []).append(target)
 
     def read(group: list[Target]) -> None:
         for target in group:
-            target.live = target.driver.inspect(target.selection)
+            target.live = target.driver.inspect(target.selection if counts else replace(target.selection, counts=False))
             if inspected is not None:
                 inspected(target.name)
 
@@ -61,7 +62,7 @@ def make_plan(topology: Topology, targets: Mapping[str, Target], *, files: Seque
 
 def _planned(topology: Topology, targets: Mapping[str, Target], files: Sequence[str], environment: str | None,
              variables: Sequence[str], inspected: Callable[[str], None] | None, parallelism: int) -> Plan:
-    digests = inspect(targets, inspected, parallelism=parallelism)
+    digests = inspect(targets, inspected, parallelism=parallelism, counts=False)
     changes: list[Change] = []
     problems: list[Problem] = []
     for target in targets.values():
@@ -77,8 +78,14 @@ def _planned(topology: Topology, targets: Mapping[str, Target], files: Sequence[
 
 
 def _counted(target: Target) -> Diff:
-    """The target's diff; replacing or deleting something that holds messages: counted exactly first."""
+    """The target's diff, planned again with what the changed objects hold where inspect left it unknown;
+    replacing or deleting something that holds messages: counted exactly first."""
     result = _diff(target)
+    if result.changes:
+        live = target.driver.counted(target.live, result.changes)
+        if live is not target.live:
+            target.live = dict(live)
+            result = _diff(target)
     losing = {c.address: target.live[c.address] for c in result.changes
               if (c.needs_empty or c.loses_data) and c.address in target.live}
     if not losing:

@@ -332,6 +332,7 @@ class RabbitMQDriver(Driver):
         self._hashes: dict[str, tuple[str, str]] = {}
         self._hashes_lock = threading.Lock()
         self._queue_types: dict[str, str] = {}  # vhost -> its default queue type, as inspect last read it
+        self._uncounted: set[str] = set()  # vhosts inspect read without the queue listing (Selection.counts)
         self._uris: dict[str, dict[str, Any]] = {}  # address -> an upstream's or shovel's URIs, never shown
         self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
 
@@ -553,7 +554,7 @@ class RabbitMQDriver(Driver):
         existing = {v["name"]: v for v in self._json("/api/vhosts", columns=_VHOST_COLUMNS)}
         vhosts = [vhost for vhost in self._vhosts(selection) if vhost in existing]
         with reading_pool(min(self.parallelism, len(vhosts))) as pool:  # the broker answers vhosts side by side
-            inspected = pool.map(lambda v: self._inspect_vhost(v, existing[v]), vhosts)
+            inspected = pool.map(lambda v: self._inspect_vhost(v, existing[v], counted=selection.counts), vhosts)
             for vhost, found in zip(vhosts, inspected, strict=True):
                 live.update(found)
                 # declared limits of a vhost that has none: none is what they are compared with
@@ -604,18 +605,25 @@ class RabbitMQDriver(Driver):
                 counts.update(self._held(vhost, missing, "to count the messages of new queues"))
         return counts
 
-    def _inspect_vhost(self, vhost: str, listed: Mapping[str, Any] | None = None) -> dict[str, Live]:
+    def _inspect_vhost(self, vhost: str, listed: Mapping[str, Any] | None = None, *,
+                       counted: bool = True) -> dict[str, Live]:
         """Everything in one vhost, and the vhost with its metadata (from its entry in the vhost listing,
         read here when not given), and its limits when it has any (a parameter in its definitions).
-        The queue listing (the broker works out every queue's statistics) is read while the definitions are."""
-        with reading_pool(2) as pool:
-            statistics = pool.submit(self._queues, vhost)
+        The queue listing (the broker works out every queue's statistics) is read while the definitions are;
+        not `counted`, it is not read, and what each queue holds is unknown until `counted` reads it."""
+        with reading_pool(2 if counted else 1) as pool:
+            statistics = pool.submit(self._queues, vhost) if counted else None
             definitions = self._definitions(vhost)
             if listed is None:
                 listed = self._json(f"/api/vhosts/{_q(vhost)}", missing_ok=True, columns=_VHOST_COLUMNS)
             if definitions is None or listed is None:  # deleted since the vhosts were listed (on a shared broker)
                 return {}
-            counts = self._listed_counts(vhost, statistics.result())
+            if statistics is not None:
+                counts: dict[str, int | None] = self._listed_counts(vhost, statistics.result())
+                self._uncounted.discard(vhost)
+            else:
+                counts = {str(q["name"]): None for q in definitions.get("queues", []) if q["name"] != LOCK_QUEUE}
+                self._uncounted.add(vhost)
         attributes = _vhost_attributes(listed)
         self._queue_types[vhost] = attributes["default_queue_type"] or "classic"
         live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts, attributes)}
@@ -630,6 +638,24 @@ class RabbitMQDriver(Driver):
         live.update(parameters.live_vhost(vhost, definitions.get("parameters", []),
                                           lambda path: self._json(path, missing_ok=True), self._uris))
         return live
+
+    def counted(self, live: Mapping[str, Live], changes: Sequence[Change]) -> Mapping[str, Live]:
+        """The queue listing of each vhost a change is in, read now that the plan has changes there: what each
+        queue, and the vhost, holds (a policy change's data loss reads its vhost's queues)."""
+        touched = {c.name if c.kind == "rabbitmq.vhost" else c.scope for c in changes}
+        vhosts = sorted(touched & self._uncounted)
+        if not vhosts:
+            return live
+        with reading_pool(min(self.parallelism, len(vhosts))) as pool:
+            read = dict(zip(vhosts, pool.map(lambda v: self._listed_counts(v, self._queues(v)), vhosts), strict=True))
+        updated = dict(live)
+        for address, item in live.items():
+            if item.kind == "rabbitmq.vhost" and item.name in read:
+                updated[address] = self._vhost_live(item.name, read[item.name], item.attributes)
+            elif item.kind == "rabbitmq.queue" and item.scope in read:
+                updated[address] = dataclasses.replace(item, messages=read[item.scope].get(item.name))
+        self._uncounted.difference_update(vhosts)
+        return updated
 
     def _definitions(self, vhost: str) -> Any:
         """The vhost's definitions; None when it is gone. A failure of the broker's own (HTTP 500) is said
@@ -754,7 +780,7 @@ class RabbitMQDriver(Driver):
                                                                    default_type))
         try:
             self._send("POST", f"/api/definitions/{_q(vhost)}", definitions)
-            live = self._inspect_vhost(vhost)
+            live = self._inspect_vhost(vhost, counted=False)  # what was made, not what it holds
         except BrokerError as exc:
             return [ChangeResult(c.address, False, str(exc)) for c in batch]
         results = [_imported(change, live.get(change.address)) for change in batch]

@@ -110,11 +110,27 @@ class _Waves:
     def __init__(self, plan: Plan, together: Callable[[Change, Change], bool] | None = None) -> None:
         self.report = ApplyReport()
         self.by_address = {c.address: c for c in plan.changes}
-        self.prerequisites = _prerequisites(plan.changes)
+        self.own, self.forward = _prerequisites(plan.changes)
         self.together = together
         self.done: set[str] = set()
         self.blocked: set[str] = set()
         self.pending = list(plan.changes)
+
+    def prerequisites(self, address: str) -> set[str]:
+        """Everything that must be done before the change at `address`."""
+        own = self.own[address]
+        return own | self.forward if self.by_address[address].action == "delete" else set(own)
+
+    def _among(self, address: str, some: set[str]) -> set[str]:
+        """The prerequisites of the change at `address` that are in `some` (a small set)."""
+        found = self.own[address] & some
+        return found | (self.forward & some) if self.by_address[address].action == "delete" else found
+
+    def _stuck(self) -> list[str]:
+        """The pending changes that need something that failed or will not be attempted."""
+        forward_blocked = not self.forward.isdisjoint(self.blocked)
+        return [c.address for c in self.pending if not self.own[c.address].isdisjoint(self.blocked)
+                or (forward_blocked and c.action == "delete")]
 
     def _joined(self, ready: list[Change], together: Callable[[Change, Change], bool]) -> list[Change]:
         """`ready` and the pending changes that may go in the same wave, each after the prerequisites it waits
@@ -126,7 +142,7 @@ class _Waves:
         while added and candidates:
             added, left = False, []
             for change in candidates:
-                waiting = self.prerequisites[change.address] - self.done
+                waiting = self.own[change.address] - self.done
                 if waiting <= wave and all(together(change, self.by_address[p]) for p in waiting):
                     wave.add(change.address)
                     joined.append(change)
@@ -139,10 +155,12 @@ class _Waves:
     def next(self) -> list[Change]:
         """The next wave; what waits on a failure is set aside as not attempted. Empty when all is done."""
         while self.pending:
-            ready = [c for c in self.pending if self.prerequisites[c.address] <= self.done]
+            forward_done = self.forward <= self.done  # once per wave, not once per delete
+            ready = [c for c in self.pending if self.own[c.address] <= self.done
+                     and (forward_done or c.action != "delete")]
             if ready and self.together is not None:
                 ready = self._joined(ready, self.together)
-            stuck = [c.address for c in self.pending if self.prerequisites[c.address] & self.blocked]
+            stuck = self._stuck()
             self.blocked.update(stuck)
             self.report.not_attempted += stuck
             finished = set(stuck) | {c.address for c in ready}
@@ -156,7 +174,7 @@ class _Waves:
 
     def interrupt(self) -> None:
         """Set everything still to do aside: behind a failure, as not attempted; the rest, as never started."""
-        while stuck := [c.address for c in self.pending if self.prerequisites[c.address] & self.blocked]:
+        while stuck := self._stuck():
             self.blocked.update(stuck)
             self.report.not_attempted += stuck
             self.pending = [c for c in self.pending if c.address not in self.blocked]
@@ -187,12 +205,12 @@ class _Waves:
         while grew:
             grew = False
             for result in results:
-                if result.address not in missing and self.prerequisites[result.address] & missing:
+                if result.address not in missing and self._among(result.address, missing):
                     missing.add(result.address)
                     grew = True
         adjusted: list[ChangeResult] = []
         for result in results:
-            needed = sorted(self.prerequisites[result.address] & missing) if result.started else []
+            needed = sorted(self._among(result.address, missing)) if result.started else []
             if not needed:
                 adjusted.append(result)
                 continue
@@ -232,20 +250,21 @@ def _results(future: Future[list[ChangeResult]], batch: list[Change], report: Ap
         return [ChangeResult(c.address, False, f"{type(exc).__name__}: {exc}") for c in batch]
 
 
-def _prerequisites(changes: Iterable[Change]) -> dict[str, set[str]]:
-    """What must be done before each change: its dependencies' changes; for a delete, every
-    create/update/replace and the deletes of what depends on it."""
+def _prerequisites(changes: Iterable[Change]) -> tuple[dict[str, set[str]], frozenset[str]]:
+    """What must be done before each change: its dependencies' changes; for a delete, the deletes of what
+    depends on it and every create/update/replace. The latter is returned once, not copied into each
+    delete's set: a plan that prunes 10,000 objects beside 20,000 creates would hold 200 million entries."""
     changes = list(changes)
-    forward = {c.address for c in changes if c.action != "delete"}
+    forward = frozenset(c.address for c in changes if c.action != "delete")
     dependents: dict[str, set[str]] = {}
     for change in changes:
         if change.action == "delete":
             for dependency in change.depends_on:
                 dependents.setdefault(dependency, set()).add(change.address)
-    result: dict[str, set[str]] = {}
+    own: dict[str, set[str]] = {}
     for change in changes:
         if change.action == "delete":
-            result[change.address] = forward | (dependents.get(change.address, set()) - {change.address})
+            own[change.address] = dependents.get(change.address, set()) - {change.address}
         else:
-            result[change.address] = {d for d in change.depends_on if d in forward and d != change.address}
-    return result
+            own[change.address] = {d for d in change.depends_on if d in forward and d != change.address}
+    return own, forward

@@ -57,6 +57,7 @@ class Live:
     contents: Mapping[str, int | None] = field(default_factory=dict)
     name: str = ""  # as on Resource: the broker's name for it, and what that name is unique within
     scope: str = ""
+    counted: bool = True  # False: `messages` and `contents` not read yet (Selection.counts, Driver.counted)
 
 
 def same(left: Any, right: Any) -> bool:

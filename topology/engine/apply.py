@@ -122,9 +122,9 @@ class _Waves:
         return own | self.forward if self.by_address[address].action == "delete" else set(own)
 
     def _among(self, address: str, some: set[str]) -> set[str]:
-        """The prerequisites of the change at `address` that are in `some` (a small set)."""
-        found = self.own[address] & some
-        return found | (self.forward & some) if self.by_address[address].action == "delete" else found
+        """The prerequisites of the change at `address` that are in `some`, changes of its own batch: never one
+        of the forward changes a delete waits for (all done before any delete starts)."""
+        return self.own[address] & some
 
     def _stuck(self) -> list[str]:
         """The pending changes that need something that failed or will not be attempted."""

@@ -332,7 +332,6 @@ class RabbitMQDriver(Driver):
         self._hashes: dict[str, tuple[str, str]] = {}
         self._hashes_lock = threading.Lock()
         self._queue_types: dict[str, str] = {}  # vhost -> its default queue type, as inspect last read it
-        self._uncounted: set[str] = set()  # vhosts inspect read without the queue listing (Selection.counts)
         self._uris: dict[str, dict[str, Any]] = {}  # address -> an upstream's or shovel's URIs, never shown
         self._lock: tuple[BlockingConnection, threading.Event, threading.Thread] | None = None
 
@@ -589,11 +588,13 @@ class RabbitMQDriver(Driver):
         return live
 
     def _vhost_live(self, vhost: str, contents: Mapping[str, int | None],
-                    attributes: Mapping[str, Any] | None = None) -> Live:
-        """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown)."""
+                    attributes: Mapping[str, Any] | None = None, *, counted: bool = True) -> Live:
+        """The vhost as a container: what each queue in it holds, and their sum (None if any is unknown);
+        not `counted`: not read yet."""
         counts = list(contents.values())
         total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
-        return Live("rabbitmq.vhost", dict(attributes or {}), messages=total, contents=dict(contents), name=vhost)
+        return Live("rabbitmq.vhost", dict(attributes or {}), messages=total, contents=dict(contents), name=vhost,
+                    counted=counted)
 
     def _listed_counts(self, vhost: str, statistics: Mapping[str, dict[str, Any]]) -> dict[str, int | None]:
         """Messages (ready + unacknowledged) per queue from the one listing (`_queues`); a queue too new to
@@ -620,13 +621,12 @@ class RabbitMQDriver(Driver):
                 return {}
             if statistics is not None:
                 counts: dict[str, int | None] = self._listed_counts(vhost, statistics.result())
-                self._uncounted.discard(vhost)
             else:
                 counts = {str(q["name"]): None for q in definitions.get("queues", []) if q["name"] != LOCK_QUEUE}
-                self._uncounted.add(vhost)
         attributes = _vhost_attributes(listed)
         self._queue_types[vhost] = attributes["default_queue_type"] or "classic"
-        live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts, attributes)}
+        live: dict[str, Live] = {f"rabbitmq/vhost/{vhost}": self._vhost_live(vhost, counts, attributes,
+                                                                             counted=statistics is not None)}
         limits = next((p.get("value") or {} for p in definitions.get("parameters", [])
                        if p.get("component") == "vhost-limits"), {})
         if limits:
@@ -643,7 +643,8 @@ class RabbitMQDriver(Driver):
         """The queue listing of each vhost a change is in, read now that the plan has changes there: what each
         queue, and the vhost, holds (a policy change's data loss reads its vhost's queues)."""
         touched = {c.name if c.kind == "rabbitmq.vhost" else c.scope for c in changes}
-        vhosts = sorted(touched & self._uncounted)
+        vhosts = sorted(v for v in touched if (item := live.get(f"rabbitmq/vhost/{v}")) is not None
+                        and not item.counted)
         if not vhosts:
             return live
         with reading_pool(min(self.parallelism, len(vhosts))) as pool:
@@ -654,7 +655,6 @@ class RabbitMQDriver(Driver):
                 updated[address] = self._vhost_live(item.name, read[item.name], item.attributes)
             elif item.kind == "rabbitmq.queue" and item.scope in read:
                 updated[address] = dataclasses.replace(item, messages=read[item.scope].get(item.name))
-        self._uncounted.difference_update(vhosts)
         return updated
 
     def _definitions(self, vhost: str) -> Any:

@@ -63,6 +63,13 @@ def _plan(folder: Path, text: str) -> Plan:
         return engine.plan()
 
 
+def _applied(folder: Path, a: str, b: str) -> None:
+    path = folder / "counts.topology.yaml"
+    path.write_text(_document(a, b))
+    with Engine([str(path)]) as engine:
+        assert engine.apply(engine.plan()).ok
+
+
 def _fill(vhost: str, queue: str, count: int) -> None:
     import pika
 
@@ -77,10 +84,7 @@ def _fill(vhost: str, queue: str, count: int) -> None:
 def test_only_a_vhost_with_a_change_has_its_queues_listed(tmp_path: Path, two_vhosts: tuple[str, str],
                                                           listed: list[str]) -> None:
     a, b = two_vhosts
-    path = tmp_path / "counts.topology.yaml"
-    path.write_text(_document(a, b))
-    with Engine([str(path)]) as engine:
-        assert engine.apply(engine.plan()).ok
+    _applied(tmp_path, a, b)
     listed.clear()
     assert _plan(tmp_path, _document(a, b)).is_empty
     assert listed == []
@@ -92,10 +96,7 @@ def test_only_a_vhost_with_a_change_has_its_queues_listed(tmp_path: Path, two_vh
 def test_what_a_change_puts_at_risk_is_still_counted(tmp_path: Path, two_vhosts: tuple[str, str],
                                                      listed: list[str]) -> None:
     a, b = two_vhosts
-    path = tmp_path / "counts.topology.yaml"
-    path.write_text(_document(a, b))
-    with Engine([str(path)]) as engine:
-        assert engine.apply(engine.plan()).ok
+    _applied(tmp_path, a, b)
     _fill(b, "held", 3)
     listed.clear()
     plan = _plan(tmp_path, _document(a, b, priority=9))  # max_priority: the queue is replaced

@@ -195,7 +195,6 @@ class _Waves:
             if progress is not None:
                 progress(self.by_address[result.address], result)
 
-
     def behind_failures(self, results: list[ChangeResult]) -> list[ChangeResult]:
         """A batch's results, where a change that needs another of the same batch (`Driver.together`) that
         failed or never started has failed, whatever its driver said: what depends on it is then not attempted."""

@@ -1176,8 +1176,8 @@ class _Nodes:
         return [{t["name"]: t for t in answer["topics"] if t["error_code"] == 0} for answer in self._ask(request)]
 
     def topics_settled(self, names: Iterable[str], present: bool) -> set[str]:
-        """The topics some broker does not yet list ready (every partition led; see `_ready`), or, when
-        not `present`, still lists."""
+        """The topics some broker does not yet list ready (`_led`: every partition led), or, when not
+        `present`, still lists."""
         names = list(names)
         if present:
             return {n for answer in self._metadata(names) for n in names if not _led(answer.get(n))}

@@ -22,8 +22,10 @@ class _Node:
 
 @pytest.fixture(autouse=True)
 def _a_library_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """As in a program using topology as a library (not the command line, which keeps everything)."""
+    """As in a program using topology as a library, nothing frozen: not the command line, which keeps
+    everything (tests that ran it in this process froze what they made)."""
     monkeypatch.setattr(collecting, "_kept", False)
+    gc.unfreeze()
     assert gc.isenabled() and gc.get_freeze_count() == 0
     yield
     gc.unfreeze()

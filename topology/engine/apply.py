@@ -121,11 +121,6 @@ class _Waves:
         own = self.own[address]
         return own | self.forward if self.by_address[address].action == "delete" else set(own)
 
-    def _among(self, address: str, some: set[str]) -> set[str]:
-        """The prerequisites of the change at `address` that are in `some`, changes of its own batch: never one
-        of the forward changes a delete waits for (all done before any delete starts)."""
-        return self.own[address] & some
-
     def _stuck(self) -> list[str]:
         """The pending changes that need something that failed or will not be attempted."""
         forward_blocked = not self.forward.isdisjoint(self.blocked)
@@ -197,19 +192,20 @@ class _Waves:
 
     def behind_failures(self, results: list[ChangeResult]) -> list[ChangeResult]:
         """A batch's results, where a change that needs another of the same batch (`Driver.together`) that
-        failed or never started has failed, whatever its driver said: what depends on it is then not attempted."""
+        failed or never started has failed, whatever its driver said: what depends on it is then not attempted.
+        Only `own` prerequisites can be in the batch: every forward change is done before any delete starts."""
         unstarted = {r.address for r in results if not r.started}
         missing = unstarted | {r.address for r in results if not r.ok}
         grew = True
         while grew:
             grew = False
             for result in results:
-                if result.address not in missing and self._among(result.address, missing):
+                if result.address not in missing and self.own[result.address] & missing:
                     missing.add(result.address)
                     grew = True
         adjusted: list[ChangeResult] = []
         for result in results:
-            needed = sorted(self._among(result.address, missing)) if result.started else []
+            needed = sorted(self.own[result.address] & missing) if result.started else []
             if not needed:
                 adjusted.append(result)
                 continue
